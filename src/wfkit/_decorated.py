@@ -1,0 +1,89 @@
+"""What :class:`~wfkit.Flow` and :class:`~wfkit.Task` share: a wrapped function (plain,
+async, generator; function, method, classmethod or staticmethod), its signature, its
+source-derived metadata, and binding to instances. No lifecycle logic lives here."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from wfkit.exceptions import ConfigurationError, ReservedArgumentError
+
+RESERVED_PARAMETERS = ("return_state", "wait_for")
+
+
+class Decorated:
+    """Base of Flow and Task: the function plus its calling convention."""
+
+    kind = ""  # "flow" | "task"
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self._method_kind: str | None = None
+        if isinstance(fn, classmethod):
+            fn, self._method_kind = fn.__func__, "class"
+        elif isinstance(fn, staticmethod):
+            fn, self._method_kind = fn.__func__, "static"
+        if not callable(fn):
+            raise ConfigurationError(
+                f"@{self.kind} needs a function; got {fn!r}. Decorate a def or async def."
+            )
+        self._fn = fn
+        self._bound_to: Any = None
+        self.signature = inspect.signature(fn)
+        for reserved in RESERVED_PARAMETERS:
+            if reserved in self.signature.parameters:
+                raise ReservedArgumentError(
+                    f"{self.kind} function {fn.__qualname__!r} has a parameter named "
+                    f"{reserved!r}, which wfkit reserves for its own use when calling "
+                    f"{self.kind}s. Rename the parameter."
+                )
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self.isgenerator = inspect.isgeneratorfunction(fn)
+        self.isasyncgen = inspect.isasyncgenfunction(fn)
+        self._version: str | None | bool = False  # False: not computed yet
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.kind)
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
+        self.__wrapped__ = fn
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The undecorated function."""
+        return self._fn
+
+    @property
+    def skips_first_parameter(self) -> bool:
+        """Whether the first parameter is ``self``/``cls`` (not recorded as a parameter)."""
+        return self._bound_to is not None or self._method_kind == "class"
+
+    def call_args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The positional arguments to bind, with the bound instance or class first."""
+        return args if self._bound_to is None else (self._bound_to, *args)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if self._method_kind == "static":
+            return self
+        target = owner if self._method_kind == "class" else instance
+        if target is None:
+            return self
+        bound = copy.copy(self)
+        bound._bound_to = target
+        return bound
+
+    def source_file_md5(self) -> str | None:
+        """MD5 hex digest of the function's source file, or None without a readable file."""
+        if self._version is False:
+            try:
+                path = inspect.getsourcefile(self._fn)
+                with open(path, "rb") as fh:  # type: ignore[arg-type]
+                    self._version = hashlib.md5(fh.read(), usedforsecurity=False).hexdigest()
+            except (TypeError, OSError):
+                self._version = None
+        return self._version  # type: ignore[return-value]
+
+    def owner_label(self, name: str) -> str:
+        return f"@{self.kind} {name!r}"

@@ -1,0 +1,266 @@
+"""Calling a flow or a task: bind the arguments, create the live run, pick the driver for
+the function's calling convention, and set the run context around it.
+
+Sync and async calls share everything here; they differ only in the driver that carries out
+the lifecycle's effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from wfkit._engine.drivers import (
+    FinalState,
+    drive_async,
+    drive_async_gen,
+    drive_sync,
+    drive_sync_gen,
+)
+from wfkit._engine.lifecycle import RunPlan, lifecycle
+from wfkit._engine.naming import random_slug, render_run_name, short_suffix
+from wfkit._engine.parameters import bind_parameters
+from wfkit._engine.runs import FlowRunLive, TaskRunLive
+from wfkit.context import (
+    FlowRunContext,
+    Runtime,
+    TaskRunContext,
+    current_runtime,
+    current_tags,
+    flow_run_context,
+    task_run_context,
+)
+from wfkit.exceptions import ParameterTypeError
+from wfkit.states import State
+
+__all__ = ["call_flow", "call_task"]
+
+
+def call_flow(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool) -> Any:
+    """Run ``flow`` with these arguments (see :class:`wfkit.Flow`)."""
+    _ensure_setup()
+    runtime = current_runtime()
+    parent = flow_run_context.get()
+    parent_task = task_run_context.get()
+    if parent is None and parent_task is None:
+        runtime.store  # noqa: B018 - open (and check) the store before a run exists
+    options = flow.options
+    bound, passed, parameters = bind_parameters(
+        flow.signature, flow.call_args(args), kwargs,
+        owner=f"flow {flow.name!r}", skip_first=flow.skips_first_parameter,
+    )
+    pre_failure = None
+    if options.validate_parameters:
+        coerced, problems = flow._validator.validate(passed)
+        if problems:
+            pre_failure = ParameterTypeError(
+                f"Flow run received invalid parameters:\n" + "\n".join(problems)
+            )
+        elif coerced is not passed:
+            bound.arguments.update(coerced)
+            parameters.update(coerced)
+    run = FlowRunLive(
+        name=render_run_name(options.flow_run_name, parameters, default=random_slug, argument="flow_run_name"),
+        flow_name=flow.name, flow_version=options.version, parameters=parameters,
+        tags=current_tags(), clock=runtime.clock,
+        parent=parent.run if parent else None,
+        parent_task_run_id=parent_task.run.id if parent_task else None,
+    )
+    from wfkit.logging import run_logger
+
+    logger = run_logger(run, "flow")
+    plan = RunPlan(
+        run=run, kind="flow", owner=flow, retries=options.retries,
+        delay_for=lambda n: options.retry_delay_seconds, jitter_factor=None,
+        retry_condition=None, timeout=options.timeout_seconds,
+        hooks={h: getattr(options, h) for h in _FLOW_HOOKS}, logger=logger,
+        pre_failure=pre_failure,
+    )
+    log_prints = bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    ctx = FlowRunContext(flow, run, log_prints, runtime, logger)
+    logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
+    body = _body(flow.fn, bound)
+    top_level = parent is None and parent_task is None
+    return _dispatch(flow, plan, body, runtime, (flow_run_context, ctx), top_level, return_state)
+
+
+def call_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool) -> Any:
+    """Run ``task`` inline with these arguments (see :class:`wfkit.Task`)."""
+    _ensure_setup()
+    runtime = current_runtime()
+    flow_ctx = flow_run_context.get()
+    outer_task = task_run_context.get()
+    if flow_ctx is None and outer_task is None:
+        runtime.store  # noqa: B018 - open (and check) the store before a run exists
+    options = task.options
+    bound, _, parameters = bind_parameters(
+        task.signature, task.call_args(args), kwargs,
+        owner=f"task {task.name!r}", skip_first=task.skips_first_parameter,
+    )
+    tags = current_tags()
+    if options.tags:
+        tags = tags + tuple(t for t in options.tags if t not in tags)
+    run = TaskRunLive(
+        name=render_run_name(
+            options.task_run_name, parameters, argument="task_run_name",
+            default=lambda: f"{task.name}-{short_suffix()}",
+        ),
+        task_name=task.name, parameters=parameters, tags=tags, clock=runtime.clock,
+        flow_run_id=flow_ctx.run.id if flow_ctx else None,
+    )
+    from wfkit.logging import run_logger
+
+    logger = run_logger(run, "task")
+    plan = RunPlan(
+        run=run, kind="task", owner=task, retries=options.retries,
+        delay_for=task.retry_delays() if options.retries else _no_delay,
+        jitter_factor=options.retry_jitter_factor, retry_condition=options.retry_condition_fn,
+        timeout=options.timeout_seconds, hooks={h: getattr(options, h) for h in _TASK_HOOKS},
+        logger=logger,
+    )
+    log_prints = bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    ctx = TaskRunContext(task, run, log_prints, runtime, logger)
+    body = _body(task.fn, bound)
+    top_level = flow_ctx is None and outer_task is None
+    return _dispatch(task, plan, body, runtime, (task_run_context, ctx), top_level, return_state)
+
+
+_FLOW_HOOKS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
+_TASK_HOOKS = ("on_completion", "on_failure", "on_running")
+_SETUP_DONE = False
+
+
+def _ensure_setup() -> None:
+    global _SETUP_DONE
+    if not _SETUP_DONE:
+        from wfkit.logging import install_print_logging, setup_logging
+
+        setup_logging()
+        install_print_logging()
+        _SETUP_DONE = True
+
+
+def _no_delay(n: int) -> float:
+    return 0.0
+
+
+def _inherited_log_prints() -> bool:
+    outer: Any = task_run_context.get() or flow_run_context.get()
+    return bool(outer.log_prints) if outer is not None else False
+
+
+def _body(fn: Callable[..., Any], bound: Any) -> Callable[[], Any]:
+    return lambda: fn(*bound.args, **bound.kwargs)
+
+
+def _dispatch(
+    owner: Any, plan: RunPlan, body: Callable[[], Any], runtime: Runtime,
+    context: tuple[ContextVar[Any], Any], top_level: bool, return_state: bool,
+) -> Any:
+    """Pick the driver for the calling convention and run the lifecycle in the run context."""
+    steps = lifecycle(plan, runtime.rng)
+    clock = runtime.clock
+    if owner.isasyncgen:
+        return _in_context_async_gen(drive_async_gen(steps, body, clock), context, runtime, top_level)
+    if owner.isasync:
+        return _in_context_async(drive_async(steps, body, clock), context, runtime, top_level, return_state)
+    if owner.isgenerator:
+        return _in_context_gen(drive_sync_gen(steps, body, clock), context, runtime, top_level)
+    var, value = context
+    tokens = _enter(var, value)
+    try:
+        state = drive_sync(steps, body, clock)
+    finally:
+        _exit(tokens)
+        if top_level:
+            runtime.store.flush()
+    return _finish(state, return_state)
+
+
+def _enter(var: ContextVar[Any], value: Any) -> tuple[Any, ...]:
+    # A flow called inside a task is not part of that task's body: clear the task context.
+    if var is flow_run_context:
+        return var, var.set(value), task_run_context.set(None)
+    return var, var.set(value), None
+
+
+def _exit(tokens: tuple[Any, ...]) -> None:
+    var, token, task_token = tokens
+    if task_token is not None:
+        task_run_context.reset(task_token)
+    var.reset(token)
+
+
+def _finish(state: State, return_state: bool) -> Any:
+    exc = state.exception
+    if exc is not None and not isinstance(exc, Exception) and state.is_crashed():
+        raise exc  # interrupts (KeyboardInterrupt, SystemExit) always propagate
+    if return_state:
+        return state
+    return state.result()
+
+
+async def _in_context_async(drive: Any, context: Any, runtime: Runtime, top_level: bool, return_state: bool) -> Any:
+    tokens = _enter(*context)
+    try:
+        state = await drive
+    finally:
+        _exit(tokens)
+        if top_level:
+            runtime.store.flush()
+    return _finish(state, return_state)
+
+
+def _in_context_gen(drive: Any, context: Any, runtime: Runtime, top_level: bool) -> Any:
+    # The context is entered around each step, so the consumer's code between values runs
+    # outside the run (as it would with a plain generator).
+    try:
+        while True:
+            tokens = _enter(*context)
+            try:
+                value = next(drive)
+            except StopIteration as stop:
+                state: State = stop.value
+                break
+            finally:
+                _exit(tokens)
+            try:
+                yield value
+            except GeneratorExit:
+                tokens = _enter(*context)
+                try:
+                    drive.close()
+                finally:
+                    _exit(tokens)
+                raise
+    finally:
+        if top_level:
+            runtime.store.flush()
+    _finish(state, return_state=False)
+    return state.data
+
+
+async def _in_context_async_gen(drive: Any, context: Any, runtime: Runtime, top_level: bool) -> Any:
+    try:
+        while True:
+            tokens = _enter(*context)
+            try:
+                value = await drive.__anext__()
+            finally:
+                _exit(tokens)
+            if isinstance(value, FinalState):
+                _finish(value.state, return_state=False)
+                return
+            try:
+                yield value
+            except GeneratorExit:
+                tokens = _enter(*context)
+                try:
+                    await drive.aclose()
+                finally:
+                    _exit(tokens)
+                raise
+    finally:
+        if top_level:
+            runtime.store.flush()

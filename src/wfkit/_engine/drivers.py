@@ -1,0 +1,193 @@
+"""Drivers: carry out the effects the lifecycle yields, by calling (sync) or awaiting (async).
+
+There is one driver per calling convention -- a plain function, a coroutine function, a
+generator function and an async generator function -- and each is a loop of a few lines.
+Every decision lives in :mod:`wfkit._engine.lifecycle`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any
+
+from wfkit._engine.asyncutils import resolve_sync
+from wfkit._engine.lifecycle import CallUser, Effect, Invoke, Outcome, Sleep
+from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
+from wfkit.clock import Clock
+from wfkit.states import State
+
+__all__ = ["FinalState", "drive_async", "drive_async_gen", "drive_sync", "drive_sync_gen"]
+
+Steps = Generator[Effect, Any, State]
+
+
+def _advance(steps: Steps, send: Any, throw: BaseException | None) -> Effect | State:
+    """Resume the lifecycle; return its next effect, or its final state."""
+    try:
+        return steps.throw(throw) if throw is not None else steps.send(send)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def _call_user(effect: CallUser) -> tuple[Any, BaseException | None]:
+    try:
+        return resolve_sync(effect.fn(*effect.args)), None
+    except Exception as exc:
+        return None, exc
+
+
+async def _acall_user(effect: CallUser) -> tuple[Any, BaseException | None]:
+    try:
+        value = effect.fn(*effect.args)
+        return (await value if inspect.isawaitable(value) else value), None
+    except Exception as exc:
+        return None, exc
+
+
+def drive_sync(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
+    """Run a plain function's lifecycle to its final state."""
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        effect = _advance(steps, send, throw)
+        send, throw = None, None
+        if isinstance(effect, State):
+            return effect
+        if type(effect) is Invoke:
+            try:
+                send = Outcome(call_with_timeout(body, effect.timeout, clock, effect.make_error))
+            except BaseException as exc:  # every outcome, interrupts included, is a state
+                send = Outcome(exception=exc)
+        elif type(effect) is Sleep:
+            try:
+                clock.sleep(effect.seconds)
+            except BaseException as exc:
+                throw = exc
+        else:
+            send, throw = _call_user(effect)  # type: ignore[arg-type]
+
+
+async def drive_async(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
+    """Run a coroutine function's lifecycle to its final state."""
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        effect = _advance(steps, send, throw)
+        send, throw = None, None
+        if isinstance(effect, State):
+            return effect
+        if type(effect) is Invoke:
+            try:
+                send = Outcome(
+                    await call_async_with_timeout(body, effect.timeout, clock, effect.make_error)
+                )
+            except BaseException as exc:
+                send = Outcome(exception=exc)
+        elif type(effect) is Sleep:
+            try:
+                await clock.asleep(effect.seconds)
+            except BaseException as exc:
+                throw = exc
+        else:
+            send, throw = await _acall_user(effect)  # type: ignore[arg-type]
+
+
+def drive_sync_gen(
+    steps: Steps, body: Callable[[], Iterator[Any]], clock: Clock
+) -> Generator[Any, None, State]:
+    """Run a generator function's lifecycle, streaming each yielded value to the consumer.
+
+    The timeout covers the time spent inside the generator (not the consumer's). If the
+    consumer stops early, the user generator is closed and the run completes.
+    """
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        effect = _advance(steps, send, throw)
+        send, throw = None, None
+        if isinstance(effect, State):
+            return effect
+        if type(effect) is Invoke:
+            send = yield from _stream_sync(body, effect, clock)
+        elif type(effect) is Sleep:
+            try:
+                clock.sleep(effect.seconds)
+            except BaseException as exc:
+                throw = exc
+        else:
+            send, throw = _call_user(effect)  # type: ignore[arg-type]
+
+
+def _stream_sync(body: Callable[[], Iterator[Any]], effect: Invoke, clock: Clock) -> Generator[Any, None, Outcome]:
+    streamed = False
+    deadline = clock.monotonic() + effect.timeout if effect.timeout else None
+    try:
+        gen = body()
+        while True:
+            remaining = None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+            try:
+                value = call_with_timeout(gen.__next__, remaining, clock, effect.make_error)
+            except StopIteration as stop:
+                return Outcome(stop.value, streamed=streamed)
+            streamed = True
+            try:
+                yield value
+            except GeneratorExit:
+                gen.close()
+                return Outcome(None, streamed=True)
+    except BaseException as exc:
+        return Outcome(exception=exc, streamed=streamed)
+
+
+class FinalState:
+    """The last item an async generator driver yields: the run's final state (an async
+    generator cannot return a value)."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+
+async def drive_async_gen(
+    steps: Steps, body: Callable[[], AsyncIterator[Any]], clock: Clock
+) -> AsyncIterator[Any]:
+    """Run an async generator function's lifecycle, streaming each value to the consumer;
+    the last item is a :class:`FinalState`."""
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        effect = _advance(steps, send, throw)
+        send, throw = None, None
+        if isinstance(effect, State):
+            yield FinalState(effect)
+            return
+        if type(effect) is Invoke:
+            streamed = False
+            deadline = clock.monotonic() + effect.timeout if effect.timeout else None
+            gen = body()
+            try:
+                while True:
+                    remaining = None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+                    try:
+                        value = await call_async_with_timeout(
+                            gen.__anext__, remaining, clock, effect.make_error
+                        )
+                    except StopAsyncIteration:
+                        send = Outcome(None, streamed=streamed)
+                        break
+                    streamed = True
+                    yield value
+            except GeneratorExit:
+                await gen.aclose()
+                send = Outcome(None, streamed=True)
+            except BaseException as exc:
+                send = Outcome(exception=exc, streamed=streamed)
+        elif type(effect) is Sleep:
+            try:
+                await clock.asleep(effect.seconds)
+            except BaseException as exc:
+                throw = exc
+        else:
+            send, throw = await _acall_user(effect)  # type: ignore[arg-type]

@@ -1,0 +1,231 @@
+"""The run lifecycle, written once for flows and tasks, sync and async.
+
+:func:`lifecycle` is a generator that makes every decision of a run (what state comes
+next, whether to retry, how long to wait, which hooks fire) and performs no I/O of its
+own: it *yields effects* and a driver (:mod:`wfkit._engine.drivers`) carries them out, by
+calling or awaiting. State changes are published synchronously from here (they are cheap,
+ordered, and identical for both drivers).
+
+Effects and what the driver sends back:
+
+- :class:`Invoke` -- run the body once under the timeout; send an :class:`Outcome`.
+- :class:`Sleep` -- wait on the clock; send ``None``.
+- :class:`CallUser` -- call a user callable (awaiting it if it returns an awaitable); send its
+  result, or throw its exception into the generator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+from wfkit.clock import virtual_deadline
+from wfkit.states import (
+    AwaitingRetry,
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Pending,
+    Retrying,
+    Running,
+    State,
+    StateType,
+    TimedOut,
+)
+
+__all__ = ["CallUser", "Invoke", "Outcome", "RunPlan", "Sleep", "lifecycle"]
+
+
+class Invoke(NamedTuple):
+    timeout: float | None
+    make_error: Callable[[], BaseException]
+
+
+class Sleep(NamedTuple):
+    seconds: float
+
+
+class CallUser(NamedTuple):
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+class Outcome(NamedTuple):
+    """What one attempt of the body produced."""
+
+    value: Any = None
+    exception: BaseException | None = None
+    streamed: bool = False  # a generator already handed values out: it cannot be retried
+
+
+Effect = Invoke | Sleep | CallUser
+
+
+class RunPlan(NamedTuple):
+    """Everything the lifecycle needs to know about one run, resolved by the caller."""
+
+    run: Any  # FlowRunLive | TaskRunLive
+    kind: str  # "flow" | "task"
+    owner: Any  # the Flow or Task, passed to hooks
+    retries: int
+    delay_for: Callable[[int], float]  # retry number (1-based) -> base delay in seconds
+    jitter_factor: float | None
+    retry_condition: Callable[..., Any] | None
+    timeout: float | None
+    hooks: Mapping[str, Sequence[Callable[..., Any]]]
+    logger: logging.LoggerAdapter[Any]
+    pre_failure: BaseException | None = None  # fail before running (invalid parameters)
+
+
+_HOOK_FOR_TYPE = {
+    StateType.COMPLETED: "on_completion",
+    StateType.FAILED: "on_failure",
+    StateType.CRASHED: "on_crashed",
+    StateType.CANCELLED: "on_cancellation",
+}
+
+
+def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
+    """Drive one run from Pending to a final state; returns the final state."""
+    run, log = plan.run, plan.logger
+    timeouts = _TimeoutErrors(plan)
+    run.set_state(Pending())
+    if plan.pre_failure is not None:
+        final = run.set_state(Failed(exception=plan.pre_failure, message=str(plan.pre_failure)))
+        yield from _fire_hooks(plan, final)
+        return final
+    while True:
+        run.run_count += 1
+        running = run.set_state(Running() if run.run_count == 1 else Retrying())
+        yield from _fire_hooks(plan, running, "on_running")
+        outcome: Outcome = yield Invoke(plan.timeout, timeouts.make)
+        state = _state_from_outcome(plan, outcome, timeouts)
+        if state.is_failed() and not outcome.streamed and run.run_count <= plan.retries:
+            if (yield from _should_retry(plan, state)):
+                delay = _jittered(plan.delay_for(run.run_count), plan.jitter_factor, rng)
+                log.info(
+                    "%s - Retry %d/%d will start %s second(s) from now",
+                    state.message, run.run_count, plan.retries, f"{delay:g}",
+                )
+                wake = run.clock.now() + timedelta(seconds=delay)
+                run.set_state(AwaitingRetry(scheduled_time=wake, message=state.message))
+                try:
+                    yield Sleep(delay)
+                except BaseException as exc:  # an enclosing deadline or an interrupt
+                    state = _state_from_outcome(plan, Outcome(exception=exc), timeouts)
+                else:
+                    continue
+        final = run.set_state(state)
+        _log_final(plan, final)
+        yield from _fire_hooks(plan, final)
+        return final
+
+
+def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutErrors) -> State:
+    exc = outcome.exception
+    label = "Flow run" if plan.kind == "flow" else "Task run"
+    if exc is None:
+        value = outcome.value
+        if isinstance(value, State):  # a body may return a state to set its own outcome
+            return value.copy()
+        return Completed(data=value)
+    if timeouts.issued(exc):
+        return TimedOut(exception=exc, message=str(exc))
+    if not isinstance(exc, Exception):
+        import asyncio
+
+        from wfkit._engine.timeouts import DeadlineExceeded
+
+        if isinstance(exc, asyncio.CancelledError):
+            return Cancelled(exception=exc, message=f"{label} was cancelled.")
+        if isinstance(exc, DeadlineExceeded):
+            return Crashed(
+                exception=exc, message=f"{label} was interrupted by an enclosing run's timeout."
+            )
+        return Crashed(
+            exception=exc,
+            message=f"{label} crashed: {type(exc).__name__}: {exc}".rstrip(": "),
+        )
+    return Failed(
+        exception=exc,
+        message=f"{label} encountered an exception: {type(exc).__name__}: {exc}",
+    )
+
+
+def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:
+    enclosing = virtual_deadline.get()
+    if enclosing is not None and enclosing.fired:  # an enclosing run timed out: stop here
+        return False
+    if plan.retry_condition is None:
+        return True
+    try:
+        verdict = yield CallUser(plan.retry_condition, (plan.owner, plan.run.snapshot(), state))
+    except Exception:
+        plan.logger.exception(
+            "retry_condition_fn %r raised; not retrying", plan.retry_condition
+        )
+        return False
+    return bool(verdict)
+
+
+def _jittered(delay: float, factor: float | None, rng: Any) -> float:
+    if not factor:
+        return delay
+    return max(0.0, delay * (1.0 + rng.uniform(-factor, factor)))
+
+
+def _fire_hooks(plan: RunPlan, state: State, which: str | None = None) -> Generator[Effect, Any, None]:
+    name = which or _HOOK_FOR_TYPE.get(state.type)
+    hooks = plan.hooks.get(name, ()) if name else ()
+    if not hooks:
+        return
+    snapshot = plan.run.snapshot()
+    for hook in hooks:
+        try:
+            yield CallUser(hook, (plan.owner, snapshot, state))
+        except Exception:
+            plan.logger.exception(
+                "%s hook %r raised; the run's state is unchanged",
+                name, getattr(hook, "__name__", hook),
+            )
+
+
+def _log_final(plan: RunPlan, state: State) -> None:
+    log = plan.logger
+    if state.type is StateType.COMPLETED:
+        level = logging.INFO if plan.kind == "flow" else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(level, "Finished in state %r", state)
+        return
+    exc = state.exception
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    log.error("Finished in state %r", state, exc_info=exc_info)
+
+
+class _TimeoutErrors:
+    """Makes this run's timeout errors, and recognises them (a timeout raised by a nested
+    run and left uncaught is a plain failure of this run, not its own timeout)."""
+
+    __slots__ = ("plan", "_issued")
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.plan = plan
+        self._issued: list[BaseException] = []
+
+    def make(self) -> BaseException:
+        from wfkit.exceptions import FlowRunTimeoutError, TaskRunTimeoutError
+
+        plan = self.plan
+        error_type = FlowRunTimeoutError if plan.kind == "flow" else TaskRunTimeoutError
+        err = error_type(
+            f"{plan.kind.title()} run {plan.run.name!r} exceeded its timeout of "
+            f"{plan.timeout:g} second(s) (timeout_seconds={plan.timeout:g})."
+        )
+        self._issued.append(err)
+        return err
+
+    def issued(self, exc: BaseException) -> bool:
+        return any(exc is e for e in self._issued)

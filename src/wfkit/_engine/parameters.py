@@ -1,0 +1,119 @@
+"""Binding call arguments to a signature, and validating them with pydantic."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from wfkit.exceptions import ParameterBindError
+
+__all__ = ["ParameterValidator", "bind_parameters"]
+
+_SIMPLE = frozenset({int, float, str, bool, bytes, dict, list, tuple, set, frozenset})
+
+
+def bind_parameters(
+    signature: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    owner: str,
+    skip_first: bool = False,
+) -> tuple[inspect.BoundArguments, dict[str, Any], dict[str, Any]]:
+    """Bind a call to ``signature``.
+
+    Returns ``(bound, passed, parameters)``: the bound arguments to call with, the arguments
+    given explicitly, and the parameters to record (defaults applied, ``self``/``cls`` left
+    out when ``skip_first``).
+
+    Raises:
+        ParameterBindError: the arguments do not fit the signature.
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        expected = ", ".join(str(p) for p in signature.parameters.values())
+        raise ParameterBindError(
+            f"{owner} was called with arguments that do not fit its signature ({expected}): "
+            f"{exc}. Got args={args!r}, kwargs={kwargs!r}."
+        ) from None
+    passed = dict(bound.arguments)
+    bound.apply_defaults()
+    parameters = dict(bound.arguments)
+    if skip_first and parameters:
+        first = next(iter(signature.parameters))
+        parameters.pop(first, None)
+        passed.pop(first, None)
+    return bound, passed, parameters
+
+
+class ParameterValidator:
+    """Validates and coerces explicitly passed arguments from the function's type hints.
+
+    Arguments whose hint is a plain builtin class and whose value is exactly of that class
+    are accepted without calling pydantic, so most calls never import it.
+    """
+
+    def __init__(self, fn: Callable[..., Any], signature: inspect.Signature) -> None:
+        self._fn = fn
+        self._signature = signature
+        self._hints: dict[str, Any] | None = None
+        self._model: Any = None
+
+    def _resolve_hints(self) -> dict[str, Any]:
+        if self._hints is None:
+            try:
+                hints = typing.get_type_hints(self._fn)
+            except Exception:  # unresolvable forward references: validate nothing
+                hints = {}
+            self._hints = {
+                name: hints[name]
+                for name, p in self._signature.parameters.items()
+                if name in hints
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                and hints[name] is not typing.Any
+            }
+        return self._hints
+
+    def validate(self, passed: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Return ``(coerced_values, problems)``; ``problems`` lists one line per bad argument."""
+        hints = self._resolve_hints()
+        if not hints:
+            return passed, []
+        if all(
+            name not in hints or (hints[name] in _SIMPLE and type(value) is hints[name])
+            for name, value in passed.items()
+        ):
+            return passed, []
+        from pydantic import ValidationError
+
+        to_check = {k: v for k, v in passed.items() if k in hints}
+        try:
+            model = self._get_model().model_validate(to_check)
+        except ValidationError as exc:
+            problems = [
+                f"- {'.'.join(str(p) for p in err['loc'])}: {err['msg']} "
+                f"(got {err.get('input')!r})"
+                for err in exc.errors()
+            ]
+            return passed, problems
+        coerced = dict(passed)
+        coerced.update({k: getattr(model, k) for k in to_check})
+        return coerced, []
+
+    def _get_model(self) -> Any:
+        if self._model is None:
+            from pydantic import ConfigDict, create_model
+
+            fields: dict[str, Any] = {}
+            for name, hint in self._resolve_hints().items():
+                default = self._signature.parameters[name].default
+                fields[name] = (hint, ... if default is inspect.Parameter.empty else default)
+            self._model = create_model(  # type: ignore[call-overload]
+                f"{getattr(self._fn, '__name__', 'fn')}_parameters",
+                __config__=ConfigDict(arbitrary_types_allowed=True),
+                **fields,
+            )
+        return self._model

@@ -1,0 +1,100 @@
+"""The plugin manager: hookspecs, the built-in plugins, entry points and safe notification."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pluggy
+
+from wfkit import hookspecs
+from wfkit.hookspecs import hookimpl
+
+__all__ = ["notify", "plugin_manager", "register_plugin", "unregister_plugin"]
+
+_log = logging.getLogger("wfkit.plugins")
+_lock = threading.Lock()
+_pm: pluggy.PluginManager | None = None
+# hook name -> [(function, argnames, plugin name)], in call order; rebuilt on (un)registration.
+_impl_cache: dict[str, list[tuple[Any, tuple[str, ...], str]]] = {}
+
+
+class StoreWriter:
+    """Built-in plugin: records every state change and log line in the current run store."""
+
+    @hookimpl
+    def wfkit_flow_run_state_changed(self, flow_run: Any) -> None:
+        from wfkit.context import current_store
+
+        current_store().record_flow_run(flow_run)
+
+    @hookimpl
+    def wfkit_task_run_state_changed(self, task_run: Any) -> None:
+        from wfkit.context import current_store
+
+        current_store().record_task_run(task_run)
+
+    @hookimpl
+    def wfkit_log(self, record: Any) -> None:
+        from wfkit.context import current_store
+
+        current_store().record_log(record)
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, created (and entry points loaded) on first use."""
+    global _pm
+    if _pm is None:
+        with _lock:
+            if _pm is None:
+                pm = pluggy.PluginManager("wfkit")
+                pm.add_hookspecs(hookspecs)
+                pm.register(StoreWriter(), name="wfkit.store_writer")
+                try:
+                    pm.load_setuptools_entrypoints("wfkit")
+                except Exception:  # a broken third-party plugin must not break wfkit
+                    _log.exception("Loading plugins from the 'wfkit' entry-point group failed")
+                _pm = pm
+    return _pm
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin object or module; returns the name it was registered under.
+
+    Raises:
+        ValueError: the plugin (or its name) is already registered, or it implements a
+            hook that does not exist or with arguments the spec does not have.
+    """
+    pm = plugin_manager()
+    registered = pm.register(plugin, name=name)
+    if registered is None:
+        raise ValueError(f"plugin {plugin!r} is blocked from registration")
+    pm.check_pending()
+    _impl_cache.clear()
+    return registered
+
+
+def unregister_plugin(plugin: object | None = None, name: str | None = None) -> None:
+    """Unregister a plugin registered with :func:`register_plugin`."""
+    plugin_manager().unregister(plugin=plugin, name=name)
+    _impl_cache.clear()
+
+
+def _impls(hook_name: str) -> list[tuple[Any, tuple[str, ...], str]]:
+    impls = _impl_cache.get(hook_name)
+    if impls is None:
+        caller = getattr(plugin_manager().hook, hook_name)
+        # pluggy calls the last registered implementation first; keep that order.
+        impls = [(i.function, tuple(i.argnames), i.plugin_name) for i in reversed(caller.get_hookimpls())]
+        _impl_cache[hook_name] = impls
+    return impls
+
+
+def notify(hook_name: str, **kwargs: Any) -> None:
+    """Call every implementation of a notification hook, isolating their failures."""
+    for function, argnames, plugin_name in _impls(hook_name):
+        try:
+            function(*[kwargs[a] for a in argnames])
+        except Exception:
+            _log.exception("wfkit plugin %r failed in %s; the run goes on", plugin_name, hook_name)

@@ -1,0 +1,229 @@
+"""Run contexts, carried in ``contextvars`` so they follow threads and asyncio tasks.
+
+Three things live here:
+
+- the **runtime**: which clock, run store and random source the engine uses
+  (:func:`use_runtime`; the test harness installs one; the default is the system clock and
+  the configured store);
+- the **run contexts**: the flow run and task run currently executing;
+- the **tags** added by ``with tags(...)``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from wfkit.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from wfkit.stores import RunStore
+
+__all__ = [
+    "FlowRunContext",
+    "Runtime",
+    "TaskRunContext",
+    "current_clock",
+    "current_runtime",
+    "current_store",
+    "get_run_context",
+    "tags",
+    "use_runtime",
+]
+
+
+class Runtime:
+    """The clock, store and random source runs use; immutable once built.
+
+    ``rng`` drives ``retry_jitter_factor``; give a seeded ``random.Random`` for reproducible
+    jitter. ``harness`` is the test harness that installed this runtime, if any.
+    """
+
+    __slots__ = ("clock", "_store", "_store_url", "rng", "harness", "_lock")
+
+    def __init__(
+        self,
+        clock: Clock,
+        store: RunStore | None = None,
+        rng: random.Random | None = None,
+        harness: Any = None,
+        store_url: str | None = None,
+    ) -> None:
+        self.clock = clock
+        self._store = store
+        self._store_url = store_url
+        self.rng = rng if rng is not None else random.Random()
+        self.harness = harness
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> RunStore:
+        """The run store, opened on first use when the runtime was given only a URL."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from wfkit.stores import open_store
+
+                    self._store = open_store(self._store_url)
+        return self._store
+
+    @property
+    def store_opened(self) -> bool:
+        return self._store is not None
+
+    def __repr__(self) -> str:
+        store = self._store if self._store is not None else self._store_url or "<configured>"
+        return f"Runtime(clock={self.clock!r}, store={store!r})"
+
+
+_default_runtime: Runtime | None = None
+_default_lock = threading.Lock()
+_runtime: ContextVar[Runtime | None] = ContextVar("wfkit_runtime", default=None)
+
+
+def current_runtime() -> Runtime:
+    """The runtime in force: the innermost :func:`use_runtime`, else the process default."""
+    rt = _runtime.get()
+    if rt is not None:
+        return rt
+    global _default_runtime
+    if _default_runtime is None:
+        with _default_lock:
+            if _default_runtime is None:
+                _default_runtime = Runtime(SystemClock())
+    return _default_runtime
+
+
+def reset_default_runtime() -> None:
+    """Forget the process default runtime (its store is flushed); the next run opens the
+    store named by the settings afresh."""
+    global _default_runtime
+    with _default_lock:
+        old, _default_runtime = _default_runtime, None
+    if old is not None and old.store_opened:
+        old.store.flush()
+
+
+def current_clock() -> Clock:
+    return current_runtime().clock
+
+
+def current_store() -> RunStore:
+    return current_runtime().store
+
+
+@contextmanager
+def use_runtime(
+    *,
+    clock: Clock | None = None,
+    store: RunStore | str | None = None,
+    rng: random.Random | None = None,
+    harness: Any = None,
+) -> Iterator[Runtime]:
+    """Run everything inside the block with this clock, store and/or random source.
+
+    Unset arguments keep the values in force. ``store`` may be a store or a store URL.
+    The store is flushed when the block exits. Example::
+
+        with use_runtime(clock=FakeClock(), store="memory://") as rt:
+            my_flow()
+            rt.store.flow_runs()
+    """
+    outer = current_runtime()
+    if isinstance(store, str):
+        from wfkit.stores import open_store
+
+        store = open_store(store)
+    rt = Runtime(
+        clock=clock if clock is not None else outer.clock,
+        store=store if store is not None else (outer._store if outer.store_opened else None),
+        rng=rng if rng is not None else outer.rng,
+        harness=harness if harness is not None else outer.harness,
+        store_url=outer._store_url,
+    )
+    token = _runtime.set(rt)
+    try:
+        yield rt
+    finally:
+        _runtime.reset(token)
+        if rt.store_opened:
+            rt.store.flush()
+
+
+# -- run contexts -------------------------------------------------------------------------
+class FlowRunContext:
+    """What is known inside a running flow: the flow, its live run, its options."""
+
+    __slots__ = ("flow", "run", "log_prints", "runtime", "logger", "task_runner")
+
+    def __init__(self, flow: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any) -> None:
+        self.flow = flow
+        self.run = run
+        self.log_prints = log_prints
+        self.runtime = runtime
+        self.logger = logger
+        self.task_runner: Any = None
+
+
+class TaskRunContext:
+    """What is known inside a running task: the task, its live run, its options."""
+
+    __slots__ = ("task", "run", "log_prints", "runtime", "logger")
+
+    def __init__(self, task: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any) -> None:
+        self.task = task
+        self.run = run
+        self.log_prints = log_prints
+        self.runtime = runtime
+        self.logger = logger
+
+
+flow_run_context: ContextVar[FlowRunContext | None] = ContextVar("wfkit_flow_run", default=None)
+task_run_context: ContextVar[TaskRunContext | None] = ContextVar("wfkit_task_run", default=None)
+_tags: ContextVar[tuple[str, ...]] = ContextVar("wfkit_tags", default=())
+
+
+def get_run_context() -> FlowRunContext | TaskRunContext:
+    """The innermost run context (a task run inside a flow run wins).
+
+    Raises:
+        MissingContextError: called outside of any flow or task run.
+    """
+    ctx: FlowRunContext | TaskRunContext | None = task_run_context.get() or flow_run_context.get()
+    if ctx is None:
+        from wfkit.exceptions import MissingContextError
+
+        raise MissingContextError(
+            "There is no active flow or task run here. Call this from inside a function "
+            "decorated with @flow or @task."
+        )
+    return ctx
+
+
+def current_tags() -> tuple[str, ...]:
+    return _tags.get()
+
+
+@contextmanager
+def tags(*names: str) -> Iterator[tuple[str, ...]]:
+    """Add tags to every run created inside the block; nested blocks add up.
+
+    Example::
+
+        with tags("etl", "nightly"):
+            my_flow()   # its task runs carry "etl" and "nightly"
+    """
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"tags() takes strings; got {name!r}. Pass tag names like 'etl'.")
+    current = _tags.get()
+    merged = current + tuple(n for n in names if n not in current)
+    token = _tags.set(merged)
+    try:
+        yield merged
+    finally:
+        _tags.reset(token)

@@ -1,0 +1,186 @@
+"""``@flow`` and :class:`Flow`: a function plus frozen, validated options.
+
+Calling a flow runs it (see :mod:`wfkit._engine.calls`); nothing about the run lifecycle
+lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from wfkit import _options as opt
+from wfkit._decorated import Decorated
+from wfkit._engine.naming import check_name_template
+from wfkit._engine.parameters import ParameterValidator
+
+__all__ = ["Flow", "FlowOptions", "flow"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FlowOptions:
+    """The validated options of a flow (see :func:`flow` for their meaning)."""
+
+    name: str
+    description: str | None = None
+    version: str | None = None
+    flow_run_name: str | Callable[..., Any] | None = None
+    retries: int = 0
+    retry_delay_seconds: float = 0.0
+    timeout_seconds: float | None = None
+    validate_parameters: bool = True
+    log_prints: bool | None = None
+    on_completion: tuple[Callable[..., Any], ...] = ()
+    on_failure: tuple[Callable[..., Any], ...] = ()
+    on_cancellation: tuple[Callable[..., Any], ...] = ()
+    on_crashed: tuple[Callable[..., Any], ...] = ()
+    on_running: tuple[Callable[..., Any], ...] = ()
+
+
+_HOOK_OPTIONS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
+
+
+class Flow(Decorated):
+    """A function that runs as a flow: every call is a recorded flow run.
+
+    Call it like the function. ``flow(..., return_state=True)`` returns the final
+    :class:`~wfkit.states.State` instead of the result and never raises the flow's error.
+    """
+
+    kind = "flow"
+
+    def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
+        super().__init__(fn)
+        self.options = self._validate(options)
+        self._validator = ParameterValidator(self.fn, self.signature)
+
+    def _validate(self, given: dict[str, Any]) -> FlowOptions:
+        unknown = set(given) - {f.name for f in dataclasses.fields(FlowOptions)}
+        if unknown:
+            raise TypeError(
+                f"@flow got unknown option(s) {sorted(unknown)}; see help(wfkit.flow) for the "
+                "options this version supports."
+            )
+        name = given.get("name")
+        name = self.fn.__name__.replace("_", "-") if name is None else name
+        owner = self.owner_label(name if isinstance(name, str) else repr(name))
+        opt.check_name(name, owner)
+        values: dict[str, Any] = {
+            "name": name,
+            "description": opt.check_optional_str(
+                given.get("description", inspect.getdoc(self.fn)), owner, "description"
+            ),
+            "version": opt.check_optional_str(
+                given["version"] if "version" in given else self.source_file_md5(), owner, "version"
+            ),
+            "flow_run_name": opt.check_run_name(given.get("flow_run_name"), owner, "flow_run_name"),
+            "retries": opt.check_retries(given.get("retries", 0), owner),
+            "retry_delay_seconds": opt.check_seconds(
+                given.get("retry_delay_seconds") or 0, owner, "retry_delay_seconds"
+            ),
+            "timeout_seconds": opt.check_timeout(given.get("timeout_seconds"), owner),
+            "validate_parameters": opt.check_bool(
+                given.get("validate_parameters", True), owner, "validate_parameters"
+            ),
+            "log_prints": opt.check_bool(given.get("log_prints"), owner, "log_prints", optional=True),
+        }
+        for hook in _HOOK_OPTIONS:
+            values[hook] = opt.check_hooks(given.get(hook), owner, hook)
+        if isinstance(values["flow_run_name"], str):
+            check_name_template(
+                values["flow_run_name"], self.signature, argument="flow_run_name", owner=owner
+            )
+        self._given = dict(given)
+        return FlowOptions(**values)
+
+    @property
+    def name(self) -> str:
+        return self.options.name
+
+    @property
+    def description(self) -> str | None:
+        return self.options.description
+
+    @property
+    def version(self) -> str | None:
+        return self.options.version
+
+    @property
+    def retries(self) -> int:
+        return self.options.retries
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return self.options.timeout_seconds
+
+    def with_options(self, **changes: Any) -> Flow:
+        """A new Flow with the same function and ``changes`` applied to the options."""
+        fn: Any = self.fn
+        if self._method_kind == "class":
+            fn = classmethod(fn)
+        elif self._method_kind == "static":
+            fn = staticmethod(fn)
+        new = Flow(fn, **{**self._given, **changes})
+        new._bound_to = self._bound_to
+        return new
+
+    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+        from wfkit._engine.calls import call_flow
+
+        return call_flow(self, args, kwargs, return_state=return_state)
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r})"
+
+
+@overload
+def flow(__fn: F) -> F: ...
+@overload
+def flow(
+    __fn: None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = ...,
+    flow_run_name: str | Callable[..., str] | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: float | None = None,
+    timeout_seconds: float | None = None,
+    validate_parameters: bool = True,
+    log_prints: bool | None = None,
+    on_completion: list[Callable[..., Any]] | None = None,
+    on_failure: list[Callable[..., Any]] | None = None,
+    on_cancellation: list[Callable[..., Any]] | None = None,
+    on_crashed: list[Callable[..., Any]] | None = None,
+    on_running: list[Callable[..., Any]] | None = None,
+) -> Callable[[F], F]: ...
+def flow(__fn: Any = None, **options: Any) -> Any:
+    """Turn a function into a :class:`Flow`. Use bare (``@flow``) or with options.
+
+    Args:
+        name: the flow's name (default: the function name with ``_`` replaced by ``-``).
+        description: default: the docstring.
+        version: default: the MD5 of the source file (None without a file).
+        flow_run_name: a format template over the parameters (``"etl-{day:%A}"``) or a
+            callable with no arguments returning a string; default: a random slug.
+        retries: how many times to retry a failed run (default 0).
+        retry_delay_seconds: seconds to wait before each retry (default 0), on the clock.
+        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never).
+        validate_parameters: validate and coerce arguments from the type hints (pydantic).
+        log_prints: send ``print`` inside the run to the run logger too.
+        on_completion, on_failure, on_cancellation, on_crashed, on_running: lists of
+            ``hook(flow, flow_run, state)`` called on those states; a hook that raises is
+            logged and never changes the run.
+
+    Raises:
+        ConfigurationError: an option is invalid (the message names it).
+        ReservedArgumentError: the function has a parameter named ``return_state`` or
+            ``wait_for``.
+    """
+    if __fn is not None:
+        return Flow(__fn, **options)
+    return lambda fn: Flow(fn, **options)

@@ -1,0 +1,157 @@
+"""Run logging: ``get_run_logger()``, ``log_prints``, and the handlers that send run logs to
+the run store (through the ``wfkit_log`` hook) and to the console.
+
+Loggers: ``wfkit.flow_runs`` and ``wfkit.task_runs`` for run logs, ``wfkit`` above them.
+Their level is ``WFKIT_LOGGING_LEVEL`` (default INFO). Only records logged through a run
+logger (or ``print`` under ``log_prints``) reach the store.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import sys
+import threading
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = ["RunLoggerAdapter", "disable_run_logger", "get_run_logger", "run_logger"]
+
+_FLOW_LOGGER = "wfkit.flow_runs"
+_TASK_LOGGER = "wfkit.task_runs"
+_disabled: ContextVar[bool] = ContextVar("wfkit_run_logger_disabled", default=False)
+_setup_lock = threading.Lock()
+_is_set_up = False
+_original_print = builtins.print
+
+
+class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger carrying the run's ids and name on every record."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = kwargs.get("extra")
+        kwargs["extra"] = {**self.extra, **extra} if extra else self.extra  # type: ignore[dict-item]
+        return msg, kwargs
+
+
+def run_logger(run: Any, kind: str) -> RunLoggerAdapter:
+    """The logger of a live flow run (``kind="flow"``) or task run."""
+    if kind == "flow":
+        extra = {
+            "wf_flow_run_id": run.id, "wf_task_run_id": None,
+            "wf_label": f"Flow run {run.name!r}",
+        }
+        return RunLoggerAdapter(logging.getLogger(_FLOW_LOGGER), extra)
+    extra = {
+        "wf_flow_run_id": run.flow_run_id, "wf_task_run_id": run.id,
+        "wf_label": f"Task run {run.name!r}",
+    }
+    return RunLoggerAdapter(logging.getLogger(_TASK_LOGGER), extra)
+
+
+def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """The logger of the current flow or task run; its records are stored with the run.
+
+    Raises:
+        MissingContextError: called outside a flow or task run.
+    """
+    from wfkit.context import get_run_context
+
+    if _disabled.get():
+        return logging.LoggerAdapter(_null_logger(), {})
+    return get_run_context().logger  # type: ignore[union-attr, no-any-return]
+
+
+@contextmanager
+def disable_run_logger() -> Iterator[None]:
+    """Within the block, ``get_run_logger()`` returns a logger that records nothing (useful
+    when calling ``task.fn`` directly in tests)."""
+    token = _disabled.set(True)
+    try:
+        yield
+    finally:
+        _disabled.reset(token)
+
+
+def _null_logger() -> logging.Logger:
+    null = logging.getLogger("wfkit.null")
+    null.disabled = True
+    null.propagate = False
+    return null
+
+
+class StoreLogHandler(logging.Handler):
+    """Sends run log records to the ``wfkit_log`` hook (the store writer stores them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        flow_run_id = getattr(record, "wf_flow_run_id", None)
+        task_run_id = getattr(record, "wf_task_run_id", None)
+        if flow_run_id is None and task_run_id is None:
+            return
+        try:
+            from wfkit._plugins import notify
+            from wfkit.context import current_clock
+            from wfkit.stores._base import LogEntry
+
+            message = record.getMessage()
+            if record.exc_info:
+                message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
+            entry = LogEntry(
+                flow_run_id, task_run_id, record.levelno, record.name, message,
+                current_clock().now(),
+            )
+            notify("wfkit_log", record=entry)
+        except Exception:
+            self.handleError(record)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "wf_label"):
+            record.wf_label = record.name
+        return super().format(record)
+
+
+def setup_logging() -> None:
+    """Install the store handler (and a console handler when nothing else logs); idempotent."""
+    global _is_set_up
+    if _is_set_up:
+        return
+    with _setup_lock:
+        if _is_set_up:
+            return
+        from wfkit.settings import get_settings
+
+        root = logging.getLogger("wfkit")
+        root.setLevel(get_settings().logging_level)
+        root.addHandler(StoreLogHandler())
+        if not logging.getLogger().handlers:
+            console = logging.StreamHandler(sys.stderr)
+            console.setFormatter(
+                _ConsoleFormatter(
+                    "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(wf_label)s - %(message)s",
+                    datefmt="%H:%M:%S",
+                )
+            )
+            root.addHandler(console)
+        _is_set_up = True
+
+
+def install_print_logging() -> None:
+    """Replace ``builtins.print`` once with a version that also logs inside ``log_prints``
+    runs. Outside such runs it behaves exactly like the original ``print``."""
+    if builtins.print is not _print_to_run_logger:
+        builtins.print = _print_to_run_logger
+
+
+def _print_to_run_logger(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+    _original_print(*args, sep=sep, end=end, file=file, flush=flush)
+    if file is not None and file is not sys.stdout:
+        return
+    from wfkit.context import flow_run_context, task_run_context
+
+    ctx: Any = task_run_context.get() or flow_run_context.get()
+    if ctx is not None and ctx.log_prints:
+        ctx.logger.info((sep if sep is not None else " ").join(str(a) for a in args))

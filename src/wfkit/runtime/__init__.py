@@ -1,0 +1,9 @@
+"""Information about the current run, read live from the run context.
+
+``wfkit.runtime.flow_run.id``, ``wfkit.runtime.task_run.run_count``, ... Outside a run the
+attributes hold neutral values (``None``, ``{}``, ``[]``, ``0``).
+"""
+
+from wfkit.runtime import flow_run, task_run
+
+__all__ = ["flow_run", "task_run"]

@@ -1,0 +1,82 @@
+"""Settings, read from ``WFKIT_*`` environment variables.
+
+========================  ===================================  =================================
+variable                  default                              meaning
+========================  ===================================  =================================
+``WFKIT_HOME``            ``~/.wfkit``                         where wfkit keeps its files
+``WFKIT_STORE``           ``sqlite:///$WFKIT_HOME/wfkit.db``   the run store URL (see stores)
+``WFKIT_LOGGING_LEVEL``   ``INFO``                             level of the ``wfkit`` loggers
+========================  ===================================  =================================
+
+The settings are loaded on first use (pydantic-settings is not imported by ``import wfkit``)
+and cached; :func:`reload_settings` reads the environment again.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
+__all__ = ["get_settings", "reload_settings"]
+
+
+def _settings_class() -> type[BaseSettings]:
+    from pydantic import Field, field_validator
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class Settings(BaseSettings):
+        """wfkit's settings (``WFKIT_*`` environment variables)."""
+
+        model_config = SettingsConfigDict(env_prefix="WFKIT_", extra="ignore", frozen=True)
+
+        home: Path = Field(default_factory=lambda: Path("~/.wfkit"))
+        store: str | None = None
+        logging_level: str = "INFO"
+
+        @field_validator("home")
+        @classmethod
+        def _expand(cls, value: Path) -> Path:
+            return value.expanduser()
+
+        @field_validator("logging_level")
+        @classmethod
+        def _level(cls, value: str) -> str:
+            import logging
+
+            upper = value.upper()
+            if not isinstance(logging.getLevelName(upper), int):
+                raise ValueError(
+                    f"WFKIT_LOGGING_LEVEL={value!r} is not a logging level; "
+                    "use DEBUG, INFO, WARNING, ERROR or CRITICAL."
+                )
+            return upper
+
+        @property
+        def store_url(self) -> str:
+            """The configured store URL, defaulting to the SQLite file in ``home``."""
+            return self.store or f"sqlite:///{self.home / 'wfkit.db'}"
+
+    return Settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Any:
+    """The current settings (cached)."""
+    from pydantic import ValidationError
+
+    from wfkit.exceptions import ConfigurationError
+
+    try:
+        return _settings_class()()
+    except ValidationError as exc:
+        raise ConfigurationError(f"Invalid WFKIT_* setting: {exc}") from exc
+
+
+def reload_settings() -> Any:
+    """Read the environment again and return the new settings."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,255 @@
+"""Run states: what a flow or task run is doing, and what came of it.
+
+A :class:`State` is a small value: a :class:`StateType`, a display ``name`` (``"Retrying"`` is
+a ``RUNNING`` state, ``"Cached"`` a ``COMPLETED`` one), a ``timestamp`` taken from the clock,
+an optional ``message``, and either the run's result or its exception. The functions named
+after states (:func:`Completed`, :func:`Failed`, ...) construct them, as in Prefect.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from wfkit.exceptions import FailedRun, UnfinishedRun
+
+__all__ = [
+    "AwaitingRetry",
+    "Cached",
+    "Cancelled",
+    "Cancelling",
+    "Completed",
+    "Crashed",
+    "Failed",
+    "NotReady",
+    "Paused",
+    "Pending",
+    "Retrying",
+    "Running",
+    "Scheduled",
+    "State",
+    "StateType",
+    "TimedOut",
+]
+
+
+class StateType(str, enum.Enum):
+    """The kind of a state; several named states share one type."""
+
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLED = "CANCELLED"
+    CANCELLING = "CANCELLING"
+    PAUSED = "PAUSED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINAL_TYPES = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+)
+_UNSET: Any = object()
+
+
+class State:
+    """One state of a run.
+
+    Attributes:
+        type: the :class:`StateType`.
+        name: the display name (``"Completed"``, ``"Cached"``, ``"TimedOut"``, ...).
+        timestamp: when the run entered the state, from the clock (timezone-aware UTC).
+        message: a human-readable explanation, or ``None``.
+        data: the run's return value for completed states, else ``None``.
+        exception: the exception of a failed, crashed or cancelled run, else ``None``.
+        scheduled_time: for ``AwaitingRetry``/``Scheduled``: when the run will resume.
+    """
+
+    __slots__ = ("type", "name", "timestamp", "message", "data", "exception", "scheduled_time")
+
+    def __init__(
+        self,
+        type: StateType,
+        name: str | None = None,
+        *,
+        timestamp: datetime | None = None,
+        message: str | None = None,
+        data: Any = None,
+        exception: BaseException | None = None,
+        scheduled_time: datetime | None = None,
+    ) -> None:
+        self.type = StateType(type)
+        self.name = name if name is not None else _default_name(self.type)
+        self.timestamp = timestamp
+        self.message = message
+        self.data = data
+        self.exception = exception
+        self.scheduled_time = scheduled_time
+
+    # predicates -------------------------------------------------------------------------
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
+
+    def is_paused(self) -> bool:
+        return self.type is StateType.PAUSED
+
+    def is_final(self) -> bool:
+        return self.type in FINAL_TYPES
+
+    # results ----------------------------------------------------------------------------
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """Return the run's result.
+
+        Args:
+            raise_on_failure: when the state is failed, crashed or cancelled, raise its
+                exception (the default) instead of returning it.
+
+        Raises:
+            UnfinishedRun: the state is not final, so there is no result yet.
+            FailedRun: the state failed without an exception (for example a flow whose
+                returned futures did not all complete).
+        """
+        if self.type is StateType.COMPLETED:
+            return self.data
+        if self.type in FINAL_TYPES:
+            exc = self.exception or FailedRun(
+                f"The run ended in state {self.name!r}: {self.message or 'no message'}. "
+                "Inspect the run's state history for the cause."
+            )
+            if raise_on_failure:
+                raise exc
+            return exc
+        raise UnfinishedRun(
+            f"The run is in state {self.name!r} ({self.type.value}), which is not final, so it "
+            "has no result yet. Wait for the run to finish before asking for its result."
+        )
+
+    def copy(self, **changes: Any) -> State:
+        """Return a copy with ``changes`` applied."""
+        new = State.__new__(State)
+        for slot in State.__slots__:
+            setattr(new, slot, changes.get(slot, getattr(self, slot)))
+        return new
+
+    def __repr__(self) -> str:
+        parts = [f"type={self.type.value}"]
+        if self.message:
+            parts.insert(0, f"message={self.message!r}")
+        if self.exception is not None:
+            parts.append(f"exception={self.exception!r}")
+        elif self.type is StateType.COMPLETED and self.data is not None:
+            text = repr(self.data)
+            parts.append(f"result={text if len(text) <= 60 else text[:57] + '...'}")
+        return f"{self.name}({', '.join(parts)})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, State):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in State.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _default_name(state_type: StateType) -> str:
+    return state_type.value.title()
+
+
+def _make(type_: StateType, name: str, kwargs: dict[str, Any]) -> State:
+    kwargs.setdefault("name", name)
+    return State(type_, **kwargs)
+
+
+def Scheduled(**kwargs: Any) -> State:  # noqa: N802 - Prefect's constructor names
+    """A run that will start at ``scheduled_time``."""
+    return _make(StateType.SCHEDULED, "Scheduled", kwargs)
+
+
+def Pending(**kwargs: Any) -> State:  # noqa: N802
+    """A run that exists but has not started."""
+    return _make(StateType.PENDING, "Pending", kwargs)
+
+
+def Running(**kwargs: Any) -> State:  # noqa: N802
+    """A run whose body is executing (first attempt)."""
+    return _make(StateType.RUNNING, "Running", kwargs)
+
+
+def Completed(**kwargs: Any) -> State:  # noqa: N802
+    """A run that finished; ``data`` holds its result."""
+    return _make(StateType.COMPLETED, "Completed", kwargs)
+
+
+def Cached(**kwargs: Any) -> State:  # noqa: N802
+    """A completed run whose result was restored from the cache without running the body."""
+    return _make(StateType.COMPLETED, "Cached", kwargs)
+
+
+def Failed(**kwargs: Any) -> State:  # noqa: N802
+    """A run whose body raised (``exception``) or returned a failure."""
+    return _make(StateType.FAILED, "Failed", kwargs)
+
+
+def TimedOut(**kwargs: Any) -> State:  # noqa: N802
+    """A failed run that exceeded its ``timeout_seconds``."""
+    return _make(StateType.FAILED, "TimedOut", kwargs)
+
+
+def Crashed(**kwargs: Any) -> State:  # noqa: N802
+    """A run ended by something other than its own code: an interrupt or a dead process."""
+    return _make(StateType.CRASHED, "Crashed", kwargs)
+
+
+def Cancelled(**kwargs: Any) -> State:  # noqa: N802
+    """A run that was cancelled."""
+    return _make(StateType.CANCELLED, "Cancelled", kwargs)
+
+
+def Cancelling(**kwargs: Any) -> State:  # noqa: N802
+    """A run that is being cancelled."""
+    return _make(StateType.CANCELLING, "Cancelling", kwargs)
+
+
+def Paused(**kwargs: Any) -> State:  # noqa: N802
+    """A run that is paused."""
+    return _make(StateType.PAUSED, "Paused", kwargs)
+
+
+def AwaitingRetry(**kwargs: Any) -> State:  # noqa: N802
+    """A run waiting for its retry delay to pass (a ``SCHEDULED`` state)."""
+    return _make(StateType.SCHEDULED, "AwaitingRetry", kwargs)
+
+
+def Retrying(**kwargs: Any) -> State:  # noqa: N802
+    """A run whose body is executing again after a failure (a ``RUNNING`` state)."""
+    return _make(StateType.RUNNING, "Retrying", kwargs)
+
+
+def NotReady(**kwargs: Any) -> State:  # noqa: N802
+    """A run that could not start because an upstream run did not complete (``PENDING``)."""
+    return _make(StateType.PENDING, "NotReady", kwargs)

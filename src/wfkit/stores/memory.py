@@ -1,0 +1,149 @@
+"""``memory://``: a run store held in this process's memory (tests and throwaway runs)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from wfkit.exceptions import StoreError
+from wfkit.stores._base import (
+    FlowRunSnapshot,
+    LogEntry,
+    TaskRunSnapshot,
+    state_matches,
+)
+from wfkit.stores.records import FlowRun, LogRecord, TaskRun, run_times
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """A run store in a few dicts; everything is lost when the process ends."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        # run id -> [latest snapshot, history]; dicts keep insertion (creation) order.
+        self._flow_runs: dict[str, list[Any]] = {}
+        self._task_runs: dict[str, list[Any]] = {}
+        self._logs: list[LogEntry] = []
+
+    # writing ----------------------------------------------------------------------------
+    def record_flow_run(self, run: FlowRunSnapshot) -> None:
+        self._record(self._flow_runs, run)
+
+    def record_task_run(self, run: TaskRunSnapshot) -> None:
+        self._record(self._task_runs, run)
+
+    def _record(self, table: dict[str, list[Any]], run: Any) -> None:
+        with self._lock:
+            entry = table.get(run.id)
+            if entry is None:
+                table[run.id] = [run, [run.state]]
+            else:
+                entry[0] = run
+                entry[1].append(run.state)
+
+    def record_log(self, entry: LogEntry) -> None:
+        with self._lock:
+            self._logs.append(entry)
+
+    def flush(self) -> None:
+        """Nothing to do: memory is as durable as this store gets."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # reading ----------------------------------------------------------------------------
+    def flow_runs(
+        self, flow_name: str | None = None, state: str | None = None, limit: int | None = None
+    ) -> list[FlowRun]:
+        with self._lock:
+            entries = [list(e) for e in self._flow_runs.values()]
+        records = [
+            _flow_record(snap, history)
+            for snap, history in entries
+            if (flow_name is None or snap.flow_name == flow_name)
+            and state_matches(snap.state, state)
+        ]
+        records.sort(key=_start_key)
+        return records[-limit:] if limit else records
+
+    def flow_run(self, run_id: str) -> FlowRun:
+        with self._lock:
+            entry = self._flow_runs.get(str(run_id))
+            entry = list(entry) if entry else None
+        if entry is None:
+            raise StoreError(f"No flow run with id {run_id!r} in store {self.url!r}.")
+        return _flow_record(*entry)
+
+    def task_runs(
+        self, flow_run_id: str | None = None, task_name: str | None = None
+    ) -> list[TaskRun]:
+        with self._lock:
+            entries = [list(e) for e in self._task_runs.values()]
+        return [
+            _task_record(snap, history)
+            for snap, history in entries
+            if (flow_run_id is None or snap.flow_run_id == flow_run_id)
+            and (task_name is None or snap.task_name == task_name)
+        ]
+
+    def logs(self, run_id: str | None = None) -> list[LogRecord]:
+        with self._lock:
+            entries = list(self._logs)
+        return [
+            LogRecord(**e._asdict())
+            for e in entries
+            if run_id is None or run_id in (e.flow_run_id, e.task_run_id)
+        ]
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({self.url!r})"
+
+
+def _start_key(record: FlowRun) -> Any:
+    return record.start_time or record.states[0].timestamp
+
+
+def _flow_record(snap: FlowRunSnapshot, history: list[Any]) -> FlowRun:
+    start, end = run_times(history)
+    return FlowRun(
+        id=snap.id,
+        name=snap.name,
+        flow_name=snap.flow_name,
+        flow_version=snap.flow_version,
+        state=history[-1],
+        states=tuple(history),
+        run_count=snap.run_count,
+        parameters=dict(snap.parameters),
+        tags=snap.tags,
+        start_time=start,
+        end_time=end,
+        parent_flow_run_id=snap.parent_flow_run_id,
+        parent_task_run_id=snap.parent_task_run_id,
+        root_flow_run_id=snap.root_flow_run_id,
+        host=snap.host,
+        pid=snap.pid,
+    )
+
+
+def _task_record(snap: TaskRunSnapshot, history: list[Any]) -> TaskRun:
+    start, end = run_times(history)
+    return TaskRun(
+        id=snap.id,
+        name=snap.name,
+        task_name=snap.task_name,
+        flow_run_id=snap.flow_run_id,
+        state=history[-1],
+        states=tuple(history),
+        run_count=snap.run_count,
+        parameters=dict(snap.parameters),
+        tags=snap.tags,
+        start_time=start,
+        end_time=end,
+        cache_key=snap.cache_key,
+        upstream_ids=snap.upstream_ids,
+        host=snap.host,
+        pid=snap.pid,
+    )

@@ -1,0 +1,216 @@
+"""``@task`` and :class:`Task`: a function plus frozen, validated options; and the helpers
+``exponential_backoff`` and ``task_input_hash``.
+
+Calling a task runs it (see :mod:`wfkit._engine.calls`); nothing about the run lifecycle
+lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from wfkit import _options as opt
+from wfkit._decorated import Decorated
+from wfkit._engine.naming import check_name_template
+from wfkit.exceptions import ConfigurationError
+
+__all__ = ["Task", "TaskOptions", "exponential_backoff", "task"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """The validated options of a task (see :func:`task` for their meaning)."""
+
+    name: str
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+    task_run_name: str | Callable[..., Any] | None = None
+    retries: int = 0
+    retry_delay_seconds: float | tuple[float, ...] | Callable[[int], Any] = 0.0
+    retry_jitter_factor: float | None = None
+    retry_condition_fn: Callable[..., Any] | None = None
+    timeout_seconds: float | None = None
+    log_prints: bool | None = None
+    on_completion: tuple[Callable[..., Any], ...] = ()
+    on_failure: tuple[Callable[..., Any], ...] = ()
+    on_running: tuple[Callable[..., Any], ...] = ()
+
+
+_HOOK_OPTIONS = ("on_completion", "on_failure", "on_running")
+
+
+class Task(Decorated):
+    """A function that runs as a task: every call is a recorded task run.
+
+    Call it like the function (inside or outside a flow). ``task(..., return_state=True)``
+    returns the final :class:`~wfkit.states.State` instead of the result.
+    """
+
+    kind = "task"
+
+    def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
+        super().__init__(fn)
+        self.options = self._validate(options)
+
+    def _validate(self, given: dict[str, Any]) -> TaskOptions:
+        unknown = set(given) - {f.name for f in dataclasses.fields(TaskOptions)}
+        if unknown:
+            raise TypeError(
+                f"@task got unknown option(s) {sorted(unknown)}; see help(wfkit.task) for the "
+                "options this version supports."
+            )
+        name = given.get("name")
+        name = self.fn.__name__ if name is None else name
+        owner = self.owner_label(name if isinstance(name, str) else repr(name))
+        opt.check_name(name, owner)
+        values: dict[str, Any] = {
+            "name": name,
+            "description": opt.check_optional_str(
+                given.get("description", self.fn.__doc__), owner, "description"
+            ),
+            "tags": opt.check_tags(given.get("tags"), owner),
+            "version": opt.check_optional_str(given.get("version"), owner, "version"),
+            "task_run_name": opt.check_run_name(given.get("task_run_name"), owner, "task_run_name"),
+            "retries": opt.check_retries(given.get("retries", 0), owner),
+            "retry_delay_seconds": opt.check_task_delay(given.get("retry_delay_seconds"), owner),
+            "retry_jitter_factor": opt.check_jitter(given.get("retry_jitter_factor"), owner),
+            "retry_condition_fn": opt.check_optional_callable(
+                given.get("retry_condition_fn"), owner, "retry_condition_fn"
+            ),
+            "timeout_seconds": opt.check_timeout(given.get("timeout_seconds"), owner),
+            "log_prints": opt.check_bool(given.get("log_prints"), owner, "log_prints", optional=True),
+        }
+        for hook in _HOOK_OPTIONS:
+            values[hook] = opt.check_hooks(given.get(hook), owner, hook)
+        if isinstance(values["task_run_name"], str):
+            check_name_template(
+                values["task_run_name"], self.signature, argument="task_run_name", owner=owner
+            )
+        self._given = dict(given)
+        return TaskOptions(**values)
+
+    @property
+    def name(self) -> str:
+        return self.options.name
+
+    @property
+    def description(self) -> str | None:
+        return self.options.description
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.options.tags
+
+    @property
+    def retries(self) -> int:
+        return self.options.retries
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return self.options.timeout_seconds
+
+    def with_options(self, **changes: Any) -> Task:
+        """A new Task with the same function and ``changes`` applied to the options."""
+        fn: Any = self.fn
+        if self._method_kind == "class":
+            fn = classmethod(fn)
+        elif self._method_kind == "static":
+            fn = staticmethod(fn)
+        new = Task(fn, **{**self._given, **changes})
+        new._bound_to = self._bound_to
+        return new
+
+    def retry_delays(self) -> Callable[[int], float]:
+        """A function from retry number (1-based) to its base delay in seconds."""
+        return retry_delay_schedule(self.options.retry_delay_seconds, self.options.retries, self.name)
+
+    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+        from wfkit._engine.calls import call_task
+
+        return call_task(self, args, kwargs, return_state=return_state)
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r})"
+
+
+def retry_delay_schedule(
+    setting: float | tuple[float, ...] | Callable[[int], Any], retries: int, name: str
+) -> Callable[[int], float]:
+    """Resolve ``retry_delay_seconds`` into ``delay(n)`` for retry ``n`` (1-based).
+
+    A number is used for every retry; a list gives one delay per retry, its last value
+    repeating; a callable is called once with ``retries`` and must return such a list.
+    """
+    if callable(setting):
+        produced = setting(retries)
+        if opt._is_number(produced):
+            setting = float(produced)
+        else:
+            try:
+                setting = opt.check_delay_list(
+                    produced, f"@task {name!r}", "retry_delay_seconds(retries)"
+                )
+            except TypeError as exc:
+                raise ConfigurationError(
+                    f"retry_delay_seconds callable of @task {name!r} returned {produced!r}; "
+                    "it must return a list of numbers of seconds."
+                ) from exc
+    if isinstance(setting, tuple):
+        delays = setting
+        return lambda n: delays[min(n, len(delays)) - 1]
+    constant = float(setting)
+    return lambda n: constant
+
+
+def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
+    """A ``retry_delay_seconds`` callable: delays ``backoff_factor * 2**i`` for each retry.
+
+    Example: ``@task(retries=3, retry_delay_seconds=exponential_backoff(10))`` waits
+    10, 20 and 40 seconds.
+    """
+    if not opt._is_number(backoff_factor) or backoff_factor < 0:
+        raise ConfigurationError(
+            f"exponential_backoff(backoff_factor={backoff_factor!r}): it must be a number >= 0."
+        )
+
+    def retry_backoff_delays(retries: int) -> list[float]:
+        return [float(backoff_factor) * 2**i for i in range(retries)]
+
+    return retry_backoff_delays
+
+
+@overload
+def task(__fn: F) -> F: ...
+@overload
+def task(__fn: None = None, **options: Any) -> Callable[[F], F]: ...
+def task(__fn: Any = None, **options: Any) -> Any:
+    """Turn a function into a :class:`Task`. Use bare (``@task``) or with options.
+
+    Args:
+        name: the task's name (default: the function name, unchanged).
+        description: default: the docstring.
+        tags: tags for every run, unioned with enclosing ``with tags(...)`` blocks.
+        version: a version string (default None).
+        task_run_name: a format template over the parameters, or a callable with no
+            arguments or with a ``parameters`` argument; default ``"{name}-{3 hex chars}"``.
+        retries: how many times to retry a failed run (default 0).
+        retry_delay_seconds: a number, a list (one per retry, the last repeats; at most 50)
+            or a callable ``f(retries) -> list`` such as ``exponential_backoff(10)``.
+        retry_jitter_factor: randomise each delay within ``delay * (1 ± factor)``.
+        retry_condition_fn: ``f(task, task_run, state) -> bool`` (sync or async); retry only
+            when it returns true.
+        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never).
+        log_prints: send ``print`` inside the run to the run logger too (default: inherit).
+        on_completion, on_failure, on_running: lists of ``hook(task, task_run, state)``.
+
+    Raises:
+        ConfigurationError: an option is invalid (the message names it).
+    """
+    if __fn is not None:
+        return Task(__fn, **options)
+    return lambda fn: Task(fn, **options)
