@@ -109,7 +109,25 @@ def drive_sync_gen(
         if isinstance(effect, State):
             return effect
         if type(effect) is Invoke:
-            send = yield from _stream_sync(body, effect, clock)
+            streamed = False
+            deadline = clock.monotonic() + effect.timeout if effect.timeout else None
+            gen: Any = None
+            try:
+                gen = body()
+                while True:
+                    remaining = None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+                    try:
+                        value = call_with_timeout(gen.__next__, remaining, clock, effect.make_error)
+                    except StopIteration as stop:
+                        send = Outcome(stop.value, streamed=streamed)
+                        break
+                    streamed = True
+                    yield value
+            except GeneratorExit:  # the consumer stopped early: the run completes
+                gen.close()
+                send = Outcome(None, streamed=True)
+            except BaseException as exc:
+                send = Outcome(exception=exc, streamed=streamed)
         elif type(effect) is Sleep:
             try:
                 clock.sleep(effect.seconds)
@@ -117,27 +135,6 @@ def drive_sync_gen(
                 throw = exc
         else:
             send, throw = _call_user(effect)  # type: ignore[arg-type]
-
-
-def _stream_sync(body: Callable[[], Iterator[Any]], effect: Invoke, clock: Clock) -> Generator[Any, None, Outcome]:
-    streamed = False
-    deadline = clock.monotonic() + effect.timeout if effect.timeout else None
-    try:
-        gen = body()
-        while True:
-            remaining = None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
-            try:
-                value = call_with_timeout(gen.__next__, remaining, clock, effect.make_error)
-            except StopIteration as stop:
-                return Outcome(stop.value, streamed=streamed)
-            streamed = True
-            try:
-                yield value
-            except GeneratorExit:
-                gen.close()
-                return Outcome(None, streamed=True)
-    except BaseException as exc:
-        return Outcome(exception=exc, streamed=streamed)
 
 
 class FinalState:
