@@ -61,13 +61,19 @@ def check_timeout(value: Any, owner: str) -> float | None:
     return seconds or None  # 0 means no timeout
 
 
-def check_delay_list(value: Any, owner: str, argument: str = "retry_delay_seconds") -> tuple[float, ...]:
+def check_delay_list(
+    value: Any, owner: str, argument: str = "retry_delay_seconds"
+) -> tuple[float, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise _fail(owner, argument, value, "it must be a list of numbers of seconds")
     items = list(value)
     if not items:
         raise _fail(owner, argument, value, "a list of delays must not be empty")
     if len(items) > MAX_DELAYS:
         raise _fail(
-            owner, argument, f"<list of {len(items)} delays>",
+            owner,
+            argument,
+            f"<list of {len(items)} delays>",
             f"it can hold at most {MAX_DELAYS} delays (the last one repeats for later retries)",
         )
     return tuple(check_seconds(v, owner, f"{argument}[{i}]") for i, v in enumerate(items))
@@ -83,7 +89,9 @@ def check_task_delay(value: Any, owner: str) -> float | tuple[float, ...] | Call
     if isinstance(value, (list, tuple)):
         return check_delay_list(value, owner)
     raise _fail(
-        owner, "retry_delay_seconds", value,
+        owner,
+        "retry_delay_seconds",
+        value,
         "it must be a number of seconds, a list of numbers, or a callable f(retries) -> list",
     )
 
@@ -107,14 +115,18 @@ def check_hooks(value: Any, owner: str, argument: str) -> tuple[Callable[..., An
         return ()
     if callable(value) or not isinstance(value, Iterable) or isinstance(value, (str, bytes)):
         raise _fail(
-            owner, argument, value,
+            owner,
+            argument,
+            value,
             f"it must be a list of callables, e.g. {argument}=[my_hook]",
         )
     hooks = tuple(value)
     for i, hook in enumerate(hooks):
         if not callable(hook):
             raise _fail(
-                owner, f"{argument}[{i}]", hook,
+                owner,
+                f"{argument}[{i}]",
+                hook,
                 "every hook must be a callable hook(flow_or_task, run, state)",
             )
     return hooks
@@ -136,7 +148,9 @@ def check_bool(value: Any, owner: str, argument: str, *, optional: bool = False)
     if value is None and optional:
         return None
     if not isinstance(value, bool):
-        raise _fail(owner, argument, value, "it must be True or False" + (" or None" if optional else ""))
+        raise _fail(
+            owner, argument, value, "it must be True or False" + (" or None" if optional else "")
+        )
     return value
 
 

@@ -86,7 +86,9 @@ def _impls(hook_name: str) -> list[tuple[Any, tuple[str, ...], str]]:
     if impls is None:
         caller = getattr(plugin_manager().hook, hook_name)
         # pluggy calls the last registered implementation first; keep that order.
-        impls = [(i.function, tuple(i.argnames), i.plugin_name) for i in reversed(caller.get_hookimpls())]
+        impls = [
+            (i.function, tuple(i.argnames), i.plugin_name) for i in reversed(caller.get_hookimpls())
+        ]
         _impl_cache[hook_name] = impls
     return impls
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time as _time
+from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "FakeClock", "SystemClock", "parse_start"]
@@ -54,7 +55,7 @@ class SystemClock:
     virtual = False
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def monotonic(self) -> float:
         return _real_monotonic()
@@ -95,7 +96,7 @@ virtual_deadline: ContextVar[_Deadline | None] = ContextVar("wfkit_virtual_deadl
 def parse_start(start: datetime | str | None) -> datetime:
     """Turn ``start`` (an aware/naive datetime, an ISO-8601 string, or None) into aware UTC."""
     if start is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if isinstance(start, str):
         try:
             start = datetime.fromisoformat(start.replace("Z", "+00:00"))
@@ -107,8 +108,8 @@ def parse_start(start: datetime | str | None) -> datetime:
     if not isinstance(start, datetime):
         raise TypeError(f"start={start!r} must be a datetime, an ISO-8601 string or None.")
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
-    return start.astimezone(timezone.utc)
+        start = start.replace(tzinfo=UTC)
+    return start.astimezone(UTC)
 
 
 def _seconds(value: float | timedelta, what: str) -> float:
@@ -139,6 +140,20 @@ class FakeClock:
         self._offset = 0.0
         self._lock = threading.Lock()
         self.sleeps: list[float] = []
+        self._listeners: list[Callable[[datetime], None]] = []
+
+    def add_listener(self, listener: Callable[[datetime], None]) -> None:
+        """Call ``listener(now)`` whenever time moves (the harness keeps freezegun in step)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[datetime], None]) -> None:
+        self._listeners.remove(listener)
+
+    def _moved(self) -> None:
+        if self._listeners:
+            now = self.now()
+            for listener in list(self._listeners):
+                listener(now)
 
     # reading ----------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -163,6 +178,7 @@ class FakeClock:
             )
         with self._lock:
             self._offset += secs
+        self._moved()
 
     def move_to(self, when: datetime | str) -> None:
         """Move time forward to the wall time ``when``."""
@@ -186,11 +202,12 @@ class FakeClock:
             self.sleeps.append(secs)
             wake = self._offset + max(secs, 0.0)
             deadline = virtual_deadline.get()
-            if deadline is not None and wake > deadline.at:
-                self._offset = max(self._offset, deadline.at)
-                deadline.fired = True
-                raise deadline.error
-            self._offset = max(self._offset, wake)
+            fired = deadline is not None and wake > deadline.at
+            self._offset = max(self._offset, deadline.at if fired else wake)  # type: ignore[union-attr]
+        self._moved()
+        if fired:
+            deadline.fired = True  # type: ignore[union-attr]
+            raise deadline.error  # type: ignore[union-attr]
 
     async def asleep(self, seconds: float) -> None:
         """Like :meth:`sleep`, then yield once to the event loop so others can run."""

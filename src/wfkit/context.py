@@ -160,7 +160,9 @@ class FlowRunContext:
 
     __slots__ = ("flow", "run", "log_prints", "runtime", "logger", "task_runner")
 
-    def __init__(self, flow: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any) -> None:
+    def __init__(
+        self, flow: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any
+    ) -> None:
         self.flow = flow
         self.run = run
         self.log_prints = log_prints
@@ -174,7 +176,9 @@ class TaskRunContext:
 
     __slots__ = ("task", "run", "log_prints", "runtime", "logger")
 
-    def __init__(self, task: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any) -> None:
+    def __init__(
+        self, task: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any
+    ) -> None:
         self.task = task
         self.run = run
         self.log_prints = log_prints

@@ -86,7 +86,9 @@ class Flow(Decorated):
             "validate_parameters": opt.check_bool(
                 given.get("validate_parameters", True), owner, "validate_parameters"
             ),
-            "log_prints": opt.check_bool(given.get("log_prints"), owner, "log_prints", optional=True),
+            "log_prints": opt.check_bool(
+                given.get("log_prints"), owner, "log_prints", optional=True
+            ),
         }
         for hook in _HOOK_OPTIONS:
             values[hook] = opt.check_hooks(given.get(hook), owner, hook)

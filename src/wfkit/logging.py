@@ -30,7 +30,9 @@ _original_print = builtins.print
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger carrying the run's ids and name on every record."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         extra = kwargs.get("extra")
         kwargs["extra"] = {**self.extra, **extra} if extra else self.extra  # type: ignore[dict-item]
         return msg, kwargs
@@ -40,12 +42,14 @@ def run_logger(run: Any, kind: str) -> RunLoggerAdapter:
     """The logger of a live flow run (``kind="flow"``) or task run."""
     if kind == "flow":
         extra = {
-            "wf_flow_run_id": run.id, "wf_task_run_id": None,
+            "wf_flow_run_id": run.id,
+            "wf_task_run_id": None,
             "wf_label": f"Flow run {run.name!r}",
         }
         return RunLoggerAdapter(logging.getLogger(_FLOW_LOGGER), extra)
     extra = {
-        "wf_flow_run_id": run.flow_run_id, "wf_task_run_id": run.id,
+        "wf_flow_run_id": run.flow_run_id,
+        "wf_task_run_id": run.id,
         "wf_label": f"Task run {run.name!r}",
     }
     return RunLoggerAdapter(logging.getLogger(_TASK_LOGGER), extra)
@@ -99,7 +103,11 @@ class StoreLogHandler(logging.Handler):
             if record.exc_info:
                 message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
             entry = LogEntry(
-                flow_run_id, task_run_id, record.levelno, record.name, message,
+                flow_run_id,
+                task_run_id,
+                record.levelno,
+                record.name,
+                message,
                 current_clock().now(),
             )
             notify("wfkit_log", record=entry)
@@ -146,7 +154,9 @@ def install_print_logging() -> None:
         builtins.print = _print_to_run_logger
 
 
-def _print_to_run_logger(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+def _print_to_run_logger(
+    *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+) -> None:
     _original_print(*args, sep=sep, end=end, file=file, flush=flush)
     if file is not None and file is not sys.stdout:
         return

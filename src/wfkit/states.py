@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class StateType(str, enum.Enum):
+class StateType(enum.StrEnum):
     """The kind of a state; several named states share one type."""
 
     SCHEDULED = "SCHEDULED"
@@ -46,9 +46,6 @@ class StateType(str, enum.Enum):
     CANCELLED = "CANCELLED"
     CANCELLING = "CANCELLING"
     PAUSED = "PAUSED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 FINAL_TYPES = frozenset(

@@ -8,6 +8,7 @@ lives here.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -71,7 +72,7 @@ class Task(Decorated):
         values: dict[str, Any] = {
             "name": name,
             "description": opt.check_optional_str(
-                given.get("description", self.fn.__doc__), owner, "description"
+                given.get("description", inspect.getdoc(self.fn)), owner, "description"
             ),
             "tags": opt.check_tags(given.get("tags"), owner),
             "version": opt.check_optional_str(given.get("version"), owner, "version"),
@@ -83,7 +84,9 @@ class Task(Decorated):
                 given.get("retry_condition_fn"), owner, "retry_condition_fn"
             ),
             "timeout_seconds": opt.check_timeout(given.get("timeout_seconds"), owner),
-            "log_prints": opt.check_bool(given.get("log_prints"), owner, "log_prints", optional=True),
+            "log_prints": opt.check_bool(
+                given.get("log_prints"), owner, "log_prints", optional=True
+            ),
         }
         for hook in _HOOK_OPTIONS:
             values[hook] = opt.check_hooks(given.get(hook), owner, hook)
@@ -127,7 +130,9 @@ class Task(Decorated):
 
     def retry_delays(self) -> Callable[[int], float]:
         """A function from retry number (1-based) to its base delay in seconds."""
-        return retry_delay_schedule(self.options.retry_delay_seconds, self.options.retries, self.name)
+        return retry_delay_schedule(
+            self.options.retry_delay_seconds, self.options.retries, self.name
+        )
 
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
         from wfkit._engine.calls import call_task
@@ -151,15 +156,9 @@ def retry_delay_schedule(
         if opt._is_number(produced):
             setting = float(produced)
         else:
-            try:
-                setting = opt.check_delay_list(
-                    produced, f"@task {name!r}", "retry_delay_seconds(retries)"
-                )
-            except TypeError as exc:
-                raise ConfigurationError(
-                    f"retry_delay_seconds callable of @task {name!r} returned {produced!r}; "
-                    "it must return a list of numbers of seconds."
-                ) from exc
+            setting = opt.check_delay_list(
+                produced, f"@task {name!r}", "retry_delay_seconds(retries)"
+            )
     if isinstance(setting, tuple):
         delays = setting
         return lambda n: delays[min(n, len(delays)) - 1]

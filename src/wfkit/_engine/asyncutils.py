@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import threading
 from typing import Any
@@ -27,10 +28,11 @@ def resolve_sync(value: Any) -> Any:
     except RuntimeError:
         return asyncio.run(coro)
     box: dict[str, Any] = {}
+    context = contextvars.copy_context()  # the helper thread sees the run's context
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(coro)
+            box["value"] = context.run(asyncio.run, coro)
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
@@ -44,4 +46,3 @@ def resolve_sync(value: Any) -> Any:
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
-

@@ -37,7 +37,9 @@ from wfkit.states import State
 __all__ = ["call_flow", "call_task"]
 
 
-def call_flow(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool) -> Any:
+def call_flow(
+    flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool
+) -> Any:
     """Run ``flow`` with these arguments (see :class:`wfkit.Flow`)."""
     _ensure_setup()
     runtime = current_runtime()
@@ -47,23 +49,34 @@ def call_flow(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, retur
         runtime.store  # noqa: B018 - open (and check) the store before a run exists
     options = flow.options
     bound, passed, parameters = bind_parameters(
-        flow.signature, flow.call_args(args), kwargs,
-        owner=f"flow {flow.name!r}", skip_first=flow.skips_first_parameter,
+        flow.signature,
+        flow.call_args(args),
+        kwargs,
+        owner=f"flow {flow.name!r}",
+        skip_first=flow.skips_first_parameter,
     )
     pre_failure = None
     if options.validate_parameters:
         coerced, problems = flow._validator.validate(passed)
         if problems:
             pre_failure = ParameterTypeError(
-                f"Flow run received invalid parameters:\n" + "\n".join(problems)
+                "Flow run received invalid parameters:\n" + "\n".join(problems)
             )
         elif coerced is not passed:
             bound.arguments.update(coerced)
             parameters.update(coerced)
     run = FlowRunLive(
-        name=render_run_name(options.flow_run_name, parameters, default=random_slug, argument="flow_run_name"),
-        flow_name=flow.name, flow_version=options.version, parameters=parameters,
-        tags=current_tags(), clock=runtime.clock,
+        # Invalid parameters cannot name the run; the run is recorded (Failed) under a slug.
+        name=random_slug()
+        if pre_failure
+        else render_run_name(
+            options.flow_run_name, parameters, default=random_slug, argument="flow_run_name"
+        ),
+        flow_name=flow.name,
+        flow_version=options.version,
+        parameters=parameters,
+        tags=current_tags(),
+        clock=runtime.clock,
         parent=parent.run if parent else None,
         parent_task_run_id=parent_task.run.id if parent_task else None,
     )
@@ -71,13 +84,21 @@ def call_flow(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, retur
 
     logger = run_logger(run, "flow")
     plan = RunPlan(
-        run=run, kind="flow", owner=flow, retries=options.retries,
-        delay_for=lambda n: options.retry_delay_seconds, jitter_factor=None,
-        retry_condition=None, timeout=options.timeout_seconds,
-        hooks={h: getattr(options, h) for h in _FLOW_HOOKS}, logger=logger,
+        run=run,
+        kind="flow",
+        owner=flow,
+        retries=options.retries,
+        delay_for=lambda n: options.retry_delay_seconds,
+        jitter_factor=None,
+        retry_condition=None,
+        timeout=options.timeout_seconds,
+        hooks={h: getattr(options, h) for h in _FLOW_HOOKS},
+        logger=logger,
         pre_failure=pre_failure,
     )
-    log_prints = bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    log_prints = (
+        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    )
     ctx = FlowRunContext(flow, run, log_prints, runtime, logger)
     logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
     body = _body(flow.fn, bound)
@@ -85,7 +106,9 @@ def call_flow(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, retur
     return _dispatch(flow, plan, body, runtime, (flow_run_context, ctx), top_level, return_state)
 
 
-def call_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool) -> Any:
+def call_task(
+    task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool
+) -> Any:
     """Run ``task`` inline with these arguments (see :class:`wfkit.Task`)."""
     _ensure_setup()
     runtime = current_runtime()
@@ -95,31 +118,46 @@ def call_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, retur
         runtime.store  # noqa: B018 - open (and check) the store before a run exists
     options = task.options
     bound, _, parameters = bind_parameters(
-        task.signature, task.call_args(args), kwargs,
-        owner=f"task {task.name!r}", skip_first=task.skips_first_parameter,
+        task.signature,
+        task.call_args(args),
+        kwargs,
+        owner=f"task {task.name!r}",
+        skip_first=task.skips_first_parameter,
     )
     tags = current_tags()
     if options.tags:
         tags = tags + tuple(t for t in options.tags if t not in tags)
     run = TaskRunLive(
         name=render_run_name(
-            options.task_run_name, parameters, argument="task_run_name",
+            options.task_run_name,
+            parameters,
+            argument="task_run_name",
             default=lambda: f"{task.name}-{short_suffix()}",
         ),
-        task_name=task.name, parameters=parameters, tags=tags, clock=runtime.clock,
+        task_name=task.name,
+        parameters=parameters,
+        tags=tags,
+        clock=runtime.clock,
         flow_run_id=flow_ctx.run.id if flow_ctx else None,
     )
     from wfkit.logging import run_logger
 
     logger = run_logger(run, "task")
     plan = RunPlan(
-        run=run, kind="task", owner=task, retries=options.retries,
+        run=run,
+        kind="task",
+        owner=task,
+        retries=options.retries,
         delay_for=task.retry_delays() if options.retries else _no_delay,
-        jitter_factor=options.retry_jitter_factor, retry_condition=options.retry_condition_fn,
-        timeout=options.timeout_seconds, hooks={h: getattr(options, h) for h in _TASK_HOOKS},
+        jitter_factor=options.retry_jitter_factor,
+        retry_condition=options.retry_condition_fn,
+        timeout=options.timeout_seconds,
+        hooks={h: getattr(options, h) for h in _TASK_HOOKS},
         logger=logger,
     )
-    log_prints = bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    log_prints = (
+        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    )
     ctx = TaskRunContext(task, run, log_prints, runtime, logger)
     body = _body(task.fn, bound)
     top_level = flow_ctx is None and outer_task is None
@@ -155,16 +193,25 @@ def _body(fn: Callable[..., Any], bound: Any) -> Callable[[], Any]:
 
 
 def _dispatch(
-    owner: Any, plan: RunPlan, body: Callable[[], Any], runtime: Runtime,
-    context: tuple[ContextVar[Any], Any], top_level: bool, return_state: bool,
+    owner: Any,
+    plan: RunPlan,
+    body: Callable[[], Any],
+    runtime: Runtime,
+    context: tuple[ContextVar[Any], Any],
+    top_level: bool,
+    return_state: bool,
 ) -> Any:
     """Pick the driver for the calling convention and run the lifecycle in the run context."""
     steps = lifecycle(plan, runtime.rng)
     clock = runtime.clock
     if owner.isasyncgen:
-        return _in_context_async_gen(drive_async_gen(steps, body, clock), context, runtime, top_level)
+        return _in_context_async_gen(
+            drive_async_gen(steps, body, clock), context, runtime, top_level
+        )
     if owner.isasync:
-        return _in_context_async(drive_async(steps, body, clock), context, runtime, top_level, return_state)
+        return _in_context_async(
+            drive_async(steps, body, clock), context, runtime, top_level, return_state
+        )
     if owner.isgenerator:
         return _in_context_gen(drive_sync_gen(steps, body, clock), context, runtime, top_level)
     var, value = context
@@ -201,7 +248,9 @@ def _finish(state: State, return_state: bool) -> Any:
     return state.result()
 
 
-async def _in_context_async(drive: Any, context: Any, runtime: Runtime, top_level: bool, return_state: bool) -> Any:
+async def _in_context_async(
+    drive: Any, context: Any, runtime: Runtime, top_level: bool, return_state: bool
+) -> Any:
     tokens = _enter(*context)
     try:
         state = await drive

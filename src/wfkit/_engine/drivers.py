@@ -115,7 +115,9 @@ def drive_sync_gen(
             try:
                 gen = body()
                 while True:
-                    remaining = None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+                    remaining = (
+                        None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+                    )
                     try:
                         value = call_with_timeout(gen.__next__, remaining, clock, effect.make_error)
                     except StopIteration as stop:
@@ -154,11 +156,13 @@ async def drive_async_gen(
     the last item is a :class:`FinalState`."""
     send: Any = None
     throw: BaseException | None = None
+    closing = False  # after GeneratorExit an async generator may await but never yield
     while True:
         effect = _advance(steps, send, throw)
         send, throw = None, None
         if isinstance(effect, State):
-            yield FinalState(effect)
+            if not closing:
+                yield FinalState(effect)
             return
         if type(effect) is Invoke:
             streamed = False
@@ -166,7 +170,9 @@ async def drive_async_gen(
             gen = body()
             try:
                 while True:
-                    remaining = None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+                    remaining = (
+                        None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+                    )
                     try:
                         value = await call_async_with_timeout(
                             gen.__anext__, remaining, clock, effect.make_error
@@ -177,6 +183,7 @@ async def drive_async_gen(
                     streamed = True
                     yield value
             except GeneratorExit:
+                closing = True
                 await gen.aclose()
                 send = Outcome(None, streamed=True)
             except BaseException as exc:

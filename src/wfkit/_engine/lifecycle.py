@@ -108,7 +108,10 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
                 delay = _jittered(plan.delay_for(run.run_count), plan.jitter_factor, rng)
                 log.info(
                     "%s - Retry %d/%d will start %s second(s) from now",
-                    state.message, run.run_count, plan.retries, f"{delay:g}",
+                    state.message,
+                    run.run_count,
+                    plan.retries,
+                    f"{delay:g}",
                 )
                 wake = run.clock.now() + timedelta(seconds=delay)
                 run.set_state(AwaitingRetry(scheduled_time=wake, message=state.message))
@@ -131,6 +134,14 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
         value = outcome.value
         if isinstance(value, State):  # a body may return a state to set its own outcome
             return value.copy()
+        if plan.kind == "flow":
+            unfinished = _not_completed(value)
+            if unfinished:
+                return Failed(
+                    data=value,
+                    message=f"{len(unfinished)} of the states the flow returned did not complete: "
+                    + ", ".join(s.name for s in unfinished[:5]),
+                )
         return Completed(data=value)
     if timeouts.issued(exc):
         return TimedOut(exception=exc, message=str(exc))
@@ -155,6 +166,18 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
     )
 
 
+def _not_completed(value: Any) -> list[State]:
+    """The states in a returned collection (list, tuple, set, dict values) that did not
+    complete; a flow that returns them has failed."""
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return []
+    return [v for v in items if isinstance(v, State) and not v.is_completed()]
+
+
 def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:
     enclosing = virtual_deadline.get()
     if enclosing is not None and enclosing.fired:  # an enclosing run timed out: stop here
@@ -164,9 +187,7 @@ def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:
     try:
         verdict = yield CallUser(plan.retry_condition, (plan.owner, plan.run.snapshot(), state))
     except Exception:
-        plan.logger.exception(
-            "retry_condition_fn %r raised; not retrying", plan.retry_condition
-        )
+        plan.logger.exception("retry_condition_fn %r raised; not retrying", plan.retry_condition)
         return False
     return bool(verdict)
 
@@ -177,7 +198,9 @@ def _jittered(delay: float, factor: float | None, rng: Any) -> float:
     return max(0.0, delay * (1.0 + rng.uniform(-factor, factor)))
 
 
-def _fire_hooks(plan: RunPlan, state: State, which: str | None = None) -> Generator[Effect, Any, None]:
+def _fire_hooks(
+    plan: RunPlan, state: State, which: str | None = None
+) -> Generator[Effect, Any, None]:
     name = which or _HOOK_FOR_TYPE.get(state.type)
     hooks = plan.hooks.get(name, ()) if name else ()
     if not hooks:
@@ -189,7 +212,8 @@ def _fire_hooks(plan: RunPlan, state: State, which: str | None = None) -> Genera
         except Exception:
             plan.logger.exception(
                 "%s hook %r raised; the run's state is unchanged",
-                name, getattr(hook, "__name__", hook),
+                name,
+                getattr(hook, "__name__", hook),
             )
 
 

@@ -94,8 +94,7 @@ class ParameterValidator:
             model = self._get_model().model_validate(to_check)
         except ValidationError as exc:
             problems = [
-                f"- {'.'.join(str(p) for p in err['loc'])}: {err['msg']} "
-                f"(got {err.get('input')!r})"
+                f"- {'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
                 for err in exc.errors()
             ]
             return passed, problems

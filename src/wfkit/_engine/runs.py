@@ -34,7 +34,9 @@ class _LiveRun:
     hook_name = ""  # the hook a state change is published on
     run_arg = ""  # the name of the run argument of that hook
 
-    def __init__(self, name: str, parameters: Mapping[str, Any], tags: tuple[str, ...], clock: Clock) -> None:
+    def __init__(
+        self, name: str, parameters: Mapping[str, Any], tags: tuple[str, ...], clock: Clock
+    ) -> None:
         self.id = new_run_id()
         self.name = name
         self.parameters = MappingProxyType(dict(parameters))
@@ -48,7 +50,9 @@ class _LiveRun:
         """Enter ``new`` (stamped with the clock's time) and publish the change."""
         new.timestamp = self.clock.now()
         old, self.state = self.state, new
-        notify(self.hook_name, **{self.run_arg: self.snapshot(), "old_state": old, "new_state": new})
+        notify(
+            self.hook_name, **{self.run_arg: self.snapshot(), "old_state": old, "new_state": new}
+        )
         return new
 
     def snapshot(self) -> Any:  # pragma: no cover - overridden
@@ -59,8 +63,12 @@ class FlowRunLive(_LiveRun):
     """A flow run in progress."""
 
     __slots__ = (
-        "flow_name", "flow_version", "parent_flow_run_id", "parent_task_run_id",
-        "root_flow_run_id", "scheduled_start_time",
+        "flow_name",
+        "flow_version",
+        "parent_flow_run_id",
+        "parent_task_run_id",
+        "root_flow_run_id",
+        "scheduled_start_time",
     )
     hook_name = "wfkit_flow_run_state_changed"
     run_arg = "flow_run"
@@ -87,9 +95,19 @@ class FlowRunLive(_LiveRun):
 
     def snapshot(self) -> FlowRunSnapshot:
         return FlowRunSnapshot(
-            self.id, self.name, self.flow_name, self.flow_version, self.parameters, self.tags,
-            self.parent_flow_run_id, self.parent_task_run_id, self.root_flow_run_id,
-            self.run_count, self.state, _HOST, self.pid,  # type: ignore[arg-type]
+            self.id,
+            self.name,
+            self.flow_name,
+            self.flow_version,
+            self.parameters,
+            self.tags,
+            self.parent_flow_run_id,
+            self.parent_task_run_id,
+            self.root_flow_run_id,
+            self.run_count,
+            self.state,
+            _HOST,
+            self.pid,  # type: ignore[arg-type]
         )
 
 
@@ -119,7 +137,16 @@ class TaskRunLive(_LiveRun):
 
     def snapshot(self) -> TaskRunSnapshot:
         return TaskRunSnapshot(
-            self.id, self.name, self.task_name, self.flow_run_id, self.parameters, self.tags,
-            self.cache_key, self.upstream_ids, self.run_count, self.state,  # type: ignore[arg-type]
-            _HOST, self.pid,
+            self.id,
+            self.name,
+            self.task_name,
+            self.flow_run_id,
+            self.parameters,
+            self.tags,
+            self.cache_key,
+            self.upstream_ids,
+            self.run_count,
+            self.state,  # type: ignore[arg-type]
+            _HOST,
+            self.pid,
         )

@@ -124,7 +124,10 @@ _previous_handler: Any = None
 
 
 def _alarm_usable() -> bool:
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
         return False
     if _alarm_scopes:
         return True
@@ -149,7 +152,9 @@ def _arm() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _call_with_alarm(fn: Callable[[], Any], timeout: float, make_error: Callable[[], BaseException]) -> Any:
+def _call_with_alarm(
+    fn: Callable[[], Any], timeout: float, make_error: Callable[[], BaseException]
+) -> Any:
     global _previous_handler
     scope = _AlarmScope(_real_monotonic() + timeout)
     if not _alarm_scopes:

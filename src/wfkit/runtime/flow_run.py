@@ -8,22 +8,25 @@ from typing import Any
 
 from wfkit.context import flow_run_context
 
-__all__ = [
-    "flow_name", "flow_version", "id", "name", "parameters", "parent_flow_run_id",
-    "root_flow_run_id", "run_count", "scheduled_start_time", "tags",
-]
-
 _NEUTRAL: dict[str, Any] = {
-    "id": None, "name": None, "flow_name": None, "flow_version": None, "parameters": {},
-    "tags": [], "run_count": 0, "parent_flow_run_id": None, "root_flow_run_id": None,
+    "id": None,
+    "name": None,
+    "flow_name": None,
+    "flow_version": None,
+    "parameters": {},
+    "tags": [],
+    "run_count": 0,
+    "parent_flow_run_id": None,
+    "root_flow_run_id": None,
     "scheduled_start_time": None,
 }
 
 
 def __getattr__(attribute: str) -> Any:
     if attribute not in _NEUTRAL:
-        raise AttributeError(f"wfkit.runtime.flow_run has no attribute {attribute!r}; "
-                             f"available: {sorted(_NEUTRAL)}")
+        raise AttributeError(
+            f"wfkit.runtime.flow_run has no attribute {attribute!r}; available: {sorted(_NEUTRAL)}"
+        )
     ctx = flow_run_context.get()
     if ctx is None:
         value = _NEUTRAL[attribute]

@@ -7,17 +7,21 @@ from typing import Any
 
 from wfkit.context import task_run_context
 
-__all__ = ["id", "name", "parameters", "run_count", "tags", "task_name"]
-
 _NEUTRAL: dict[str, Any] = {
-    "id": None, "name": None, "task_name": None, "parameters": {}, "tags": [], "run_count": 0,
+    "id": None,
+    "name": None,
+    "task_name": None,
+    "parameters": {},
+    "tags": [],
+    "run_count": 0,
 }
 
 
 def __getattr__(attribute: str) -> Any:
     if attribute not in _NEUTRAL:
-        raise AttributeError(f"wfkit.runtime.task_run has no attribute {attribute!r}; "
-                             f"available: {sorted(_NEUTRAL)}")
+        raise AttributeError(
+            f"wfkit.runtime.task_run has no attribute {attribute!r}; available: {sorted(_NEUTRAL)}"
+        )
     ctx = task_run_context.get()
     if ctx is None:
         value = _NEUTRAL[attribute]
