@@ -1,0 +1,269 @@
+"""The test harness: an isolated run store and a fake clock for everything run inside it,
+plus ways to find runs and assert on what happened.
+
+Works with or without pytest::
+
+    from wfkit.testing import harness
+
+    with harness(start="2026-01-01T00:00:00Z") as h:
+        my_flow()
+        h.assert_states(my_task, ["Pending", "Running", "AwaitingRetry", "Retrying", "Completed"])
+        assert h.clock.elapsed == 60
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from wfkit.clock import FakeClock
+from wfkit.context import use_runtime
+from wfkit.exceptions import ConfigurationError
+from wfkit.stores import RunStore
+from wfkit.testing._patching import frozen_wall_time, virtual_sleeps
+
+__all__ = ["Harness", "harness", "wfkit_test_harness"]
+
+_active: ContextVar[Harness | None] = ContextVar("wfkit_active_harness", default=None)
+STORE_KINDS = ("memory", "sqlite")
+
+
+class Harness:
+    """An isolated store and fake clock, and the questions a test asks of them.
+
+    Attributes:
+        clock: the :class:`~wfkit.clock.FakeClock` every run inside uses.
+        store: the isolated run store.
+        store_path: the SQLite file, for ``store="sqlite"``; else None.
+    """
+
+    __tracebackhide__ = True
+
+    def __init__(self, clock: FakeClock, store: RunStore, store_path: Path | None = None) -> None:
+        self.clock = clock
+        self.store = store
+        self.store_path = store_path
+
+    # finding runs ----------------------------------------------------------------------
+    def flow_runs(self, flow: Any = None) -> list[Any]:
+        """Flow runs, oldest first; ``flow`` is a Flow or a flow name."""
+        return self.store.flow_runs(flow_name=_name_of(flow))
+
+    def task_runs(self, task: Any = None, *, flow_run: Any = None) -> list[Any]:
+        """Task runs in creation order; ``task`` is a Task or task name, ``flow_run`` a
+        FlowRun record or id."""
+        flow_run_id = getattr(flow_run, "id", flow_run)
+        return self.store.task_runs(flow_run_id=flow_run_id, task_name=_name_of(task))
+
+    def flow_run(self, flow: Any = None) -> Any:
+        """The one flow run (of ``flow``); AssertionError listing what exists otherwise."""
+        __tracebackhide__ = True
+        return _exactly_one("flow", flow, self.flow_runs(flow), self.flow_runs())
+
+    def task_run(self, task: Any = None) -> Any:
+        """The one task run (of ``task``); AssertionError listing what exists otherwise."""
+        __tracebackhide__ = True
+        return _exactly_one("task", task, self.task_runs(task), self.task_runs())
+
+    def logs(self, run: Any = None) -> list[Any]:
+        """Log records, of one run (a record or id) or of all runs."""
+        return self.store.logs(run_id=getattr(run, "id", run))
+
+    # running ---------------------------------------------------------------------------
+    def run(self, flow: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``flow`` (sync or async) and return its FlowRun record; never raises the
+        flow's own error (it is on the record's state)."""
+        before = {r.id for r in self.store.flow_runs(flow_name=flow.name)}
+        outcome = flow(*args, return_state=True, **kwargs)
+        if inspect.isawaitable(outcome):
+            asyncio.run(_awaited(outcome))
+        new = [
+            r
+            for r in self.store.flow_runs(flow_name=flow.name)
+            if r.id not in before and r.parent_flow_run_id is None
+        ]
+        if len(new) != 1:
+            raise AssertionError(
+                f"h.run({flow!r}) expected one new top-level run, found {len(new)}"
+            )
+        return new[0]
+
+    # asserting -------------------------------------------------------------------------
+    def assert_states(self, run_or_target: Any, expected: Sequence[str]) -> None:
+        """Assert the state history (names) of a run: a FlowRun/TaskRun record, or a
+        Flow/Task/name that has exactly one run."""
+        __tracebackhide__ = True
+        from wfkit.testing.assertions import assert_state_history
+
+        assert_state_history(self._resolve(run_or_target), expected)
+
+    def cache_hits(self, task: Any = None) -> int:
+        """How many task runs (of ``task``) ended ``Cached``."""
+        return sum(1 for r in self.task_runs(task) if r.state.name == "Cached")
+
+    def cache_misses(self, task: Any = None) -> int:
+        """How many task runs (of ``task``) had a cache key but ran their body."""
+        return sum(
+            1 for r in self.task_runs(task) if r.cache_key is not None and r.state.name != "Cached"
+        )
+
+    def assert_cache_hits(self, task: Any, n: int) -> None:
+        """Assert that ``task`` had exactly ``n`` cache hits."""
+        __tracebackhide__ = True
+        hits = self.cache_hits(task)
+        if hits != n:
+            runs = [f"  {r.name}: {' -> '.join(r.state_names)}" for r in self.task_runs(task)]
+            raise AssertionError(
+                f"expected {n} cache hit(s) for task {_name_of(task)!r}, got {hits}. Its runs:\n"
+                + ("\n".join(runs) or "  (none)")
+            )
+
+    def _resolve(self, target: Any) -> Any:
+        __tracebackhide__ = True
+        if hasattr(target, "state_names") and hasattr(target, "id"):
+            if hasattr(target, "task_name"):
+                return next(r for r in self.store.task_runs() if r.id == target.id)
+            return self.store.flow_run(target.id)
+        kind = getattr(target, "kind", None)
+        if kind == "flow":
+            return self.flow_run(target)
+        if kind == "task":
+            return self.task_run(target)
+        if isinstance(target, str):
+            flows, tasks = self.flow_runs(target), self.task_runs(target)
+            matches = flows + tasks
+            if len(matches) == 1:
+                return matches[0]
+            return _exactly_one(
+                "flow or task", target, matches, self.flow_runs() + self.task_runs()
+            )
+        raise TypeError(
+            f"assert_states() takes a run record, a Flow, a Task or a name; got {target!r}."
+        )
+
+    def __repr__(self) -> str:
+        return f"Harness(clock={self.clock!r}, store={self.store!r})"
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _name_of(target: Any) -> str | None:
+    if target is None or isinstance(target, str):
+        return target
+    name = getattr(target, "name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"expected a Flow, a Task or a name; got {target!r}")
+    return name
+
+
+def _describe(run: Any) -> str:
+    label = getattr(run, "task_name", None) or getattr(run, "flow_name", "?")
+    return f"  {run.name!r} ({label}, id={run.id}): {' -> '.join(run.state_names)}"
+
+
+def _exactly_one(kind: str, target: Any, matches: list[Any], everything: list[Any]) -> Any:
+    __tracebackhide__ = True
+    if len(matches) == 1:
+        return matches[0]
+    wanted = f"{kind} {_name_of(target)!r}" if target is not None else kind
+    listing = "\n".join(_describe(r) for r in everything) or "  (no runs recorded)"
+    if not matches:
+        raise AssertionError(f"no {wanted} run was recorded. Runs recorded:\n{listing}")
+    raise AssertionError(
+        f"{len(matches)} {wanted} runs were recorded, expected exactly one; pick one from "
+        f"h.flow_runs()/h.task_runs() and pass the record instead. Matching runs:\n"
+        + "\n".join(_describe(r) for r in matches)
+    )
+
+
+def _open_isolated_store(
+    store: str | RunStore, directory: Path | None
+) -> tuple[RunStore, Path | None, Path | None]:
+    """Return (store, sqlite path, temp dir to delete)."""
+    if not isinstance(store, str):
+        return store, None, None
+    if store == "memory":
+        from wfkit.stores.memory import MemoryStore
+
+        return MemoryStore(), None, None
+    if store == "sqlite":
+        from wfkit.stores.sqlite import SqliteStore
+
+        temp = None if directory is not None else Path(tempfile.mkdtemp(prefix="wfkit-harness-"))
+        path = (directory or temp) / "wfkit.db"  # type: ignore[operator]
+        return SqliteStore(path), path, temp
+    raise ConfigurationError(
+        f"store={store!r} is not a harness store kind; use one of {list(STORE_KINDS)} "
+        "(or pass a RunStore object)."
+    )
+
+
+@contextmanager
+def harness(
+    start: datetime | str | None = None,
+    store: str | RunStore = "memory",
+    freeze: bool = True,
+    *,
+    directory: Path | None = None,
+) -> Iterator[Harness]:
+    """Install an isolated store and a fake clock for everything run inside the block.
+
+    Args:
+        start: the fake clock's start (datetime or ISO string; default: now).
+        store: ``"memory"`` (default), ``"sqlite"`` (a fresh file) or a RunStore.
+        freeze: also freeze wall time with freezegun (``datetime.now()``, ``time.time()``,
+            ``date.today()`` return the virtual time).
+        directory: where the SQLite file goes (default: a temporary directory, removed on
+            exit).
+
+    Inside runs, ``time.sleep`` and ``asyncio.sleep`` advance the fake clock instead of
+    waiting. Everything is restored on exit.
+
+    Raises:
+        RuntimeError: a harness is already active in this context (harnesses do not nest).
+    """
+    outer = _active.get()
+    if outer is not None:
+        raise RuntimeError(
+            f"a wfkit harness is already active here ({outer!r}); harnesses do not nest. "
+            "Use the active one (the wf_harness fixture, or the object the outer "
+            "harness() returned) instead of opening another."
+        )
+    clock = FakeClock(start)
+    run_store, path, temp = _open_isolated_store(store, directory)
+    h = Harness(clock, run_store, path)
+    token = _active.set(h)
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(use_runtime(clock=clock, store=run_store, harness=h))
+            stack.enter_context(virtual_sleeps())
+            if freeze:
+                stack.enter_context(frozen_wall_time(clock))
+            yield h
+    finally:
+        _active.reset(token)
+        run_store.close()
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def wfkit_test_harness(
+    start: datetime | str | None = None, store: str | RunStore = "memory", freeze: bool = True
+) -> Any:
+    """:func:`harness` under the name Prefect users know (``prefect_test_harness``)."""
+    return harness(start=start, store=store, freeze=freeze)
+
+
+def active_harness() -> Harness | None:
+    """The harness in force in this context, if any."""
+    return _active.get()
