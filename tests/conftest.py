@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 import wfkit
 from wfkit.clock import FakeClock
 from wfkit.context import Runtime, use_runtime

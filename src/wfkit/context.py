@@ -98,6 +98,11 @@ def current_runtime() -> Runtime:
     return _default_runtime
 
 
+def using_default_runtime() -> bool:
+    """Whether runs here use the process default runtime (the configured, real store)."""
+    return _runtime.get() is None
+
+
 def reset_default_runtime() -> None:
     """Forget the process default runtime (its store is flushed); the next run opens the
     store named by the settings afresh."""

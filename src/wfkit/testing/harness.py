@@ -47,10 +47,24 @@ class Harness:
 
     __tracebackhide__ = True
 
-    def __init__(self, clock: FakeClock, store: RunStore, store_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        store: RunStore,
+        store_path: Path | None = None,
+        *,
+        background: bool = False,
+    ) -> None:
         self.clock = clock
         self.store = store
         self.store_path = store_path
+        # A background harness (pytest --wf-isolated, not handed to the test) may be shadowed
+        # by a harness() the test opens; one handed out (claimed) may not.
+        self._background = background
+
+    def claim(self) -> None:
+        """Mark this harness as handed to a test: opening another inside it is an error."""
+        self._background = False
 
     # finding runs ----------------------------------------------------------------------
     def flow_runs(self, flow: Any = None) -> list[Any]:
@@ -215,6 +229,7 @@ def harness(
     freeze: bool = True,
     *,
     directory: Path | None = None,
+    background: bool = False,
 ) -> Iterator[Harness]:
     """Install an isolated store and a fake clock for everything run inside the block.
 
@@ -225,6 +240,8 @@ def harness(
             ``date.today()`` return the virtual time).
         directory: where the SQLite file goes (default: a temporary directory, removed on
             exit).
+        background: for the pytest plugin's per-test isolation: a harness that a test
+            which did not ask for it may shadow with its own ``harness()``.
 
     Inside runs, ``time.sleep`` and ``asyncio.sleep`` advance the fake clock instead of
     waiting. Everything is restored on exit.
@@ -233,7 +250,7 @@ def harness(
         RuntimeError: a harness is already active in this context (harnesses do not nest).
     """
     outer = _active.get()
-    if outer is not None:
+    if outer is not None and not outer._background:
         raise RuntimeError(
             f"a wfkit harness is already active here ({outer!r}); harnesses do not nest. "
             "Use the active one (the wf_harness fixture, or the object the outer "
@@ -241,7 +258,7 @@ def harness(
         )
     clock = FakeClock(start)
     run_store, path, temp = _open_isolated_store(store, directory)
-    h = Harness(clock, run_store, path)
+    h = Harness(clock, run_store, path, background=background)
     token = _active.set(h)
     try:
         with ExitStack() as stack:
