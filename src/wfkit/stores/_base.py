@@ -17,7 +17,14 @@ from wfkit.states import State
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
-__all__ = ["FlowRunSnapshot", "LogEntry", "RunStore", "TaskRunSnapshot", "state_matches"]
+__all__ = [
+    "FlowRunSnapshot",
+    "LogEntry",
+    "RunStore",
+    "TaskRunSnapshot",
+    "check_limit",
+    "state_matches",
+]
 
 
 class FlowRunSnapshot(NamedTuple):
@@ -112,6 +119,20 @@ class RunStore(Protocol):
     def logs(self, run_id: str | None = None) -> list[LogRecord]:
         """Log records in order; ``run_id`` matches a flow run or a task run id."""
         ...
+
+
+def check_limit(limit: int | None) -> int | None:
+    """Validate a ``limit`` argument: None (no limit) or a whole number >= 0."""
+    if limit is None:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        from wfkit.exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            f"limit={limit!r} is invalid: pass None for all runs, or a whole number >= 0 "
+            "for the most recent N."
+        )
+    return limit
 
 
 def state_matches(state: State, wanted: str | None) -> bool:

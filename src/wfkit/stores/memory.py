@@ -10,6 +10,7 @@ from wfkit.stores._base import (
     FlowRunSnapshot,
     LogEntry,
     TaskRunSnapshot,
+    check_limit,
     state_matches,
 )
 from wfkit.stores.records import FlowRun, LogRecord, TaskRun, run_times
@@ -67,7 +68,10 @@ class MemoryStore:
             and state_matches(snap.state, state)
         ]
         records.sort(key=_start_key)
-        return records[-limit:] if limit else records
+        limit = check_limit(limit)
+        if limit is None:
+            return records
+        return records[len(records) - limit :] if limit else []
 
     def flow_run(self, run_id: str) -> FlowRun:
         with self._lock:
@@ -102,8 +106,10 @@ class MemoryStore:
         return f"MemoryStore({self.url!r})"
 
 
-def _start_key(record: FlowRun) -> Any:
-    return record.start_time or record.states[0].timestamp
+def _start_key(record: FlowRun) -> float:
+    # Runs whose states carry no timestamp sort first, as in the SQLite store.
+    moment = record.start_time or record.states[0].timestamp
+    return moment.timestamp() if moment is not None else float("-inf")
 
 
 def _flow_record(snap: FlowRunSnapshot, history: list[Any]) -> FlowRun:

@@ -1,0 +1,104 @@
+"""The SQLite store's row encoding: snapshots to rows, rows back to records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from wfkit.states import State
+from wfkit.stores._base import FlowRunSnapshot, TaskRunSnapshot
+from wfkit.stores.records import FlowRun, TaskRun, run_times
+
+_R = TypeVar("_R", FlowRun, TaskRun)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+_REPR_LIMIT = 200
+
+
+def _flow_row(s: FlowRunSnapshot, first_us: int | None, start_us: int | None) -> tuple[Any, ...]:
+    at = _to_us(s.state.timestamp)
+    return (
+        s.id, s.name, s.flow_name, s.flow_version, _params_json(s.parameters),
+        _list_json(s.tags), s.parent_flow_run_id, s.parent_task_run_id, s.root_flow_run_id,
+        s.run_count, s.state.type.value, s.state.name, at, start_us, first_us, at, s.host, s.pid,
+    )  # fmt: skip
+
+
+def _task_row(s: TaskRunSnapshot) -> tuple[Any, ...]:
+    return (
+        s.id, s.name, s.task_name, s.flow_run_id, _params_json(s.parameters),
+        _list_json(s.tags), s.cache_key, _list_json(s.upstream_ids), s.run_count,
+        s.state.type.value, s.state.name, _to_us(s.state.timestamp), s.host, s.pid,
+    )  # fmt: skip
+
+
+def _state_row(run_id: str, state: State) -> tuple[Any, ...]:
+    return (run_id, state.type.value, state.name, _to_us(state.timestamp), state.message)
+
+
+def _to_us(moment: datetime | None) -> int | None:
+    if not isinstance(moment, datetime):
+        return None
+    if moment.tzinfo is None:  # the clock gives aware UTC; read a naive time as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_us(us: int | None) -> datetime | None:
+    return None if us is None else _EPOCH + timedelta(microseconds=us)
+
+
+def _short_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<unrepresentable {type(value).__qualname__}>"
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    """Parameters as JSON; anything JSON cannot hold is stored as its short repr."""
+    if not params:
+        return "{}"
+    if type(params) is not dict:  # the engine passes a read-only mappingproxy
+        params = dict(params)
+    try:
+        return _to_json(params)
+    except (TypeError, ValueError):  # non-string keys, circular references, ...
+        pass
+    safe = {}
+    for key, value in params.items():
+        try:
+            _to_json(value)
+        except (TypeError, ValueError):
+            value = _short_repr(value)
+        safe[str(key)] = value
+    return _to_json(safe)
+
+
+def _list_json(items: Iterable[Any]) -> str:
+    return _to_json(list(items)) if items else "[]"
+
+
+# records in -------------------------------------------------------------------------------
+_JSON_FIELDS = ("parameters", "tags", "upstream_ids")
+
+
+def _record(cls: type[_R], columns: Sequence[str], row: Sequence[Any], states: list[State]) -> _R:
+    fields = dict(zip(columns, row, strict=True))
+    for key in _JSON_FIELDS:
+        if key in fields:
+            fields[key] = json.loads(fields[key])
+    history = tuple(states)  # never empty: a run's row and its states are written together
+    start, end = run_times(history)
+    return cls(**fields, state=history[-1], states=history, start_time=start, end_time=end)
+
+
+_to_json = json.JSONEncoder(default=_short_repr).encode  # one encoder: json.dumps(default=)

@@ -1,0 +1,208 @@
+"""The SQLite store's file: creating it safely, its versioned schema and forward-only
+migrations, and refusing files wfkit cannot vouch for (never modifying them)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from wfkit.exceptions import StoreError
+
+_T = TypeVar("_T")
+_RETRY_DELAYS = (0.01, 0.05, 0.2, 0.5)  # then give up: the lock is held for minutes
+_EXAMPLE_URLS = "'sqlite:///./wfkit.db' (relative) or 'sqlite:////home/me/wfkit.db' (absolute)"
+
+#: Each step moves the schema from version ``i`` to ``i + 1``. Steps are never edited once
+#: released: a change to the schema is a new step appended here.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE wfkit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE flow_runs (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT,
+            flow_name TEXT, flow_version TEXT, parameters TEXT,
+            tags TEXT, parent_flow_run_id TEXT, parent_task_run_id TEXT,
+            root_flow_run_id TEXT, run_count INTEGER, state_type TEXT,
+            state_name TEXT, state_us INTEGER, start_us INTEGER, first_us INTEGER,
+            heartbeat_us INTEGER, host TEXT, pid INTEGER)""",
+        "CREATE INDEX flow_runs_flow_name ON flow_runs (flow_name)",
+        "CREATE INDEX flow_runs_start ON flow_runs (coalesce(start_us, first_us))",
+        """CREATE TABLE task_runs (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT,
+            task_name TEXT, flow_run_id TEXT, parameters TEXT,
+            tags TEXT, cache_key TEXT, upstream_ids TEXT,
+            run_count INTEGER, state_type TEXT, state_name TEXT,
+            state_us INTEGER, host TEXT, pid INTEGER)""",
+        "CREATE INDEX task_runs_flow_run_id ON task_runs (flow_run_id)",
+        "CREATE INDEX task_runs_task_name ON task_runs (task_name)",
+        # States point at their run's seq, not its text id: new runs get increasing seqs, so
+        # the index grows at its end instead of at random places (most of a flush's cost).
+        """CREATE TABLE flow_run_states (
+            seq INTEGER PRIMARY KEY, run_seq INTEGER NOT NULL, type TEXT,
+            name TEXT, at_us INTEGER, message TEXT)""",
+        "CREATE INDEX flow_run_states_run ON flow_run_states (run_seq)",
+        """CREATE TABLE task_run_states (
+            seq INTEGER PRIMARY KEY, run_seq INTEGER NOT NULL, type TEXT,
+            name TEXT, at_us INTEGER, message TEXT)""",
+        "CREATE INDEX task_run_states_run ON task_run_states (run_seq)",
+        """CREATE TABLE logs (
+            seq INTEGER PRIMARY KEY, flow_run_id TEXT, task_run_id TEXT,
+            level INTEGER, logger TEXT, message TEXT, at_us INTEGER)""",
+        "CREATE INDEX logs_flow_run_id ON logs (flow_run_id) WHERE flow_run_id IS NOT NULL",
+        "CREATE INDEX logs_task_run_id ON logs (task_run_id) WHERE task_run_id IS NOT NULL",
+    ),
+)
+
+
+#: The schema version this code reads and writes.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    """Open (creating if needed) and check the store file, then bring its schema up to date."""
+    _prepare_file(path)
+    uri = f"{path.resolve().as_uri()}?mode=rw"  # never let SQLite create it (permissions)
+    try:
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"Cannot open the run store file {str(path)!r}: {exc}.") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn.create_function("wf_casefold", 1, _casefold, deterministic=True)
+        # Read-only checks first: nothing is written to a file we would refuse.
+        version = _retrying(lambda: _schema_version(conn, path))
+        mode = _retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        if str(mode).lower() != "wal":
+            raise StoreError(
+                f"The run store {str(path)!r} cannot use SQLite's WAL journal (got {mode!r}); "
+                "put it on a local file system that supports shared memory."
+            )
+        conn.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoints (which fsync) every ~40 MB of WAL instead of ~4 MB: random run ids
+        # dirty many index pages per flush, and checkpointing them dominated the write cost.
+        conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        conn.execute("PRAGMA journal_size_limit = 67108864")
+        if version < SCHEMA_VERSION:
+            _retrying(lambda: _migrate(conn, path))
+    except sqlite3.OperationalError as exc:  # read-only, locked, no room for the WAL, ...
+        conn.close()
+        raise StoreError(
+            f"Cannot use the run store {str(path)!r}: {exc}. Check that the file and its "
+            "directory are writable and that no other program keeps the database locked."
+        ) from exc
+    except sqlite3.Error as exc:  # not a database, or a damaged one
+        conn.close()
+        raise StoreError(
+            f"{str(path)!r} is not a wfkit store SQLite can read ({exc}); it may be damaged or "
+            "another kind of file. wfkit did not modify it: move it aside or point WFKIT_STORE "
+            f"at another file, for example {_EXAMPLE_URLS}."
+        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the parent directory and an owner-only empty file, or check the existing one."""
+    if path.is_dir():
+        raise StoreError(
+            f"The run store path {str(path)!r} is a directory; give a file path such as "
+            f"{str(path / 'wfkit.db')!r}."
+        )
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        with open(path, "rb") as file:
+            header = file.read(len(_SQLITE_MAGIC))
+        if header and header != _SQLITE_MAGIC:
+            raise StoreError(
+                f"{str(path)!r} is not a SQLite database, so it is not a wfkit store. wfkit did "
+                "not modify it: move it aside or point WFKIT_STORE at another file, for example "
+                f"{_EXAMPLE_URLS}."
+            ) from None
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the run store file {str(path)!r}: {exc}. Check that its directory "
+            "is writable, or point WFKIT_STORE at another file."
+        ) from exc
+    else:
+        os.close(fd)
+
+
+def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The file's schema version (0: empty database), refusing files wfkit must not touch."""
+    tables = {
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not name.startswith("sqlite_")
+    }
+    if "wfkit_meta" not in tables:
+        if tables:
+            raise StoreError(
+                f"{str(path)!r} is a SQLite database of another program (tables: "
+                f"{', '.join(sorted(tables)[:5])}), not a wfkit store. wfkit did not modify it; "
+                f"point WFKIT_STORE at another file, for example {_EXAMPLE_URLS}."
+            )
+        return 0
+    row = conn.execute("SELECT value FROM wfkit_meta WHERE key = 'schema_version'").fetchone()
+    try:
+        version = int(row[0])
+    except (TypeError, ValueError):
+        raise StoreError(
+            f"The run store {str(path)!r} has no valid schema_version in wfkit_meta (found "
+            f"{row!r}). wfkit did not modify it; move it aside to start a new store."
+        ) from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"The run store {str(path)!r} has schema version {version}, but this wfkit supports "
+            f"versions up to {SCHEMA_VERSION}: it was written by a newer wfkit. Upgrade wfkit "
+            "(pip install -U wfkit) to use it; the file was not modified."
+        )
+    return version
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _schema_version(conn, path)  # again: another process may have migrated
+        for step in _MIGRATIONS[version:]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO wfkit_meta (key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _retrying(action: Callable[[], _T]) -> _T:
+    """Run ``action``, retrying with backoff while another connection holds a lock."""
+    for delay in (*_RETRY_DELAYS, None):
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+            if not busy or delay is None:
+                raise
+            threading.Event().wait(delay)  # not time.sleep: a test harness may patch it
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()

@@ -1,0 +1,547 @@
+"""``sqlite:///path/to/file.db``: a run store in one embedded SQLite file.
+
+Writing never touches SQLite on the caller's path: ``record_*`` calls append to an in-memory
+buffer (run upserts coalesced by run id, state rows and log rows in order) and :meth:`flush`
+writes the whole buffer in one ``BEGIN IMMEDIATE`` transaction. The buffer flushes itself when it
+holds more than ``_MAX_PENDING`` rows, before every read, when the store is closed or garbage
+collected, and when the interpreter exits; so a script that ends right after a run loses nothing.
+
+Several threads share one store (one connection, one writer path) and several processes may
+write one file (WAL journal, a busy timeout and a few retries with backoff).
+
+The file is created readable by its owner only. Its schema is versioned in ``wfkit_meta`` and
+moved forward by ``_MIGRATIONS``; a file wfkit cannot vouch for (not SQLite, another program's
+database, a newer schema) is refused with :class:`~wfkit.exceptions.StoreError` and left
+byte-for-byte as it was. Timestamps are stored as integer microseconds since the Unix epoch.
+State ``data`` and ``exception`` are not stored: read-back states carry neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+from wfkit.clock import _real_monotonic
+from wfkit.exceptions import ConfigurationError, StoreError
+from wfkit.states import State, StateType
+from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot, check_limit
+from wfkit.stores._sqlite_rows import (
+    _EPOCH,
+    _flow_row,
+    _from_us,
+    _record,
+    _short_repr,
+    _state_row,
+    _task_row,
+    _to_us,
+)
+from wfkit.stores._sqlite_schema import (
+    _EXAMPLE_URLS,
+    SCHEMA_VERSION,
+    _connect,
+    _retrying,
+)
+from wfkit.stores.records import FlowRun, LogRecord, TaskRun
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+_R = TypeVar("_R", FlowRun, TaskRun)
+
+
+_FLOW_COLUMNS = (
+    "id", "name", "flow_name", "flow_version", "parameters", "tags", "parent_flow_run_id",
+    "parent_task_run_id", "root_flow_run_id", "run_count", "state_type", "state_name",
+    "state_us", "start_us", "first_us", "heartbeat_us", "host", "pid",
+)  # fmt: skip
+_TASK_COLUMNS = (
+    "id", "name", "task_name", "flow_run_id", "parameters", "tags", "cache_key",
+    "upstream_ids", "run_count", "state_type", "state_name", "state_us", "host", "pid",
+)  # fmt: skip
+# What the records are built from (the other columns serve ordering and crash detection).
+_FLOW_FIELDS = (*_FLOW_COLUMNS[:10], "host", "pid")
+_TASK_FIELDS = (*_TASK_COLUMNS[:9], "host", "pid")
+_KEEP_FIRST = frozenset({"start_us", "first_us"})  # set once, by the earliest batch
+
+
+def _upsert_sql(table: str, columns: Sequence[str]) -> str:
+    updates = ", ".join(
+        f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
+        for c in columns[1:]
+    )
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT(id) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_FLOW = _upsert_sql("flow_runs", _FLOW_COLUMNS)
+_UPSERT_TASK = _upsert_sql("task_runs", _TASK_COLUMNS)
+_INSERT_LOG = (
+    "INSERT INTO logs (flow_run_id, task_run_id, level, logger, message, at_us) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+_MAX_PENDING = 1000  # buffered state + log rows that trigger a flush
+# Durability is about real time, not a test's fake clock: a process killed mid-run loses at
+# most the rows of the last second (or the last _MAX_PENDING rows).
+_MAX_AGE_SECONDS = 1.0
+
+_log = logging.getLogger("wfkit.stores")
+_live_writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
+_abandoned: list[sqlite3.Connection] = []  # inherited through fork: never use, never close
+
+
+class SqliteStore:
+    """A run store in one SQLite file; see the module docstring for how writes are buffered.
+
+    Args:
+        path: the database file; it and its parent directory are created if missing.
+        url: the URL the store was opened with (default: built from ``path``).
+        timeout: seconds to wait for another process's write lock before retrying.
+
+    Raises:
+        StoreError: the file is not a wfkit store, has a newer schema, or cannot be opened.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, url: str | None = None, timeout: float = 30.0
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.url = url if url is not None else f"sqlite:///{self.path}"
+        self._w = _Writer(self.path, timeout)
+        # Flushes and closes when the store is garbage collected or the interpreter exits,
+        # without keeping the store alive (the writer holds no reference back to it).
+        self._finalizer = weakref.finalize(self, self._w.close, quiet=True)
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        """Open the store at ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
+
+        Raises:
+            ConfigurationError: the URL names no file.
+            StoreError: as for the constructor.
+        """
+        path = (
+            url.removeprefix("sqlite:///").split("?", 1)[0] if url.startswith("sqlite:///") else ""
+        )
+        if not path.strip() or path == ":memory:" or path.endswith("/"):
+            raise ConfigurationError(
+                f"store url={url!r} does not name a database file. Put the file's path after "
+                f"three slashes, for example {_EXAMPLE_URLS}; or use 'memory://'."
+            )
+        return cls(path, url=url)
+
+    # writing ----------------------------------------------------------------------------
+    def record_flow_run(self, run: FlowRunSnapshot) -> None:
+        """Buffer an upsert of the flow run and the state it just entered."""
+        self._w.add(self._w.flow_states, run, self._w.flow_runs)
+
+    def record_task_run(self, run: TaskRunSnapshot) -> None:
+        """Buffer an upsert of the task run and the state it just entered."""
+        self._w.add(self._w.task_states, run, self._w.task_runs)
+
+    def record_log(self, entry: LogEntry) -> None:
+        """Buffer a log line."""
+        self._w.add(self._w.logs, entry)
+
+    def flush(self) -> None:
+        """Write everything buffered in one transaction.
+
+        Raises:
+            StoreError: the write failed; the rows stay buffered for the next flush.
+        """
+        self._w.flush()
+
+    def close(self) -> None:
+        """Flush and close the connection; closing twice does nothing."""
+        self._finalizer()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # reading ----------------------------------------------------------------------------
+    def flow_runs(
+        self, flow_name: str | None = None, state: str | None = None, limit: int | None = None
+    ) -> list[FlowRun]:
+        """Flow runs in start order, optionally filtered by flow name and by state name or
+        type (case-insensitively); ``limit`` keeps the most recent N."""
+        where, args = _where(
+            ("flow_name = ?", flow_name),
+            (
+                "(wf_casefold(state_name) = ? OR wf_casefold(state_type) = ?)",
+                state and state.casefold(),
+            ),
+        )
+        order = "coalesce(start_us, first_us)"
+        limit = check_limit(limit)
+        if limit is not None:
+            where += f" ORDER BY {order} DESC, seq DESC LIMIT {limit}"
+        else:
+            where += f" ORDER BY {order}, seq"
+        runs = self._w.read_runs(FlowRun, where, args)
+        return runs[::-1] if limit is not None else runs
+
+    def flow_run(self, run_id: str) -> FlowRun:
+        """One flow run by id.
+
+        Raises:
+            StoreError: there is no flow run with that id.
+        """
+        runs = self._w.read_runs(FlowRun, "WHERE id = ?", [str(run_id)])
+        if not runs:
+            raise StoreError(f"No flow run with id {run_id!r} in store {self.url!r}.")
+        return runs[0]
+
+    def task_runs(
+        self, flow_run_id: str | None = None, task_name: str | None = None
+    ) -> list[TaskRun]:
+        """Task runs in creation order, optionally filtered by flow run id and task name."""
+        where, args = _where(("flow_run_id = ?", flow_run_id), ("task_name = ?", task_name))
+        return self._w.read_runs(TaskRun, f"{where} ORDER BY seq", args)
+
+    def logs(self, run_id: str | None = None) -> list[LogRecord]:
+        """Log records in the order they were recorded; ``run_id`` matches a flow run id or a
+        task run id."""
+        where, args = _where(("(flow_run_id = ? OR task_run_id = ?)", run_id))
+        sql = f"SELECT flow_run_id, task_run_id, level, logger, message, at_us FROM logs {where}"
+        (rows,) = self._w.read([(f"{sql} ORDER BY seq", args)])
+        return [
+            LogRecord(flow_run_id=f, task_run_id=t, level=lv, logger=lg, message=m, timestamp=ts)
+            for f, t, lv, lg, m, at in rows
+            for ts in [_from_us(at) or _EPOCH]  # a log line always had a timestamp
+        ]
+
+    def info(self) -> dict[str, Any]:
+        """What ``wf store info`` shows: path, schema version, row counts and size on disk."""
+        tables = ("flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs")
+        counts = [
+            r[0][0] for r in self._w.read([(f"SELECT count(*) FROM {t}", ()) for t in tables])
+        ]
+        size = {s: _file_size(f"{self.path}{s}") for s in ("", "-wal")}
+        return {
+            "url": self.url,
+            "path": str(self.path.resolve()),
+            "schema_version": SCHEMA_VERSION,
+            "flow_runs": counts[0],
+            "task_runs": counts[1],
+            "states": counts[2] + counts[3],
+            "logs": counts[4],
+            "size_bytes": size[""],
+            "wal_bytes": size["-wal"],
+        }
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
+
+
+class _Writer:
+    """The connection, the buffer and the locks of one store: kept apart from the store so
+    that the store's finalizer can flush them without keeping the store alive."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path, self.timeout, self.closed = path, timeout, False
+        self._new_locks_and_buffer()
+        self.conn: sqlite3.Connection | None = _connect(path, timeout)
+        _live_writers.add(self)
+
+    def _new_locks_and_buffer(self) -> None:
+        self.lock = threading.Lock()  # guards the buffer; held only for a few appends
+        self.db_lock = threading.RLock()  # guards the connection: one flush or read at a time
+        self.flow_runs: dict[str, FlowRunSnapshot] = {}
+        self.task_runs: dict[str, TaskRunSnapshot] = {}
+        self.flow_states: list[FlowRunSnapshot] = []
+        self.task_states: list[TaskRunSnapshot] = []
+        self.logs: list[LogEntry] = []
+        self.pending = 0
+        self.oldest = 0.0  # real monotonic time of the oldest buffered row
+
+    def closed_error(self) -> StoreError:
+        return StoreError(
+            f"The run store {str(self.path)!r} is closed; open it again with open_store(url) "
+            "to record or read runs."
+        )
+
+    def _connection(self) -> sqlite3.Connection:
+        if self.closed:
+            raise self.closed_error()
+        if self.conn is None:  # dropped after a fork
+            self.conn = _connect(self.path, self.timeout)
+        return self.conn
+
+    # writing ----------------------------------------------------------------------------
+    def add(self, rows: list[Any], item: Any, runs: dict[str, Any] | None = None) -> None:
+        """Buffer one row (and upsert its run); flush when the buffer is full or old."""
+        with self.lock:
+            if self.closed:
+                raise self.closed_error()
+            if runs is not None:
+                runs[item.id] = item  # an existing key keeps its (creation-order) position
+            rows.append(item)
+            now = _real_monotonic()
+            if not self.pending:
+                self.oldest = now
+            self.pending += 1
+            due = self.pending > _MAX_PENDING or now - self.oldest > _MAX_AGE_SECONDS
+        if due:
+            self.auto_flush()
+
+    def auto_flush(self) -> None:
+        # If another thread is flushing, let it: block only when the buffer runs far ahead.
+        if self.db_lock.acquire(blocking=self.pending > 10 * _MAX_PENDING):
+            try:
+                self.flush()
+            except StoreError as exc:
+                # The rows stay buffered; the next explicit flush (end of the top-level run,
+                # a read, close) retries and raises. Recording itself never fails for this.
+                with self.lock:
+                    self.oldest = _real_monotonic()
+                _log.warning("wfkit: automatic flush of the run store failed: %s", exc)
+            finally:
+                self.db_lock.release()
+
+    def flush(self) -> None:
+        with self.db_lock:
+            with self.lock:
+                if not self.pending:
+                    return
+                batch: tuple[Any, ...] = (self.flow_runs, self.task_runs, self.flow_states)
+                batch += (self.task_states, self.logs)
+                self.flow_runs, self.task_runs = {}, {}
+                self.flow_states, self.task_states, self.logs = [], [], []
+                self.pending = 0
+            try:
+                _write_batch(self._connection(), batch)
+            except _DATA_ERRORS as exc:
+                raise StoreError(
+                    f"Could not store {sum(len(part) for part in batch[2:])} buffered rows in the run store "
+                    f"{str(self.path)!r} even with their values cleaned ({exc!r}); they were "
+                    "dropped so that later runs can still be recorded. Please report this."
+                ) from exc
+            except BaseException as exc:
+                self._put_back(batch)
+                if not isinstance(exc, sqlite3.Error):
+                    raise
+                raise StoreError(
+                    f"Could not write to the run store {str(self.path)!r}: {exc}. The runs stay "
+                    "buffered for the next flush; check that the disk has space and that no "
+                    "other program keeps the database locked."
+                ) from exc
+
+    def _put_back(self, batch: tuple[Any, ...]) -> None:
+        # The batch is older than what was recorded meanwhile: it goes first, and the newer
+        # snapshots of the same runs win.
+        flow_runs, task_runs, flow_states, task_states, logs = batch
+        with self.lock:
+            self.flow_runs, self.task_runs = (
+                {**flow_runs, **self.flow_runs},
+                {**task_runs, **self.task_runs},
+            )
+            self.flow_states = flow_states + self.flow_states
+            self.task_states = task_states + self.task_states
+            self.logs = logs + self.logs
+            self.pending += len(flow_states) + len(task_states) + len(logs)
+
+    # reading ----------------------------------------------------------------------------
+    def read(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Flush, then run ``queries`` in one read transaction."""
+        self.flush()
+        with self.db_lock:
+            conn = self._connection()
+            try:
+                return _retrying(lambda: _read(conn, queries))
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"Could not read the run store {str(self.path)!r}: {exc}. If the file is "
+                    "damaged, move it aside (wfkit starts a new one) and report the problem."
+                ) from exc
+
+    def read_runs(self, cls: type[_R], selection: str, args: Sequence[Any]) -> list[_R]:
+        """The runs chosen by ``selection`` (a WHERE/ORDER BY clause), with their histories."""
+        kind, fields = ("flow_run", _FLOW_FIELDS) if cls is FlowRun else ("task_run", _TASK_FIELDS)
+        rows, state_rows = self.read(
+            [
+                (f"SELECT seq, {', '.join(fields)} FROM {kind}s {selection}", args),
+                (
+                    f"SELECT run_seq, type, name, at_us, message FROM {kind}_states WHERE run_seq "
+                    f"IN (SELECT seq FROM {kind}s {selection}) ORDER BY seq",
+                    args,
+                ),
+            ]
+        )
+        histories: dict[int, list[State]] = {}
+        for run_seq, type_, name, at_us, message in state_rows:
+            state = State(StateType(type_), name, timestamp=_from_us(at_us), message=message)
+            histories.setdefault(run_seq, []).append(state)
+        return [_record(cls, fields, row[1:], histories[row[0]]) for row in rows]
+
+    def close(self, quiet: bool = False) -> None:
+        """Flush and close; with ``quiet`` (finalizer, exit) print a failure instead."""
+        if self.closed:
+            return
+        try:
+            self.flush()
+        except Exception as exc:
+            if not quiet:
+                raise
+            print(f"wfkit: lost buffered runs closing the run store: {exc}", file=sys.stderr)
+        with self.db_lock:
+            self.closed = True
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+        _live_writers.discard(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent flushes what it buffered, and SQLite connections
+        must not cross a fork, so start empty and reconnect on first use."""
+        self._new_locks_and_buffer()
+        if self.conn is not None:
+            _abandoned.append(self.conn)
+            self.conn = None
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_live_writers):
+        writer.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause joining the conditions whose value is not None, and its arguments."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    args = [value for sql, value in used for _ in range(sql.count("?"))]
+    return (f"WHERE {' AND '.join(sql for sql, _ in used)}" if used else ""), args
+
+
+# the SQL side -----------------------------------------------------------------------------
+_DATA_ERRORS = (
+    ValueError,  # UnicodeEncodeError: a lone surrogate
+    TypeError,
+    OverflowError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,  # a value of a type SQLite cannot bind
+)
+
+
+def _write_batch(conn: sqlite3.Connection, batch: tuple[Any, ...]) -> None:
+    """Write one buffer's worth of snapshots; a value SQLite refuses is cleaned, not fatal."""
+    try:
+        rows = _batch_rows(*batch)
+        _retrying(lambda: _write(conn, rows))
+    except _DATA_ERRORS:
+        rows = _Rows(
+            *([tuple(map(_storable, row)) for row in part] for part in _batch_rows(*batch))
+        )
+        _retrying(lambda: _write(conn, rows))
+
+
+def _storable(value: Any) -> Any:
+    """``value`` as something SQLite stores (only used after a write failed on a value)."""
+    if value is None or isinstance(value, float | bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    if isinstance(value, int):
+        return int(value) if -(2**63) <= value < 2**63 else str(value)
+    return _short_repr(value)
+
+
+class _Rows(NamedTuple):
+    """The parameter rows of one flush; state rows carry their run's id until it is known."""
+
+    flows: list[tuple[Any, ...]]
+    tasks: list[tuple[Any, ...]]
+    flow_states: list[tuple[Any, ...]]
+    task_states: list[tuple[Any, ...]]
+    logs: list[tuple[Any, ...]]
+
+
+def _write(conn: sqlite3.Connection, rows: _Rows) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if rows.flows:
+            conn.executemany(_UPSERT_FLOW, rows.flows)
+        if rows.tasks:
+            conn.executemany(_UPSERT_TASK, rows.tasks)
+        _insert_states(conn, "flow_run", rows.flows, rows.flow_states)
+        _insert_states(conn, "task_run", rows.tasks, rows.task_states)
+        if rows.logs:
+            conn.executemany(_INSERT_LOG, rows.logs)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _insert_states(
+    conn: sqlite3.Connection, kind: str, runs: list[tuple[Any, ...]], states: list[tuple[Any, ...]]
+) -> None:
+    """Insert state rows ``(run id, type, name, at_us, message)`` under their run's seq (every
+    state's run is upserted by the same flush)."""
+    if not states:
+        return
+    seqs: dict[str, int] = {}
+    for i in range(0, len(runs), 500):  # one query per 500 runs, not one lookup per state
+        ids = [run[0] for run in runs[i : i + 500]]
+        sql = f"SELECT id, seq FROM {kind}s WHERE id IN ({', '.join('?' * len(ids))})"
+        seqs.update(conn.execute(sql, ids))
+    conn.executemany(
+        f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message) VALUES (?, ?, ?, ?, ?)",
+        [(seqs[run_id], t, name, at, message) for run_id, t, name, at, message in states],
+    )
+
+
+def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+    conn.execute("BEGIN")  # one snapshot for all the queries
+    try:
+        return [conn.execute(sql, args).fetchall() for sql, args in queries]
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+# rows out ---------------------------------------------------------------------------------
+def _batch_rows(
+    flow_runs: dict[str, FlowRunSnapshot],
+    task_runs: dict[str, TaskRunSnapshot],
+    flow_states: list[FlowRunSnapshot],
+    task_states: list[TaskRunSnapshot],
+    logs: list[LogEntry],
+) -> _Rows:
+    """The parameter rows of one flush."""
+    firsts: dict[str, list[int | None]] = {}  # flow run id -> [first state, first running]
+    for snap in flow_states:
+        first = firsts.setdefault(snap.id, [_to_us(snap.state.timestamp), None])
+        if first[1] is None and snap.state.type is StateType.RUNNING:
+            first[1] = _to_us(snap.state.timestamp)
+    flow_rows = [_flow_row(s, *firsts[s.id]) for s in flow_runs.values()]
+    task_rows = [_task_row(s) for s in task_runs.values()]
+    flow_state_rows = [_state_row(s.id, s.state) for s in flow_states]
+    task_state_rows = [_state_row(s.id, s.state) for s in task_states]
+    log_rows = [
+        (e.flow_run_id, e.task_run_id, e.level, e.logger, e.message, _to_us(e.timestamp))
+        for e in logs
+    ]
+    return _Rows(flow_rows, task_rows, flow_state_rows, task_state_rows, log_rows)
+
+
+# would build a new one per call
+
+
+def _file_size(path: str) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else 0

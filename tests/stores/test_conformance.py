@@ -1,0 +1,360 @@
+"""The run store conformance suite: every store must pass it unchanged.
+
+Stores may differ only where the protocol lets them: a persistent store keeps parameters
+that JSON cannot hold as their repr, and read-back states carry no result or exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from types import MappingProxyType
+
+import pytest
+
+from wfkit.exceptions import ConfigurationError, StoreError
+from wfkit.states import (
+    AwaitingRetry,
+    Cached,
+    Completed,
+    Failed,
+    Pending,
+    Retrying,
+    Running,
+    Scheduled,
+    StateType,
+    TimedOut,
+)
+from wfkit.stores import RunStore
+from wfkit.stores.memory import MemoryStore
+
+from .conftest import (
+    T0,
+    at,
+    flow_snapshot,
+    history,
+    log_entry,
+    record_flow,
+    record_task,
+    task_snapshot,
+)
+
+
+def _finished(start: float = 0.0, final=Completed):
+    return [
+        Pending(timestamp=at(start)),
+        Running(timestamp=at(start + 1)),
+        final(timestamp=at(start + 2)),
+    ]
+
+
+class TestRunStoreConformance:
+    def test_is_a_run_store(self, store: RunStore) -> None:
+        assert isinstance(store, RunStore)
+        assert isinstance(store.url, str)
+
+    def test_flow_run_round_trips_every_field(self, store: RunStore) -> None:
+        params = {"n": 3, "name": "x", "items": [1, 2.5, None, True], "nested": {"a": {"b": "ü"}}}
+        fields = dict(
+            name="happy-otter",
+            flow_name="etl",
+            flow_version="2.1",
+            parameters=params,
+            tags=("nightly", "team-a"),
+            parent_flow_run_id="parent-flow",
+            parent_task_run_id="parent-task",
+            root_flow_run_id="root-flow",
+            run_count=1,
+            host="worker-7",
+            pid=31337,
+        )
+        record_flow(store, _finished(), "f1", **fields)
+
+        run = store.flow_run("f1")
+
+        assert run.id == "f1"
+        for key, value in fields.items():
+            assert getattr(run, key) == value, key
+        assert history(run) == [
+            ("PENDING", "Pending", at(0), None),
+            ("RUNNING", "Running", at(1), None),
+            ("COMPLETED", "Completed", at(2), None),
+        ]
+        assert run.state.is_completed() and run.state_type is StateType.COMPLETED
+        assert (run.start_time, run.end_time) == (at(1), at(2))
+        assert run.start_time is not None and run.start_time.utcoffset() == timedelta(0)
+        assert store.flow_runs() == [run]
+
+    def test_task_run_round_trips_every_field(self, store: RunStore) -> None:
+        fields = dict(
+            name="extract-0",
+            task_name="extract",
+            flow_run_id="f1",
+            parameters={"path": "/data", "limit": 10},
+            tags=("io",),
+            cache_key="abc123",
+            upstream_ids=("t0", "t00"),
+            run_count=2,
+            host="worker-2",
+            pid=99,
+        )
+        states = [Pending(timestamp=at(0)), Running(timestamp=at(1))]
+        states.append(Failed(timestamp=at(2), message="boom: ValueError('x')"))
+        record_task(store, states, "t1", **fields)
+
+        (run,) = store.task_runs()
+
+        assert run.id == "t1"
+        for key, value in fields.items():
+            assert getattr(run, key) == value, key
+        assert history(run)[-1] == ("FAILED", "Failed", at(2), "boom: ValueError('x')")
+        assert run.state.message == "boom: ValueError('x')"
+        assert (run.start_time, run.end_time) == (at(1), at(2))
+
+    def test_histories_keep_the_order_of_the_calls(self, store: RunStore) -> None:
+        retried = [
+            Pending(timestamp=at(0)),
+            Running(timestamp=at(1)),
+            AwaitingRetry(timestamp=at(2), message="retry 1 of 1"),
+            Retrying(timestamp=at(2)),
+            Completed(timestamp=at(3)),
+        ]
+        # Interleave two task runs and a flow run, with a flush in the middle.
+        for i, state in enumerate(retried):
+            store.record_flow_run(flow_snapshot(state, "f1"))
+            store.record_task_run(task_snapshot(state, "t1", run_count=1 + (i >= 3)))
+            if i < 3:
+                store.record_task_run(task_snapshot(_finished()[i], "t2"))
+            if i == 2:
+                store.flush()
+
+        t1, t2 = store.task_runs()
+
+        expected = ["Pending", "Running", "AwaitingRetry", "Retrying", "Completed"]
+        assert t1.state_names == expected
+        assert store.flow_run("f1").state_names == expected
+        assert history(t1)[2] == ("SCHEDULED", "AwaitingRetry", at(2), "retry 1 of 1")
+        assert t2.state_names == ["Pending", "Running", "Completed"]
+
+    def test_recording_again_updates_the_run(self, store: RunStore) -> None:
+        store.record_task_run(task_snapshot(Pending(timestamp=at(0)), "t1", tags=("a",)))
+        store.flush()
+        store.record_task_run(
+            task_snapshot(Running(timestamp=at(1)), "t1", run_count=2, tags=("a", "b"))
+        )
+
+        (run,) = store.task_runs()
+
+        assert run.run_count == 2
+        assert run.tags == ("a", "b")
+        assert run.state.name == "Running"
+        assert run.end_time is None
+
+    def test_flow_runs_filter_by_flow_name(self, store: RunStore) -> None:
+        record_flow(store, _finished(0), "f1", flow_name="etl")
+        record_flow(store, _finished(10), "f2", flow_name="report")
+        record_flow(store, _finished(20), "f3", flow_name="etl")
+
+        assert [r.id for r in store.flow_runs(flow_name="etl")] == ["f1", "f3"]
+        assert [r.id for r in store.flow_runs(flow_name="report")] == ["f2"]
+        assert store.flow_runs(flow_name="nope") == []
+
+    @pytest.mark.parametrize(
+        ("wanted", "ids"),
+        [
+            ("Completed", ["f1"]),
+            ("completed", ["f1"]),
+            ("FAILED", ["f2", "f3"]),
+            ("timedout", ["f3"]),
+            ("TimedOut", ["f3"]),
+            ("running", ["f4"]),
+            ("crashed", []),
+        ],
+    )
+    def test_flow_runs_filter_by_state_name_or_type(
+        self, store: RunStore, wanted: str, ids: list[str]
+    ) -> None:
+        record_flow(store, _finished(0), "f1")
+        record_flow(store, _finished(10, Failed), "f2")
+        record_flow(store, _finished(20, TimedOut), "f3")
+        record_flow(store, _finished(30)[:2], "f4")
+
+        assert [r.id for r in store.flow_runs(state=wanted)] == ids
+
+    def test_flow_runs_come_in_start_order(self, store: RunStore) -> None:
+        # Recorded in another order than they started; "late" has no running state, so its
+        # first state's time counts; "tie-a"/"tie-b" start together and keep recording order.
+        record_flow(store, _finished(50), "third")
+        record_flow(store, [Scheduled(timestamp=at(5)), Pending(timestamp=at(60))], "late")
+        record_flow(store, _finished(-10), "first")
+        record_flow(store, [Pending(timestamp=at(-100)), Running(timestamp=at(20))], "tie-a")
+        record_flow(store, [Pending(timestamp=at(19)), Running(timestamp=at(20))], "tie-b")
+
+        assert [r.id for r in store.flow_runs()] == ["first", "late", "tie-a", "tie-b", "third"]
+
+    def test_limit_keeps_the_most_recent_runs(self, store: RunStore) -> None:
+        for i in (3, 1, 4, 0, 2):
+            record_flow(
+                store, _finished(i * 10), f"f{i}", flow_name="even" if i % 2 == 0 else "odd"
+            )
+
+        assert [r.id for r in store.flow_runs(limit=2)] == ["f3", "f4"]
+        assert [r.id for r in store.flow_runs(limit=10)] == ["f0", "f1", "f2", "f3", "f4"]
+        assert [r.id for r in store.flow_runs(flow_name="even", limit=2)] == ["f2", "f4"]
+        assert [r.id for r in store.flow_runs(state="completed", limit=1)] == ["f4"]
+
+    def test_limit_zero_keeps_nothing_and_a_negative_limit_is_refused(
+        self, store: RunStore
+    ) -> None:
+        record_flow(store, _finished(), "f1")
+
+        assert store.flow_runs(limit=0) == []
+        with pytest.raises(ConfigurationError, match=r"limit=-1 is invalid"):
+            store.flow_runs(limit=-1)
+
+    def test_runs_without_timestamps_sort_first(self, store: RunStore) -> None:
+        record_flow(store, _finished(10), "timed")
+        record_flow(store, [Pending()], "untimed")
+
+        assert [r.id for r in store.flow_runs()] == ["untimed", "timed"]
+
+    def test_unknown_flow_run_is_a_store_error(self, store: RunStore) -> None:
+        record_flow(store, _finished(), "f1")
+
+        with pytest.raises(StoreError, match="no-such-run"):
+            store.flow_run("no-such-run")
+
+    def test_task_runs_in_creation_order_and_filtered(self, store: RunStore) -> None:
+        record_task(store, _finished(5), "b", flow_run_id="f1", task_name="load")
+        record_task(store, _finished(0), "a", flow_run_id="f1", task_name="extract")
+        record_task(store, _finished(1), "c", flow_run_id="f2", task_name="extract")
+        record_task(store, _finished(1)[:1], "d", flow_run_id=None, task_name="extract")
+        store.record_task_run(
+            task_snapshot(Running(timestamp=at(9)), "b", flow_run_id="f1", task_name="load")
+        )
+
+        assert [r.id for r in store.task_runs()] == ["b", "a", "c", "d"]
+        assert [r.id for r in store.task_runs(flow_run_id="f1")] == ["b", "a"]
+        assert [r.id for r in store.task_runs(task_name="extract")] == ["a", "c", "d"]
+        assert [r.id for r in store.task_runs(flow_run_id="f2", task_name="extract")] == ["c"]
+        assert store.task_runs(flow_run_id="f2", task_name="load") == []
+        assert store.task_runs(flow_run_id="f1")[0].state_names[-1] == "Running"
+
+    def test_logs_in_order_and_filtered_by_flow_or_task_run(self, store: RunStore) -> None:
+        store.record_log(log_entry("flow starts", "f1", timestamp=at(0)))
+        store.record_log(log_entry("in task", "f1", "t1", level=logging.WARNING, timestamp=at(1)))
+        store.record_log(log_entry("other flow", "f2", timestamp=at(2)))
+        store.record_log(log_entry("orphan task", None, "t9", timestamp=at(3)))
+        store.record_log(log_entry("flow ends", "f1", timestamp=at(4)))
+
+        logs = store.logs()
+        assert [r.message for r in logs] == [
+            "flow starts",
+            "in task",
+            "other flow",
+            "orphan task",
+            "flow ends",
+        ]
+        assert [r.message for r in store.logs("f1")] == ["flow starts", "in task", "flow ends"]
+        assert [r.message for r in store.logs("t1")] == ["in task"]
+        assert [r.message for r in store.logs("t9")] == ["orphan task"]
+        assert store.logs("nobody") == []
+        second = logs[1]
+        assert (second.flow_run_id, second.task_run_id, second.run_id) == ("f1", "t1", "t1")
+        assert (second.level, second.level_name, second.logger) == (
+            logging.WARNING,
+            "WARNING",
+            "wfkit.test",
+        )
+        assert second.timestamp == at(1)
+
+    def test_parameters_json_cannot_hold_are_kept_readable(self, store: RunStore) -> None:
+        class Opaque:
+            def __repr__(self) -> str:
+                return "Opaque()"
+
+        class Huge:
+            def __repr__(self) -> str:
+                return "H" * 10_000
+
+        odd = {"obj": Opaque(), "huge": Huge(), "fine": 1, "tuple_key_dict": {(1, 2): "x"}}
+        record_flow(store, _finished(), "f1", parameters=odd)
+        record_task(store, _finished(), "t1", parameters={"s": {1, 2}})
+
+        params = store.flow_run("f1").parameters
+        task_params = store.task_runs()[0].parameters
+
+        assert params["fine"] == 1
+        if isinstance(store, MemoryStore):
+            assert params["obj"] is odd["obj"]
+        else:
+            assert params["obj"] == "Opaque()"
+            assert params["huge"].startswith("HHH") and len(params["huge"]) <= 200
+            assert params["tuple_key_dict"] == "{(1, 2): 'x'}"
+            assert task_params == {"s": "{1, 2}"}
+
+    def test_parameters_may_be_any_mapping(self, store: RunStore) -> None:
+        # The engine hands over a read-only view of the bound arguments.
+        record_task(store, _finished(), "t1", parameters=MappingProxyType({"n": 1, "xs": [1]}))
+
+        assert store.task_runs()[0].parameters == {"n": 1, "xs": [1]}
+
+    def test_text_that_cannot_be_encoded_does_not_break_the_store(self, store: RunStore) -> None:
+        bad = "broken \udc80 text"
+        states = [Pending(timestamp=at(0)), Failed(timestamp=at(1), message=bad)]
+        record_task(store, states, "t1", name=bad, parameters={"p": bad})
+        store.record_log(log_entry(bad, "f1", "t1"))
+        record_task(store, _finished(), "t2")
+        store.flush()
+
+        t1, t2 = store.task_runs()
+
+        message = t1.state.message or ""
+        assert message.startswith("broken ") and message.endswith(" text")
+        assert t1.parameters["p"] == bad  # JSON escapes it
+        assert store.logs()[0].message.startswith("broken ")
+        assert t2.state_names == ["Pending", "Running", "Completed"]
+
+    def test_timestamps_come_back_as_the_same_utc_instants(self, store: RunStore) -> None:
+        moments = [
+            T0.replace(microsecond=1),
+            T0.replace(microsecond=999_999),
+            at(86_400 * 365 * 30),
+        ]
+        record_task(store, [Pending(timestamp=m) for m in moments], "t1")
+        store.record_log(log_entry("x", timestamp=moments[1]))
+
+        assert [s.timestamp for s in store.task_runs()[0].states] == moments
+        assert store.logs()[0].timestamp == moments[1]
+
+    def test_results_and_exceptions_are_not_needed_to_read(self, store: RunStore) -> None:
+        record_task(store, [Completed(timestamp=at(0), data={"big": "result"})], "t1")
+        record_task(store, [Failed(timestamp=at(0), exception=ValueError("x"), message="x")], "t2")
+
+        t1, t2 = store.task_runs()
+
+        assert t1.state.is_completed() and t2.state.is_failed()
+        assert t2.state.message == "x"
+
+    def test_everything_reads_back_the_same_after_reopening(
+        self, store: RunStore, reopened: Callable[[], RunStore]
+    ) -> None:
+        record_flow(store, _finished(0), "f1", parameters={"a": [1, 2]}, tags=("x",))
+        record_flow(store, _finished(10, Failed), "f2", flow_name="other", parent_flow_run_id="f1")
+        record_task(store, _finished(1), "t1", flow_run_id="f1", upstream_ids=("t0",))
+        record_task(store, _finished(2, Cached), "t2", flow_run_id="f2", cache_key="k")
+        store.record_log(log_entry("hello", "f1", "t1", timestamp=at(1)))
+        before = (store.flow_runs(), store.task_runs(), store.logs())
+
+        again = reopened()
+
+        after = (again.flow_runs(), again.task_runs(), again.logs())
+        assert after == before
+        assert again.flow_run("f2") == before[0][1]
+
+    def test_close_is_idempotent(self, store: RunStore) -> None:
+        record_flow(store, _finished(), "f1")
+        store.flush()
+        store.close()
+        store.close()
