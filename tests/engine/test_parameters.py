@@ -214,3 +214,24 @@ def test_parameters_recorded_for_tasks_inside_flows(runtime: Runtime, mode: Any)
     assert mode.call(mode.flow(lambda: add(1))) == 11
 
     assert only_run(runtime, "task").parameters == {"a": 1, "b": 10}
+
+
+def test_parameters_typed_with_a_plain_protocol_are_passed_unvalidated(runtime):
+    from typing import Protocol
+
+    class Greeter(Protocol):
+        def greet(self) -> str: ...
+
+    class English:
+        def greet(self) -> str:
+            return "hello"
+
+    @flow
+    def greet(greeter: Greeter, times: int) -> str:
+        return " ".join([greeter.greet()] * times)
+
+    assert greet(English(), "2") == "hello hello"  # the int is still coerced
+    (run,) = runtime.store.flow_runs()
+    assert run.state_names == ["Pending", "Running", "Completed"]
+    with pytest.raises(ParameterTypeError, match="- times: Input should be a valid integer"):
+        greet(English(), "many")

@@ -66,8 +66,8 @@ class ParameterValidator:
         if self._hints is None:
             try:
                 hints = typing.get_type_hints(self._fn)
-            except Exception:  # unresolvable forward references: validate nothing
-                hints = {}
+            except Exception:  # some forward reference does not resolve: take the others
+                hints = self._resolvable_hints()
             self._hints = {
                 name: hints[name]
                 for name, p in self._signature.parameters.items()
@@ -76,6 +76,21 @@ class ParameterValidator:
                 and hints[name] is not typing.Any
             }
         return self._hints
+
+    def _resolvable_hints(self) -> dict[str, Any]:
+        namespace = getattr(self._fn, "__globals__", {})
+        hints: dict[str, Any] = {}
+        for name, parameter in self._signature.parameters.items():
+            annotation = parameter.annotation
+            if annotation is inspect.Parameter.empty:
+                continue
+            try:
+                hints[name] = (
+                    eval(annotation, namespace) if isinstance(annotation, str) else annotation
+                )
+            except Exception:  # a name local to where the function was defined: skip it
+                continue
+        return hints
 
     def validate(self, passed: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Return ``(coerced_values, problems)``; ``problems`` lists one line per bad argument."""
@@ -89,9 +104,10 @@ class ParameterValidator:
             return passed, []
         from pydantic import ValidationError
 
-        to_check = {k: v for k, v in passed.items() if k in hints}
+        model_class = self._get_model()  # may drop hints it cannot validate
+        to_check = {k: v for k, v in passed.items() if k in self._resolve_hints()}
         try:
-            model = self._get_model().model_validate(to_check)
+            model = model_class.model_validate(to_check)
         except ValidationError as exc:
             problems = [
                 f"- {'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
@@ -104,15 +120,33 @@ class ParameterValidator:
 
     def _get_model(self) -> Any:
         if self._model is None:
-            from pydantic import ConfigDict, create_model
-
-            fields: dict[str, Any] = {}
-            for name, hint in self._resolve_hints().items():
-                default = self._signature.parameters[name].default
-                fields[name] = (hint, ... if default is inspect.Parameter.empty else default)
-            self._model = create_model(  # type: ignore[call-overload]
-                f"{getattr(self._fn, '__name__', 'fn')}_parameters",
-                __config__=ConfigDict(arbitrary_types_allowed=True),
-                **fields,
-            )
+            hints = self._resolve_hints()
+            fields = {name: self._field(name, hint) for name, hint in hints.items()}
+            try:
+                self._model = self._build(fields)
+            except Exception:
+                # Some hint pydantic cannot build a validator for (a plain Protocol, say):
+                # leave those parameters unvalidated rather than failing every call.
+                usable = {}
+                for name, field in fields.items():
+                    try:
+                        self._build({name: field})
+                    except Exception:
+                        continue
+                    usable[name] = field
+                self._hints = {name: hints[name] for name in usable}
+                self._model = self._build(usable)
         return self._model
+
+    def _field(self, name: str, hint: Any) -> tuple[Any, Any]:
+        default = self._signature.parameters[name].default
+        return (hint, ... if default is inspect.Parameter.empty else default)
+
+    def _build(self, fields: dict[str, Any]) -> Any:
+        from pydantic import ConfigDict, create_model
+
+        return create_model(  # type: ignore[call-overload]
+            f"{getattr(self._fn, '__name__', 'fn')}_parameters",
+            __config__=ConfigDict(arbitrary_types_allowed=True),
+            **fields,
+        )

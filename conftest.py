@@ -1,0 +1,17 @@
+"""Repository-wide pytest configuration.
+
+Hypothesis profiles: ``ci`` (used when ``CI`` is set) runs more examples and prints the
+blob needed to reproduce a failure; ``dev`` is quicker. Neither has a per-example deadline:
+this code is measured by benchmarks/, not by test timings, and shared CI machines are noisy.
+Pick one explicitly with ``HYPOTHESIS_PROFILE=ci|dev``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
