@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 import wfkit
 from wfkit.clock import FakeClock
 from wfkit.context import Runtime, use_runtime
+
+pytest_plugins = ["pytester"]
 
 START = "2026-01-01T00:00:00Z"
 SEED = 1234
