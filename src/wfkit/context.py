@@ -43,7 +43,7 @@ class Runtime:
     jitter. ``harness`` is the test harness that installed this runtime, if any.
     """
 
-    __slots__ = ("clock", "_store", "_store_url", "rng", "harness", "_lock")
+    __slots__ = ("clock", "_store", "_parent", "rng", "harness", "_lock")
 
     def __init__(
         self,
@@ -51,32 +51,38 @@ class Runtime:
         store: RunStore | None = None,
         rng: random.Random | None = None,
         harness: Any = None,
-        store_url: str | None = None,
+        parent: Runtime | None = None,
     ) -> None:
         self.clock = clock
         self._store = store
-        self._store_url = store_url
+        self._parent = parent  # whose store to use when given none
         self.rng = rng if rng is not None else random.Random()
         self.harness = harness
         self._lock = threading.Lock()
 
     @property
     def store(self) -> RunStore:
-        """The run store, opened on first use when the runtime was given only a URL."""
+        """The run store: the one given, else the parent runtime's, else the configured
+        store (opened on first use)."""
         if self._store is None:
+            if self._parent is not None:
+                return self._parent.store
             with self._lock:
                 if self._store is None:
-                    from wfkit.stores import open_store
+                    from wfkit.settings import get_settings
+                    from wfkit.stores import open_store_at
 
-                    self._store = open_store(self._store_url)
+                    self._store = open_store_at(get_settings().store_url)
         return self._store
 
     @property
     def store_opened(self) -> bool:
+        if self._store is None and self._parent is not None:
+            return self._parent.store_opened
         return self._store is not None
 
     def __repr__(self) -> str:
-        store = self._store if self._store is not None else self._store_url or "<configured>"
+        store = self._store if self._store is not None else "<configured>"
         return f"Runtime(clock={self.clock!r}, store={store!r})"
 
 
@@ -90,6 +96,11 @@ def current_runtime() -> Runtime:
     rt = _runtime.get()
     if rt is not None:
         return rt
+    return default_runtime()
+
+
+def default_runtime() -> Runtime:
+    """The process default runtime: the system clock and the configured store."""
     global _default_runtime
     if _default_runtime is None:
         with _default_lock:
@@ -140,15 +151,15 @@ def use_runtime(
     """
     outer = current_runtime()
     if isinstance(store, str):
-        from wfkit.stores import open_store
+        from wfkit.stores import open_store_at
 
-        store = open_store(store)
+        store = open_store_at(store)
     rt = Runtime(
         clock=clock if clock is not None else outer.clock,
-        store=store if store is not None else (outer._store if outer.store_opened else None),
+        store=store,
         rng=rng if rng is not None else outer.rng,
         harness=harness if harness is not None else outer.harness,
-        store_url=outer._store_url,
+        parent=outer,
     )
     token = _runtime.set(rt)
     try:

@@ -148,3 +148,25 @@ def test_concurrent_async_children_keep_their_own_context(runtime: Runtime) -> N
     children = {r.id: r for r in runtime.store.flow_runs() if r.flow_name == "child"}
     for task_run in runtime.store.task_runs():
         assert children[task_run.flow_run_id].parameters == task_run.parameters
+
+
+def test_run_name_functions_see_their_run_context(runtime):
+    from wfkit.runtime import flow_run, task_run
+
+    def task_name_from_context() -> str:
+        return f"{task_run.task_name}-{task_run.parameters['who']}-in-{flow_run.flow_name}"
+
+    def flow_name_from_context() -> str:
+        return f"{flow_run.flow_name}-with-{flow_run.parameters['who']}"
+
+    @task(task_run_name=task_name_from_context)
+    def greet(who: str) -> str:
+        return who
+
+    @flow(flow_run_name=flow_name_from_context)
+    def greeting(who: str) -> str:
+        return greet(who)
+
+    greeting("marvin")
+    assert runtime.store.flow_runs()[0].name == "greeting-with-marvin"
+    assert runtime.store.task_runs()[0].name == "greet-marvin-in-greeting"

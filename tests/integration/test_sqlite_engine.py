@@ -176,3 +176,27 @@ def test_corrupt_store_url_in_use_runtime_raises_store_error(tmp_path):
         with use_runtime(store=f"sqlite:///{db}"):
             pass
     assert db.read_bytes() == b"junk" * 100
+
+
+def test_open_store_without_url_is_the_store_runs_went_to(tmp_path):
+    result = _run_script(
+        """
+        from wfkit import flow
+        from wfkit.stores import open_store
+
+        @flow
+        def hello():
+            return "hi"
+
+        hello()
+        store = open_store()
+        print(store.url, [r.state_names for r in store.flow_runs()])
+        print(open_store() is store, open_store("memory://") is store)
+        """,
+        {"WFKIT_STORE": "memory://", "WFKIT_LOGGING_LEVEL": "WARNING"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "memory:// [['Pending', 'Running', 'Completed']]",
+        "True False",
+    ]

@@ -66,12 +66,7 @@ def call_flow(
             bound.arguments.update(coerced)
             parameters.update(coerced)
     run = FlowRunLive(
-        # Invalid parameters cannot name the run; the run is recorded (Failed) under a slug.
-        name=random_slug()
-        if pre_failure
-        else render_run_name(
-            options.flow_run_name, parameters, default=random_slug, argument="flow_run_name"
-        ),
+        name="",
         flow_name=flow.name,
         flow_version=options.version,
         parameters=parameters,
@@ -80,9 +75,21 @@ def call_flow(
         parent=parent.run if parent else None,
         parent_task_run_id=parent_task.run.id if parent_task else None,
     )
+    log_prints = (
+        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    )
+    ctx = FlowRunContext(flow, run, log_prints, runtime, None)
+    # Invalid parameters cannot name the run; it is recorded (Failed) under a slug.
+    _name_run(
+        run,
+        None if pre_failure else options.flow_run_name,
+        random_slug,
+        "flow_run_name",
+        (flow_run_context, ctx),
+    )
     from wfkit.logging import run_logger
 
-    logger = run_logger(run, "flow")
+    logger = ctx.logger = run_logger(run, "flow")
     plan = RunPlan(
         run=run,
         kind="flow",
@@ -96,10 +103,6 @@ def call_flow(
         logger=logger,
         pre_failure=pre_failure,
     )
-    log_prints = (
-        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
-    )
-    ctx = FlowRunContext(flow, run, log_prints, runtime, logger)
     logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
     body = _body(flow.fn, bound)
     top_level = parent is None and parent_task is None
@@ -128,21 +131,27 @@ def call_task(
     if options.tags:
         tags = tags + tuple(t for t in options.tags if t not in tags)
     run = TaskRunLive(
-        name=render_run_name(
-            options.task_run_name,
-            parameters,
-            argument="task_run_name",
-            default=lambda: f"{task.name}-{short_suffix()}",
-        ),
+        name="",
         task_name=task.name,
         parameters=parameters,
         tags=tags,
         clock=runtime.clock,
         flow_run_id=flow_ctx.run.id if flow_ctx else None,
     )
+    log_prints = (
+        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+    )
+    ctx = TaskRunContext(task, run, log_prints, runtime, None)
+    _name_run(
+        run,
+        options.task_run_name,
+        lambda: f"{task.name}-{short_suffix()}",
+        "task_run_name",
+        (task_run_context, ctx),
+    )
     from wfkit.logging import run_logger
 
-    logger = run_logger(run, "task")
+    logger = ctx.logger = run_logger(run, "task")
     plan = RunPlan(
         run=run,
         kind="task",
@@ -155,10 +164,6 @@ def call_task(
         hooks={h: getattr(options, h) for h in _TASK_HOOKS},
         logger=logger,
     )
-    log_prints = (
-        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
-    )
-    ctx = TaskRunContext(task, run, log_prints, runtime, logger)
     body = _body(task.fn, bound)
     top_level = flow_ctx is None and outer_task is None
     return _dispatch(task, plan, body, runtime, (task_run_context, ctx), top_level, return_state)
@@ -177,6 +182,25 @@ def _ensure_setup() -> None:
         setup_logging()
         install_print_logging()
         _SETUP_DONE = True
+
+
+def _name_run(
+    run: Any,
+    spec: Any,
+    default: Callable[[], str],
+    argument: str,
+    context: tuple[ContextVar[Any], Any],
+) -> None:
+    """Name the run; a naming function runs inside the run's context, as in Prefect, so it
+    can read ``wfkit.runtime.flow_run`` / ``task_run``."""
+    if callable(spec):
+        tokens = _enter(*context)
+        try:
+            run.name = render_run_name(spec, run.parameters, default=default, argument=argument)
+        finally:
+            _exit(tokens)
+    else:
+        run.name = render_run_name(spec, run.parameters, default=default, argument=argument)
 
 
 def _no_delay(n: int) -> float:

@@ -222,11 +222,17 @@ def _log_final(plan: RunPlan, state: State) -> None:
     if state.type is StateType.COMPLETED:
         level = logging.INFO if plan.kind == "flow" else logging.DEBUG
         if log.isEnabledFor(level):
-            log.log(level, "Finished in state %r", state)
+            log.log(level, "Finished in state %s", _summary(state))
         return
     exc = state.exception
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-    log.error("Finished in state %r", state, exc_info=exc_info)
+    log.error("Finished in state %s", _summary(state), exc_info=exc_info)
+
+
+def _summary(state: State) -> str:
+    """``Completed()`` / ``Failed('message')``: the state without its result, which may be
+    large or sensitive and does not belong in logs."""
+    return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
 
 
 class _TimeoutErrors:

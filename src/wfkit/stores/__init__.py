@@ -35,16 +35,26 @@ _KNOWN_SCHEMES = ("memory://", "sqlite:///")
 
 
 def open_store(url: str | None = None) -> RunStore:
-    """Open the run store at ``url`` (``None``: the configured store, see ``WFKIT_STORE``).
+    """Open the run store at ``url``.
+
+    ``None`` means the configured store (``WFKIT_STORE``, default the SQLite file in
+    ``WFKIT_HOME``): the same store object the process's runs are recorded in, so what was
+    just recorded is there to read (also for a configured ``memory://`` store). An explicit
+    URL opens a new store object each call (``"memory://"``: a new, empty store).
 
     Raises:
         ConfigurationError: the URL's scheme is unknown and no plugin accepts it.
         StoreError: the store exists but cannot be used (corrupt, too new a schema).
     """
     if url is None:
-        from wfkit.settings import get_settings
+        from wfkit.context import default_runtime
 
-        url = get_settings().store_url
+        return default_runtime().store
+    return open_store_at(url)
+
+
+def open_store_at(url: str) -> RunStore:
+    """Open a new store object for ``url`` (plugins first, then the built-in schemes)."""
     if not isinstance(url, str):
         raise ConfigurationError(
             f"store url={url!r} must be a string such as 'memory://' or 'sqlite:///path/to/wf.db'."
@@ -54,7 +64,7 @@ def open_store(url: str | None = None) -> RunStore:
     made = plugin_manager().hook.wfkit_make_store(url=url)
     if made is not None:
         return made  # type: ignore[no-any-return]
-    if url == "memory://" or url.startswith("memory://"):
+    if url.startswith("memory://"):
         from wfkit.stores.memory import MemoryStore
 
         return MemoryStore(url)
