@@ -402,3 +402,33 @@ def test_a_failing_automatic_flush_never_fails_the_recording(
     assert "automatic flush of the run store failed" in caplog.text
     assert [t.id for t in store.task_runs()] == ["t1", "t2"]
     store.close()
+
+
+class _FlushBeforeFirstAcquire:
+    """Stands in for the store's buffer lock and runs a flush just before the first time a
+    recording call acquires it: the interleaving in which another thread's flush swaps the
+    buffers between a recording call starting and taking the lock."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store, self._inner, self._armed = store, threading.Lock(), True
+
+    def __enter__(self) -> None:
+        if self._armed:
+            self._armed = False
+            self._store.flush()  # takes this lock itself (now disarmed) to swap the buffers
+        self._inner.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._inner.release()
+
+
+def test_a_flush_between_recording_and_locking_loses_no_state(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "runs.db")
+    states = _three_states()
+    store.record_task_run(task_snapshot(states[0], "t1"))
+    store._w.lock = _FlushBeforeFirstAcquire(store)  # type: ignore[assignment]
+    store.record_task_run(task_snapshot(states[1], "t1"))
+    store.record_task_run(task_snapshot(states[2], "t1"))
+
+    assert store.task_runs()[0].state_names == ["Pending", "Running", "Completed"]
+    store.close()

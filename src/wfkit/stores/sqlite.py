@@ -141,15 +141,15 @@ class SqliteStore:
     # writing ----------------------------------------------------------------------------
     def record_flow_run(self, run: FlowRunSnapshot) -> None:
         """Buffer an upsert of the flow run and the state it just entered."""
-        self._w.add(self._w.flow_states, run, self._w.flow_runs)
+        self._w.add("flow_states", run, "flow_runs")
 
     def record_task_run(self, run: TaskRunSnapshot) -> None:
         """Buffer an upsert of the task run and the state it just entered."""
-        self._w.add(self._w.task_states, run, self._w.task_runs)
+        self._w.add("task_states", run, "task_runs")
 
     def record_log(self, entry: LogEntry) -> None:
         """Buffer a log line."""
-        self._w.add(self._w.logs, entry)
+        self._w.add("logs", entry)
 
     def flush(self) -> None:
         """Write everything buffered in one transaction.
@@ -279,14 +279,15 @@ class _Writer:
         return self.conn
 
     # writing ----------------------------------------------------------------------------
-    def add(self, rows: list[Any], item: Any, runs: dict[str, Any] | None = None) -> None:
-        """Buffer one row (and upsert its run); flush when the buffer is full or old."""
-        with self.lock:
+    def add(self, rows: str, item: Any, runs: str | None = None) -> None:
+        """Buffer one row in the buffer named ``rows`` (and upsert its run in ``runs``);
+        flush when the buffer is full or old."""
+        with self.lock:  # a flush swaps the buffers: look them up only under the lock
             if self.closed:
                 raise self.closed_error()
             if runs is not None:
-                runs[item.id] = item  # an existing key keeps its (creation-order) position
-            rows.append(item)
+                getattr(self, runs)[item.id] = item  # a known key keeps its creation position
+            getattr(self, rows).append(item)
             now = _real_monotonic()
             if not self.pending:
                 self.oldest = now
