@@ -198,9 +198,11 @@ class FakeClock:
         deadline and the deadline's timeout error is raised in the sleeper.
         """
         secs = _seconds(seconds, "seconds")
+        if secs < 0:
+            raise ValueError(f"sleep length must be non-negative; got seconds={seconds!r}")
         with self._lock:
             self.sleeps.append(secs)
-            wake = self._offset + max(secs, 0.0)
+            wake = self._offset + secs
             deadline = virtual_deadline.get()
             fired = deadline is not None and wake > deadline.at
             self._offset = max(self._offset, deadline.at if fired else wake)  # type: ignore[union-attr]
@@ -210,8 +212,9 @@ class FakeClock:
             raise deadline.error  # type: ignore[union-attr]
 
     async def asleep(self, seconds: float) -> None:
-        """Like :meth:`sleep`, then yield once to the event loop so others can run."""
-        self.sleep(seconds)
+        """Like :meth:`sleep` (a negative delay counts as 0, as in ``asyncio.sleep``), then
+        yield once to the event loop so others can run."""
+        self.sleep(max(_seconds(seconds, "seconds"), 0.0))
         await real_asyncio_sleep()(0)
 
     def __repr__(self) -> str:

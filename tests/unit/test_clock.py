@@ -169,3 +169,14 @@ def test_repr_shows_time_and_elapsed(clock: FakeClock) -> None:
 
     assert "2026-01-01T00:00:02" in repr(clock)
     assert "elapsed=2s" in repr(clock)
+
+
+def test_negative_sleep_is_refused_like_time_sleep():
+    import time
+
+    clock = FakeClock()
+    with pytest.raises(ValueError, match="sleep length must be non-negative"):
+        time.sleep(-1)  # the behaviour being mirrored
+    with pytest.raises(ValueError, match=r"sleep length must be non-negative; got seconds=-1"):
+        clock.sleep(-1)
+    assert clock.sleeps == [] and clock.elapsed == 0

@@ -32,6 +32,7 @@ from wfkit.context import (
     task_run_context,
 )
 from wfkit.exceptions import ParameterTypeError
+from wfkit.logging import run_logger
 from wfkit.states import State
 
 __all__ = ["call_flow", "call_task"]
@@ -87,8 +88,6 @@ def call_flow(
         "flow_run_name",
         (flow_run_context, ctx),
     )
-    from wfkit.logging import run_logger
-
     logger = ctx.logger = run_logger(run, "flow")
     plan = RunPlan(
         run=run,
@@ -149,8 +148,6 @@ def call_task(
         "task_run_name",
         (task_run_context, ctx),
     )
-    from wfkit.logging import run_logger
-
     logger = ctx.logger = run_logger(run, "task")
     plan = RunPlan(
         run=run,
