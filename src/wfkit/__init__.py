@@ -4,6 +4,7 @@
 embedded store, and every behaviour can be tested in-process with a fake clock.
 """
 
+from wfkit._annotations import allow_failure, quote, unmapped
 from wfkit._plugins import register_plugin
 from wfkit._version import __version__
 from wfkit.context import tags
@@ -18,10 +19,13 @@ __all__ = [
     "State",
     "Task",
     "__version__",
+    "allow_failure",
     "flow",
     "get_run_logger",
     "hookimpl",
+    "quote",
     "register_plugin",
     "tags",
     "task",
+    "unmapped",
 ]

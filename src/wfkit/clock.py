@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -48,6 +49,17 @@ class Clock(Protocol):
         """Suspend the calling coroutine for ``seconds``."""
         ...
 
+    def branch(self, start: float | None = None) -> AbstractContextManager[object]:
+        """A scope with its own timeline starting at ``start`` (a ``monotonic()`` value taken
+        when the work was submitted; default now): what runs concurrently sleeps from there.
+        Real clocks need nothing here."""
+        ...
+
+    def catch_up(self, moment: float) -> None:
+        """Move this timeline forward to ``moment`` (a ``monotonic()`` value), e.g. after
+        waiting for work that finished then."""
+        ...
+
 
 class SystemClock:
     """The real clock: ``datetime.now(UTC)``, ``time.monotonic`` and real sleeps."""
@@ -66,6 +78,12 @@ class SystemClock:
 
     async def asleep(self, seconds: float) -> None:
         await real_asyncio_sleep()(max(seconds, 0))
+
+    def branch(self, start: float | None = None) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def catch_up(self, moment: float) -> None:
+        """Nothing to do: real time moves by itself."""
 
     def __repr__(self) -> str:
         return "SystemClock()"
@@ -88,6 +106,12 @@ class _Deadline:
         self.error = error
         self.fired = False
 
+
+# The timeline of the current context under a FakeClock: (clock, [local offset]); None on
+# the main timeline.
+_timeline: ContextVar[tuple[FakeClock, list[float]] | None] = ContextVar(
+    "wfkit_fake_timeline", default=None
+)
 
 # The innermost (earliest) virtual deadline of the current context, if any.
 virtual_deadline: ContextVar[_Deadline | None] = ContextVar("wfkit_virtual_deadline", default=None)
@@ -124,8 +148,10 @@ class FakeClock:
     """A clock for tests: time stands still and moves only when told to.
 
     It moves through :meth:`advance`, :meth:`move_to` and sleeps. A sleep returns at once and
-    moves time to the sleeper's wake-up time; sleepers that overlap (threads of a pool)
-    move time to the latest wake-up, not to the sum of their sleeps.
+    moves time to the sleeper's wake-up time. Concurrent work (submitted tasks) runs on
+    timelines of its own (:meth:`branch`) that start at the submitter's time, so sleepers that
+    overlap move the clock to the latest wake-up, not to the sum of their sleeps; ``elapsed``
+    and ``now()`` outside such work show the furthest point any timeline reached.
 
     Attributes:
         start: the wall time at which the clock started.
@@ -157,10 +183,15 @@ class FakeClock:
 
     # reading ----------------------------------------------------------------------------
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=self._offset)
+        return self.start + timedelta(seconds=self.monotonic())
 
     def monotonic(self) -> float:
-        return self._offset
+        local = self._local()
+        return local[0] if local is not None else self._offset
+
+    def _local(self) -> list[float] | None:
+        timeline = _timeline.get()
+        return timeline[1] if timeline is not None and timeline[0] is self else None
 
     @property
     def elapsed(self) -> float:
@@ -176,9 +207,34 @@ class FakeClock:
                 f"FakeClock.advance(seconds={seconds!r}): time cannot go backwards. "
                 "Pass a non-negative number of seconds, or use move_to() with a later time."
             )
+        local = self._local()
         with self._lock:
-            self._offset += secs
+            if local is None:
+                self._offset += secs
+            else:
+                local[0] += secs
+                self._offset = max(self._offset, local[0])
         self._moved()
+
+    @contextmanager
+    def branch(self, start: float | None = None) -> Iterator[None]:
+        """Run the block on a timeline of its own, starting at ``start`` (default now)."""
+        token = _timeline.set((self, [self.monotonic() if start is None else start]))
+        try:
+            yield
+        finally:
+            _timeline.reset(token)
+
+    def catch_up(self, moment: float) -> None:
+        """Move the current timeline (and the clock) forward to ``moment``."""
+        local = self._local()
+        with self._lock:
+            if local is not None:
+                local[0] = max(local[0], moment)
+            moved = moment > self._offset
+            self._offset = max(self._offset, moment)
+        if moved:
+            self._moved()
 
     def move_to(self, when: datetime | str) -> None:
         """Move time forward to the wall time ``when``."""
@@ -200,12 +256,18 @@ class FakeClock:
         secs = _seconds(seconds, "seconds")
         if secs < 0:
             raise ValueError(f"sleep length must be non-negative; got seconds={seconds!r}")
+        local = self._local()
         with self._lock:
             self.sleeps.append(secs)
-            wake = self._offset + secs
+            base = local[0] if local is not None else self._offset
+            wake = base + secs
             deadline = virtual_deadline.get()
             fired = deadline is not None and wake > deadline.at
-            self._offset = max(self._offset, deadline.at if fired else wake)  # type: ignore[union-attr]
+            if fired:
+                wake = max(base, deadline.at)  # type: ignore[union-attr]
+            if local is not None:
+                local[0] = wake
+            self._offset = max(self._offset, wake)
         self._moved()
         if fired:
             deadline.fired = True  # type: ignore[union-attr]

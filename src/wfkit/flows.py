@@ -15,6 +15,7 @@ from wfkit import _options as opt
 from wfkit._decorated import Decorated
 from wfkit._engine.naming import check_name_template
 from wfkit._engine.parameters import ParameterValidator
+from wfkit.task_runners import ThreadPoolTaskRunner, resolve_task_runner
 
 __all__ = ["Flow", "FlowOptions", "flow"]
 
@@ -34,6 +35,7 @@ class FlowOptions:
     timeout_seconds: float | None = None
     validate_parameters: bool = True
     log_prints: bool | None = None
+    task_runner: Any = None
     on_completion: tuple[Callable[..., Any], ...] = ()
     on_failure: tuple[Callable[..., Any], ...] = ()
     on_cancellation: tuple[Callable[..., Any], ...] = ()
@@ -88,6 +90,9 @@ class Flow(Decorated):
             ),
             "log_prints": opt.check_bool(
                 given.get("log_prints"), owner, "log_prints", optional=True
+            ),
+            "task_runner": resolve_task_runner(
+                given.get("task_runner") or ThreadPoolTaskRunner, owner
             ),
         }
         for hook in _HOOK_OPTIONS:
@@ -154,6 +159,7 @@ def flow(
     timeout_seconds: float | None = None,
     validate_parameters: bool = True,
     log_prints: bool | None = None,
+    task_runner: Any = None,
     on_completion: list[Callable[..., Any]] | None = None,
     on_failure: list[Callable[..., Any]] | None = None,
     on_cancellation: list[Callable[..., Any]] | None = None,
@@ -174,6 +180,8 @@ def flow(__fn: Any = None, **options: Any) -> Any:
         timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never).
         validate_parameters: validate and coerce arguments from the type hints (pydantic).
         log_prints: send ``print`` inside the run to the run logger too.
+        task_runner: where ``task.submit``/``task.map`` run (an instance or a class; default
+            ``ThreadPoolTaskRunner()``); each flow run uses its own copy.
         on_completion, on_failure, on_cancellation, on_crashed, on_running: lists of
             ``hook(flow, flow_run, state)`` called on those states; a hook that raises is
             logged and never changes the run.

@@ -142,6 +142,10 @@ class State:
             if raise_on_failure:
                 raise exc
             return exc
+        if self.exception is not None:  # NotReady: the run could not start
+            if raise_on_failure:
+                raise self.exception
+            return self.exception
         raise UnfinishedRun(
             f"The run is in state {self.name!r} ({self.type.value}), which is not final, so it "
             "has no result yet. Wait for the run to finish before asking for its result."

@@ -134,10 +134,37 @@ class Task(Decorated):
             self.options.retry_delay_seconds, self.options.retries, self.name
         )
 
-    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+    def __call__(
+        self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any
+    ) -> Any:
         from wfkit._engine.calls import call_task
 
-        return call_task(self, args, kwargs, return_state=return_state)
+        return call_task(self, args, kwargs, return_state=return_state, wait_for=wait_for)
+
+    def submit(self, *args: Any, wait_for: Any = None, **kwargs: Any) -> Any:
+        """Run the task on the flow's task runner; returns a :class:`~wfkit.futures.WfFuture`.
+
+        Futures among the arguments are waited for and replaced by their results (their runs
+        become this run's upstream); ``wait_for=[...]`` adds ordering without data.
+
+        Raises:
+            MissingContextError: called outside a flow (a RuntimeError).
+        """
+        from wfkit._engine.submit import submit_task
+
+        return submit_task(self, args, kwargs, wait_for)
+
+    def map(self, *args: Any, wait_for: Any = None, **kwargs: Any) -> Any:
+        """Submit one run per position of the iterable arguments (equal lengths; wrap
+        constants in ``unmapped``); returns a :class:`~wfkit.futures.WfFutureList`.
+
+        Raises:
+            MappingLengthMismatch: the iterables have different lengths.
+            MappingMissingIterable: no argument is iterable.
+        """
+        from wfkit._engine.submit import map_task
+
+        return map_task(self, args, kwargs, wait_for)
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 from wfkit._engine.drivers import (
     FinalState,
@@ -18,6 +18,7 @@ from wfkit._engine.drivers import (
     drive_sync,
     drive_sync_gen,
 )
+from wfkit._engine.inputs import find_upstream, settle_returned
 from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
 from wfkit._engine.parameters import bind_parameters
@@ -33,9 +34,9 @@ from wfkit.context import (
 )
 from wfkit.exceptions import ParameterTypeError
 from wfkit.logging import run_logger
-from wfkit.states import State
+from wfkit.states import Pending, State
 
-__all__ = ["call_flow", "call_task"]
+__all__ = ["PreparedTaskRun", "call_flow", "call_task", "execute_task_run", "prepare_task_run"]
 
 
 def call_flow(
@@ -89,6 +90,7 @@ def call_flow(
         (flow_run_context, ctx),
     )
     logger = ctx.logger = run_logger(run, "flow")
+    ctx.task_runner = options.task_runner.duplicate()
     plan = RunPlan(
         run=run,
         kind="flow",
@@ -102,21 +104,45 @@ def call_flow(
         logger=logger,
         pre_failure=pre_failure,
     )
+    run.set_state(Pending())
     logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
-    body = _body(flow.fn, bound)
+    body = _flow_body(flow, bound)
     top_level = parent is None and parent_task is None
     return _dispatch(flow, plan, body, runtime, (flow_run_context, ctx), top_level, return_state)
 
 
-def call_task(
-    task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool
-) -> Any:
-    """Run ``task`` inline with these arguments (see :class:`wfkit.Task`)."""
+class PreparedTaskRun(NamedTuple):
+    """A task run created (and Pending) but not started: what ``submit`` hands a worker."""
+
+    task: Any
+    run: TaskRunLive
+    plan: RunPlan
+    context: TaskRunContext
+    body: Callable[[], Any]
+    runtime: Runtime
+    top_level: bool
+    bound: Any
+
+
+def prepare_task_run(
+    task: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    wait_for: Any = None,
+    identity: dict[str, Any] | None = None,
+) -> PreparedTaskRun:
+    """Bind the arguments, create the task run (recorded Pending) and its plan.
+
+    ``identity`` (a worker process continuing a run its parent prepared) fixes the run's id,
+    name, flow run, tags and upstream ids; Pending was recorded by the parent then.
+    """
     _ensure_setup()
     runtime = current_runtime()
     flow_ctx = flow_run_context.get()
     outer_task = task_run_context.get()
-    if flow_ctx is None and outer_task is None:
+    top_level = flow_ctx is None and outer_task is None
+    if top_level:
         runtime.store  # noqa: B018 - open (and check) the store before a run exists
     options = task.options
     bound, _, parameters = bind_parameters(
@@ -126,28 +152,40 @@ def call_task(
         owner=f"task {task.name!r}",
         skip_first=task.skips_first_parameter,
     )
+    flow_run_id = flow_ctx.run.id if flow_ctx else None
+    upstream = find_upstream(bound, wait_for, flow_run_id, runtime.clock)
     tags = current_tags()
     if options.tags:
         tags = tags + tuple(t for t in options.tags if t not in tags)
+    if identity is not None:
+        flow_run_id, tags = identity["flow_run_id"], tuple(identity["tags"])
     run = TaskRunLive(
         name="",
         task_name=task.name,
         parameters=parameters,
         tags=tags,
         clock=runtime.clock,
-        flow_run_id=flow_ctx.run.id if flow_ctx else None,
+        flow_run_id=flow_run_id,
+        upstream_ids=upstream.ids if upstream is not None else (),
     )
     log_prints = (
         bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
     )
     ctx = TaskRunContext(task, run, log_prints, runtime, None)
-    _name_run(
-        run,
-        options.task_run_name,
-        lambda: f"{task.name}-{short_suffix()}",
-        "task_run_name",
-        (task_run_context, ctx),
-    )
+    if identity is not None:
+        run.id, run.name, run.upstream_ids = (
+            identity["id"],
+            identity["name"],
+            identity["upstream_ids"],
+        )
+    else:
+        _name_run(
+            run,
+            options.task_run_name,
+            lambda: f"{task.name}-{short_suffix()}",
+            "task_run_name",
+            (task_run_context, ctx),
+        )
     logger = ctx.logger = run_logger(run, "task")
     plan = RunPlan(
         run=run,
@@ -160,10 +198,35 @@ def call_task(
         timeout=options.timeout_seconds,
         hooks={h: getattr(options, h) for h in _TASK_HOOKS},
         logger=logger,
+        upstream=upstream,
     )
-    body = _body(task.fn, bound)
-    top_level = flow_ctx is None and outer_task is None
+    if identity is None:
+        run.set_state(Pending())
+    else:
+        run.state = Pending()  # recorded by the parent process
+        top_level = False  # the parent commits
+    return PreparedTaskRun(task, run, plan, ctx, _body(task.fn, bound), runtime, top_level, bound)
+
+
+def execute_task_run(prepared: PreparedTaskRun, *, return_state: bool) -> Any:
+    """Run a prepared task run here (its result, or a coroutine/generator for async and
+    generator tasks)."""
+    task, _, plan, ctx, body, runtime, top_level, _ = prepared
     return _dispatch(task, plan, body, runtime, (task_run_context, ctx), top_level, return_state)
+
+
+def call_task(
+    task: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    return_state: bool,
+    wait_for: Any = None,
+) -> Any:
+    """Run ``task`` inline with these arguments (see :class:`wfkit.Task`)."""
+    return execute_task_run(
+        prepare_task_run(task, args, kwargs, wait_for=wait_for), return_state=return_state
+    )
 
 
 _FLOW_HOOKS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
@@ -213,6 +276,21 @@ def _body(fn: Callable[..., Any], bound: Any) -> Callable[[], Any]:
     return lambda: fn(*bound.args, **bound.kwargs)
 
 
+def _flow_body(flow: Any, bound: Any) -> Callable[[], Any]:
+    """The flow's body; what it returns has its futures waited for (a future that did not
+    complete fails the flow), and its task runner is shut down when it ends."""
+    fn = flow.fn
+    if flow.isasync:
+
+        async def run_async() -> Any:
+            return settle_returned(await fn(*bound.args, **bound.kwargs))
+
+        return run_async
+    if flow.isgenerator or flow.isasyncgen:
+        return _body(fn, bound)
+    return lambda: settle_returned(fn(*bound.args, **bound.kwargs))
+
+
 def _dispatch(
     owner: Any,
     plan: RunPlan,
@@ -241,8 +319,7 @@ def _dispatch(
         state = drive_sync(steps, body, clock)
     finally:
         _exit(tokens)
-        if top_level:
-            runtime.store.flush()
+        _close(context, runtime, top_level)
     return _finish(state, return_state)
 
 
@@ -258,6 +335,15 @@ def _exit(tokens: tuple[Any, ...]) -> None:
     if task_token is not None:
         task_run_context.reset(task_token)
     var.reset(token)
+
+
+def _close(context: tuple[ContextVar[Any], Any], runtime: Runtime, top_level: bool) -> None:
+    """After a run: wait for and release a flow run's task runner; commit a top-level run."""
+    ctx = context[1]
+    if isinstance(ctx, FlowRunContext):
+        ctx.task_runner.shutdown(wait=True)
+    if top_level:
+        runtime.store.flush()
 
 
 def _finish(state: State, return_state: bool) -> Any:
@@ -277,8 +363,7 @@ async def _in_context_async(
         state = await drive
     finally:
         _exit(tokens)
-        if top_level:
-            runtime.store.flush()
+        _close(context, runtime, top_level)
     return _finish(state, return_state)
 
 
@@ -305,8 +390,7 @@ def _in_context_gen(drive: Any, context: Any, runtime: Runtime, top_level: bool)
                     _exit(tokens)
                 raise
     finally:
-        if top_level:
-            runtime.store.flush()
+        _close(context, runtime, top_level)
     _finish(state, return_state=False)
     return state.data
 
@@ -332,5 +416,4 @@ async def _in_context_async_gen(drive: Any, context: Any, runtime: Runtime, top_
                     _exit(tokens)
                 raise
     finally:
-        if top_level:
-            runtime.store.flush()
+        _close(context, runtime, top_level)

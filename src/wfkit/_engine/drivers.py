@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from wfkit._engine.asyncutils import resolve_sync
-from wfkit._engine.lifecycle import CallUser, Effect, Invoke, Outcome, Sleep
+from wfkit._engine.lifecycle import CallUser, Effect, Invoke, Outcome, Resolve, Sleep
 from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
 from wfkit.clock import Clock
 from wfkit.states import State
@@ -33,6 +33,13 @@ def _advance(steps: Steps, send: Any, throw: BaseException | None) -> Effect | S
 def _call_user(effect: CallUser) -> tuple[Any, BaseException | None]:
     try:
         return resolve_sync(effect.fn(*effect.args)), None
+    except Exception as exc:
+        return None, exc
+
+
+def _resolve_sync(effect: Resolve) -> tuple[Any, BaseException | None]:
+    try:
+        return effect.upstream.wait_sync(), None
     except Exception as exc:
         return None, exc
 
@@ -64,6 +71,8 @@ def drive_sync(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
                 clock.sleep(effect.seconds)
             except BaseException as exc:
                 throw = exc
+        elif type(effect) is Resolve:
+            send, throw = _resolve_sync(effect)
         else:
             send, throw = _call_user(effect)  # type: ignore[arg-type]
 
@@ -88,6 +97,11 @@ async def drive_async(steps: Steps, body: Callable[[], Any], clock: Clock) -> St
             try:
                 await clock.asleep(effect.seconds)
             except BaseException as exc:
+                throw = exc
+        elif type(effect) is Resolve:
+            try:
+                send = await effect.upstream.wait_async()
+            except Exception as exc:
                 throw = exc
         else:
             send, throw = await _acall_user(effect)  # type: ignore[arg-type]
@@ -135,6 +149,8 @@ def drive_sync_gen(
                 clock.sleep(effect.seconds)
             except BaseException as exc:
                 throw = exc
+        elif type(effect) is Resolve:
+            send, throw = _resolve_sync(effect)
         else:
             send, throw = _call_user(effect)  # type: ignore[arg-type]
 
@@ -192,6 +208,11 @@ async def drive_async_gen(
             try:
                 await clock.asleep(effect.seconds)
             except BaseException as exc:
+                throw = exc
+        elif type(effect) is Resolve:
+            try:
+                send = await effect.upstream.wait_async()
+            except Exception as exc:
                 throw = exc
         else:
             send, throw = await _acall_user(effect)  # type: ignore[arg-type]

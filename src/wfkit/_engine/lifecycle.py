@@ -12,6 +12,8 @@ Effects and what the driver sends back:
 - :class:`Sleep` -- wait on the clock; send ``None``.
 - :class:`CallUser` -- call a user callable (awaiting it if it returns an awaitable); send its
   result, or throw its exception into the generator.
+- :class:`Resolve` -- wait for upstream futures (blocking or awaiting); send ``None`` or the
+  upstream error.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from wfkit.states import (
     Completed,
     Crashed,
     Failed,
-    Pending,
+    NotReady,
     Retrying,
     Running,
     State,
@@ -36,7 +38,7 @@ from wfkit.states import (
     TimedOut,
 )
 
-__all__ = ["CallUser", "Invoke", "Outcome", "RunPlan", "Sleep", "lifecycle"]
+__all__ = ["CallUser", "Invoke", "Outcome", "Resolve", "RunPlan", "Sleep", "lifecycle"]
 
 
 class Invoke(NamedTuple):
@@ -53,6 +55,13 @@ class CallUser(NamedTuple):
     args: tuple[Any, ...]
 
 
+class Resolve(NamedTuple):
+    """Wait for the upstream futures and replace them by their values; the driver sends
+    back ``None``, or the UpstreamTaskError saying which upstream did not complete."""
+
+    upstream: Any
+
+
 class Outcome(NamedTuple):
     """What one attempt of the body produced."""
 
@@ -61,7 +70,7 @@ class Outcome(NamedTuple):
     streamed: bool = False  # a generator already handed values out: it cannot be retried
 
 
-Effect = Invoke | Sleep | CallUser
+Effect = Invoke | Sleep | CallUser | Resolve
 
 
 class RunPlan(NamedTuple):
@@ -78,6 +87,7 @@ class RunPlan(NamedTuple):
     hooks: Mapping[str, Sequence[Callable[..., Any]]]
     logger: logging.LoggerAdapter[Any]
     pre_failure: BaseException | None = None  # fail before running (invalid parameters)
+    upstream: Any = None  # an inputs.Upstream to wait for before running
 
 
 _HOOK_FOR_TYPE = {
@@ -89,10 +99,17 @@ _HOOK_FOR_TYPE = {
 
 
 def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
-    """Drive one run from Pending to a final state; returns the final state."""
+    """Drive one run (already Pending) to its final state, or to NotReady when an upstream
+    did not complete; returns that state."""
     run, log = plan.run, plan.logger
     timeouts = _TimeoutErrors(plan)
-    run.set_state(Pending())
+    if plan.upstream is not None:
+        try:
+            problem = yield Resolve(plan.upstream)
+        except Exception as exc:  # resolving itself failed: the run cannot start either
+            problem = exc
+        if problem is not None:
+            return run.set_state(NotReady(exception=problem, message=str(problem)))
     if plan.pre_failure is not None:
         final = run.set_state(Failed(exception=plan.pre_failure, message=str(plan.pre_failure)))
         yield from _fire_hooks(plan, final)

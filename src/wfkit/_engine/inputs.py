@@ -1,0 +1,164 @@
+"""Task inputs that are futures: finding them, waiting for them, and replacing them by
+their results (``allow_failure`` / ``quote`` / ``wait_for`` semantics), and settling the
+futures a flow returns."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from wfkit._annotations import BaseAnnotation, allow_failure, quote, unmapped
+from wfkit.exceptions import ConfigurationError, UpstreamTaskError
+from wfkit.futures import WfFuture
+from wfkit.states import State
+
+__all__ = ["Upstream", "find_upstream", "is_mappable", "settle_returned"]
+
+_CONTAINERS = (list, tuple, set, frozenset)
+
+
+def _walk(value: Any, allowed: bool, found: list[tuple[WfFuture, bool]]) -> bool:
+    """Collect futures in ``value`` (with whether their failure is allowed); return True
+    if anything needs replacing (a future or an annotation)."""
+    if isinstance(value, WfFuture):
+        found.append((value, allowed))
+        return True
+    if isinstance(value, quote):
+        return True
+    if isinstance(value, allow_failure):
+        _walk(value.value, True, found)
+        return True
+    if isinstance(value, BaseAnnotation):
+        _walk(value.value, allowed, found)
+        return True
+    if isinstance(value, dict):
+        return any([_walk(v, allowed, found) for v in value.values()])
+    if isinstance(value, _CONTAINERS):
+        return any([_walk(v, allowed, found) for v in value])
+    return False
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, WfFuture):
+        return value.result()
+    if isinstance(value, quote):
+        return value.value
+    if isinstance(value, allow_failure):
+        inner = value.value
+        if isinstance(inner, WfFuture):
+            return inner.result(raise_on_failure=False)
+        return _resolve(inner)
+    if isinstance(value, BaseAnnotation):
+        return _resolve(value.value)
+    if isinstance(value, dict):
+        return {k: _resolve(v) for k, v in value.items()}
+    if isinstance(value, _CONTAINERS):
+        items = [_resolve(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    return value
+
+
+class Upstream:
+    """The futures a task run depends on (arguments and ``wait_for``), and how to turn its
+    arguments into plain values once they are done."""
+
+    __slots__ = ("bound", "futures", "clock")
+
+    def __init__(self, bound: Any, futures: list[tuple[WfFuture, bool]], clock: Any) -> None:
+        self.bound = bound
+        self.futures = futures
+        self.clock = clock
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.task_run_id for f, _ in self.futures))
+
+    def wait_sync(self) -> UpstreamTaskError | None:
+        for future, _ in self.futures:
+            future.wait()
+        return self._settle()
+
+    async def wait_async(self) -> UpstreamTaskError | None:
+        for future, _ in self.futures:
+            await future
+        return self._settle()
+
+    def _settle(self) -> UpstreamTaskError | None:
+        """Check the upstream states; replace the arguments by their values."""
+        for future, allowed in self.futures:
+            state = future.state
+            finished_at = future._job.finished_at
+            if finished_at is not None:
+                self.clock.catch_up(finished_at)  # this run starts after what it waited for
+            if not allowed and not state.is_completed():
+                return UpstreamTaskError(
+                    f"Upstream task run {future._name!r} ({future.task_run_id}) did not "
+                    f"complete: it ended {state.name}. Wrap it in allow_failure(...) to run "
+                    "this task anyway."
+                )
+        arguments = self.bound.arguments
+        for name, value in list(arguments.items()):
+            arguments[name] = _resolve(value)
+        return None
+
+
+def find_upstream(
+    bound: Any, wait_for: Iterable[Any] | None, flow_run_id: str | None, clock: Any
+) -> Upstream | None:
+    """The task's Upstream, or None when its arguments hold no future or annotation."""
+    found: list[tuple[WfFuture, bool]] = []
+    needs = _walk(list(bound.arguments.values()), False, found)
+    for item in wait_for or ():
+        if isinstance(item, allow_failure) and isinstance(item.value, WfFuture):
+            found.append((item.value, True))
+        elif isinstance(item, WfFuture):
+            found.append((item, False))
+        else:
+            raise ConfigurationError(
+                f"wait_for={list(wait_for or ())!r} may hold only futures (from task.submit or "
+                f"task.map), optionally wrapped in allow_failure(); got {item!r}."
+            )
+    for future, _ in found:
+        if future.flow_run_id != flow_run_id:
+            raise ConfigurationError(
+                f"future {future!r} belongs to flow run {future.flow_run_id}, not to the current "
+                f"one ({flow_run_id}). Pass its value (future.result()) instead of the future."
+            )
+    if not needs and not found:
+        return None
+    return Upstream(bound, found, clock)
+
+
+def is_mappable(value: Any) -> bool:
+    """Whether ``task.map`` maps over ``value``: any iterable except strings, bytes and IO
+    objects (as in Prefect), and not wrapped in ``unmapped``."""
+    if isinstance(value, (str, bytes, bytearray, io.IOBase, unmapped)):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def settle_returned(value: Any) -> Any:
+    """What a flow returned, with futures waited for: a completed future becomes its
+    result, one that did not complete becomes its final State (which fails the flow)."""
+    if isinstance(value, WfFuture):
+        value.wait()
+        state = value.state
+        return state.result() if state.is_completed() else state
+    if isinstance(value, dict):
+        return (
+            {k: settle_returned(v) for k, v in value.items()}
+            if _has_future(value.values())
+            else value
+        )
+    if isinstance(value, _CONTAINERS) and not hasattr(value, "_fields") and _has_future(value):
+        return type(value)(settle_returned(v) for v in value)
+    return value
+
+
+def _has_future(values: Iterable[Any]) -> bool:
+    return any(isinstance(v, (WfFuture, State)) for v in values)

@@ -1,0 +1,174 @@
+"""Futures of submitted task runs: ``WfFuture`` (alias ``PrefectFuture``), ``WfFutureList``,
+``wait`` and ``as_completed``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, NamedTuple
+
+from wfkit.states import Pending, State
+
+__all__ = [
+    "DoneAndNotDoneFutures",
+    "PrefectFuture",
+    "WfFuture",
+    "WfFutureList",
+    "as_completed",
+    "wait",
+]
+
+
+class WfFuture:
+    """The eventual outcome of a submitted task run.
+
+    Attributes:
+        task_run_id: the id of the task run (known as soon as it is submitted).
+        flow_run_id: the flow run it was submitted in.
+    """
+
+    __slots__ = ("task_run_id", "flow_run_id", "_run", "_job", "_name", "__weakref__")
+
+    def __init__(self, run: Any, job: Any) -> None:
+        self.task_run_id: str = run.id
+        self.flow_run_id: str | None = run.flow_run_id
+        self._name = run.name
+        self._run = run  # the live run: its current state (dropped when done)
+        self._job = job  # a wfkit._engine.jobs.Job whose result is the final State
+
+    @property
+    def state(self) -> State:
+        """The run's current state (its final state once done)."""
+        if self._job.done:
+            return self._final_state()
+        run = self._run
+        return run.state if run is not None and run.state is not None else Pending()
+
+    def done(self) -> bool:
+        return self._job.done
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until the run is final, or ``timeout`` seconds pass; never raises."""
+        self._job.wait(timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        """The run's result, waiting for it.
+
+        Raises:
+            TimeoutError: the run did not finish within ``timeout`` seconds.
+            Exception: the run's exception, when it failed and ``raise_on_failure``.
+        """
+        if not self._job.wait(timeout):
+            raise TimeoutError(
+                f"Task run {self._name!r} ({self.task_run_id}) did not finish within "
+                f"{timeout:g} second(s) (result(timeout={timeout!r})). Its state is "
+                f"{self.state.name}; wait longer, or check why it is slow."
+            )
+        return self._final_state().result(raise_on_failure=raise_on_failure)
+
+    def add_done_callback(self, fn: Callable[[WfFuture], None]) -> None:
+        """Call ``fn(future)`` when the run is final (at once if it already is)."""
+        self._job.add_done_callback(lambda _job: fn(self))
+
+    def _final_state(self) -> State:
+        job = self._job
+        if job.error is not None:  # the engine itself failed (or an interrupt)
+            raise job.error
+        self._run = None
+        return job.result  # type: ignore[no-any-return]
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        """In async code, ``await future`` waits without blocking the event loop."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if not self._job.done:
+            waiter = loop.create_future()
+
+            def wake(_: WfFuture) -> None:
+                loop.call_soon_threadsafe(lambda: waiter.done() or waiter.set_result(None))
+
+            self.add_done_callback(wake)
+            yield from waiter.__await__()
+        return self.result()
+
+    def __repr__(self) -> str:
+        return f"WfFuture(task_run={self._name!r}, state={self.state.name})"
+
+
+PrefectFuture = WfFuture
+
+
+class WfFutureList(list):  # type: ignore[type-arg]
+    """A list of futures (what ``task.map`` returns) with collective waiting."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for every future (or until ``timeout``); never raises."""
+        wait(self, timeout=timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
+        """The results, in order.
+
+        Raises:
+            TimeoutError: not all finished within ``timeout`` seconds.
+        """
+        done, not_done = wait(self, timeout=timeout)
+        if not_done:
+            raise TimeoutError(
+                f"{len(not_done)} of {len(self)} task runs did not finish within "
+                f"{timeout!r} second(s)."
+            )
+        return [f.result(raise_on_failure=raise_on_failure) for f in self]
+
+
+class DoneAndNotDoneFutures(NamedTuple):
+    done: set[WfFuture]
+    not_done: set[WfFuture]
+
+
+def wait(futures: Iterable[WfFuture], timeout: float | None = None) -> DoneAndNotDoneFutures:
+    """Wait for the futures (all of them, or until ``timeout`` seconds pass).
+
+    Returns ``(done, not_done)``.
+    """
+    futures = list(futures)
+    if timeout is None:
+        for future in futures:
+            future.wait()
+    else:
+        from wfkit.clock import _real_monotonic
+
+        deadline = _real_monotonic() + timeout
+        for future in futures:
+            future.wait(max(deadline - _real_monotonic(), 0))
+    done = {f for f in futures if f.done()}
+    return DoneAndNotDoneFutures(done, set(futures) - done)
+
+
+def as_completed(futures: Iterable[WfFuture], timeout: float | None = None) -> Iterator[WfFuture]:
+    """Yield the futures as they finish.
+
+    Raises:
+        TimeoutError: some did not finish within ``timeout`` seconds.
+    """
+    import queue
+
+    futures = list(futures)
+    finished: queue.SimpleQueue[WfFuture] = queue.SimpleQueue()
+    for future in futures:
+        future.add_done_callback(finished.put)
+    pending = {id(f) for f in futures}
+    from wfkit.clock import _real_monotonic
+
+    deadline = None if timeout is None else _real_monotonic() + timeout
+    while pending:
+        remaining = None if deadline is None else max(deadline - _real_monotonic(), 0)
+        try:
+            future = finished.get(timeout=remaining)
+        except queue.Empty:
+            raise TimeoutError(
+                f"{len(pending)} of {len(futures)} task runs did not finish within "
+                f"{timeout!r} second(s)."
+            ) from None
+        if id(future) in pending:
+            pending.discard(id(future))
+            yield future
