@@ -15,12 +15,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wfkit.exceptions import ConfigurationError
-from wfkit.stores._base import FlowRunSnapshot, LogEntry, RunStore, TaskRunSnapshot
+from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, RunStore, TaskRunSnapshot
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = [
+    "CacheRecord",
     "FlowRun",
     "FlowRunSnapshot",
     "LogEntry",

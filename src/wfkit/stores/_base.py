@@ -9,7 +9,7 @@ can keep them, and so that building one per state change stays cheap.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from wfkit.states import State
@@ -18,10 +18,13 @@ if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = [
+    "CacheRecord",
     "FlowRunSnapshot",
     "LogEntry",
     "RunStore",
     "TaskRunSnapshot",
+    "aware",
+    "cache_value",
     "check_limit",
     "state_matches",
 ]
@@ -73,6 +76,26 @@ class LogEntry(NamedTuple):
     timestamp: datetime
 
 
+class CacheRecord(NamedTuple):
+    """One cached task result: the serialized value stored under a cache key.
+
+    Attributes:
+        key: the cache key (see :mod:`wfkit.cache_policies`).
+        value: the serialized result.
+        serializer: the name of the serializer that wrote ``value`` (``"pickle"``, ``"json"``).
+        expires_at: when the record stops being restorable; None: never.
+        task_name: the task that wrote it, for listings.
+        created_at: when it was written (on the engine's clock).
+    """
+
+    key: str
+    value: bytes
+    serializer: str
+    expires_at: datetime | None
+    task_name: str | None
+    created_at: datetime
+
+
 @runtime_checkable
 class RunStore(Protocol):
     """Where runs, their state histories and their logs are recorded.
@@ -83,6 +106,10 @@ class RunStore(Protocol):
     (which flush first) and durable after :meth:`flush`.
 
     Reading returns the record types of :mod:`wfkit.stores.records`.
+
+    Cache records (:class:`CacheRecord`) are written through at once, not buffered, so that
+    other processes using the store see them; the store never judges expiry by itself, except
+    in :meth:`prune_cache`, which is given the time.
     """
 
     url: str
@@ -120,6 +147,34 @@ class RunStore(Protocol):
         """Log records in order; ``run_id`` matches a flow run or a task run id."""
         ...
 
+    def write_cache(
+        self,
+        key: str,
+        value: bytes,
+        serializer: str,
+        expires_at: datetime | None,
+        task_name: str | None,
+        created_at: datetime,
+    ) -> None:
+        """Store ``value`` under ``key``, replacing any record with that key."""
+        ...
+
+    def read_cache(self, key: str) -> CacheRecord | None:
+        """The record stored under ``key``, expired or not; None if there is none."""
+        ...
+
+    def cache_records(self) -> list[CacheRecord]:
+        """Every cache record, oldest first (by ``created_at``, then key)."""
+        ...
+
+    def delete_cache(self, key: str) -> bool:
+        """Delete the record under ``key``; whether there was one."""
+        ...
+
+    def prune_cache(self, now: datetime) -> int:
+        """Delete the records whose ``expires_at`` is at or before ``now``; how many."""
+        ...
+
 
 def check_limit(limit: int | None) -> int | None:
     """Validate a ``limit`` argument: None (no limit) or a whole number >= 0."""
@@ -133,6 +188,33 @@ def check_limit(limit: int | None) -> int | None:
             "for the most recent N."
         )
     return limit
+
+
+def cache_value(value: bytes, key: str) -> bytes:
+    """``value`` as bytes, for a cache record; a bytes-like value is copied, others refused.
+
+    Raises:
+        TypeError: ``value`` is not bytes-like.
+    """
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(
+        f"The value of cache record {key!r} must be bytes (a serialized result), got "
+        f"{type(value).__qualname__}; serialize it first."
+    )
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` with a timezone: a naive time is read as UTC, as the SQLite store does.
+
+    Raises:
+        TypeError: ``moment`` is not a datetime.
+    """
+    if not isinstance(moment, datetime):
+        raise TypeError(f"Expected a datetime, got {moment!r}.")
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def state_matches(state: State, wanted: str | None) -> bool:

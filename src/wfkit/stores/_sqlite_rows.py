@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from wfkit.states import State
-from wfkit.stores._base import FlowRunSnapshot, TaskRunSnapshot
+from wfkit.stores._base import CacheRecord, FlowRunSnapshot, TaskRunSnapshot, cache_value
 from wfkit.stores.records import FlowRun, TaskRun, run_times
 
 _R = TypeVar("_R", FlowRun, TaskRun)
@@ -85,6 +85,35 @@ def _params_json(params: Mapping[str, Any]) -> str:
 
 def _list_json(items: Iterable[Any]) -> str:
     return _to_json(list(items)) if items else "[]"
+
+
+def _cache_row(
+    key: str,
+    value: bytes,
+    serializer: str,
+    expires_at: datetime | None,
+    task_name: str | None,
+    created_at: datetime,
+) -> tuple[Any, ...]:
+    """The parameters of ``_UPSERT_CACHE`` for one cache record."""
+    value = cache_value(value, key)
+    return (key, serializer, _to_us(expires_at), task_name, _to_us(created_at), value)
+
+
+_CACHE_COLUMNS = "key, serializer, expires_us, task_name, created_us, value"
+_UPSERT_CACHE = (
+    f"INSERT INTO cache ({_CACHE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO "
+    "UPDATE SET serializer = excluded.serializer, expires_us = excluded.expires_us, "
+    "task_name = excluded.task_name, created_us = excluded.created_us, value = excluded.value"
+)
+_SELECT_CACHE = f"SELECT {_CACHE_COLUMNS} FROM cache"
+
+
+def _cache_record(row: Sequence[Any]) -> CacheRecord:
+    """A row of ``_SELECT_CACHE`` as a record."""
+    key, serializer, expires_us, task_name, created_us, value = row
+    created = _from_us(created_us) or _EPOCH
+    return CacheRecord(key, bytes(value), serializer, _from_us(expires_us), task_name, created)
 
 
 # records in -------------------------------------------------------------------------------

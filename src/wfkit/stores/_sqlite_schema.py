@@ -54,6 +54,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX logs_flow_run_id ON logs (flow_run_id) WHERE flow_run_id IS NOT NULL",
         "CREATE INDEX logs_task_run_id ON logs (task_run_id) WHERE task_run_id IS NOT NULL",
     ),
+    (
+        # Cache records. Results can be large, so this is a rowid table: a WITHOUT ROWID table
+        # keeps whole rows in its key's b-tree, which suits only small rows. The blob goes
+        # last, so that reading the other columns does not read it.
+        """CREATE TABLE cache (
+            key TEXT PRIMARY KEY, serializer TEXT NOT NULL, expires_us INTEGER,
+            task_name TEXT, created_us INTEGER NOT NULL, value BLOB NOT NULL)""",
+        "CREATE INDEX cache_expires ON cache (expires_us) WHERE expires_us IS NOT NULL",
+    ),
 )
 
 

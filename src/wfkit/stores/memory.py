@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from wfkit.exceptions import StoreError
 from wfkit.stores._base import (
+    CacheRecord,
     FlowRunSnapshot,
     LogEntry,
     TaskRunSnapshot,
+    aware,
+    cache_value,
     check_limit,
     state_matches,
 )
@@ -28,6 +32,7 @@ class MemoryStore:
         self._flow_runs: dict[str, list[Any]] = {}
         self._task_runs: dict[str, list[Any]] = {}
         self._logs: list[LogEntry] = []
+        self._cache: dict[str, CacheRecord] = {}
 
     # writing ----------------------------------------------------------------------------
     def record_flow_run(self, run: FlowRunSnapshot) -> None:
@@ -101,6 +106,53 @@ class MemoryStore:
             for e in entries
             if run_id is None or run_id in (e.flow_run_id, e.task_run_id)
         ]
+
+    # cache records ----------------------------------------------------------------------
+    def write_cache(
+        self,
+        key: str,
+        value: bytes,
+        serializer: str,
+        expires_at: datetime | None,
+        task_name: str | None,
+        created_at: datetime,
+    ) -> None:
+        """Store ``value`` under ``key``, replacing any record with that key."""
+        expiry = None if expires_at is None else aware(expires_at)
+        record = CacheRecord(
+            key, cache_value(value, key), serializer, expiry, task_name, aware(created_at)
+        )
+        with self._lock:
+            self._cache[key] = record
+
+    def read_cache(self, key: str) -> CacheRecord | None:
+        """The record stored under ``key``, expired or not; None if there is none."""
+        with self._lock:
+            return self._cache.get(key)
+
+    def cache_records(self) -> list[CacheRecord]:
+        """Every cache record, oldest first (by ``created_at``, then key)."""
+        with self._lock:
+            records = list(self._cache.values())
+        return sorted(records, key=lambda r: (r.created_at, r.key))
+
+    def delete_cache(self, key: str) -> bool:
+        """Delete the record under ``key``; whether there was one."""
+        with self._lock:
+            return self._cache.pop(key, None) is not None
+
+    def prune_cache(self, now: datetime) -> int:
+        """Delete the records whose ``expires_at`` is at or before ``now``; how many."""
+        now = aware(now)
+        with self._lock:
+            expired = [
+                k
+                for k, r in self._cache.items()
+                if r.expires_at is not None and r.expires_at <= now
+            ]
+            for key in expired:
+                del self._cache[key]
+        return len(expired)
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.url!r})"

@@ -25,15 +25,27 @@ import sys
 import threading
 import weakref
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from wfkit.clock import _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import State, StateType
-from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot, check_limit
+from wfkit.stores._base import (
+    CacheRecord,
+    FlowRunSnapshot,
+    LogEntry,
+    TaskRunSnapshot,
+    aware,
+    check_limit,
+)
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
+    _SELECT_CACHE,
+    _UPSERT_CACHE,
+    _cache_record,
+    _cache_row,
     _flow_row,
     _from_us,
     _record,
@@ -221,9 +233,45 @@ class SqliteStore:
             for ts in [_from_us(at) or _EPOCH]  # a log line always had a timestamp
         ]
 
+    # cache records: written through, never buffered, so other processes see them at once --
+    def write_cache(
+        self,
+        key: str,
+        value: bytes,
+        serializer: str,
+        expires_at: datetime | None,
+        task_name: str | None,
+        created_at: datetime,
+    ) -> None:
+        """Store ``value`` under ``key`` (replacing any record with that key), committed
+        before this returns."""
+        row = _cache_row(key, value, serializer, expires_at, task_name, created_at)
+        self._w.execute(_UPSERT_CACHE, row, "write a cache record")
+
+    def read_cache(self, key: str) -> CacheRecord | None:
+        """The record stored under ``key``, expired or not; None if there is none."""
+        rows, _ = self._w.execute(f"{_SELECT_CACHE} WHERE key = ?", (key,), "read the cache")
+        return _cache_record(rows[0]) if rows else None
+
+    def cache_records(self) -> list[CacheRecord]:
+        """Every cache record, oldest first (by ``created_at``, then key)."""
+        sql = f"{_SELECT_CACHE} ORDER BY created_us, key"
+        rows, _ = self._w.execute(sql, (), "read the cache")
+        return [_cache_record(row) for row in rows]
+
+    def delete_cache(self, key: str) -> bool:
+        """Delete the record under ``key``; whether there was one."""
+        sql = "DELETE FROM cache WHERE key = ?"
+        return self._w.execute(sql, (key,), "delete a cache record")[1] > 0
+
+    def prune_cache(self, now: datetime) -> int:
+        """Delete the records whose ``expires_at`` is at or before ``now``; how many."""
+        sql = "DELETE FROM cache WHERE expires_us <= ?"
+        return self._w.execute(sql, (_to_us(aware(now)),), "prune the cache")[1]
+
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: path, schema version, row counts and size on disk."""
-        tables = ("flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs")
+        tables = ("flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs", "cache")
         counts = [
             r[0][0] for r in self._w.read([(f"SELECT count(*) FROM {t}", ()) for t in tables])
         ]
@@ -236,6 +284,7 @@ class SqliteStore:
             "task_runs": counts[1],
             "states": counts[2] + counts[3],
             "logs": counts[4],
+            "cache_records": counts[5],
             "size_bytes": size[""],
             "wal_bytes": size["-wal"],
         }
@@ -364,6 +413,24 @@ class _Writer:
                 raise StoreError(
                     f"Could not read the run store {str(self.path)!r}: {exc}. If the file is "
                     "damaged, move it aside (wfkit starts a new one) and report the problem."
+                ) from exc
+
+    def execute(self, sql: str, args: Sequence[Any], doing: str) -> tuple[list[Any], int]:
+        """Run one statement now, in its own transaction, without flushing the buffer;
+        its rows and row count. ``doing`` names the action for the error message."""
+        with self.db_lock:
+            conn = self._connection()
+
+            def run() -> tuple[list[Any], int]:
+                cursor = conn.execute(sql, args)
+                return cursor.fetchall(), cursor.rowcount
+
+            try:
+                return _retrying(run)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"Could not {doing} in the run store {str(self.path)!r}: {exc}. Check that "
+                    "the disk has space and that no other program keeps the database locked."
                 ) from exc
 
     def read_runs(self, cls: type[_R], selection: str, args: Sequence[Any]) -> list[_R]:
