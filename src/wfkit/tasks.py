@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from wfkit import _options as opt
@@ -17,7 +18,7 @@ from wfkit._decorated import Decorated
 from wfkit._engine.naming import check_name_template
 from wfkit.exceptions import ConfigurationError
 
-__all__ = ["Task", "TaskOptions", "exponential_backoff", "task"]
+__all__ = ["Task", "TaskOptions", "exponential_backoff", "task", "task_input_hash"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,9 +38,29 @@ class TaskOptions:
     retry_condition_fn: Callable[..., Any] | None = None
     timeout_seconds: float | None = None
     log_prints: bool | None = None
+    cache_policy: Any = None
+    cache_key_fn: Callable[..., Any] | None = None
+    cache_expiration: timedelta | None = None
+    refresh_cache: bool | None = None
+    persist_result: bool | None = None
+    result_serializer: str | None = None
     on_completion: tuple[Callable[..., Any], ...] = ()
     on_failure: tuple[Callable[..., Any], ...] = ()
     on_running: tuple[Callable[..., Any], ...] = ()
+
+    def effective_cache_policy(self) -> Any:
+        """The policy that decides this task's cache key, or None: not cached. A
+        ``cache_key_fn`` overrides ``cache_policy``; without either the task is not cached
+        (wfkit's deliberate difference from Prefect: no surprise ``Cached`` states)."""
+        if self.cache_key_fn is not None:
+            from wfkit.cache_policies import CacheKeyFnPolicy
+
+            return CacheKeyFnPolicy(self.cache_key_fn)
+        if self.cache_policy is None:
+            return None
+        from wfkit.cache_policies import NoCache
+
+        return None if isinstance(self.cache_policy, NoCache) else self.cache_policy
 
 
 _HOOK_OPTIONS = ("on_completion", "on_failure", "on_running")
@@ -84,6 +105,7 @@ class Task(Decorated):
                 given.get("retry_condition_fn"), owner, "retry_condition_fn"
             ),
             "timeout_seconds": opt.check_timeout(given.get("timeout_seconds"), owner),
+            **_cache_options(given, owner),
             "log_prints": opt.check_bool(
                 given.get("log_prints"), owner, "log_prints", optional=True
             ),
@@ -170,6 +192,43 @@ class Task(Decorated):
         return f"Task(name={self.name!r})"
 
 
+def _cache_options(given: dict[str, Any], owner: str) -> dict[str, Any]:
+    """Validate the caching options (``cache_policy`` must be a CachePolicy, and so on)."""
+    policy = given.get("cache_policy")
+    if policy is not None:
+        from wfkit.cache_policies import CachePolicy
+
+        if not isinstance(policy, CachePolicy):
+            raise ConfigurationError(
+                f"cache_policy={policy!r} is invalid for {owner}: it must be a CachePolicy such as "
+                "wfkit.cache_policies.INPUTS or DEFAULT (or use cache_key_fn=...)."
+            )
+    expiration = given.get("cache_expiration")
+    if expiration is not None:
+        seconds = opt.check_seconds(expiration, owner, "cache_expiration")
+        expiration = timedelta(seconds=seconds)
+    serializer = given.get("result_serializer")
+    if serializer is not None and serializer not in ("pickle", "json"):
+        raise ConfigurationError(
+            f"result_serializer={serializer!r} is invalid for {owner}: use 'pickle' (the "
+            "default) or 'json'."
+        )
+    return {
+        "cache_policy": policy,
+        "cache_key_fn": opt.check_optional_callable(
+            given.get("cache_key_fn"), owner, "cache_key_fn"
+        ),
+        "cache_expiration": expiration,
+        "refresh_cache": opt.check_bool(
+            given.get("refresh_cache"), owner, "refresh_cache", optional=True
+        ),
+        "persist_result": opt.check_bool(
+            given.get("persist_result"), owner, "persist_result", optional=True
+        ),
+        "result_serializer": serializer,
+    }
+
+
 def retry_delay_schedule(
     setting: float | tuple[float, ...] | Callable[[int], Any], retries: int, name: str
 ) -> Callable[[int], float]:
@@ -191,6 +250,14 @@ def retry_delay_schedule(
         return lambda n: delays[min(n, len(delays)) - 1]
     constant = float(setting)
     return lambda n: constant
+
+
+def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
+    """The legacy ``cache_key_fn``: a hash of the task and its arguments (None when an
+    argument cannot be hashed). See :func:`wfkit.cache_policies.task_input_hash`."""
+    from wfkit.cache_policies import task_input_hash as compute
+
+    return compute(context, arguments)
 
 
 def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
@@ -232,6 +299,14 @@ def task(__fn: Any = None, **options: Any) -> Any:
             when it returns true.
         timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never).
         log_prints: send ``print`` inside the run to the run logger too (default: inherit).
+        cache_policy: a :mod:`wfkit.cache_policies` policy (``INPUTS``, ``DEFAULT``, ...);
+            without it or ``cache_key_fn`` the task is never cached.
+        cache_key_fn: ``f(context, parameters) -> str | None``; overrides ``cache_policy``.
+        cache_expiration: how long (timedelta or seconds, on the clock) a record stays valid.
+        refresh_cache: recompute and overwrite the record even on a hit.
+        persist_result: accepted for Prefect compatibility; cached results are always stored
+            in the run store, other results are not persisted.
+        result_serializer: ``"pickle"`` (default) or ``"json"``, for cache records.
         on_completion, on_failure, on_running: lists of ``hook(task, task_run, state)``.
 
     Raises:

@@ -199,6 +199,7 @@ def prepare_task_run(
         hooks={h: getattr(options, h) for h in _TASK_HOOKS},
         logger=logger,
         upstream=upstream,
+        cache=_task_cache(task, run, runtime, logger, flow_ctx, bound),
     )
     if identity is None:
         run.set_state(Pending())
@@ -206,6 +207,29 @@ def prepare_task_run(
         run.state = Pending()  # recorded by the parent process
         top_level = False  # the parent commits
     return PreparedTaskRun(task, run, plan, ctx, _body(task.fn, bound), runtime, top_level, bound)
+
+
+def _task_cache(
+    task: Any, run: Any, runtime: Runtime, logger: Any, flow_ctx: Any, bound: Any
+) -> Any:
+    policy = task.options.effective_cache_policy()
+    if policy is None:
+        return None
+    from wfkit._engine.caching import TaskCache
+
+    options = task.options
+    return TaskCache(
+        policy,
+        expiration=options.cache_expiration,
+        refresh=bool(options.refresh_cache),
+        serializer=options.result_serializer or "pickle",
+        task=task,
+        run=run,
+        runtime=runtime,
+        logger=logger,
+        flow_parameters=dict(flow_ctx.run.parameters) if flow_ctx else None,
+        bound=bound,
+    )
 
 
 def execute_task_run(prepared: PreparedTaskRun, *, return_state: bool) -> Any:

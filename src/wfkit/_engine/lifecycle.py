@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from wfkit.clock import virtual_deadline
 from wfkit.states import (
     AwaitingRetry,
+    Cached,
     Cancelled,
     Completed,
     Crashed,
@@ -88,6 +89,7 @@ class RunPlan(NamedTuple):
     logger: logging.LoggerAdapter[Any]
     pre_failure: BaseException | None = None  # fail before running (invalid parameters)
     upstream: Any = None  # an inputs.Upstream to wait for before running
+    cache: Any = None  # a caching.TaskCache when the task caches
 
 
 _HOOK_FOR_TYPE = {
@@ -101,7 +103,7 @@ _HOOK_FOR_TYPE = {
 def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Drive one run (already Pending) to its final state, or to NotReady when an upstream
     did not complete; returns that state."""
-    run, log = plan.run, plan.logger
+    run = plan.run
     timeouts = _TimeoutErrors(plan)
     if plan.upstream is not None:
         try:
@@ -114,6 +116,39 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
         final = run.set_state(Failed(exception=plan.pre_failure, message=str(plan.pre_failure)))
         yield from _fire_hooks(plan, final)
         return final
+    cache, key = plan.cache, None
+    if cache is not None:
+        try:
+            key = run.cache_key = cache.key()
+        except Exception as exc:  # an argument that cannot be hashed: the call fails clearly
+            final = run.set_state(Failed(exception=exc, message=str(exc)))
+            yield from _fire_hooks(plan, final)
+            return final
+    try:
+        if key is not None and not cache.refresh:
+            cache.acquire(key)
+            hit, value = cache.lookup(key)
+            if hit:
+                run.run_count += 1
+                run.set_state(Running())
+                final = run.set_state(Cached(data=value))
+                _log_final(plan, final)
+                yield from _fire_hooks(plan, final)
+                return final
+        elif key is not None:
+            cache.acquire(key)
+        final = yield from _attempts(plan, rng, timeouts)
+        if key is not None and final.is_completed():
+            cache.write(key, final.data)
+        return final
+    finally:
+        if cache is not None:
+            cache.release()
+
+
+def _attempts(plan: RunPlan, rng: Any, timeouts: _TimeoutErrors) -> Generator[Effect, Any, State]:
+    """Run the body, retrying as configured; returns the final state."""
+    run, log = plan.run, plan.logger
     while True:
         run.run_count += 1
         running = run.set_state(Running() if run.run_count == 1 else Retrying())

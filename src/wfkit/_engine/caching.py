@@ -1,0 +1,156 @@
+"""Task caching for one run: its key, the lookup, the write, and the per-key lock of
+``isolation_level="SERIALIZABLE"``.
+
+Cache records live in the run store (``write_cache`` / ``read_cache``), so hits work across
+flow runs and processes for policies without ``RUN_ID``. Expiry is measured on the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import threading
+from datetime import timedelta
+from typing import Any
+
+from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
+
+__all__ = ["SERIALIZERS", "TaskCache"]
+
+SERIALIZERS = ("pickle", "json")
+_locks_guard = threading.Lock()
+_key_locks: dict[str, threading.Lock] = {}
+
+
+def _serialize(value: Any, serializer: str) -> bytes:
+    if serializer == "json":
+        return json.dumps(value).encode()
+    return pickle.dumps(value, protocol=5)
+
+
+def _deserialize(data: bytes, serializer: str) -> Any:
+    if serializer == "json":
+        return json.loads(data)
+    return pickle.loads(data)  # noqa: S301 - records this store wrote
+
+
+class TaskCache:
+    """The cache side of one task run."""
+
+    __slots__ = (
+        "policy",
+        "expiration",
+        "refresh",
+        "serializer",
+        "task",
+        "run",
+        "runtime",
+        "logger",
+        "flow_parameters",
+        "bound",
+        "_lock",
+    )
+
+    def __init__(
+        self,
+        policy: CachePolicy,
+        *,
+        expiration: timedelta | None,
+        refresh: bool,
+        serializer: str,
+        task: Any,
+        run: Any,
+        runtime: Any,
+        logger: logging.LoggerAdapter[Any],
+        flow_parameters: Any,
+        bound: Any,
+    ) -> None:
+        self.policy, self.expiration, self.refresh = policy, expiration, refresh
+        self.serializer, self.task, self.run, self.runtime = serializer, task, run, runtime
+        self.logger, self.flow_parameters, self.bound = logger, flow_parameters, bound
+        self._lock: threading.Lock | None = None
+
+    def key(self) -> str | None:
+        """The run's cache key; None (run uncached, with a warning) when a ``cache_key_fn``
+        raises.
+
+        Raises:
+            CacheKeyError: an argument cannot be hashed (the message names it).
+        """
+        run, task = self.run, self.task
+        ctx = CacheKeyContext(task.name, task.fn, run.id, run.flow_run_id, self.flow_parameters)
+        try:
+            key = self.policy.compute_key(ctx, dict(self.bound.arguments), self.flow_parameters)
+        except CacheKeyError:
+            raise
+        except Exception as exc:
+            self.logger.warning(
+                "Computing the cache key failed (%s: %s); the task runs without caching.",
+                type(exc).__name__,
+                exc,
+            )
+            return None
+        return key
+
+    def acquire(self, key: str) -> None:
+        """Under SERIALIZABLE, hold the key's lock until :meth:`release`: concurrent identical
+        misses compute once, the others then find the record."""
+        if self.policy.isolation_level != "SERIALIZABLE":
+            return
+        with _locks_guard:
+            lock = _key_locks.setdefault(key, threading.Lock())
+        lock.acquire()
+        self._lock = lock
+
+    def release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def lookup(self, key: str) -> tuple[bool, Any]:
+        """``(True, value)`` for a live record, else ``(False, None)``; an expired, unreadable
+        or corrupt record is a miss (with a warning for the last two)."""
+        try:
+            record = self.runtime.store.read_cache(key)
+        except Exception as exc:
+            self.logger.warning(
+                "Reading the cache record %r failed (%s); treating it as a miss.", key, exc
+            )
+            return False, None
+        if record is None:
+            return False, None
+        if record.expires_at is not None and record.expires_at <= self.runtime.clock.now():
+            return False, None
+        try:
+            return True, _deserialize(record.value, record.serializer)
+        except Exception as exc:
+            self.logger.warning(
+                "The cache record %r cannot be read back (%s: %s); treating it as a miss.",
+                key,
+                type(exc).__name__,
+                exc,
+            )
+            return False, None
+
+    def write(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``; a value that cannot be serialized is not cached
+        (the run keeps its result) and a warning says why."""
+        try:
+            data = _serialize(value, self.serializer)
+        except Exception as exc:
+            self.logger.warning(
+                "The result of task run %r cannot be serialized with %r (%s: %s); it is "
+                "returned but not cached.",
+                self.run.name,
+                self.serializer,
+                type(exc).__name__,
+                exc,
+            )
+            return
+        now = self.runtime.clock.now()
+        expires = now + self.expiration if self.expiration is not None else None
+        try:
+            self.runtime.store.write_cache(key, data, self.serializer, expires, self.task.name, now)
+        except Exception as exc:
+            self.logger.warning("Writing the cache record %r failed (%s); not cached.", key, exc)
