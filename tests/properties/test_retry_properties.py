@@ -16,6 +16,7 @@ from wfkit.testing import harness
 from wfkit.testing.strategies import (
     FailurePlan,
     RetrySettings,
+    cache_policies,
     failure_plans,
     flaky,
     retry_settings,
@@ -95,3 +96,32 @@ def test_generated_states_are_consistent(state):
     assert state.is_final() == (state.type.value in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
     if state.is_completed():
         assert state.result() == state.data
+
+
+@PROPERTY
+@given(
+    policy=cache_policies(("x", "y")),
+    x=st.integers(),
+    y=st.integers(),
+)
+def test_cache_policies_hit_iff_they_compute_a_key_without_run_id(policy, x, y):
+    # Called twice in two flow runs with the same arguments, a task caches the second call
+    # exactly when its policy produces a key and that key does not depend on the run id.
+    from wfkit import cache_policies as cp
+
+    calls = []
+
+    def body(x: int, y: int) -> int:
+        calls.append((x, y))
+        return x + y
+
+    work = task(body, name="work", cache_policy=policy)
+    caller = flow(lambda: work(x, y), name="caller")
+    with harness(freeze=False) as h:
+        caller()
+        caller()
+        keyed = h.task_runs(work)[0].cache_key is not None
+    parts = getattr(policy, "policies", (policy,))
+    uses_run_id = any(isinstance(p, cp.RunId) for p in parts)
+    assert h.cache_hits(work) == (1 if keyed and not uses_run_id else 0)
+    assert len(calls) == 2 - h.cache_hits(work)

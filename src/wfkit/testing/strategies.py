@@ -30,6 +30,7 @@ from wfkit.tasks import exponential_backoff
 
 __all__ = [
     "FailurePlan",
+    "cache_policies",
     "FlakyError",
     "RetrySettings",
     "failure_plans",
@@ -153,6 +154,26 @@ def flaky(plan: FailurePlan, result: Any = "ok", *, is_async: bool = False) -> C
         fn = flaky_sync
     fn.call_count = lambda: calls[0]
     return fn  # type: ignore[no-any-return]
+
+
+@st.composite
+def cache_policies(draw: st.DrawFn, argument_names: tuple[str, ...] = ()) -> Any:
+    """Cache policies: the built-ins, ``INPUTS`` without some of ``argument_names``, sums of
+    those, and either isolation level. ``NO_CACHE`` is included (it never caches)."""
+    from wfkit import cache_policies as cp
+
+    base = [cp.INPUTS, cp.TASK_SOURCE, cp.RUN_ID, cp.FLOW_PARAMETERS, cp.NO_CACHE, cp.DEFAULT]
+    parts = draw(st.lists(st.sampled_from(base), min_size=1, max_size=3))
+    policy = parts[0]
+    for part in parts[1:]:
+        policy = policy + part
+    for name in (
+        draw(st.lists(st.sampled_from(argument_names), unique=True)) if argument_names else []
+    ):
+        policy = policy - name
+    if draw(st.booleans()):
+        policy = policy.configure(isolation_level="SERIALIZABLE")
+    return policy
 
 
 _NAMES_BY_TYPE = {
