@@ -4,13 +4,19 @@ Hypothesis profiles: ``ci`` (used when ``CI`` is set) runs more examples and pri
 blob needed to reproduce a failure; ``dev`` is quicker. Neither has a per-example deadline:
 this code is measured by benchmarks/, not by test timings, and shared CI machines are noisy.
 Pick one explicitly with ``HYPOTHESIS_PROFILE=ci|dev``.
+
+Runs that wfkit's own tests record without a harness go to a throwaway ``WFKIT_HOME``
+(unless one is set), never to the developer's ``~/.wfkit``.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 
 from hypothesis import settings
+
+os.environ.setdefault("WFKIT_HOME", tempfile.mkdtemp(prefix="wfkit-tests-home-"))
 
 settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
 settings.register_profile("dev", max_examples=50, deadline=None)
