@@ -48,7 +48,10 @@ class WfFuture:
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the run is final, or ``timeout`` seconds pass; never raises."""
-        self._job.wait(timeout)
+        if self._job.wait(timeout) and self._job.finished_at is not None:
+            from wfkit.context import current_clock
+
+            current_clock().catch_up(self._job.finished_at)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The run's result, waiting for it.
@@ -71,6 +74,11 @@ class WfFuture:
 
     def _final_state(self) -> State:
         job = self._job
+        if job.finished_at is not None:
+            # Under a fake clock, whoever waited for this run continues when it finished.
+            from wfkit.context import current_clock
+
+            current_clock().catch_up(job.finished_at)
         if job.error is not None:  # the engine itself failed (or an interrupt)
             raise job.error
         self._run = None
@@ -160,7 +168,15 @@ def as_completed(futures: Iterable[WfFuture], timeout: float | None = None) -> I
     from wfkit.clock import _real_monotonic
 
     deadline = None if timeout is None else _real_monotonic() + timeout
+    unstarted = list(futures)
     while pending:
+        if finished.empty():
+            # Inside a bounded pool nobody may be free to start these: run one here.
+            while unstarted and unstarted[0]._job.started:
+                unstarted.pop(0)
+            if unstarted:
+                unstarted.pop(0)._job.run_if_pending()
+                continue
         remaining = None if deadline is None else max(deadline - _real_monotonic(), 0)
         try:
             future = finished.get(timeout=remaining)

@@ -8,6 +8,7 @@ the lifecycle's effects.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
@@ -18,10 +19,10 @@ from wfkit._engine.drivers import (
     drive_sync,
     drive_sync_gen,
 )
-from wfkit._engine.inputs import find_upstream, settle_returned
+from wfkit._engine.inputs import find_upstream, recorded_value, settle_returned
 from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
-from wfkit._engine.parameters import bind_parameters
+from wfkit._engine.parameters import bind_arguments, bind_parameters
 from wfkit._engine.runs import FlowRunLive, TaskRunLive
 from wfkit.context import (
     FlowRunContext,
@@ -131,11 +132,14 @@ def prepare_task_run(
     *,
     wait_for: Any = None,
     identity: dict[str, Any] | None = None,
+    arguments: dict[str, Any] | None = None,
 ) -> PreparedTaskRun:
     """Bind the arguments, create the task run (recorded Pending) and its plan.
 
     ``identity`` (a worker process continuing a run its parent prepared) fixes the run's id,
     name, flow run, tags and upstream ids; Pending was recorded by the parent then.
+    ``arguments`` (already bound by parameter name, from ``submit``/``map``) replaces
+    ``args``/``kwargs``.
     """
     _ensure_setup()
     runtime = current_runtime()
@@ -145,13 +149,18 @@ def prepare_task_run(
     if top_level:
         runtime.store  # noqa: B018 - open (and check) the store before a run exists
     options = task.options
-    bound, _, parameters = bind_parameters(
-        task.signature,
-        task.call_args(args),
-        kwargs,
-        owner=f"task {task.name!r}",
-        skip_first=task.skips_first_parameter,
-    )
+    if arguments is not None:
+        bound, _, parameters = bind_arguments(
+            task.signature, arguments, skip_first=task.skips_first_parameter
+        )
+    else:
+        bound, _, parameters = bind_parameters(
+            task.signature,
+            task.call_args(args),
+            kwargs,
+            owner=f"task {task.name!r}",
+            skip_first=task.skips_first_parameter,
+        )
     flow_run_id = flow_ctx.run.id if flow_ctx else None
     upstream = find_upstream(bound, wait_for, flow_run_id, runtime.clock)
     tags = current_tags()
@@ -159,6 +168,8 @@ def prepare_task_run(
         tags = tags + tuple(t for t in options.tags if t not in tags)
     if identity is not None:
         flow_run_id, tags = identity["flow_run_id"], tuple(identity["tags"])
+    if upstream is not None:  # record references, not the futures (nor their results)
+        parameters = {k: recorded_value(v) for k, v in parameters.items()}
     run = TaskRunLive(
         name="",
         task_name=task.name,
@@ -333,18 +344,30 @@ def _dispatch(
         )
     if owner.isasync:
         return _in_context_async(
-            drive_async(steps, body, clock), context, runtime, top_level, return_state
+            drive_async(steps, body, clock),
+            context,
+            runtime,
+            top_level,
+            return_state,
+            _timeline(owner, clock, top_level),
         )
     if owner.isgenerator:
         return _in_context_gen(drive_sync_gen(steps, body, clock), context, runtime, top_level)
     var, value = context
     tokens = _enter(var, value)
     try:
-        state = drive_sync(steps, body, clock)
+        with _timeline(owner, clock, top_level):
+            state = drive_sync(steps, body, clock)
     finally:
         _exit(tokens)
         _close(context, runtime, top_level)
     return _finish(state, return_state)
+
+
+def _timeline(owner: Any, clock: Any, top_level: bool) -> Any:
+    """A top-level flow runs on a timeline of its own (under a fake clock), so the tasks it
+    submits start at the flow's time, not at the furthest point other work reached."""
+    return clock.branch() if top_level and owner.kind == "flow" else nullcontext()
 
 
 def _enter(var: ContextVar[Any], value: Any) -> tuple[Any, ...]:
@@ -380,11 +403,17 @@ def _finish(state: State, return_state: bool) -> Any:
 
 
 async def _in_context_async(
-    drive: Any, context: Any, runtime: Runtime, top_level: bool, return_state: bool
+    drive: Any,
+    context: Any,
+    runtime: Runtime,
+    top_level: bool,
+    return_state: bool,
+    timeline: Any,
 ) -> Any:
     tokens = _enter(*context)
     try:
-        state = await drive
+        with timeline:
+            state = await drive
     finally:
         _exit(tokens)
         _close(context, runtime, top_level)

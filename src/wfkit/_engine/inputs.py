@@ -11,9 +11,8 @@ from typing import Any
 from wfkit._annotations import BaseAnnotation, allow_failure, quote, unmapped
 from wfkit.exceptions import ConfigurationError, UpstreamTaskError
 from wfkit.futures import WfFuture
-from wfkit.states import State
 
-__all__ = ["Upstream", "find_upstream", "is_mappable", "settle_returned"]
+__all__ = ["Upstream", "find_upstream", "is_mappable", "recorded_value", "settle_returned"]
 
 _CONTAINERS = (list, tuple, set, frozenset)
 
@@ -39,22 +38,36 @@ def _walk(value: Any, allowed: bool, found: list[tuple[WfFuture, bool]]) -> bool
     return False
 
 
-def _resolve(value: Any) -> Any:
+def _resolve(value: Any, allowed: bool = False) -> Any:
+    """``value`` with futures replaced by their results (by their exceptions where failure
+    is allowed) and annotations unwrapped."""
     if isinstance(value, WfFuture):
-        return value.result()
+        return value.result(raise_on_failure=not allowed)
     if isinstance(value, quote):
         return value.value
     if isinstance(value, allow_failure):
-        inner = value.value
-        if isinstance(inner, WfFuture):
-            return inner.result(raise_on_failure=False)
-        return _resolve(inner)
+        return _resolve(value.value, True)
     if isinstance(value, BaseAnnotation):
-        return _resolve(value.value)
+        return _resolve(value.value, allowed)
     if isinstance(value, dict):
-        return {k: _resolve(v) for k, v in value.items()}
+        return {k: _resolve(v, allowed) for k, v in value.items()}
     if isinstance(value, _CONTAINERS):
-        items = [_resolve(v) for v in value]
+        items = [_resolve(v, allowed) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    return value
+
+
+def recorded_value(value: Any) -> Any:
+    """What a task run records as a parameter: futures become a short reference (so the
+    record does not keep the upstream result alive)."""
+    if isinstance(value, WfFuture):
+        return f"<future of task run {value.task_run_id}>"
+    if isinstance(value, BaseAnnotation):
+        return recorded_value(value.value)
+    if isinstance(value, dict):
+        return {k: recorded_value(v) for k, v in value.items()}
+    if isinstance(value, _CONTAINERS):
+        items = [recorded_value(v) for v in value]
         return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return value
 
@@ -143,22 +156,22 @@ def is_mappable(value: Any) -> bool:
 
 
 def settle_returned(value: Any) -> Any:
-    """What a flow returned, with futures waited for: a completed future becomes its
-    result, one that did not complete becomes its final State (which fails the flow)."""
+    """What a flow returned, with futures (at any depth of lists, tuples, sets and dict
+    values) waited for: a completed future becomes its result, one that did not complete
+    becomes its final State (which fails the flow)."""
     if isinstance(value, WfFuture):
         value.wait()
         state = value.state
         return state.result() if state.is_completed() else state
     if isinstance(value, dict):
-        return (
-            {k: settle_returned(v) for k, v in value.items()}
-            if _has_future(value.values())
-            else value
-        )
-    if isinstance(value, _CONTAINERS) and not hasattr(value, "_fields") and _has_future(value):
-        return type(value)(settle_returned(v) for v in value)
+        return {k: settle_returned(v) for k, v in value.items()} if _holds_futures(value) else value
+    if isinstance(value, _CONTAINERS) and _holds_futures(value):
+        items = [settle_returned(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return value
 
 
-def _has_future(values: Iterable[Any]) -> bool:
-    return any(isinstance(v, (WfFuture, State)) for v in values)
+def _holds_futures(value: Any) -> bool:
+    found: list[tuple[WfFuture, bool]] = []
+    _walk(value, False, found)
+    return bool(found)

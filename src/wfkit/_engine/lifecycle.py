@@ -185,7 +185,13 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
     if exc is None:
         value = outcome.value
         if isinstance(value, State):  # a body may return a state to set its own outcome
-            return value.copy()
+            if value.is_final():
+                return value.copy()
+            return Failed(
+                exception=value.exception,
+                message=f"{label} returned a {value.name} state, which is not final: "
+                f"{value.message or 'no message'}",
+            )
         if plan.kind == "flow":
             unfinished = _not_completed(value)
             if unfinished:
@@ -219,15 +225,18 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
 
 
 def _not_completed(value: Any) -> list[State]:
-    """The states in a returned collection (list, tuple, set, dict values) that did not
-    complete; a flow that returns them has failed."""
+    """The states in a returned collection (lists, tuples, sets, dict values, at any depth)
+    that did not complete; a flow that returns them has failed."""
+    if isinstance(value, State):
+        return [] if value.is_completed() else [value]
     if isinstance(value, dict):
-        items: Any = value.values()
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = value
-    else:
+        value = value.values()
+    elif not isinstance(value, (list, tuple, set, frozenset)):
         return []
-    return [v for v in items if isinstance(v, State) and not v.is_completed()]
+    found: list[State] = []
+    for item in value:
+        found.extend(_not_completed(item))
+    return found
 
 
 def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:

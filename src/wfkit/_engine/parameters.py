@@ -49,6 +49,22 @@ def bind_parameters(
     return bound, passed, parameters
 
 
+def bind_arguments(
+    signature: inspect.Signature, arguments: dict[str, Any], *, skip_first: bool = False
+) -> tuple[inspect.BoundArguments, dict[str, Any], dict[str, Any]]:
+    """Like :func:`bind_parameters`, for arguments already bound by name (as
+    ``bound.arguments``, so ``*args``/``**kwargs`` parameters hold their tuple/dict)."""
+    bound = inspect.BoundArguments(signature, dict(arguments))  # type: ignore[arg-type]
+    passed = dict(bound.arguments)
+    bound.apply_defaults()
+    parameters = dict(bound.arguments)
+    if skip_first and parameters:
+        first = next(iter(signature.parameters))
+        parameters.pop(first, None)
+        passed.pop(first, None)
+    return bound, passed, parameters
+
+
 class ParameterValidator:
     """Validates and coerces explicitly passed arguments from the function's type hints.
 

@@ -56,26 +56,63 @@ def task_reference(task: Any) -> tuple[str, str]:
     return module, qualname
 
 
+class _FlowRunInfo:
+    """What a worker process knows of the flow run its task belongs to (for
+    ``wfkit.runtime.flow_run`` inside the task)."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.__dict__.update(fields)
+
+
 def _child(
-    reference: tuple[str, str], parameters: dict[str, Any], identity: dict[str, Any]
+    reference: tuple[str, str], arguments: dict[str, Any], identity: dict[str, Any]
 ) -> tuple[State, list[Any], float]:
     """Worker-process entry: run the task under ``identity``; return (final state,
     recorded events, virtual seconds elapsed)."""
+    from contextlib import ExitStack
+
     from wfkit._engine.calls import execute_task_run, prepare_task_run
+    from wfkit._engine.virtual_time import virtual_sleeps
     from wfkit.clock import FakeClock, SystemClock
-    from wfkit.context import use_runtime
+    from wfkit.context import FlowRunContext, flow_run_context, use_runtime
+    from wfkit.task_runners import ThreadPoolTaskRunner
 
     module, qualname = reference
     task: Any = importlib.import_module(module)
     for part in qualname.split("."):
         task = getattr(task, part)
     store = _RecordingStore()
-    clock = FakeClock(identity["fake_start"]) if identity["fake_start"] else SystemClock()
-    with use_runtime(clock=clock, store=store):  # type: ignore[arg-type]
-        prepared = prepare_task_run(task, (), parameters, identity=identity)
+    fake = identity["fake_start"]
+    clock = FakeClock(fake) if fake else SystemClock()
+    with ExitStack() as stack:
+        # Under a parent's test harness, the task's own sleeps are virtual here too.
+        rt = stack.enter_context(
+            use_runtime(clock=clock, store=store, harness=fake or None)  # type: ignore[arg-type]
+        )
+        if fake:
+            stack.enter_context(virtual_sleeps())
+        if identity["flow_run"] is not None:
+            ctx = FlowRunContext(None, _FlowRunInfo(identity["flow_run"]), False, rt, None)
+            ctx.task_runner = ThreadPoolTaskRunner()
+            token = flow_run_context.set(ctx)
+            stack.callback(flow_run_context.reset, token)
+            stack.callback(ctx.task_runner.shutdown)
+        prepared = prepare_task_run(task, (), {}, identity=identity, arguments=arguments)
         state = execute_task_run(prepared, return_state=True)
     elapsed = clock.elapsed if isinstance(clock, FakeClock) else 0.0
     return _picklable(state), store.events, elapsed
+
+
+def _flow_run_fields(run: Any) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    names = (
+        "id", "name", "flow_name", "flow_version", "tags", "run_count",
+        "parent_flow_run_id", "root_flow_run_id", "scheduled_start_time",
+    )  # fmt: skip
+    fields = {name: getattr(run, name) for name in names}
+    fields["parameters"] = dict(run.parameters)
+    return fields
 
 
 def _picklable(state: State) -> State:
@@ -96,6 +133,9 @@ def run_in_process(runner: Any, prepared: Any) -> State:
         if problem is not None:
             return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
     clock = runtime.clock
+    from wfkit.context import flow_run_context
+
+    flow_ctx = flow_run_context.get()
     identity = {
         "id": run.id,
         "name": run.name,
@@ -103,6 +143,7 @@ def run_in_process(runner: Any, prepared: Any) -> State:
         "tags": run.tags,
         "upstream_ids": run.upstream_ids,
         "fake_start": clock.now().isoformat() if clock.virtual else None,
+        "flow_run": _flow_run_fields(flow_ctx.run if flow_ctx else None),
     }
     started = clock.monotonic()
     parameters = dict(prepared.bound.arguments)

@@ -132,4 +132,4 @@ def prepare_for_runner(task: Any, parameters: dict[str, Any], wait_for: Any) -> 
             f"task {task.name!r} is a generator; generator tasks stream to their caller and "
             "cannot be submitted. Call it directly instead."
         )
-    return prepare_task_run(task, (), dict(parameters), wait_for=wait_for)
+    return prepare_task_run(task, (), {}, wait_for=wait_for, arguments=dict(parameters))

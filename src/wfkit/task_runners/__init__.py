@@ -157,11 +157,13 @@ class ProcessPoolTaskRunner(TaskRunner):
                 )
             return self._processes
 
-    def submit_job(self, job: Any, prepared: Any) -> None:
+    def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None) -> Any:
         from wfkit._engine.process import task_reference
+        from wfkit.tasks import Task
 
-        task_reference(prepared.task)  # fail at submit for tasks a process cannot import
-        super().submit_job(job, prepared)
+        if isinstance(task, Task):
+            task_reference(task)  # fail before any run exists if a process cannot import it
+        return super().submit(task, parameters, wait_for)
 
     def run_prepared(self, prepared: Any) -> Any:
         """Wait for the upstream in this process, run the task in a worker process, and
