@@ -52,6 +52,8 @@ class TaskOptions:
         """The policy that decides this task's cache key, or None: not cached. A
         ``cache_key_fn`` overrides ``cache_policy``; without either the task is not cached
         (wfkit's deliberate difference from Prefect: no surprise ``Cached`` states)."""
+        if self.persist_result is False:  # as in Prefect: nothing persisted, nothing cached
+            return None
         if self.cache_key_fn is not None:
             from wfkit.cache_policies import CacheKeyFnPolicy
 
@@ -213,6 +215,13 @@ def _cache_options(given: dict[str, Any], owner: str) -> dict[str, Any]:
             f"result_serializer={serializer!r} is invalid for {owner}: use 'pickle' (the "
             "default) or 'json'."
         )
+    if given.get("persist_result") is False and (policy is not None or given.get("cache_key_fn")):
+        import logging
+
+        logging.getLogger("wfkit").warning(
+            "%s sets persist_result=False, so its cache_policy/cache_key_fn is ignored: a "
+            "result that is not persisted cannot be restored (as in Prefect).", owner
+        )
     return {
         "cache_policy": policy,
         "cache_key_fn": opt.check_optional_callable(
@@ -304,8 +313,8 @@ def task(__fn: Any = None, **options: Any) -> Any:
         cache_key_fn: ``f(context, parameters) -> str | None``; overrides ``cache_policy``.
         cache_expiration: how long (timedelta or seconds, on the clock) a record stays valid.
         refresh_cache: recompute and overwrite the record even on a hit.
-        persist_result: accepted for Prefect compatibility; cached results are always stored
-            in the run store, other results are not persisted.
+        persist_result: ``False`` turns caching off (with a warning), as in Prefect; cached
+            results are stored in the run store, other results are not persisted.
         result_serializer: ``"pickle"`` (default) or ``"json"``, for cache records.
         on_completion, on_failure, on_running: lists of ``hook(task, task_run, state)``.
 

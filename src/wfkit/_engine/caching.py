@@ -20,7 +20,8 @@ __all__ = ["SERIALIZERS", "TaskCache"]
 
 SERIALIZERS = ("pickle", "json")
 _locks_guard = threading.Lock()
-_key_locks: dict[str, threading.Lock] = {}
+# key -> [lock, number of runs holding or waiting for it]; an entry goes when unused.
+_key_locks: dict[str, list[Any]] = {}
 
 
 def _serialize(value: Any, serializer: str) -> bytes:
@@ -32,7 +33,9 @@ def _serialize(value: Any, serializer: str) -> bytes:
 def _deserialize(data: bytes, serializer: str) -> Any:
     if serializer == "json":
         return json.loads(data)
-    return pickle.loads(data)  # noqa: S301 - records this store wrote
+    if serializer == "pickle":
+        return pickle.loads(data)  # noqa: S301 - records this store wrote
+    raise ValueError(f"unknown serializer {serializer!r} (this wfkit knows {SERIALIZERS})")
 
 
 class TaskCache:
@@ -69,7 +72,7 @@ class TaskCache:
         self.policy, self.expiration, self.refresh = policy, expiration, refresh
         self.serializer, self.task, self.run, self.runtime = serializer, task, run, runtime
         self.logger, self.flow_parameters, self.bound = logger, flow_parameters, bound
-        self._lock: threading.Lock | None = None
+        self._lock: list[Any] | None = None  # [key, lock, acquired]
 
     def key(self) -> str | None:
         """The run's cache key; None (run uncached, with a warning) when a ``cache_key_fn``
@@ -93,20 +96,35 @@ class TaskCache:
             return None
         return key
 
-    def acquire(self, key: str) -> None:
-        """Under SERIALIZABLE, hold the key's lock until :meth:`release`: concurrent identical
-        misses compute once, the others then find the record."""
+    def lock_for(self, key: str) -> threading.Lock | None:
+        """Under SERIALIZABLE, the key's lock (registered for this run; the run must then
+        :meth:`release`): concurrent identical misses compute once, the others then find the
+        record. None under READ_COMMITTED."""
         if self.policy.isolation_level != "SERIALIZABLE":
-            return
+            return None
         with _locks_guard:
-            lock = _key_locks.setdefault(key, threading.Lock())
-        lock.acquire()
-        self._lock = lock
+            entry = _key_locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        self._lock = [key, entry[0], False]  # type: ignore[assignment]
+        return entry[0]  # type: ignore[no-any-return]
+
+    def mark_held(self) -> None:
+        """The lock from :meth:`lock_for` was acquired (release it in :meth:`release`)."""
+        self._lock[2] = True  # type: ignore[index]
 
     def release(self) -> None:
-        lock, self._lock = self._lock, None
-        if lock is not None:
+        held, self._lock = self._lock, None
+        if held is None:
+            return
+        key, lock, acquired = held  # type: ignore[misc]
+        if acquired:
             lock.release()
+        with _locks_guard:
+            entry = _key_locks.get(key)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del _key_locks[key]
 
     def lookup(self, key: str) -> tuple[bool, Any]:
         """``(True, value)`` for a live record, else ``(False, None)``; an expired, unreadable

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from wfkit._engine.asyncutils import resolve_sync
-from wfkit._engine.lifecycle import CallUser, Effect, Invoke, Outcome, Resolve, Sleep
+from wfkit._engine.lifecycle import Acquire, CallUser, Effect, Invoke, Outcome, Resolve, Sleep
 from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
 from wfkit.clock import Clock
 from wfkit.states import State
@@ -44,6 +44,15 @@ def _resolve_sync(effect: Resolve) -> tuple[Any, BaseException | None]:
         return None, exc
 
 
+async def _acquire_async(lock: Any) -> None:
+    """Take a thread lock without blocking the event loop (other runs on it may hold it)."""
+    from wfkit.clock import real_asyncio_sleep
+
+    pause = real_asyncio_sleep()
+    while not lock.acquire(blocking=False):
+        await pause(0.002)
+
+
 async def _acall_user(effect: CallUser) -> tuple[Any, BaseException | None]:
     try:
         value = effect.fn(*effect.args)
@@ -73,6 +82,8 @@ def drive_sync(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
                 throw = exc
         elif type(effect) is Resolve:
             send, throw = _resolve_sync(effect)
+        elif type(effect) is Acquire:
+            effect.lock.acquire()
         else:
             send, throw = _call_user(effect)  # type: ignore[arg-type]
 
@@ -103,6 +114,8 @@ async def drive_async(steps: Steps, body: Callable[[], Any], clock: Clock) -> St
                 send = await effect.upstream.wait_async()
             except Exception as exc:
                 throw = exc
+        elif type(effect) is Acquire:
+            await _acquire_async(effect.lock)
         else:
             send, throw = await _acall_user(effect)  # type: ignore[arg-type]
 
@@ -151,6 +164,8 @@ def drive_sync_gen(
                 throw = exc
         elif type(effect) is Resolve:
             send, throw = _resolve_sync(effect)
+        elif type(effect) is Acquire:
+            effect.lock.acquire()
         else:
             send, throw = _call_user(effect)  # type: ignore[arg-type]
 
@@ -214,5 +229,7 @@ async def drive_async_gen(
                 send = await effect.upstream.wait_async()
             except Exception as exc:
                 throw = exc
+        elif type(effect) is Acquire:
+            await _acquire_async(effect.lock)
         else:
             send, throw = await _acall_user(effect)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ Effects and what the driver sends back:
   result, or throw its exception into the generator.
 - :class:`Resolve` -- wait for upstream futures (blocking or awaiting); send ``None`` or the
   upstream error.
+- :class:`Acquire` -- take a lock (a SERIALIZABLE cache key's); send ``None``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from wfkit.states import (
     TimedOut,
 )
 
-__all__ = ["CallUser", "Invoke", "Outcome", "Resolve", "RunPlan", "Sleep", "lifecycle"]
+__all__ = ["Acquire", "CallUser", "Invoke", "Outcome", "Resolve", "RunPlan", "Sleep", "lifecycle"]
 
 
 class Invoke(NamedTuple):
@@ -54,6 +55,12 @@ class Sleep(NamedTuple):
 class CallUser(NamedTuple):
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+
+
+class Acquire(NamedTuple):
+    """Take a lock (blocking, or awaiting without blocking the event loop); send ``None``."""
+
+    lock: Any
 
 
 class Resolve(NamedTuple):
@@ -71,7 +78,7 @@ class Outcome(NamedTuple):
     streamed: bool = False  # a generator already handed values out: it cannot be retried
 
 
-Effect = Invoke | Sleep | CallUser | Resolve
+Effect = Invoke | Sleep | CallUser | Resolve | Acquire
 
 
 class RunPlan(NamedTuple):
@@ -125,8 +132,11 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
             yield from _fire_hooks(plan, final)
             return final
     try:
+        lock = cache.lock_for(key) if key is not None else None
+        if lock is not None:
+            yield Acquire(lock)
+            cache.mark_held()
         if key is not None and not cache.refresh:
-            cache.acquire(key)
             hit, value = cache.lookup(key)
             if hit:
                 run.run_count += 1
@@ -135,8 +145,6 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
                 _log_final(plan, final)
                 yield from _fire_hooks(plan, final)
                 return final
-        elif key is not None:
-            cache.acquire(key)
         final = yield from _attempts(plan, rng, timeouts)
         if key is not None and final.is_completed():
             cache.write(key, final.data)

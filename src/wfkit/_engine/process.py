@@ -19,12 +19,23 @@ __all__ = ["run_in_process"]
 
 
 class _RecordingStore:
-    """A store that keeps what the child's run records, in order, to send to the parent."""
+    """A store that keeps what the child's run records, in order, to send to the parent.
+
+    Cache reads are answered from the one record the parent looked up for the run's key;
+    cache writes are sent back and replayed into the parent's store.
+    """
 
     url = "recording://"
 
-    def __init__(self) -> None:
+    def __init__(self, cache: tuple[str | None, Any] = (None, None)) -> None:
         self.events: list[tuple[str, Any]] = []
+        self._cache_key, self._cache_record = cache
+
+    def read_cache(self, key: str) -> Any:
+        return self._cache_record if key == self._cache_key else None
+
+    def write_cache(self, *args: Any) -> None:
+        self.events.append(("cache", args))
 
     def record_task_run(self, run: Any) -> None:
         self.events.append(("task", run._replace(parameters=dict(run.parameters))))
@@ -81,7 +92,7 @@ def _child(
     task: Any = importlib.import_module(module)
     for part in qualname.split("."):
         task = getattr(task, part)
-    store = _RecordingStore()
+    store = _RecordingStore(identity["cache"])
     fake = identity["fake_start"]
     clock = FakeClock(fake) if fake else SystemClock()
     with ExitStack() as stack:
@@ -132,9 +143,40 @@ def run_in_process(runner: Any, prepared: Any) -> State:
         problem = plan.upstream.wait_sync()
         if problem is not None:
             return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
-    clock = runtime.clock
+    try:
+        cache = _parent_cache_lookup(plan.cache, runtime)
+        return _run_child(runner, prepared, cache)
+    finally:
+        if plan.cache is not None:
+            plan.cache.release()
+
+
+def _parent_cache_lookup(cache: Any, runtime: Any) -> tuple[str | None, Any]:
+    """(key, record) for the child: the parent holds a SERIALIZABLE key's lock while the
+    child runs, so concurrent identical process tasks compute once."""
+    if cache is None:
+        return None, None
+    try:
+        key = cache.key()
+    except Exception:  # the child computes it again and fails the run with the error
+        return None, None
+    if key is None:
+        return None, None
+    lock = cache.lock_for(key)
+    if lock is not None:
+        lock.acquire()
+        cache.mark_held()
+    try:
+        return key, runtime.store.read_cache(key)
+    except Exception:
+        return key, None
+
+
+def _run_child(runner: Any, prepared: Any, cache: tuple[str | None, Any]) -> State:
     from wfkit.context import flow_run_context
 
+    run, runtime = prepared.run, prepared.runtime
+    clock = runtime.clock
     flow_ctx = flow_run_context.get()
     identity = {
         "id": run.id,
@@ -144,20 +186,31 @@ def run_in_process(runner: Any, prepared: Any) -> State:
         "upstream_ids": run.upstream_ids,
         "fake_start": clock.now().isoformat() if clock.virtual else None,
         "flow_run": _flow_run_fields(flow_ctx.run if flow_ctx else None),
+        "cache": cache,
     }
     started = clock.monotonic()
-    parameters = dict(prepared.bound.arguments)
-    future = runner.processes().submit(_child, task_reference(prepared.task), parameters, identity)
+    arguments = dict(prepared.bound.arguments)
+    future = runner.processes().submit(_child, task_reference(prepared.task), arguments, identity)
     state, events, elapsed = future.result()
+    _replay(events, run, runtime)
+    clock.catch_up(started + elapsed)
+    return state
+
+
+def _replay(events: list[tuple[str, Any]], run: Any, runtime: Any) -> None:
+    """Publish what the child recorded, in order, as if it had happened here."""
     previous = run.state
     for kind, payload in events:
         if kind == "log":
             notify("wfkit_log", record=payload)
-            continue
-        hook = "wfkit_task_run_state_changed" if kind == "task" else "wfkit_flow_run_state_changed"
-        notify(hook, **{f"{kind}_run": payload, "old_state": previous, "new_state": payload.state})
-        if kind == "task" and payload.id == run.id:
-            previous = payload.state
-            run.state, run.run_count = payload.state, payload.run_count
-    clock.catch_up(started + elapsed)
-    return state
+        elif kind == "cache":
+            runtime.store.write_cache(*payload)
+        else:
+            hook = f"wfkit_{kind}_run_state_changed"
+            notify(
+                hook, **{f"{kind}_run": payload, "old_state": previous, "new_state": payload.state}
+            )
+            if kind == "task" and payload.id == run.id:
+                previous = payload.state
+                run.state, run.run_count = payload.state, payload.run_count
+                run.cache_key = payload.cache_key
