@@ -131,3 +131,22 @@ def _record(cls: type[_R], columns: Sequence[str], row: Sequence[Any], states: l
 
 
 _to_json = json.JSONEncoder(default=_short_repr).encode  # one encoder: json.dumps(default=)
+
+
+_FLOW_COLUMNS = (
+    "id", "name", "flow_name", "flow_version", "parameters", "tags", "parent_flow_run_id",
+    "parent_task_run_id", "root_flow_run_id", "run_count", "state_type", "state_name",
+    "state_us", "start_us", "first_us", "heartbeat_us", "host", "pid",
+)  # fmt: skip
+
+_TASK_COLUMNS = (
+    "id", "name", "task_name", "flow_run_id", "parameters", "tags", "cache_key",
+    "upstream_ids", "run_count", "state_type", "state_name", "state_us", "host", "pid",
+)  # fmt: skip
+
+# What the records are built from (the other columns serve ordering and crash detection).
+_FLOW_FIELDS = (*_FLOW_COLUMNS[:10], "host", "pid")
+
+_TASK_FIELDS = (*_TASK_COLUMNS[:9], "host", "pid")
+
+_KEEP_FIRST = frozenset({"start_us", "first_us"})  # set once, by the earliest batch

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from wfkit.clock import _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
@@ -40,18 +40,17 @@ from wfkit.stores._base import (
     aware,
     check_limit,
 )
+from wfkit.stores._sqlite_batch import _DATA_ERRORS, _write_batch
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
+    _FLOW_FIELDS,
     _SELECT_CACHE,
+    _TASK_FIELDS,
     _UPSERT_CACHE,
     _cache_record,
     _cache_row,
-    _flow_row,
     _from_us,
     _record,
-    _short_repr,
-    _state_row,
-    _task_row,
     _to_us,
 )
 from wfkit.stores._sqlite_schema import (
@@ -66,39 +65,6 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 _R = TypeVar("_R", FlowRun, TaskRun)
 
-
-_FLOW_COLUMNS = (
-    "id", "name", "flow_name", "flow_version", "parameters", "tags", "parent_flow_run_id",
-    "parent_task_run_id", "root_flow_run_id", "run_count", "state_type", "state_name",
-    "state_us", "start_us", "first_us", "heartbeat_us", "host", "pid",
-)  # fmt: skip
-_TASK_COLUMNS = (
-    "id", "name", "task_name", "flow_run_id", "parameters", "tags", "cache_key",
-    "upstream_ids", "run_count", "state_type", "state_name", "state_us", "host", "pid",
-)  # fmt: skip
-# What the records are built from (the other columns serve ordering and crash detection).
-_FLOW_FIELDS = (*_FLOW_COLUMNS[:10], "host", "pid")
-_TASK_FIELDS = (*_TASK_COLUMNS[:9], "host", "pid")
-_KEEP_FIRST = frozenset({"start_us", "first_us"})  # set once, by the earliest batch
-
-
-def _upsert_sql(table: str, columns: Sequence[str]) -> str:
-    updates = ", ".join(
-        f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
-        for c in columns[1:]
-    )
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT(id) DO UPDATE SET {updates}"
-    )
-
-
-_UPSERT_FLOW = _upsert_sql("flow_runs", _FLOW_COLUMNS)
-_UPSERT_TASK = _upsert_sql("task_runs", _TASK_COLUMNS)
-_INSERT_LOG = (
-    "INSERT INTO logs (flow_run_id, task_run_id, level, logger, message, at_us) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
 
 _MAX_PENDING = 1000  # buffered state + log rows that trigger a flush
 # Durability is about real time, not a test's fake clock: a process killed mid-run loses at
@@ -494,86 +460,6 @@ def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
     return (f"WHERE {' AND '.join(sql for sql, _ in used)}" if used else ""), args
 
 
-# the SQL side -----------------------------------------------------------------------------
-_DATA_ERRORS = (
-    ValueError,  # UnicodeEncodeError: a lone surrogate
-    TypeError,
-    OverflowError,
-    sqlite3.IntegrityError,
-    sqlite3.InterfaceError,
-    sqlite3.ProgrammingError,  # a value of a type SQLite cannot bind
-)
-
-
-def _write_batch(conn: sqlite3.Connection, batch: tuple[Any, ...]) -> None:
-    """Write one buffer's worth of snapshots; a value SQLite refuses is cleaned, not fatal."""
-    try:
-        rows = _batch_rows(*batch)
-        _retrying(lambda: _write(conn, rows))
-    except _DATA_ERRORS:
-        rows = _Rows(
-            *([tuple(map(_storable, row)) for row in part] for part in _batch_rows(*batch))
-        )
-        _retrying(lambda: _write(conn, rows))
-
-
-def _storable(value: Any) -> Any:
-    """``value`` as something SQLite stores (only used after a write failed on a value)."""
-    if value is None or isinstance(value, float | bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    if isinstance(value, int):
-        return int(value) if -(2**63) <= value < 2**63 else str(value)
-    return _short_repr(value)
-
-
-class _Rows(NamedTuple):
-    """The parameter rows of one flush; state rows carry their run's id until it is known."""
-
-    flows: list[tuple[Any, ...]]
-    tasks: list[tuple[Any, ...]]
-    flow_states: list[tuple[Any, ...]]
-    task_states: list[tuple[Any, ...]]
-    logs: list[tuple[Any, ...]]
-
-
-def _write(conn: sqlite3.Connection, rows: _Rows) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if rows.flows:
-            conn.executemany(_UPSERT_FLOW, rows.flows)
-        if rows.tasks:
-            conn.executemany(_UPSERT_TASK, rows.tasks)
-        _insert_states(conn, "flow_run", rows.flows, rows.flow_states)
-        _insert_states(conn, "task_run", rows.tasks, rows.task_states)
-        if rows.logs:
-            conn.executemany(_INSERT_LOG, rows.logs)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _insert_states(
-    conn: sqlite3.Connection, kind: str, runs: list[tuple[Any, ...]], states: list[tuple[Any, ...]]
-) -> None:
-    """Insert state rows ``(run id, type, name, at_us, message)`` under their run's seq (every
-    state's run is upserted by the same flush)."""
-    if not states:
-        return
-    seqs: dict[str, int] = {}
-    for i in range(0, len(runs), 500):  # one query per 500 runs, not one lookup per state
-        ids = [run[0] for run in runs[i : i + 500]]
-        sql = f"SELECT id, seq FROM {kind}s WHERE id IN ({', '.join('?' * len(ids))})"
-        seqs.update(conn.execute(sql, ids))
-    conn.executemany(
-        f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message) VALUES (?, ?, ?, ?, ?)",
-        [(seqs[run_id], t, name, at, message) for run_id, t, name, at, message in states],
-    )
-
-
 def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
     conn.execute("BEGIN")  # one snapshot for all the queries
     try:
@@ -581,31 +467,6 @@ def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
-
-
-# rows out ---------------------------------------------------------------------------------
-def _batch_rows(
-    flow_runs: dict[str, FlowRunSnapshot],
-    task_runs: dict[str, TaskRunSnapshot],
-    flow_states: list[FlowRunSnapshot],
-    task_states: list[TaskRunSnapshot],
-    logs: list[LogEntry],
-) -> _Rows:
-    """The parameter rows of one flush."""
-    firsts: dict[str, list[int | None]] = {}  # flow run id -> [first state, first running]
-    for snap in flow_states:
-        first = firsts.setdefault(snap.id, [_to_us(snap.state.timestamp), None])
-        if first[1] is None and snap.state.type is StateType.RUNNING:
-            first[1] = _to_us(snap.state.timestamp)
-    flow_rows = [_flow_row(s, *firsts[s.id]) for s in flow_runs.values()]
-    task_rows = [_task_row(s) for s in task_runs.values()]
-    flow_state_rows = [_state_row(s.id, s.state) for s in flow_states]
-    task_state_rows = [_state_row(s.id, s.state) for s in task_states]
-    log_rows = [
-        (e.flow_run_id, e.task_run_id, e.level, e.logger, e.message, _to_us(e.timestamp))
-        for e in logs
-    ]
-    return _Rows(flow_rows, task_rows, flow_state_rows, task_state_rows, log_rows)
 
 
 # would build a new one per call
