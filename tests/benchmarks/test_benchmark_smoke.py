@@ -1,0 +1,86 @@
+"""Smoke run of ``benchmarks/run.py`` (tiny N, one repeat) so that the benchmark does not rot.
+
+It checks the shape of the JSON document and that every workload verified its own outputs.
+It never looks at timings or targets: those are benchmark results, not test conditions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+CHEAP = [
+    "import_wfkit",
+    "first_flow_call",
+    "empty_flow_call_warm_sqlite",
+    "sequential_task_memory",
+    "task_map_10k",
+    "cache_hit_sqlite",
+    "store_size_per_task_run",
+    "harness_entry",
+    "retry_test_in_process",
+]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFKIT_")}
+    env["WFKIT_HOME"] = str(tmp_path / "home")
+    return env
+
+
+def _numbers(values: object) -> bool:
+    return (
+        isinstance(values, list)
+        and bool(values)
+        and all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+    )
+
+
+def test_quick_benchmark_prints_one_verified_json_document(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--repeat", "1", "--only", ",".join(CHEAP)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)  # exactly one JSON document on stdout
+    assert doc["quick"] is True and doc["repeat"] == 1
+    assert [f["name"] for f in doc["figures"]] == CHEAP
+    for fig in doc["figures"]:
+        name = fig["name"]
+        assert fig["unit"], name
+        assert fig["status"] in ("ok", "not_available"), (name, fig.get("reason"))
+        if fig["status"] == "not_available":
+            assert isinstance(fig["reason"], str) and fig["reason"], name
+            assert "wfkit" not in fig and fig["meets_target"] is None, name
+            continue
+        assert _numbers(fig["wfkit"]["samples"]), name
+        assert _numbers(fig["plain"]["samples"]), name
+        assert isinstance(fig["wfkit"]["median"], int | float), name
+        assert fig["verified"] is True, (name, fig.get("failed_checks"))
+        assert fig["checks"], name
+        assert fig["meets_target"] in (True, False, None), name
+        assert fig["prefect"] is None, name
+    assert doc["verified"] is True
+
+
+def test_unknown_figure_is_refused(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--only", "no_such_figure"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "no_such_figure" in proc.stderr and "import_wfkit" in proc.stderr
+    assert proc.stdout == ""
