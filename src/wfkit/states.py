@@ -80,7 +80,7 @@ class State:
         exception: BaseException | None = None,
         scheduled_time: datetime | None = None,
     ) -> None:
-        self.type = StateType(type)
+        self.type = type if type.__class__ is StateType else StateType(type)
         self.name = name if name is not None else _default_name(self.type)
         self.timestamp = timestamp
         self.message = message

@@ -8,6 +8,7 @@ lives here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from datetime import timedelta
@@ -152,6 +153,16 @@ class Task(Decorated):
         new._bound_to = self._bound_to
         return new
 
+    @functools.cached_property
+    def engine_settings(self) -> tuple[dict[str, Any], Callable[[int], float] | None, Any]:
+        """What every run of this task shares, worked out once: its hooks by name, its
+        retry delay schedule (a callable ``retry_delay_seconds`` is called once, with
+        ``retries``, as in Prefect) and its effective cache policy."""
+        options = self.options
+        hooks = {name: getattr(options, name) for name in _HOOK_OPTIONS}
+        delays = self.retry_delays() if options.retries else None
+        return hooks, delays, options.effective_cache_policy()
+
     def retry_delays(self) -> Callable[[int], float]:
         """A function from retry number (1-based) to its base delay in seconds."""
         return retry_delay_schedule(
@@ -220,7 +231,8 @@ def _cache_options(given: dict[str, Any], owner: str) -> dict[str, Any]:
 
         logging.getLogger("wfkit").warning(
             "%s sets persist_result=False, so its cache_policy/cache_key_fn is ignored: a "
-            "result that is not persisted cannot be restored (as in Prefect).", owner
+            "result that is not persisted cannot be restored (as in Prefect).",
+            owner,
         )
     return {
         "cache_policy": policy,

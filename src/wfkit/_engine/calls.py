@@ -198,19 +198,20 @@ def prepare_task_run(
             (task_run_context, ctx),
         )
     logger = ctx.logger = run_logger(run, "task")
+    hooks, delays, policy = task.engine_settings
     plan = RunPlan(
         run=run,
         kind="task",
         owner=task,
         retries=options.retries,
-        delay_for=task.retry_delays() if options.retries else _no_delay,
+        delay_for=delays or _no_delay,
         jitter_factor=options.retry_jitter_factor,
         retry_condition=options.retry_condition_fn,
         timeout=options.timeout_seconds,
-        hooks={h: getattr(options, h) for h in _TASK_HOOKS},
+        hooks=hooks,
         logger=logger,
         upstream=upstream,
-        cache=_task_cache(task, run, runtime, logger, flow_ctx, bound),
+        cache=_task_cache(task, policy, run, runtime, logger, flow_ctx, bound) if policy else None,
     )
     if identity is None:
         run.set_state(Pending())
@@ -221,11 +222,8 @@ def prepare_task_run(
 
 
 def _task_cache(
-    task: Any, run: Any, runtime: Runtime, logger: Any, flow_ctx: Any, bound: Any
+    task: Any, policy: Any, run: Any, runtime: Runtime, logger: Any, flow_ctx: Any, bound: Any
 ) -> Any:
-    policy = task.options.effective_cache_policy()
-    if policy is None:
-        return None
     from wfkit._engine.caching import TaskCache
 
     options = task.options
@@ -265,7 +263,6 @@ def call_task(
 
 
 _FLOW_HOOKS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
-_TASK_HOOKS = ("on_completion", "on_failure", "on_running")
 _SETUP_DONE = False
 
 

@@ -15,6 +15,7 @@ from wfkit.futures import WfFuture
 __all__ = ["Upstream", "find_upstream", "is_mappable", "recorded_value", "settle_returned"]
 
 _CONTAINERS = (list, tuple, set, frozenset)
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
 
 
 def _walk(value: Any, allowed: bool, found: list[tuple[WfFuture, bool]]) -> bool:
@@ -120,8 +121,11 @@ def find_upstream(
     bound: Any, wait_for: Iterable[Any] | None, flow_run_id: str | None, clock: Any
 ) -> Upstream | None:
     """The task's Upstream, or None when its arguments hold no future or annotation."""
+    values = bound.arguments.values()
+    if not wait_for and all(type(v) in _PLAIN for v in values):
+        return None  # the common case: nothing to look into
     found: list[tuple[WfFuture, bool]] = []
-    needs = _walk(list(bound.arguments.values()), False, found)
+    needs = _walk(list(values), False, found)
     for item in wait_for or ():
         if isinstance(item, allow_failure) and isinstance(item.value, WfFuture):
             found.append((item.value, True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -31,6 +32,14 @@ def bind_parameters(
     Raises:
         ParameterBindError: the arguments do not fit the signature.
     """
+    names = _positional_names(signature)
+    if names is not None and not kwargs and len(args) == len(names):
+        # Every parameter given positionally: nothing to check, no default to apply.
+        bound = inspect.BoundArguments(signature, dict(zip(names, args, strict=True)))  # type: ignore[arg-type]
+        parameters = dict(bound.arguments)
+        if skip_first and parameters:
+            parameters.pop(names[0], None)
+        return bound, dict(parameters), parameters
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
@@ -47,6 +56,17 @@ def bind_parameters(
         parameters.pop(first, None)
         passed.pop(first, None)
     return bound, passed, parameters
+
+
+@functools.lru_cache(maxsize=4096)
+def _positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """The parameter names when all are plain positional-or-keyword parameters, else None."""
+    params = signature.parameters.values()
+    return (
+        tuple(signature.parameters)
+        if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        else None
+    )
 
 
 def bind_arguments(
