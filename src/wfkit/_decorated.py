@@ -87,3 +87,34 @@ class Decorated:
 
     def owner_label(self, name: str) -> str:
         return f"@{self.kind} {name!r}"
+
+    # What flows and tasks share of their options (``self.options``, set by subclasses).
+    options: Any
+    _given: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.options.name  # type: ignore[no-any-return]
+
+    @property
+    def description(self) -> str | None:
+        return self.options.description  # type: ignore[no-any-return]
+
+    @property
+    def retries(self) -> int:
+        return self.options.retries  # type: ignore[no-any-return]
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return self.options.timeout_seconds  # type: ignore[no-any-return]
+
+    def with_options(self, **changes: Any) -> Any:
+        """A new Flow/Task with the same function and ``changes`` applied to the options."""
+        fn: Any = self.fn
+        if self._method_kind == "class":
+            fn = classmethod(fn)
+        elif self._method_kind == "static":
+            fn = staticmethod(fn)
+        new = type(self)(fn, **{**self._given, **changes})  # type: ignore[call-arg]
+        new._bound_to = self._bound_to
+        return new

@@ -105,35 +105,12 @@ class Flow(Decorated):
         return FlowOptions(**values)
 
     @property
-    def name(self) -> str:
-        return self.options.name
-
-    @property
-    def description(self) -> str | None:
-        return self.options.description
-
-    @property
     def version(self) -> str | None:
         return self.options.version
 
-    @property
-    def retries(self) -> int:
-        return self.options.retries
-
-    @property
-    def timeout_seconds(self) -> float | None:
-        return self.options.timeout_seconds
-
     def with_options(self, **changes: Any) -> Flow:
         """A new Flow with the same function and ``changes`` applied to the options."""
-        fn: Any = self.fn
-        if self._method_kind == "class":
-            fn = classmethod(fn)
-        elif self._method_kind == "static":
-            fn = staticmethod(fn)
-        new = Flow(fn, **{**self._given, **changes})
-        new._bound_to = self._bound_to
-        return new
+        return super().with_options(**changes)  # type: ignore[no-any-return]
 
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
         from wfkit._engine.calls import call_flow

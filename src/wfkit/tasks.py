@@ -123,35 +123,12 @@ class Task(Decorated):
         return TaskOptions(**values)
 
     @property
-    def name(self) -> str:
-        return self.options.name
-
-    @property
-    def description(self) -> str | None:
-        return self.options.description
-
-    @property
     def tags(self) -> tuple[str, ...]:
         return self.options.tags
 
-    @property
-    def retries(self) -> int:
-        return self.options.retries
-
-    @property
-    def timeout_seconds(self) -> float | None:
-        return self.options.timeout_seconds
-
     def with_options(self, **changes: Any) -> Task:
         """A new Task with the same function and ``changes`` applied to the options."""
-        fn: Any = self.fn
-        if self._method_kind == "class":
-            fn = classmethod(fn)
-        elif self._method_kind == "static":
-            fn = staticmethod(fn)
-        new = Task(fn, **{**self._given, **changes})
-        new._bound_to = self._bound_to
-        return new
+        return super().with_options(**changes)  # type: ignore[no-any-return]
 
     @functools.cached_property
     def engine_settings(self) -> tuple[dict[str, Any], Callable[[int], float] | None, Any]:

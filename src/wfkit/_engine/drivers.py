@@ -37,11 +37,36 @@ def _call_user(effect: CallUser) -> tuple[Any, BaseException | None]:
         return None, exc
 
 
-def _resolve_sync(effect: Resolve) -> tuple[Any, BaseException | None]:
+def _other_effect(effect: Effect, clock: Clock) -> tuple[Any, BaseException | None]:
+    """Carry out any effect but Invoke, blocking; returns (value to send, error to throw)."""
     try:
-        return effect.upstream.wait_sync(), None
-    except Exception as exc:
+        if type(effect) is Sleep:
+            clock.sleep(effect.seconds)
+            return None, None
+        if type(effect) is Resolve:
+            return effect.upstream.wait_sync(), None
+        if type(effect) is Acquire:
+            effect.lock.acquire()
+            return None, None
+    except BaseException as exc:  # thrown into the lifecycle, which decides what it means
         return None, exc
+    return _call_user(effect)  # type: ignore[arg-type]
+
+
+async def _other_effect_async(effect: Effect, clock: Clock) -> tuple[Any, BaseException | None]:
+    """Carry out any effect but Invoke, awaiting; returns (value to send, error to throw)."""
+    try:
+        if type(effect) is Sleep:
+            await clock.asleep(effect.seconds)
+            return None, None
+        if type(effect) is Resolve:
+            return await effect.upstream.wait_async(), None
+        if type(effect) is Acquire:
+            await _acquire_async(effect.lock)
+            return None, None
+    except BaseException as exc:
+        return None, exc
+    return await _acall_user(effect)  # type: ignore[arg-type]
 
 
 async def _acquire_async(lock: Any) -> None:
@@ -75,17 +100,8 @@ def drive_sync(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
                 send = Outcome(call_with_timeout(body, effect.timeout, clock, effect.make_error))
             except BaseException as exc:  # every outcome, interrupts included, is a state
                 send = Outcome(exception=exc)
-        elif type(effect) is Sleep:
-            try:
-                clock.sleep(effect.seconds)
-            except BaseException as exc:
-                throw = exc
-        elif type(effect) is Resolve:
-            send, throw = _resolve_sync(effect)
-        elif type(effect) is Acquire:
-            effect.lock.acquire()
         else:
-            send, throw = _call_user(effect)  # type: ignore[arg-type]
+            send, throw = _other_effect(effect, clock)
 
 
 async def drive_async(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
@@ -104,20 +120,8 @@ async def drive_async(steps: Steps, body: Callable[[], Any], clock: Clock) -> St
                 )
             except BaseException as exc:
                 send = Outcome(exception=exc)
-        elif type(effect) is Sleep:
-            try:
-                await clock.asleep(effect.seconds)
-            except BaseException as exc:
-                throw = exc
-        elif type(effect) is Resolve:
-            try:
-                send = await effect.upstream.wait_async()
-            except Exception as exc:
-                throw = exc
-        elif type(effect) is Acquire:
-            await _acquire_async(effect.lock)
         else:
-            send, throw = await _acall_user(effect)  # type: ignore[arg-type]
+            send, throw = await _other_effect_async(effect, clock)
 
 
 def drive_sync_gen(
@@ -157,17 +161,8 @@ def drive_sync_gen(
                 send = Outcome(None, streamed=True)
             except BaseException as exc:
                 send = Outcome(exception=exc, streamed=streamed)
-        elif type(effect) is Sleep:
-            try:
-                clock.sleep(effect.seconds)
-            except BaseException as exc:
-                throw = exc
-        elif type(effect) is Resolve:
-            send, throw = _resolve_sync(effect)
-        elif type(effect) is Acquire:
-            effect.lock.acquire()
         else:
-            send, throw = _call_user(effect)  # type: ignore[arg-type]
+            send, throw = _other_effect(effect, clock)
 
 
 class FinalState:
@@ -219,17 +214,5 @@ async def drive_async_gen(
                 send = Outcome(None, streamed=True)
             except BaseException as exc:
                 send = Outcome(exception=exc, streamed=streamed)
-        elif type(effect) is Sleep:
-            try:
-                await clock.asleep(effect.seconds)
-            except BaseException as exc:
-                throw = exc
-        elif type(effect) is Resolve:
-            try:
-                send = await effect.upstream.wait_async()
-            except Exception as exc:
-                throw = exc
-        elif type(effect) is Acquire:
-            await _acquire_async(effect.lock)
         else:
-            send, throw = await _acall_user(effect)  # type: ignore[arg-type]
+            send, throw = await _other_effect_async(effect, clock)
