@@ -69,10 +69,10 @@ class Runtime:
                 return self._parent.store
             with self._lock:
                 if self._store is None:
-                    from wfkit.settings import get_settings
+                    from wfkit.settings import store_url
                     from wfkit.stores import open_store_at
 
-                    self._store = open_store_at(get_settings().store_url)
+                    self._store = open_store_at(store_url())
         return self._store
 
     @property

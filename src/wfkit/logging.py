@@ -130,10 +130,10 @@ def setup_logging() -> None:
     with _setup_lock:
         if _is_set_up:
             return
-        from wfkit.settings import get_settings
+        from wfkit.settings import logging_level
 
         root = logging.getLogger("wfkit")
-        root.setLevel(get_settings().logging_level)
+        root.setLevel(logging_level())
         root.addHandler(StoreLogHandler())
         if not logging.getLogger().handlers:
             console = logging.StreamHandler(sys.stderr)

@@ -8,12 +8,15 @@ variable                  default                              meaning
 ``WFKIT_LOGGING_LEVEL``   ``INFO``                             level of the ``wfkit`` loggers
 ========================  ===================================  =================================
 
-The settings are loaded on first use (pydantic-settings is not imported by ``import wfkit``)
-and cached; :func:`reload_settings` reads the environment again.
+The settings are loaded on first use and cached; :func:`reload_settings` reads the
+environment again. When no ``WFKIT_*`` variable is set, the engine uses the defaults below
+without loading (and importing) pydantic-settings, which keeps a script's first flow call
+fast; any ``WFKIT_*`` variable makes it load and validate them all.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +24,37 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
 
-__all__ = ["get_settings", "reload_settings"]
+__all__ = [
+    "DEFAULT_HOME",
+    "DEFAULT_LOGGING_LEVEL",
+    "get_settings",
+    "logging_level",
+    "reload_settings",
+    "store_url",
+]
+
+DEFAULT_HOME = "~/.wfkit"
+DEFAULT_LOGGING_LEVEL = "INFO"
+
+
+def _default_store_url(home: Path) -> str:
+    return f"sqlite:///{home / 'wfkit.db'}"
+
+
+def _configured() -> bool:
+    return any(name.startswith("WFKIT_") for name in os.environ)
+
+
+def store_url() -> str:
+    """The configured run store URL."""
+    if not _configured():
+        return _default_store_url(Path(DEFAULT_HOME).expanduser())
+    return get_settings().store_url  # type: ignore[no-any-return]
+
+
+def logging_level() -> str:
+    """The configured level of the ``wfkit`` loggers."""
+    return get_settings().logging_level if _configured() else DEFAULT_LOGGING_LEVEL  # type: ignore[no-any-return]
 
 
 def _settings_class() -> type[BaseSettings]:
@@ -33,9 +66,9 @@ def _settings_class() -> type[BaseSettings]:
 
         model_config = SettingsConfigDict(env_prefix="WFKIT_", extra="ignore", frozen=True)
 
-        home: Path = Field(default_factory=lambda: Path("~/.wfkit"))
+        home: Path = Field(default_factory=lambda: Path(DEFAULT_HOME))
         store: str | None = None
-        logging_level: str = "INFO"
+        logging_level: str = DEFAULT_LOGGING_LEVEL
 
         @field_validator("home")
         @classmethod
@@ -58,7 +91,7 @@ def _settings_class() -> type[BaseSettings]:
         @property
         def store_url(self) -> str:
             """The configured store URL, defaulting to the SQLite file in ``home``."""
-            return self.store or f"sqlite:///{self.home / 'wfkit.db'}"
+            return self.store or _default_store_url(self.home)
 
     return Settings
 

@@ -60,3 +60,64 @@ def test_import_has_no_side_effects(tmp_path):
         env={"WFKIT_HOME": str(env_home), "PATH": ""},
     )
     assert not env_home.exists()
+
+
+def _clean_env(tmp_path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFKIT_")}
+    env["HOME"] = str(tmp_path)  # the default store goes to $HOME/.wfkit
+    return env
+
+
+def test_first_flow_call_without_settings_or_coercion_imports_no_pydantic(tmp_path):
+    code = (
+        "import sys, wfkit\n"
+        "@wfkit.task\n"
+        "def t(x: int) -> int: return x\n"
+        "@wfkit.flow\n"
+        "def f(x: int) -> int: return t(x)\n"
+        "assert f(1) == 1\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pydantic_settings'}))\n"
+        "from wfkit.stores import open_store\n"
+        "print(open_store().flow_runs()[-1].state_names)\n"  # reading loads the record models
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_clean_env(tmp_path),
+        check=True,
+    ).stdout.splitlines()
+    assert out == ["[]", "['Pending', 'Running', 'Completed']"]
+    assert (tmp_path / ".wfkit" / "wfkit.db").exists()
+
+
+def test_unconfigured_defaults_are_the_settings_defaults(tmp_path):
+    code = (
+        "from wfkit import settings\n"
+        "fast = (settings.store_url(), settings.logging_level())\n"
+        "full = settings.get_settings()\n"
+        "print(fast == (full.store_url, full.logging_level))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_clean_env(tmp_path),
+        check=True,
+    ).stdout.strip()
+    assert out == "True"
+
+
+def test_any_wfkit_variable_loads_and_validates_the_settings(tmp_path):
+    env = _clean_env(tmp_path)
+    env["WFKIT_LOGGING_LEVEL"] = "loud"
+    result = subprocess.run(
+        [sys.executable, "-c", "import wfkit\n@wfkit.flow\ndef f(): return 1\nf()"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert "WFKIT_LOGGING_LEVEL='loud' is not a logging level" in result.stderr

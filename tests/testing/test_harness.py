@@ -316,3 +316,28 @@ def test_sqlite_harness_uses_a_temporary_file_removed_on_exit():
         assert path is not None and path.exists()
         assert len(h.task_runs()) == 2
     assert not path.exists()
+
+
+def test_pydantic_first_needed_inside_a_frozen_harness_still_works_afterwards():
+    # Regression: pydantic imported while freezegun froze time kept the fake datetime class,
+    # and the run records (pydantic models) failed to build once time was real again.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from wfkit import flow\n"
+        "from wfkit.testing import harness\n"
+        "assert 'pydantic' not in sys.modules\n"
+        "@flow\n"
+        "def hello(): return 1\n"
+        "with harness():\n"
+        "    hello()\n"
+        "from wfkit.context import use_runtime\n"
+        "with use_runtime(store='memory://') as rt:\n"
+        "    hello()\n"
+        "    print(rt.store.flow_runs()[0].state_names)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['Pending', 'Running', 'Completed']"

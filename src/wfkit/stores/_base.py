@@ -8,11 +8,11 @@ can keep them, and so that building one per state change stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
-from wfkit.states import State
+from wfkit.states import State, StateType
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
@@ -26,6 +26,7 @@ __all__ = [
     "aware",
     "cache_value",
     "check_limit",
+    "run_times",
     "state_matches",
 ]
 
@@ -223,3 +224,10 @@ def state_matches(state: State, wanted: str | None) -> bool:
         return True
     w = wanted.casefold()
     return state.name.casefold() == w or state.type.value.casefold() == w
+
+
+def run_times(states: Sequence[State]) -> tuple[datetime | None, datetime | None]:
+    """(start_time, end_time) of a history: first running state, and the final state."""
+    start = next((s.timestamp for s in states if s.type is StateType.RUNNING), None)
+    end = states[-1].timestamp if states and states[-1].is_final() else None
+    return start, end

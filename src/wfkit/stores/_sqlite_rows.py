@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit.states import State
-from wfkit.stores._base import CacheRecord, FlowRunSnapshot, TaskRunSnapshot, cache_value
-from wfkit.stores.records import FlowRun, TaskRun, run_times
+from wfkit.stores._base import CacheRecord, FlowRunSnapshot, TaskRunSnapshot, cache_value, run_times
 
-_R = TypeVar("_R", FlowRun, TaskRun)
+if TYPE_CHECKING:
+    from wfkit.stores.records import FlowRun, TaskRun
+
+_R = TypeVar("_R", "FlowRun", "TaskRun")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

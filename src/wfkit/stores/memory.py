@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfkit.exceptions import StoreError
 from wfkit.stores._base import (
@@ -15,9 +15,12 @@ from wfkit.stores._base import (
     aware,
     cache_value,
     check_limit,
+    run_times,
     state_matches,
 )
-from wfkit.stores.records import FlowRun, LogRecord, TaskRun, run_times
+
+if TYPE_CHECKING:
+    from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = ["MemoryStore"]
 
@@ -101,6 +104,8 @@ class MemoryStore:
     def logs(self, run_id: str | None = None) -> list[LogRecord]:
         with self._lock:
             entries = list(self._logs)
+        from wfkit.stores.records import LogRecord
+
         return [
             LogRecord(**e._asdict())
             for e in entries
@@ -165,6 +170,8 @@ def _start_key(record: FlowRun) -> float:
 
 
 def _flow_record(snap: FlowRunSnapshot, history: list[Any]) -> FlowRun:
+    from wfkit.stores.records import FlowRun
+
     start, end = run_times(history)
     return FlowRun(
         id=snap.id,
@@ -187,6 +194,8 @@ def _flow_record(snap: FlowRunSnapshot, history: list[Any]) -> FlowRun:
 
 
 def _task_record(snap: TaskRunSnapshot, history: list[Any]) -> TaskRun:
+    from wfkit.stores.records import TaskRun
+
     start, end = run_times(history)
     return TaskRun(
         id=snap.id,

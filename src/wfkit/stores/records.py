@@ -6,13 +6,13 @@ something reads from a store, never on the path of ``import wfkit`` or of a run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from wfkit.states import State, StateType
+from wfkit.stores._base import run_times
 
 __all__ = ["FlowRun", "LogRecord", "TaskRun", "run_times"]
 
@@ -83,10 +83,3 @@ class LogRecord(BaseModel):
         import logging
 
         return logging.getLevelName(self.level)
-
-
-def run_times(states: Sequence[State]) -> tuple[datetime | None, datetime | None]:
-    """(start_time, end_time) of a history: first running state, and the final state."""
-    start = next((s.timestamp for s in states if s.type is StateType.RUNNING), None)
-    end = states[-1].timestamp if states and states[-1].is_final() else None
-    return start, end

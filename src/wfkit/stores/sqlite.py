@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit.clock import _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
@@ -59,11 +59,13 @@ from wfkit.stores._sqlite_schema import (
     _connect,
     _retrying,
 )
-from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-_R = TypeVar("_R", FlowRun, TaskRun)
+_R = TypeVar("_R", "FlowRun", "TaskRun")
+
+if TYPE_CHECKING:
+    from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 
 _MAX_PENDING = 1000  # buffered state + log rows that trigger a flush
@@ -166,7 +168,7 @@ class SqliteStore:
             where += f" ORDER BY {order} DESC, seq DESC LIMIT {limit}"
         else:
             where += f" ORDER BY {order}, seq"
-        runs = self._w.read_runs(FlowRun, where, args)
+        runs = self._w.read_runs(_records().FlowRun, where, args)
         return runs[::-1] if limit is not None else runs
 
     def flow_run(self, run_id: str) -> FlowRun:
@@ -175,7 +177,7 @@ class SqliteStore:
         Raises:
             StoreError: there is no flow run with that id.
         """
-        runs = self._w.read_runs(FlowRun, "WHERE id = ?", [str(run_id)])
+        runs = self._w.read_runs(_records().FlowRun, "WHERE id = ?", [str(run_id)])
         if not runs:
             raise StoreError(f"No flow run with id {run_id!r} in store {self.url!r}.")
         return runs[0]
@@ -185,7 +187,7 @@ class SqliteStore:
     ) -> list[TaskRun]:
         """Task runs in creation order, optionally filtered by flow run id and task name."""
         where, args = _where(("flow_run_id = ?", flow_run_id), ("task_name = ?", task_name))
-        return self._w.read_runs(TaskRun, f"{where} ORDER BY seq", args)
+        return self._w.read_runs(_records().TaskRun, f"{where} ORDER BY seq", args)
 
     def logs(self, run_id: str | None = None) -> list[LogRecord]:
         """Log records in the order they were recorded; ``run_id`` matches a flow run id or a
@@ -194,7 +196,9 @@ class SqliteStore:
         sql = f"SELECT flow_run_id, task_run_id, level, logger, message, at_us FROM logs {where}"
         (rows,) = self._w.read([(f"{sql} ORDER BY seq", args)])
         return [
-            LogRecord(flow_run_id=f, task_run_id=t, level=lv, logger=lg, message=m, timestamp=ts)
+            _records().LogRecord(
+                flow_run_id=f, task_run_id=t, level=lv, logger=lg, message=m, timestamp=ts
+            )
             for f, t, lv, lg, m, at in rows
             for ts in [_from_us(at) or _EPOCH]  # a log line always had a timestamp
         ]
@@ -401,7 +405,9 @@ class _Writer:
 
     def read_runs(self, cls: type[_R], selection: str, args: Sequence[Any]) -> list[_R]:
         """The runs chosen by ``selection`` (a WHERE/ORDER BY clause), with their histories."""
-        kind, fields = ("flow_run", _FLOW_FIELDS) if cls is FlowRun else ("task_run", _TASK_FIELDS)
+        kind, fields = (
+            ("flow_run", _FLOW_FIELDS) if cls.__name__ == "FlowRun" else ("task_run", _TASK_FIELDS)
+        )
         rows, state_rows = self.read(
             [
                 (f"SELECT seq, {', '.join(fields)} FROM {kind}s {selection}", args),
@@ -474,3 +480,10 @@ def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]
 
 def _file_size(path: str) -> int:
     return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def _records() -> Any:
+    """The record models (pydantic), imported when something first reads."""
+    from wfkit.stores import records
+
+    return records
