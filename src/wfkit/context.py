@@ -114,16 +114,6 @@ def using_default_runtime() -> bool:
     return _runtime.get() is None
 
 
-def reset_default_runtime() -> None:
-    """Forget the process default runtime (its store is flushed); the next run opens the
-    store named by the settings afresh."""
-    global _default_runtime
-    with _default_lock:
-        old, _default_runtime = _default_runtime, None
-    if old is not None and old.store_opened:
-        old.store.flush()
-
-
 def current_clock() -> Clock:
     return current_runtime().clock
 

@@ -45,8 +45,6 @@ class Harness:
         store_path: the SQLite file, for ``store="sqlite"``; else None.
     """
 
-    __tracebackhide__ = True
-
     def __init__(
         self,
         clock: FakeClock,
@@ -279,8 +277,3 @@ def wfkit_test_harness(
 ) -> Any:
     """:func:`harness` under the name Prefect users know (``prefect_test_harness``)."""
     return harness(start=start, store=store, freeze=freeze)
-
-
-def active_harness() -> Harness | None:
-    """The harness in force in this context, if any."""
-    return _active.get()
