@@ -8,6 +8,7 @@ instantly and deterministically.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time as _time
 from collections.abc import Callable, Iterator
@@ -66,8 +67,8 @@ class SystemClock:
 
     virtual = False
 
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+    # ``datetime.now(UTC)`` itself, not a method calling it: every state change reads it.
+    now = staticmethod(functools.partial(datetime.now, UTC))
 
     def monotonic(self) -> float:
         return _real_monotonic()

@@ -119,7 +119,12 @@ def current_clock() -> Clock:
 
 
 def current_store() -> RunStore:
-    return current_runtime().store
+    # (current_runtime() and the store property inlined: every state change asks)
+    rt = _runtime.get()
+    if rt is None:
+        rt = default_runtime()
+    store = rt._store
+    return store if store is not None else rt.store
 
 
 @contextmanager
@@ -161,35 +166,52 @@ def use_runtime(
 
 
 # -- run contexts -------------------------------------------------------------------------
-class FlowRunContext:
+class _RunContext:
+    __slots__ = ("run", "log_prints", "runtime", "_logger")
+
+    kind = ""
+
+    run: Any
+    log_prints: bool
+    runtime: Runtime
+    _logger: Any
+
+    @property
+    def logger(self) -> Any:
+        """The run's logger (a :class:`~wfkit.logging.RunLoggerAdapter`), made on first use:
+        most task runs never log."""
+        logger = self._logger
+        if logger is None:
+            from wfkit.logging import run_logger
+
+            logger = self._logger = run_logger(self.run, self.kind)
+        return logger
+
+
+class FlowRunContext(_RunContext):
     """What is known inside a running flow: the flow, its live run, its options."""
 
-    __slots__ = ("flow", "run", "log_prints", "runtime", "logger", "task_runner")
+    __slots__ = ("flow", "task_runner")
 
-    def __init__(
-        self, flow: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any
-    ) -> None:
-        self.flow = flow
-        self.run = run
-        self.log_prints = log_prints
-        self.runtime = runtime
-        self.logger = logger
+    kind = "flow"
+
+    def __init__(self, flow: Any, run: Any, log_prints: bool, runtime: Runtime) -> None:
+        self.flow, self.run, self.log_prints, self.runtime = flow, run, log_prints, runtime
+        self._logger = None
         self.task_runner: Any = None
 
 
-class TaskRunContext:
+class TaskRunContext(_RunContext):
     """What is known inside a running task: the task, its live run, its options."""
 
-    __slots__ = ("task", "run", "log_prints", "runtime", "logger")
+    __slots__ = ("task",)
 
-    def __init__(
-        self, task: Any, run: Any, log_prints: bool, runtime: Runtime, logger: Any
-    ) -> None:
-        self.task = task
-        self.run = run
-        self.log_prints = log_prints
-        self.runtime = runtime
-        self.logger = logger
+    kind = "task"
+
+    def __init__(self, task: Any, run: Any, log_prints: bool, runtime: Runtime) -> None:
+        # (assigned here rather than through super().__init__: one run per task call)
+        self.task, self.run, self.log_prints, self.runtime = task, run, log_prints, runtime
+        self._logger = None
 
 
 flow_run_context: ContextVar[FlowRunContext | None] = ContextVar("wfkit_flow_run", default=None)

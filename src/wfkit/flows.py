@@ -7,12 +7,14 @@ lives here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from wfkit import _options as opt
 from wfkit._decorated import Decorated
+from wfkit._engine.lifecycle import RunSpec
 from wfkit._engine.naming import check_name_template
 from wfkit._engine.parameters import ParameterValidator
 from wfkit.task_runners import ThreadPoolTaskRunner, resolve_task_runner
@@ -107,6 +109,21 @@ class Flow(Decorated):
     @property
     def version(self) -> str | None:
         return self.options.version
+
+    @functools.cached_property
+    def run_spec(self) -> RunSpec:
+        """What every run of this flow shares: retry settings, timeout and hooks."""
+        options = self.options
+        delay = options.retry_delay_seconds
+        return RunSpec(
+            kind="flow",
+            retries=options.retries,
+            delay_for=lambda retry: delay,
+            jitter_factor=None,
+            retry_condition=None,
+            timeout=options.timeout_seconds,
+            hooks={h: getattr(options, h) for h in _HOOK_OPTIONS if getattr(options, h)},
+        )
 
     def with_options(self, **changes: Any) -> Flow:
         """A new Flow with the same function and ``changes`` applied to the options."""

@@ -17,7 +17,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["RunLoggerAdapter", "disable_run_logger", "get_run_logger", "run_logger"]
+__all__ = [
+    "RunLoggerAdapter",
+    "base_logger",
+    "disable_run_logger",
+    "get_run_logger",
+    "run_logger",
+]
 
 _FLOW_LOGGER = "wfkit.flow_runs"
 _TASK_LOGGER = "wfkit.task_runs"
@@ -25,6 +31,7 @@ _disabled: ContextVar[bool] = ContextVar("wfkit_run_logger_disabled", default=Fa
 _setup_lock = threading.Lock()
 _is_set_up = False
 _original_print = builtins.print
+_base_loggers: dict[str, logging.Logger] = {}
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -38,6 +45,16 @@ class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
+def base_logger(kind: str) -> logging.Logger:
+    """``wfkit.flow_runs`` (``kind="flow"``) or ``wfkit.task_runs``: the logger run loggers
+    log through (ask it ``isEnabledFor`` before making a run logger for nothing)."""
+    logger = _base_loggers.get(kind)
+    if logger is None:  # getLogger takes the logging lock: look it up once
+        logger = logging.getLogger(_FLOW_LOGGER if kind == "flow" else _TASK_LOGGER)
+        _base_loggers[kind] = logger
+    return logger
+
+
 def run_logger(run: Any, kind: str) -> RunLoggerAdapter:
     """The logger of a live flow run (``kind="flow"``) or task run."""
     if kind == "flow":
@@ -46,13 +63,13 @@ def run_logger(run: Any, kind: str) -> RunLoggerAdapter:
             "wf_task_run_id": None,
             "wf_label": f"Flow run {run.name!r}",
         }
-        return RunLoggerAdapter(logging.getLogger(_FLOW_LOGGER), extra)
-    extra = {
-        "wf_flow_run_id": run.flow_run_id,
-        "wf_task_run_id": run.id,
-        "wf_label": f"Task run {run.name!r}",
-    }
-    return RunLoggerAdapter(logging.getLogger(_TASK_LOGGER), extra)
+    else:
+        extra = {
+            "wf_flow_run_id": run.flow_run_id,
+            "wf_task_run_id": run.id,
+            "wf_label": f"Task run {run.name!r}",
+        }
+    return RunLoggerAdapter(base_logger(kind), extra)
 
 
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]

@@ -181,76 +181,71 @@ def _default_name(state_type: StateType) -> str:
     return state_type.value.title()
 
 
-def _make(type_: StateType, name: str, kwargs: dict[str, Any]) -> State:
-    kwargs.setdefault("name", name)
-    return State(type_, **kwargs)
-
-
 def Scheduled(**kwargs: Any) -> State:  # noqa: N802 - Prefect's constructor names
     """A run that will start at ``scheduled_time``."""
-    return _make(StateType.SCHEDULED, "Scheduled", kwargs)
+    return State(StateType.SCHEDULED, kwargs.pop("name", "Scheduled"), **kwargs)
 
 
 def Pending(**kwargs: Any) -> State:  # noqa: N802
     """A run that exists but has not started."""
-    return _make(StateType.PENDING, "Pending", kwargs)
+    return State(StateType.PENDING, kwargs.pop("name", "Pending"), **kwargs)
 
 
 def Running(**kwargs: Any) -> State:  # noqa: N802
     """A run whose body is executing (first attempt)."""
-    return _make(StateType.RUNNING, "Running", kwargs)
+    return State(StateType.RUNNING, kwargs.pop("name", "Running"), **kwargs)
 
 
 def Completed(**kwargs: Any) -> State:  # noqa: N802
     """A run that finished; ``data`` holds its result."""
-    return _make(StateType.COMPLETED, "Completed", kwargs)
+    return State(StateType.COMPLETED, kwargs.pop("name", "Completed"), **kwargs)
 
 
 def Cached(**kwargs: Any) -> State:  # noqa: N802
     """A completed run whose result was restored from the cache without running the body."""
-    return _make(StateType.COMPLETED, "Cached", kwargs)
+    return State(StateType.COMPLETED, kwargs.pop("name", "Cached"), **kwargs)
 
 
 def Failed(**kwargs: Any) -> State:  # noqa: N802
     """A run whose body raised (``exception``) or returned a failure."""
-    return _make(StateType.FAILED, "Failed", kwargs)
+    return State(StateType.FAILED, kwargs.pop("name", "Failed"), **kwargs)
 
 
 def TimedOut(**kwargs: Any) -> State:  # noqa: N802
     """A failed run that exceeded its ``timeout_seconds``."""
-    return _make(StateType.FAILED, "TimedOut", kwargs)
+    return State(StateType.FAILED, kwargs.pop("name", "TimedOut"), **kwargs)
 
 
 def Crashed(**kwargs: Any) -> State:  # noqa: N802
     """A run ended by something other than its own code: an interrupt or a dead process."""
-    return _make(StateType.CRASHED, "Crashed", kwargs)
+    return State(StateType.CRASHED, kwargs.pop("name", "Crashed"), **kwargs)
 
 
 def Cancelled(**kwargs: Any) -> State:  # noqa: N802
     """A run that was cancelled."""
-    return _make(StateType.CANCELLED, "Cancelled", kwargs)
+    return State(StateType.CANCELLED, kwargs.pop("name", "Cancelled"), **kwargs)
 
 
 def Cancelling(**kwargs: Any) -> State:  # noqa: N802
     """A run that is being cancelled."""
-    return _make(StateType.CANCELLING, "Cancelling", kwargs)
+    return State(StateType.CANCELLING, kwargs.pop("name", "Cancelling"), **kwargs)
 
 
 def Paused(**kwargs: Any) -> State:  # noqa: N802
     """A run that is paused."""
-    return _make(StateType.PAUSED, "Paused", kwargs)
+    return State(StateType.PAUSED, kwargs.pop("name", "Paused"), **kwargs)
 
 
 def AwaitingRetry(**kwargs: Any) -> State:  # noqa: N802
     """A run waiting for its retry delay to pass (a ``SCHEDULED`` state)."""
-    return _make(StateType.SCHEDULED, "AwaitingRetry", kwargs)
+    return State(StateType.SCHEDULED, kwargs.pop("name", "AwaitingRetry"), **kwargs)
 
 
 def Retrying(**kwargs: Any) -> State:  # noqa: N802
     """A run whose body is executing again after a failure (a ``RUNNING`` state)."""
-    return _make(StateType.RUNNING, "Retrying", kwargs)
+    return State(StateType.RUNNING, kwargs.pop("name", "Retrying"), **kwargs)
 
 
 def NotReady(**kwargs: Any) -> State:  # noqa: N802
     """A run that could not start because an upstream run did not complete (``PENDING``)."""
-    return _make(StateType.PENDING, "NotReady", kwargs)
+    return State(StateType.PENDING, kwargs.pop("name", "NotReady"), **kwargs)

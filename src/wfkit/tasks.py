@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 from wfkit import _options as opt
 from wfkit._decorated import Decorated
+from wfkit._engine.lifecycle import RunSpec
 from wfkit._engine.naming import check_name_template
 from wfkit.exceptions import ConfigurationError
 
@@ -67,6 +68,19 @@ class TaskOptions:
 
 
 _HOOK_OPTIONS = ("on_completion", "on_failure", "on_running")
+_call_task: Callable[..., Any] | None = None  # the engine's entry point, imported on first call
+
+
+def _load_call_task() -> Callable[..., Any]:
+    global _call_task
+    from wfkit._engine.calls import call_task
+
+    _call_task = call_task
+    return call_task
+
+
+def _no_delay(retry: int) -> float:
+    return 0.0
 
 
 class Task(Decorated):
@@ -131,14 +145,25 @@ class Task(Decorated):
         return super().with_options(**changes)  # type: ignore[no-any-return]
 
     @functools.cached_property
-    def engine_settings(self) -> tuple[dict[str, Any], Callable[[int], float] | None, Any]:
-        """What every run of this task shares, worked out once: its hooks by name, its
-        retry delay schedule (a callable ``retry_delay_seconds`` is called once, with
-        ``retries``, as in Prefect) and its effective cache policy."""
+    def run_spec(self) -> RunSpec:
+        """What every run of this task shares, worked out once: its retry settings (a
+        callable ``retry_delay_seconds`` is called once, with ``retries``, as in Prefect),
+        timeout and hooks."""
         options = self.options
-        hooks = {name: getattr(options, name) for name in _HOOK_OPTIONS}
-        delays = self.retry_delays() if options.retries else None
-        return hooks, delays, options.effective_cache_policy()
+        return RunSpec(
+            kind="task",
+            retries=options.retries,
+            delay_for=self.retry_delays() if options.retries else _no_delay,
+            jitter_factor=options.retry_jitter_factor,
+            retry_condition=options.retry_condition_fn,
+            timeout=options.timeout_seconds,
+            hooks={h: getattr(options, h) for h in _HOOK_OPTIONS if getattr(options, h)},
+        )
+
+    @functools.cached_property
+    def effective_cache_policy(self) -> Any:
+        """The policy that computes this task's cache keys, or None (worked out once)."""
+        return self.options.effective_cache_policy()
 
     def retry_delays(self) -> Callable[[int], float]:
         """A function from retry number (1-based) to its base delay in seconds."""
@@ -149,9 +174,7 @@ class Task(Decorated):
     def __call__(
         self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any
     ) -> Any:
-        from wfkit._engine.calls import call_task
-
-        return call_task(self, args, kwargs, return_state=return_state, wait_for=wait_for)
+        return (_call_task or _load_call_task())(self, args, kwargs, return_state, wait_for)
 
     def submit(self, *args: Any, wait_for: Any = None, **kwargs: Any) -> Any:
         """Run the task on the flow's task runner; returns a :class:`~wfkit.futures.WfFuture`.

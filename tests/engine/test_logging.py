@@ -220,3 +220,25 @@ def test_disable_run_logger_lets_fn_run_outside_a_flow(runtime: Runtime) -> None
     assert runtime.store.logs() == []
     with pytest.raises(MissingContextError):
         chatty.fn(1)
+
+
+def test_completed_task_logs_its_final_state_only_at_debug(runtime: Runtime, mode: Any) -> None:
+    # The run logger is made only when a line is logged: a completed task's "Finished"
+    # line is DEBUG, recorded when the task-run logger is at DEBUG and not otherwise.
+    task_logger = logging.getLogger("wfkit.task_runs")
+    old_level = task_logger.level
+    try:
+        task_logger.setLevel(logging.INFO)
+        mode.call(mode.task(lambda: 1, name="quiet"))
+        task_logger.setLevel(logging.DEBUG)
+        mode.call(mode.task(lambda: 2, name="chatty"))
+    finally:
+        task_logger.setLevel(old_level)
+    quiet, chatty = (
+        runtime.store.task_runs(task_name="quiet")[0],
+        runtime.store.task_runs(task_name="chatty")[0],
+    )
+    assert messages(runtime, quiet.id) == []
+    assert messages(runtime, chatty.id) == ["Finished in state Completed()"]
+    (line,) = runtime.store.logs(chatty.id)
+    assert line.level == logging.DEBUG and line.task_run_id == chatty.id

@@ -22,7 +22,7 @@ from wfkit._engine.drivers import (
 from wfkit._engine.inputs import find_upstream, recorded_value, settle_returned
 from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
-from wfkit._engine.parameters import bind_arguments, bind_parameters
+from wfkit._engine.parameters import bind_arguments, bind_parameters, call_in_order
 from wfkit._engine.runs import FlowRunLive, TaskRunLive
 from wfkit.context import (
     FlowRunContext,
@@ -34,7 +34,6 @@ from wfkit.context import (
     task_run_context,
 )
 from wfkit.exceptions import ParameterTypeError
-from wfkit.logging import run_logger
 from wfkit.states import Pending, State
 
 __all__ = ["PreparedTaskRun", "call_flow", "call_task", "execute_task_run", "prepare_task_run"]
@@ -44,7 +43,8 @@ def call_flow(
     flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, return_state: bool
 ) -> Any:
     """Run ``flow`` with these arguments (see :class:`wfkit.Flow`)."""
-    _ensure_setup()
+    if not _SETUP_DONE:
+        _ensure_setup()
     runtime = current_runtime()
     parent = flow_run_context.get()
     parent_task = task_run_context.get()
@@ -55,7 +55,7 @@ def call_flow(
         flow.signature,
         flow.call_args(args),
         kwargs,
-        owner=f"flow {flow.name!r}",
+        owner=flow,
         skip_first=flow.skips_first_parameter,
     )
     pre_failure = None
@@ -79,9 +79,11 @@ def call_flow(
         parent_task_run_id=parent_task.run.id if parent_task else None,
     )
     log_prints = (
-        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+        bool(options.log_prints)
+        if options.log_prints is not None
+        else _inherited_log_prints(parent_task or parent)
     )
-    ctx = FlowRunContext(flow, run, log_prints, runtime, None)
+    ctx = FlowRunContext(flow, run, log_prints, runtime)
     # Invalid parameters cannot name the run; it is recorded (Failed) under a slug.
     _name_run(
         run,
@@ -90,23 +92,10 @@ def call_flow(
         "flow_run_name",
         (flow_run_context, ctx),
     )
-    logger = ctx.logger = run_logger(run, "flow")
     ctx.task_runner = options.task_runner.duplicate()
-    plan = RunPlan(
-        run=run,
-        kind="flow",
-        owner=flow,
-        retries=options.retries,
-        delay_for=lambda n: options.retry_delay_seconds,
-        jitter_factor=None,
-        retry_condition=None,
-        timeout=options.timeout_seconds,
-        hooks={h: getattr(options, h) for h in _FLOW_HOOKS},
-        logger=logger,
-        pre_failure=pre_failure,
-    )
+    plan = RunPlan(run, flow, flow.run_spec, ctx, pre_failure)
     run.set_state(Pending())
-    logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
+    ctx.logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
     body = _flow_body(flow, bound)
     top_level = parent is None and parent_task is None
     return _dispatch(flow, plan, body, runtime, (flow_run_context, ctx), top_level, return_state)
@@ -141,7 +130,8 @@ def prepare_task_run(
     ``arguments`` (already bound by parameter name, from ``submit``/``map``) replaces
     ``args``/``kwargs``.
     """
-    _ensure_setup()
+    if not _SETUP_DONE:
+        _ensure_setup()
     runtime = current_runtime()
     flow_ctx = flow_run_context.get()
     outer_task = task_run_context.get()
@@ -158,10 +148,10 @@ def prepare_task_run(
             task.signature,
             task.call_args(args),
             kwargs,
-            owner=f"task {task.name!r}",
+            owner=task,
             skip_first=task.skips_first_parameter,
         )
-    flow_run_id = flow_ctx.run.id if flow_ctx else None
+    flow_run_id = flow_ctx.run.id if flow_ctx is not None else None
     upstream = find_upstream(bound, wait_for, flow_run_id, runtime.clock)
     tags = current_tags()
     if options.tags:
@@ -170,60 +160,49 @@ def prepare_task_run(
         flow_run_id, tags = identity["flow_run_id"], tuple(identity["tags"])
     if upstream is not None:  # record references, not the futures (nor their results)
         parameters = {k: recorded_value(v) for k, v in parameters.items()}
+    name = options.name
     run = TaskRunLive(
-        name="",
-        task_name=task.name,
-        parameters=parameters,
-        tags=tags,
-        clock=runtime.clock,
-        flow_run_id=flow_run_id,
-        upstream_ids=upstream.ids if upstream is not None else (),
+        name,
+        parameters,
+        tags,
+        runtime.clock,
+        flow_run_id,
+        upstream.ids if upstream is not None else (),
     )
     log_prints = (
-        bool(options.log_prints) if options.log_prints is not None else _inherited_log_prints()
+        bool(options.log_prints)
+        if options.log_prints is not None
+        else _inherited_log_prints(outer_task or flow_ctx)
     )
-    ctx = TaskRunContext(task, run, log_prints, runtime, None)
+    ctx = TaskRunContext(task, run, log_prints, runtime)
     if identity is not None:
         run.id, run.name, run.upstream_ids = (
             identity["id"],
             identity["name"],
             identity["upstream_ids"],
         )
+    elif options.task_run_name is None:
+        run.name = f"{name}-{short_suffix()}"
     else:
         _name_run(
             run,
             options.task_run_name,
-            lambda: f"{task.name}-{short_suffix()}",
+            lambda: f"{name}-{short_suffix()}",
             "task_run_name",
             (task_run_context, ctx),
         )
-    logger = ctx.logger = run_logger(run, "task")
-    hooks, delays, policy = task.engine_settings
-    plan = RunPlan(
-        run=run,
-        kind="task",
-        owner=task,
-        retries=options.retries,
-        delay_for=delays or _no_delay,
-        jitter_factor=options.retry_jitter_factor,
-        retry_condition=options.retry_condition_fn,
-        timeout=options.timeout_seconds,
-        hooks=hooks,
-        logger=logger,
-        upstream=upstream,
-        cache=_task_cache(task, policy, run, runtime, logger, flow_ctx, bound) if policy else None,
-    )
+    policy = task.effective_cache_policy
+    cache = _task_cache(task, policy, ctx, flow_ctx, bound) if policy is not None else None
+    plan = RunPlan(run, task, task.run_spec, ctx, None, upstream, cache)
     if identity is None:
         run.set_state(Pending())
     else:
         run.state = Pending()  # recorded by the parent process
         top_level = False  # the parent commits
-    return PreparedTaskRun(task, run, plan, ctx, _body(task.fn, bound), runtime, top_level, bound)
+    return PreparedTaskRun(task, run, plan, ctx, _body(task, bound), runtime, top_level, bound)
 
 
-def _task_cache(
-    task: Any, policy: Any, run: Any, runtime: Runtime, logger: Any, flow_ctx: Any, bound: Any
-) -> Any:
+def _task_cache(task: Any, policy: Any, ctx: TaskRunContext, flow_ctx: Any, bound: Any) -> Any:
     from wfkit._engine.caching import TaskCache
 
     options = task.options
@@ -233,9 +212,9 @@ def _task_cache(
         refresh=bool(options.refresh_cache),
         serializer=options.result_serializer or "pickle",
         task=task,
-        run=run,
-        runtime=runtime,
-        logger=logger,
+        run=ctx.run,
+        runtime=ctx.runtime,
+        logger=ctx.logger,
         flow_parameters=dict(flow_ctx.run.parameters) if flow_ctx else None,
         bound=bound,
     )
@@ -252,17 +231,16 @@ def call_task(
     task: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    *,
-    return_state: bool,
+    return_state: bool = False,
     wait_for: Any = None,
 ) -> Any:
     """Run ``task`` inline with these arguments (see :class:`wfkit.Task`)."""
-    return execute_task_run(
-        prepare_task_run(task, args, kwargs, wait_for=wait_for), return_state=return_state
+    task, _, plan, ctx, body, runtime, top_level, _ = prepare_task_run(
+        task, args, kwargs, wait_for=wait_for
     )
+    return _dispatch(task, plan, body, runtime, (task_run_context, ctx), top_level, return_state)
 
 
-_FLOW_HOOKS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
 _SETUP_DONE = False
 
 
@@ -295,16 +273,18 @@ def _name_run(
         run.name = render_run_name(spec, run.parameters, default=default, argument=argument)
 
 
-def _no_delay(n: int) -> float:
-    return 0.0
-
-
-def _inherited_log_prints() -> bool:
-    outer: Any = task_run_context.get() or flow_run_context.get()
+def _inherited_log_prints(outer: Any) -> bool:
+    """``log_prints`` of the enclosing run (a task's, else the flow's), if any."""
     return bool(outer.log_prints) if outer is not None else False
 
 
-def _body(fn: Callable[..., Any], bound: Any) -> Callable[[], Any]:
+def _body(owner: Any, bound: Any) -> Callable[[], Any]:
+    """The call of the function with its bound arguments (read when the body runs: waiting
+    for upstream futures replaces them by their values in ``bound.arguments``)."""
+    fn = owner.fn
+    if call_in_order(owner.signature):  # plain parameters: no need for bound.args/kwargs
+        arguments = bound.arguments
+        return lambda: fn(*arguments.values())
     return lambda: fn(*bound.args, **bound.kwargs)
 
 
@@ -319,7 +299,7 @@ def _flow_body(flow: Any, bound: Any) -> Callable[[], Any]:
 
         return run_async
     if flow.isgenerator or flow.isasyncgen:
-        return _body(fn, bound)
+        return _body(flow, bound)
     return lambda: settle_returned(fn(*bound.args, **bound.kwargs))
 
 
@@ -351,6 +331,15 @@ def _dispatch(
     if owner.isgenerator:
         return _in_context_gen(drive_sync_gen(steps, body, clock), context, runtime, top_level)
     var, value = context
+    if var is task_run_context:  # (the common case, without _enter/_exit's tuples)
+        token = var.set(value)
+        try:
+            state = drive_sync(steps, body, clock)
+        finally:
+            var.reset(token)
+            if top_level:
+                runtime.store.flush()
+        return _finish(state, return_state)
     tokens = _enter(var, value)
     try:
         with _timeline(owner, clock, top_level):

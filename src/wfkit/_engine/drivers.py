@@ -91,13 +91,19 @@ def drive_sync(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
     send: Any = None
     throw: BaseException | None = None
     while True:
-        effect = _advance(steps, send, throw)
+        try:  # (_advance, inlined: this loop runs for every task call)
+            effect = steps.throw(throw) if throw is not None else steps.send(send)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
         send, throw = None, None
-        if isinstance(effect, State):
-            return effect
         if type(effect) is Invoke:
             try:
-                send = Outcome(call_with_timeout(body, effect.timeout, clock, effect.make_error))
+                if effect.timeout is None:
+                    send = Outcome(body())
+                else:
+                    send = Outcome(
+                        call_with_timeout(body, effect.timeout, clock, effect.make_error)
+                    )
             except BaseException as exc:  # every outcome, interrupts included, is a state
                 send = Outcome(exception=exc)
         else:

@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from wfkit.clock import virtual_deadline
+from wfkit.logging import base_logger
 from wfkit.states import (
     AwaitingRetry,
     Cached,
@@ -40,7 +41,17 @@ from wfkit.states import (
     TimedOut,
 )
 
-__all__ = ["Acquire", "CallUser", "Invoke", "Outcome", "Resolve", "RunPlan", "Sleep", "lifecycle"]
+__all__ = [
+    "Acquire",
+    "CallUser",
+    "Invoke",
+    "Outcome",
+    "Resolve",
+    "RunPlan",
+    "RunSpec",
+    "Sleep",
+    "lifecycle",
+]
 
 
 class Invoke(NamedTuple):
@@ -81,22 +92,32 @@ class Outcome(NamedTuple):
 Effect = Invoke | Sleep | CallUser | Resolve | Acquire
 
 
-class RunPlan(NamedTuple):
-    """Everything the lifecycle needs to know about one run, resolved by the caller."""
+class RunSpec(NamedTuple):
+    """What every run of one flow or task shares; worked out once per Flow/Task."""
 
-    run: Any  # FlowRunLive | TaskRunLive
     kind: str  # "flow" | "task"
-    owner: Any  # the Flow or Task, passed to hooks
     retries: int
     delay_for: Callable[[int], float]  # retry number (1-based) -> base delay in seconds
     jitter_factor: float | None
     retry_condition: Callable[..., Any] | None
     timeout: float | None
-    hooks: Mapping[str, Sequence[Callable[..., Any]]]
-    logger: logging.LoggerAdapter[Any]
+    hooks: Mapping[str, Sequence[Callable[..., Any]]]  # only the hooks that are set
+
+
+class RunPlan(NamedTuple):
+    """Everything the lifecycle needs to know about one run, resolved by the caller."""
+
+    run: Any  # FlowRunLive | TaskRunLive
+    owner: Any  # the Flow or Task, passed to hooks
+    spec: RunSpec
+    context: Any  # the run's FlowRunContext | TaskRunContext (its logger is made on demand)
     pre_failure: BaseException | None = None  # fail before running (invalid parameters)
     upstream: Any = None  # an inputs.Upstream to wait for before running
     cache: Any = None  # a caching.TaskCache when the task caches
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[Any]:
+        return self.context.logger  # type: ignore[no-any-return]
 
 
 _HOOK_FOR_TYPE = {
@@ -111,7 +132,6 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Drive one run (already Pending) to its final state, or to NotReady when an upstream
     did not complete; returns that state."""
     run = plan.run
-    timeouts = _TimeoutErrors(plan)
     if plan.upstream is not None:
         try:
             problem = yield Resolve(plan.upstream)
@@ -120,23 +140,35 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
         if problem is not None:
             return run.set_state(NotReady(exception=problem, message=str(problem)))
     if plan.pre_failure is not None:
-        final = run.set_state(Failed(exception=plan.pre_failure, message=str(plan.pre_failure)))
-        yield from _fire_hooks(plan, final)
-        return final
-    cache, key = plan.cache, None
-    if cache is not None:
-        try:
-            key = run.cache_key = cache.key()
-        except Exception as exc:  # an argument that cannot be hashed: the call fails clearly
-            final = run.set_state(Failed(exception=exc, message=str(exc)))
-            yield from _fire_hooks(plan, final)
-            return final
+        return (yield from _fail(plan, plan.pre_failure))
+    if plan.cache is not None:
+        return (yield from _cached(plan, rng))
+    return (yield from _attempts(plan, rng))
+
+
+def _fail(plan: RunPlan, exc: BaseException) -> Generator[Effect, Any, State]:
+    """Fail the run without running its body."""
+    final = plan.run.set_state(Failed(exception=exc, message=str(exc)))
+    yield from _fire_hooks(plan, final)
+    return final
+
+
+def _cached(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
+    """A caching task's run: a hit completes it as Cached without running the body; a miss
+    runs it and writes its result."""
+    run, cache = plan.run, plan.cache
     try:
-        lock = cache.lock_for(key) if key is not None else None
+        key = run.cache_key = cache.key()
+    except Exception as exc:  # an argument that cannot be hashed: the call fails clearly
+        return (yield from _fail(plan, exc))
+    try:
+        if key is None:  # the policy declined to give a key: nothing to look up or write
+            return (yield from _attempts(plan, rng))
+        lock = cache.lock_for(key)
         if lock is not None:
             yield Acquire(lock)
             cache.mark_held()
-        if key is not None and not cache.refresh:
+        if not cache.refresh:
             hit, value = cache.lookup(key)
             if hit:
                 run.run_count += 1
@@ -145,32 +177,46 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
                 _log_final(plan, final)
                 yield from _fire_hooks(plan, final)
                 return final
-        final = yield from _attempts(plan, rng, timeouts)
-        if key is not None and final.is_completed():
+        final = yield from _attempts(plan, rng)
+        if final.is_completed():
             cache.write(key, final.data)
         return final
     finally:
-        if cache is not None:
-            cache.release()
+        cache.release()
 
 
-def _attempts(plan: RunPlan, rng: Any, timeouts: _TimeoutErrors) -> Generator[Effect, Any, State]:
+def _never_times_out() -> BaseException:  # pragma: no cover - a run without a timeout
+    raise AssertionError("a run without timeout_seconds asked for its timeout error")
+
+
+_INVOKE_UNTIMED = Invoke(None, _never_times_out)
+
+
+def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Run the body, retrying as configured; returns the final state."""
-    run, log = plan.run, plan.logger
+    run, spec = plan.run, plan.spec
+    timeouts = _TimeoutErrors(plan) if spec.timeout else None
+    invoke = Invoke(spec.timeout, timeouts.make) if timeouts is not None else _INVOKE_UNTIMED
+    on_running = "on_running" in spec.hooks
     while True:
         run.run_count += 1
         running = run.set_state(Running() if run.run_count == 1 else Retrying())
-        yield from _fire_hooks(plan, running, "on_running")
-        outcome: Outcome = yield Invoke(plan.timeout, timeouts.make)
+        if on_running:
+            yield from _fire_hooks(plan, running, "on_running")
+        outcome: Outcome = yield invoke
         state = _state_from_outcome(plan, outcome, timeouts)
-        if state.is_failed() and not outcome.streamed and run.run_count <= plan.retries:
+        if (
+            state.type is StateType.FAILED
+            and not outcome.streamed
+            and run.run_count <= spec.retries
+        ):
             if (yield from _should_retry(plan, state)):
-                delay = _jittered(plan.delay_for(run.run_count), plan.jitter_factor, rng)
-                log.info(
+                delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
+                plan.logger.info(
                     "%s - Retry %d/%d will start %s second(s) from now",
                     state.message,
                     run.run_count,
-                    plan.retries,
+                    spec.retries,
                     f"{delay:g}",
                 )
                 wake = run.clock.now() + timedelta(seconds=delay)
@@ -183,24 +229,26 @@ def _attempts(plan: RunPlan, rng: Any, timeouts: _TimeoutErrors) -> Generator[Ef
                     continue
         final = run.set_state(state)
         _log_final(plan, final)
-        yield from _fire_hooks(plan, final)
+        if spec.hooks:
+            yield from _fire_hooks(plan, final)
         return final
 
 
-def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutErrors) -> State:
+def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutErrors | None) -> State:
     exc = outcome.exception
-    label = "Flow run" if plan.kind == "flow" else "Task run"
+    kind = plan.spec.kind
     if exc is None:
         value = outcome.value
         if isinstance(value, State):  # a body may return a state to set its own outcome
             if value.is_final():
                 return value.copy()
+            label = "Flow run" if kind == "flow" else "Task run"
             return Failed(
                 exception=value.exception,
                 message=f"{label} returned a {value.name} state, which is not final: "
                 f"{value.message or 'no message'}",
             )
-        if plan.kind == "flow":
+        if kind == "flow":
             unfinished = _not_completed(value)
             if unfinished:
                 return Failed(
@@ -209,8 +257,9 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
                     + ", ".join(s.name for s in unfinished[:5]),
                 )
         return Completed(data=value)
-    if timeouts.issued(exc):
+    if timeouts is not None and timeouts.issued(exc):
         return TimedOut(exception=exc, message=str(exc))
+    label = "Flow run" if kind == "flow" else "Task run"
     if not isinstance(exc, Exception):
         import asyncio
 
@@ -251,12 +300,13 @@ def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:
     enclosing = virtual_deadline.get()
     if enclosing is not None and enclosing.fired:  # an enclosing run timed out: stop here
         return False
-    if plan.retry_condition is None:
+    condition = plan.spec.retry_condition
+    if condition is None:
         return True
     try:
-        verdict = yield CallUser(plan.retry_condition, (plan.owner, plan.run.snapshot(), state))
+        verdict = yield CallUser(condition, (plan.owner, plan.run.snapshot(), state))
     except Exception:
-        plan.logger.exception("retry_condition_fn %r raised; not retrying", plan.retry_condition)
+        plan.logger.exception("retry_condition_fn %r raised; not retrying", condition)
         return False
     return bool(verdict)
 
@@ -271,7 +321,7 @@ def _fire_hooks(
     plan: RunPlan, state: State, which: str | None = None
 ) -> Generator[Effect, Any, None]:
     name = which or _HOOK_FOR_TYPE.get(state.type)
-    hooks = plan.hooks.get(name, ()) if name else ()
+    hooks = plan.spec.hooks.get(name, ()) if name else ()
     if not hooks:
         return
     snapshot = plan.run.snapshot()
@@ -287,15 +337,15 @@ def _fire_hooks(
 
 
 def _log_final(plan: RunPlan, state: State) -> None:
-    log = plan.logger
+    kind = plan.spec.kind
     if state.type is StateType.COMPLETED:
-        level = logging.INFO if plan.kind == "flow" else logging.DEBUG
-        if log.isEnabledFor(level):
-            log.log(level, "Finished in state %s", _summary(state))
+        level = logging.INFO if kind == "flow" else logging.DEBUG
+        if base_logger(kind).isEnabledFor(level):  # no run logger is made for nothing
+            plan.logger.log(level, "Finished in state %s", _summary(state))
         return
     exc = state.exception
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-    log.error("Finished in state %s", _summary(state), exc_info=exc_info)
+    plan.logger.error("Finished in state %s", _summary(state), exc_info=exc_info)
 
 
 def _summary(state: State) -> str:
@@ -318,10 +368,11 @@ class _TimeoutErrors:
         from wfkit.exceptions import FlowRunTimeoutError, TaskRunTimeoutError
 
         plan = self.plan
-        error_type = FlowRunTimeoutError if plan.kind == "flow" else TaskRunTimeoutError
+        kind, timeout = plan.spec.kind, plan.spec.timeout
+        error_type = FlowRunTimeoutError if kind == "flow" else TaskRunTimeoutError
         err = error_type(
-            f"{plan.kind.title()} run {plan.run.name!r} exceeded its timeout of "
-            f"{plan.timeout:g} second(s) (timeout_seconds={plan.timeout:g})."
+            f"{kind.title()} run {plan.run.name!r} exceeded its timeout of "
+            f"{timeout:g} second(s) (timeout_seconds={timeout:g})."
         )
         self._issued.append(err)
         return err

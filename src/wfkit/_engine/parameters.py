@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -20,10 +19,11 @@ def bind_parameters(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     *,
-    owner: str,
+    owner: Any,
     skip_first: bool = False,
 ) -> tuple[inspect.BoundArguments, dict[str, Any], dict[str, Any]]:
-    """Bind a call to ``signature``.
+    """Bind a call to ``signature``; ``owner`` (the Flow or Task, or a label) names the
+    callee in the error.
 
     Returns ``(bound, passed, parameters)``: the bound arguments to call with, the arguments
     given explicitly, and the parameters to record (defaults applied, ``self``/``cls`` left
@@ -35,15 +35,18 @@ def bind_parameters(
     names = _positional_names(signature)
     if names is not None and not kwargs and len(args) == len(names):
         # Every parameter given positionally: nothing to check, no default to apply.
-        bound = inspect.BoundArguments(signature, dict(zip(names, args, strict=True)))  # type: ignore[arg-type]
-        parameters = dict(bound.arguments)
+        arguments = dict(zip(names, args, strict=True))
+        bound = inspect.BoundArguments(signature, arguments)  # type: ignore[arg-type]
+        parameters = dict(arguments)
         if skip_first and parameters:
             parameters.pop(names[0], None)
-        return bound, dict(parameters), parameters
+        return bound, parameters, dict(parameters)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
         expected = ", ".join(str(p) for p in signature.parameters.values())
+        if not isinstance(owner, str):
+            owner = f"{owner.kind} {owner.name!r}"
         raise ParameterBindError(
             f"{owner} was called with arguments that do not fit its signature ({expected}): "
             f"{exc}. Got args={args!r}, kwargs={kwargs!r}."
@@ -58,15 +61,32 @@ def bind_parameters(
     return bound, passed, parameters
 
 
-@functools.lru_cache(maxsize=4096)
+# id(signature) -> (signature, names): hashing a Signature costs microseconds, looking up
+# its id does not (the signature is kept, so its id cannot be reused while cached).
+_names_by_signature: dict[int, tuple[inspect.Signature, tuple[str, ...] | None]] = {}
+
+
 def _positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
     """The parameter names when all are plain positional-or-keyword parameters, else None."""
+    entry = _names_by_signature.get(id(signature))
+    if entry is not None and entry[0] is signature:
+        return entry[1]
     params = signature.parameters.values()
-    return (
+    names = (
         tuple(signature.parameters)
         if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         else None
     )
+    if len(_names_by_signature) > 4096:  # decorated functions are few; this is a bound
+        _names_by_signature.clear()
+    _names_by_signature[id(signature)] = (signature, names)
+    return names
+
+
+def call_in_order(signature: inspect.Signature) -> bool:
+    """Whether a function with this signature can be called as ``fn(*arguments.values())``
+    with its bound arguments (every parameter plain positional-or-keyword)."""
+    return _positional_names(signature) is not None
 
 
 def bind_arguments(
@@ -138,6 +158,9 @@ class ParameterValidator:
             for name, value in passed.items()
         ):
             return passed, []
+        from wfkit._pydantic import load_pydantic
+
+        load_pydantic()  # first use of pydantic: never with a test's frozen datetime classes
         from pydantic import ValidationError
 
         model_class = self._get_model()  # may drop hints it cannot validate

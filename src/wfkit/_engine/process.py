@@ -103,7 +103,7 @@ def _child(
         if fake:
             stack.enter_context(virtual_sleeps())
         if identity["flow_run"] is not None:
-            ctx = FlowRunContext(None, _FlowRunInfo(identity["flow_run"]), False, rt, None)
+            ctx = FlowRunContext(None, _FlowRunInfo(identity["flow_run"]), False, rt)
             ctx.task_runner = ThreadPoolTaskRunner()
             token = flow_run_context.set(ctx)
             stack.callback(flow_run_context.reset, token)

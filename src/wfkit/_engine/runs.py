@@ -7,13 +7,13 @@ plugins listening. Nothing here keeps a state history: the store does.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
-from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from wfkit._plugins import notify
+from wfkit._plugins import publish_state_change
 from wfkit.clock import Clock
 from wfkit.states import State
 from wfkit.stores._base import FlowRunSnapshot, TaskRunSnapshot
@@ -21,14 +21,38 @@ from wfkit.stores._base import FlowRunSnapshot, TaskRunSnapshot
 __all__ = ["FlowRunLive", "TaskRunLive", "new_run_id"]
 
 _HOST = socket.gethostname()
+_new_tuple = tuple.__new__
+_pid = os.getpid()
+
+
+def _new_prefix() -> int:
+    """60 random bits naming this process's run ids, laid out around the UUID version
+    (8: custom) and variant (10) bits: 48 bits, version, 12 bits, variant, then the counter."""
+    bits = int.from_bytes(os.urandom(8), "big") >> 4
+    return ((bits >> 12) << 80) | (0x8 << 76) | ((bits & 0xFFF) << 64) | (0b10 << 62)
+
+
+_prefix = _new_prefix()
+_sequence = itertools.count()  # next() is atomic: threads never share a number
+
+
+def _after_fork() -> None:  # a forked child is a new process: new prefix (and pid)
+    global _pid, _prefix, _sequence
+    _pid, _prefix, _sequence = os.getpid(), _new_prefix(), itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def new_run_id() -> str:
-    """A random (version 4) UUID string; formatted by hand, at a third of uuid4()'s cost."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
+    """A new run id: a UUID string made of this process's random prefix and a counter.
+
+    Unique (60 random bits per process, then a 62-bit counter), and increasing within a
+    process, so that the stores' id indexes grow at their end instead of at random places
+    (random version-4 ids made SQLite inserts about a third slower).
+    """
+    h = f"{_prefix | next(_sequence):032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -36,27 +60,25 @@ class _LiveRun:
     __slots__ = ("id", "name", "parameters", "tags", "run_count", "state", "clock", "pid")
 
     hook_name = ""  # the hook a state change is published on
-    run_arg = ""  # the name of the run argument of that hook
 
     def __init__(
-        self, name: str, parameters: Mapping[str, Any], tags: tuple[str, ...], clock: Clock
+        self, name: str, parameters: dict[str, Any], tags: tuple[str, ...], clock: Clock
     ) -> None:
+        # ``parameters`` is handed over: the caller built it for this run and keeps no alias.
         self.id = new_run_id()
         self.name = name
-        self.parameters = MappingProxyType(dict(parameters))
+        self.parameters = MappingProxyType(parameters)
         self.tags = tags
         self.run_count = 0
         self.state: State | None = None
         self.clock = clock
-        self.pid = os.getpid()
+        self.pid = _pid
 
     def set_state(self, new: State) -> State:
         """Enter ``new`` (stamped with the clock's time) and publish the change."""
         new.timestamp = self.clock.now()
         old, self.state = self.state, new
-        notify(
-            self.hook_name, **{self.run_arg: self.snapshot(), "old_state": old, "new_state": new}
-        )
+        publish_state_change(self.hook_name, self.snapshot(), old, new)
         return new
 
     def snapshot(self) -> Any:  # pragma: no cover - overridden
@@ -75,7 +97,6 @@ class FlowRunLive(_LiveRun):
         "scheduled_start_time",
     )
     hook_name = "wfkit_flow_run_state_changed"
-    run_arg = "flow_run"
 
     def __init__(
         self,
@@ -83,7 +104,7 @@ class FlowRunLive(_LiveRun):
         name: str,
         flow_name: str,
         flow_version: str | None,
-        parameters: Mapping[str, Any],
+        parameters: dict[str, Any],
         tags: tuple[str, ...],
         clock: Clock,
         parent: FlowRunLive | None,
@@ -120,37 +141,46 @@ class TaskRunLive(_LiveRun):
 
     __slots__ = ("task_name", "flow_run_id", "cache_key", "upstream_ids")
     hook_name = "wfkit_task_run_state_changed"
-    run_arg = "task_run"
 
     def __init__(
         self,
-        *,
-        name: str,
         task_name: str,
-        parameters: Mapping[str, Any],
+        parameters: dict[str, Any],
         tags: tuple[str, ...],
         clock: Clock,
         flow_run_id: str | None,
         upstream_ids: tuple[str, ...] = (),
     ) -> None:
-        super().__init__(name, parameters, tags, clock)
+        """A task run, named later (naming may need the run's context)."""
+        # (the base initialiser inlined: one task run per task call)
+        self.id = new_run_id()
+        self.name = ""
+        self.parameters = MappingProxyType(parameters)
+        self.tags = tags
+        self.run_count = 0
+        self.state = None
+        self.clock = clock
+        self.pid = _pid
         self.task_name = task_name
         self.flow_run_id = flow_run_id
         self.cache_key: str | None = None
         self.upstream_ids = upstream_ids
 
     def snapshot(self) -> TaskRunSnapshot:
-        return TaskRunSnapshot(
-            self.id,
-            self.name,
-            self.task_name,
-            self.flow_run_id,
-            self.parameters,
-            self.tags,
-            self.cache_key,
-            self.upstream_ids,
-            self.run_count,
-            self.state,  # type: ignore[arg-type]
-            _HOST,
-            self.pid,
+        return _new_tuple(  # TaskRunSnapshot(...) without the Python-level __new__
+            TaskRunSnapshot,
+            (
+                self.id,
+                self.name,
+                self.task_name,
+                self.flow_run_id,
+                self.parameters,
+                self.tags,
+                self.cache_key,
+                self.upstream_ids,
+                self.run_count,
+                self.state,
+                _HOST,
+                self.pid,
+            ),
         )
