@@ -19,10 +19,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import io
 
-__all__ = ["Canonicalizer", "Unhashable", "code_of", "digest", "encode", "source_tree"]
+__all__ = [
+    "JSON_SCALARS",
+    "Canonicalizer",
+    "Unhashable",
+    "code_of",
+    "digest",
+    "encode",
+    "source_tree",
+]
 
 _KEY_LENGTH = 32  # hex characters kept of a sha256 digest: 128 bits
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 _CONTAINER_TAGS: dict[type, str] = {
     list: "list",
@@ -53,14 +61,53 @@ class Unhashable(Exception):
 
 def encode(tree: Any) -> str:
     """The canonical JSON text of a tree (ASCII only, no whitespace)."""
-    import json
-
-    return json.dumps(tree, ensure_ascii=True, separators=(",", ":"), allow_nan=True)
+    return (_encode or _make_encoder())(tree)
 
 
 def digest(tree: Any) -> str:
     """A 32-character hex digest (sha256) of a tree's canonical JSON."""
-    return hashlib.sha256(encode(tree).encode("ascii")).hexdigest()[:_KEY_LENGTH]
+    text = (_encode or _make_encoder())(tree)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:_KEY_LENGTH]
+
+
+_encode: Callable[[Any], str] | None = None
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """Build ``encode``'s function once (json stays out of ``import wfkit``).
+
+    ``json.dumps`` with these options builds a new encoder per call, which cost more than
+    hashing a task's arguments. This keeps one: the C encoder ``JSONEncoder.encode`` uses
+    itself, so the text is the same. Trees hold no cycles (the canonicalizer breaks them),
+    so it needs no cycle markers.
+    """
+    global _encode
+    import json
+    from json import encoder as json_encoder
+
+    options = {"ensure_ascii": True, "separators": (",", ":"), "allow_nan": True}
+    encoder = json.JSONEncoder(**options)  # type: ignore[arg-type]
+    make = getattr(json_encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        _encode = encoder.encode
+        return _encode
+    iterencode = make(
+        None,  # cycle markers
+        encoder.default,
+        json_encoder.encode_basestring_ascii,
+        None,  # indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+
+    def fast(tree: Any) -> str:
+        return "".join(iterencode(tree, 0))
+
+    _encode = fast
+    return fast
 
 
 class Canonicalizer:
@@ -79,7 +126,7 @@ class Canonicalizer:
         Raises:
             Unhashable: ``value`` holds something that can be neither walked nor pickled.
         """
-        if type(value) in _JSON_SCALARS:
+        if type(value) in JSON_SCALARS:
             return value
         if isinstance(value, _CONTAINERS) or isinstance(value, FunctionType):
             marker = id(value)

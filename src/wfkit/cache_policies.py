@@ -38,10 +38,20 @@ Deliberate choices (Prefect differences are marked):
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import weakref
 from collections.abc import Callable, Mapping
+from types import CodeType, FunctionType
 from typing import Any, Literal
 
-from wfkit._cache_keys import Canonicalizer, Unhashable, code_of, digest, source_tree
+from wfkit._cache_keys import (
+    JSON_SCALARS,
+    Canonicalizer,
+    Unhashable,
+    code_of,
+    digest,
+    source_tree,
+)
 from wfkit.exceptions import ConfigurationError
 
 __all__ = [
@@ -213,7 +223,8 @@ class Inputs(CachePolicy):
         **kwargs: Any,
     ) -> str | None:
         """A digest of the arguments not excluded; None when there are none."""
-        kept = {name: value for name, value in inputs.items() if name not in self.exclude}
+        exclude = self.exclude
+        kept = {n: v for n, v in inputs.items() if n not in exclude} if exclude else inputs
         if not kept:
             return None
         return digest(["inputs", _named_trees(kept, "argument", task_ctx)])
@@ -239,7 +250,7 @@ class TaskSource(CachePolicy):
     ) -> str | None:
         """A digest of the task function's source; None when the function is unknown."""
         fn = getattr(task_ctx, "task_fn", None)
-        return None if fn is None else digest(["task_source", source_tree(fn)])
+        return None if fn is None else _source_key(fn)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -442,17 +453,46 @@ def _callable_name(fn: object) -> str:
     return str(name) if name else repr(fn)
 
 
+# code object id -> (a weak reference to it, its TASK_SOURCE key); an entry goes with its code
+_source_keys: dict[int, tuple[weakref.ref[CodeType], str]] = {}
+
+
+def _source_key(fn: Callable[..., Any]) -> str:
+    """TASK_SOURCE's key for ``fn``, worked out once per code object.
+
+    Reading the source (which stats its file) cost more than the rest of a cache hit. For a
+    plain function (after ``__wrapped__``), the source depends only on its code object, which
+    never changes: the key is the source of the code that runs, even if the file is edited
+    later. Other callables are read every time.
+    """
+    target = inspect.unwrap(fn) if hasattr(fn, "__wrapped__") else fn
+    if type(target) is not FunctionType:
+        return digest(["task_source", source_tree(fn)])
+    code = target.__code__
+    known = _source_keys.get(id(code))
+    if known is not None and known[0]() is code:
+        return known[1]
+    key = digest(["task_source", source_tree(fn)])
+    marker = id(code)
+    ref = weakref.ref(code, lambda _: _source_keys.pop(marker, None))
+    _source_keys[marker] = (ref, key)
+    return key
+
+
 def _named_trees(values: Mapping[str, Any], what: str, task_ctx: Any) -> list[Any]:
     """``[[name, tree], ...]`` sorted by name; an unhashable value raises CacheKeyError."""
-    canon = Canonicalizer()
+    canon: Canonicalizer | None = None  # one for all the values: it tracks cycles
     trees: list[Any] = []
     for name in sorted(values, key=str):
-        try:
-            trees.append([str(name), canon.tree(values[name])])
-        except Unhashable as exc:
-            raise CacheKeyError(
-                _unhashable_message(exc, what, str(name), task_ctx), str(name)
-            ) from (exc.__cause__ or exc)
+        value = values[name]
+        if type(value) not in JSON_SCALARS:  # a scalar is its own tree
+            try:
+                value = (canon or (canon := Canonicalizer())).tree(value)
+            except Unhashable as exc:
+                raise CacheKeyError(
+                    _unhashable_message(exc, what, str(name), task_ctx), str(name)
+                ) from (exc.__cause__ or exc)
+        trees.append([str(name), value])
     return trees
 
 

@@ -284,6 +284,75 @@ def test_task_source_without_source_code_uses_the_compiled_code() -> None:
     assert key(TASK_SOURCE, {}, ctx(one)) != key(TASK_SOURCE, {}, ctx(other))
 
 
+def _load_module(path: Path, name: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_task_source_is_the_source_of_the_code_that_runs(tmp_path: Path) -> None:
+    # The key is read once per code object: editing the file later does not change the key
+    # of a function already loaded (its code is the old one), while the function loaded from
+    # the edited file gets a new key.
+    path = tmp_path / "tasks_under_edit.py"
+    path.write_text("def work(x):\n    return x + 1\n")
+    old = _load_module(path, "tasks_under_edit_v1").work
+    old_key = key(TASK_SOURCE, {}, CacheKeyContext("work", task_fn=old))
+
+    path.write_text("def work(x):\n    return x + 1000  # edited\n")
+    assert key(TASK_SOURCE, {}, CacheKeyContext("work", task_fn=old)) == old_key
+    new = _load_module(path, "tasks_under_edit_v2").work
+    new_key = key(TASK_SOURCE, {}, CacheKeyContext("work", task_fn=new))
+    assert new_key != old_key
+    assert old(1) == 2 and new(1) == 1001
+
+
+def test_task_source_follows_a_replaced_code_object() -> None:
+    first = _exec_function("def f(x):\n    return x + 1\n")
+    second = _exec_function("def f(x):\n    return x + 2\n")
+    target = _exec_function("def f(x):\n    return x + 1\n")
+    ctx = CacheKeyContext("f", task_fn=target)
+
+    assert key(TASK_SOURCE, {}, ctx) == key(TASK_SOURCE, {}, CacheKeyContext("f", first))
+    target.__code__ = second.__code__
+    assert key(TASK_SOURCE, {}, ctx) == key(TASK_SOURCE, {}, CacheKeyContext("f", second))
+
+
+def test_task_source_of_a_wrapper_is_the_wrapped_functions() -> None:
+    def wrap(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any) -> Any:
+            return fn(*args)
+
+        return wrapper
+
+    assert key(TASK_SOURCE, {}, CacheKeyContext("t", task_fn=wrap(add))) == key(TASK_SOURCE, {})
+    assert key(TASK_SOURCE, {}, CacheKeyContext("t", task_fn=wrap(multiply))) != key(
+        TASK_SOURCE, {}
+    )
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        "text",
+        ["inputs", [["x", 7]]],
+        [1.5, -0.0, float("nan"), float("inf"), -float("inf"), 10**30, True, None],
+        ['é ☃ \u2028 \x00 "quoted" \\', ["nested", [[], {}]]],
+        {"b": 1, "a": [2]},
+    ],
+)
+def test_keys_hash_the_same_text_as_json_dumps(tree: Any) -> None:
+    from wfkit._cache_keys import encode
+
+    expected = json.dumps(tree, ensure_ascii=True, separators=(",", ":"), allow_nan=True)
+    assert encode(tree) == expected
+
+
 class Doubler:
     def __call__(self, x: int) -> int:
         return 2 * x
