@@ -9,9 +9,11 @@ variable                  default                              meaning
 ========================  ===================================  =================================
 
 The settings are loaded on first use and cached; :func:`reload_settings` reads the
-environment again. When no ``WFKIT_*`` variable is set, the engine uses the defaults below
-without loading (and importing) pydantic-settings, which keeps a script's first flow call
-fast; any ``WFKIT_*`` variable makes it load and validate them all.
+environment again. The engine asks for one setting at a time (:func:`store_url`,
+:func:`logging_level`): a setting none of whose variables is set is its default, without
+loading (and importing) pydantic-settings, which keeps a script's first flow call and a
+test's first run fast. Asking for a setting whose variable is set loads and validates them
+all. Variable names are matched without regard to case, as pydantic-settings matches them.
 """
 
 from __future__ import annotations
@@ -41,20 +43,23 @@ def _default_store_url(home: Path) -> str:
     return f"sqlite:///{home / 'wfkit.db'}"
 
 
-def _configured() -> bool:
-    return any(name.startswith("WFKIT_") for name in os.environ)
+def _configured(*variables: str) -> bool:
+    """Whether any of these ``WFKIT_*`` variables is set."""
+    return any(name.upper() in variables for name in os.environ)
 
 
 def store_url() -> str:
     """The configured run store URL."""
-    if not _configured():
+    if not _configured("WFKIT_HOME", "WFKIT_STORE"):
         return _default_store_url(Path(DEFAULT_HOME).expanduser())
     return get_settings().store_url  # type: ignore[no-any-return]
 
 
 def logging_level() -> str:
     """The configured level of the ``wfkit`` loggers."""
-    return get_settings().logging_level if _configured() else DEFAULT_LOGGING_LEVEL  # type: ignore[no-any-return]
+    if not _configured("WFKIT_LOGGING_LEVEL"):
+        return DEFAULT_LOGGING_LEVEL
+    return get_settings().logging_level  # type: ignore[no-any-return]
 
 
 def _settings_class() -> type[BaseSettings]:
@@ -99,6 +104,9 @@ def _settings_class() -> type[BaseSettings]:
 @lru_cache(maxsize=1)
 def get_settings() -> Any:
     """The current settings (cached)."""
+    from wfkit._pydantic import load_pydantic
+
+    load_pydantic()  # perhaps a test's first run, under frozen time
     from pydantic import ValidationError
 
     from wfkit.exceptions import ConfigurationError

@@ -20,7 +20,7 @@ import wfkit
 from wfkit import flow, task
 from wfkit.cache_policies import INPUTS, TASK_SOURCE
 from wfkit.stores.sqlite import SqliteStore
-from wfkit.testing import Harness
+from wfkit.testing import Harness, harness
 
 from .conftest import Calls
 
@@ -92,6 +92,69 @@ def test_a_second_process_gets_the_hit_from_the_sqlite_store(tmp_path: Path) -> 
         runs = store.task_runs(task_name="expensive")
         assert [r.state.name for r in runs] == ["Completed", "Cached", "Completed"]
         assert runs[0].cache_key == runs[1].cache_key != runs[2].cache_key
+    finally:
+        store.close()
+
+
+REFRESH = """
+import sys
+from wfkit import flow, task
+from wfkit.cache_policies import INPUTS
+
+@task(name="expensive", cache_policy=INPUTS, refresh_cache=True)
+def expensive(x):
+    return {"square": -1}
+
+@flow
+def job(x):
+    expensive(x)
+
+if __name__ == "__main__":
+    job(int(sys.argv[1]))
+"""
+
+
+def test_hits_in_a_long_running_process_follow_another_processs_changes(
+    tmp_path: Path, calls: Calls
+) -> None:
+    # One process keeps hitting a record while others refresh and delete it: every hit
+    # after such a change sees it (the store may keep records it read, never stale ones).
+    db, home = tmp_path / "c.db", tmp_path / "home"
+
+    @task(name="expensive", cache_policy=INPUTS)
+    def expensive(x: int) -> dict[str, int]:
+        calls(x)
+        return {"square": x * x}
+
+    @flow
+    def job(x: int) -> Any:
+        return [expensive(x, return_state=True) for _ in range(2)]
+
+    def states_and_results() -> list[tuple[str, Any]]:
+        return [(s.name, s.result()) for s in job(7)]
+
+    store = SqliteStore(db)
+    try:
+        with harness(store=store):
+            assert states_and_results() == [
+                ("Completed", {"square": 49}),
+                ("Cached", {"square": 49}),
+            ]
+            script = tmp_path / "refresh.py"
+            script.write_text(textwrap.dedent(REFRESH))
+            run_job(script, db, home, 7)  # rewrites the record with another value
+            assert states_and_results() == [("Cached", {"square": -1})] * 2
+            (record,) = store.cache_records()
+            script.write_text(
+                "from wfkit.stores import open_store\n"
+                f"assert open_store().delete_cache({record.key!r})\n"
+            )
+            run_job(script, db, home, 7)
+            assert states_and_results() == [
+                ("Completed", {"square": 49}),
+                ("Cached", {"square": 49}),
+            ]
+            assert calls.args == [7, 7]
     finally:
         store.close()
 

@@ -110,7 +110,43 @@ def test_unconfigured_defaults_are_the_settings_defaults(tmp_path):
     assert out == "True"
 
 
-def test_any_wfkit_variable_loads_and_validates_the_settings(tmp_path):
+def test_a_setting_whose_variable_is_unset_is_its_default_without_pydantic_settings(tmp_path):
+    env = _clean_env(tmp_path)
+    env["WFKIT_HOME"] = str(tmp_path / "elsewhere")
+    code = (
+        "import sys, wfkit\n"
+        "from wfkit import settings\n"
+        "from wfkit.testing import harness\n"
+        "@wfkit.task\n"
+        "def t(x: int) -> int: return x\n"
+        "with harness():\n"
+        "    assert t(1) == 1\n"  # the first run reads the logging level
+        "print(settings.logging_level(), 'pydantic_settings' in sys.modules)\n"
+        "print(settings.store_url(), 'pydantic_settings' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.splitlines()
+    assert out == ["INFO False", f"sqlite:///{tmp_path / 'elsewhere' / 'wfkit.db'} True"]
+
+
+def test_variable_names_match_without_regard_to_case_as_in_pydantic_settings(tmp_path):
+    env = _clean_env(tmp_path)
+    env.update(wfkit_store="memory://", Wfkit_Logging_Level="debug")
+    code = "from wfkit import settings\nprint(settings.store_url(), settings.logging_level())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
+    assert out == "memory:// DEBUG"
+
+
+def test_the_pytest_plugin_loads_nothing_only_a_harness_needs():
+    # Every pytest session loads the plugin; entering a harness loads asyncio and freezegun.
+    loaded = _modules_after("import pytest\nimport wfkit.testing.pytest_plugin")
+    assert loaded & (HEAVY - {"pytest", "_pytest"}) == set()
+
+
+def test_a_set_wfkit_variable_is_validated(tmp_path):
     env = _clean_env(tmp_path)
     env["WFKIT_LOGGING_LEVEL"] = "loud"
     result = subprocess.run(

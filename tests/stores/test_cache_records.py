@@ -11,6 +11,7 @@ import sys
 import textwrap
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,6 +106,19 @@ class TestCacheRecordConformance:
         assert store.prune_cache(at(3600)) == 1
         assert store.cache_records() == [forever]
 
+    def test_reads_follow_the_stores_own_changes(self, store: RunStore) -> None:
+        # A record read once must not be served again after the store changed or removed it.
+        _write(store, "k1", b"one", expires_at=at(5))
+        assert store.read_cache("k1") is not None
+        newer = _write(store, "k1", b"two", expires_at=at(5))
+        assert store.read_cache("k1") == newer
+        assert store.prune_cache(at(5)) == 1
+        assert store.read_cache("k1") is None
+        again = _write(store, "k1", b"three")
+        assert store.read_cache("k1") == again
+        assert store.delete_cache("k1") is True
+        assert store.read_cache("k1") is None
+
     def test_naive_times_are_read_as_utc(self, store: RunStore) -> None:
         naive = T0.replace(tzinfo=None)
         store.write_cache("k1", b"v", "pickle", naive + timedelta(seconds=5), None, naive)
@@ -146,6 +160,124 @@ def test_a_record_is_visible_to_another_store_on_the_file_at_once(tmp_path: Path
         assert reader.read_cache("k1") == written
         assert reader.delete_cache("k1") is True
         assert writer.read_cache("k1") is None
+
+
+def test_a_record_read_once_follows_changes_made_through_another_store(tmp_path: Path) -> None:
+    # Records this store read are served from memory only while no other connection has
+    # committed to the file: every change made elsewhere is seen at the next read.
+    path = tmp_path / "runs.db"
+    with SqliteStore(path) as reader, SqliteStore(path) as other:
+        _write(reader, "k1", b"mine")
+        _write(reader, "k2", b"untouched")
+        assert reader.read_cache("k1").value == b"mine"  # type: ignore[union-attr]
+        assert reader.read_cache("k2").value == b"untouched"  # type: ignore[union-attr]
+
+        replaced = _write(other, "k1", b"theirs", expires_at=at(5), created_at=at(1))
+        assert reader.read_cache("k1") == replaced
+        assert other.delete_cache("k1") is True
+        assert reader.read_cache("k1") is None
+        assert other.prune_cache(at(10)) == 0
+        _write(other, "k1", b"back", expires_at=at(5))
+        assert reader.read_cache("k1").value == b"back"  # type: ignore[union-attr]
+        assert other.prune_cache(at(10)) == 1
+        assert reader.read_cache("k1") is None
+        assert reader.read_cache("k2").value == b"untouched"  # type: ignore[union-attr]
+
+
+def _change_records_in_a_process(path: Path, *actions: str) -> None:
+    """Run ``actions`` (Python statements using ``store``) in a new process on ``path``."""
+    code = f"""
+        import sys
+        from datetime import UTC, datetime
+        from wfkit.stores import open_store
+
+        T = datetime(2024, 1, 1, tzinfo=UTC)
+        store = open_store(f"sqlite:///{{sys.argv[1]}}")
+        {"; ".join(actions)}
+        """
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(path)], env=env, check=True, timeout=120
+    )
+
+
+def test_a_record_read_once_follows_changes_made_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with SqliteStore(path) as store:
+        _write(store, "k1", b"mine")
+        assert store.read_cache("k1").value == b"mine"  # type: ignore[union-attr]
+
+        _change_records_in_a_process(
+            path, "store.write_cache('k1', b'theirs', 'json', None, 'other', T)"
+        )
+        record = store.read_cache("k1")
+        assert record is not None
+        assert (record.value, record.serializer, record.task_name) == (b"theirs", "json", "other")
+
+        _change_records_in_a_process(path, "store.delete_cache('k1')")
+        assert store.read_cache("k1") is None
+
+
+def test_a_record_read_once_follows_changes_to_runs_and_records_alike(tmp_path: Path) -> None:
+    # Another connection committing only run states still makes the kept records be read
+    # again (harmless); the records' own changes after that are seen too.
+    path = tmp_path / "runs.db"
+    with SqliteStore(path) as reader, SqliteStore(path) as other:
+        written = _write(reader, "k1", b"mine")
+        assert reader.read_cache("k1") == written
+        record_flow(other, [Pending(timestamp=at(0))], "f1")
+        other.flush()
+        assert reader.read_cache("k1") == written
+        other.delete_cache("k1")
+        assert reader.read_cache("k1") is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_records_read_before_a_fork_follow_the_childs_changes(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = tmp_path / "runs.db"
+    store = SqliteStore(path)
+    try:
+        _write(store, "k1", b"parent")
+        assert store.read_cache("k1").value == b"parent"  # type: ignore[union-attr]
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_use_inherited_store, args=(store, queue))
+        child.start()
+        child.join(timeout=120)
+        assert child.exitcode == 0
+        assert queue.get(timeout=5) == (b"parent", None)  # the child read, then deleted it
+        assert store.read_cache("k1") is None
+    finally:
+        store.close()
+
+
+def _use_inherited_store(store: SqliteStore, result: Any) -> None:
+    before = store.read_cache("k1")
+    store.delete_cache("k1")
+    result.put((before.value if before else None, store.read_cache("k1")))
+
+
+def test_records_kept_in_memory_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wfkit.stores import _sqlite_cache
+
+    monkeypatch.setattr(_sqlite_cache, "_MAX_RECORDS", 8)
+    monkeypatch.setattr(_sqlite_cache, "_MAX_BYTES", 100)
+    monkeypatch.setattr(_sqlite_cache, "_MAX_VALUE", 40)
+    with SqliteStore(tmp_path / "runs.db") as store:
+        written = [_write(store, f"k{i}", bytes([i]) * (i % 50)) for i in range(30)]
+        for _ in range(2):
+            assert [store.read_cache(f"k{i}") for i in range(30)] == written
+        kept = store._kept._records
+        assert 0 < len(kept) <= 8
+        assert sum(len(r.value) for r in kept.values()) <= 100
+        assert all(len(r.value) <= 40 for r in kept.values())
 
 
 def test_a_cache_write_does_not_flush_buffered_runs(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ that JSON cannot hold as their repr, and read-back states carry no result or exc
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -111,6 +112,23 @@ class TestRunStoreConformance:
         assert history(run)[-1] == ("FAILED", "Failed", at(2), "boom: ValueError('x')")
         assert run.state.message == "boom: ValueError('x')"
         assert (run.start_time, run.end_time) == (at(1), at(2))
+
+    def test_records_are_frozen_values_with_tuple_fields(self, store: RunStore) -> None:
+        record_flow(store, _finished(), "f1", tags=("a", "b"))
+        record_task(store, _finished(), "t1", flow_run_id="f1", tags=("io",), upstream_ids=("t0",))
+        store.record_log(log_entry("hello", "f1", timestamp=at(0)))
+
+        flow_run, (task_run,), (log,) = store.flow_run("f1"), store.task_runs(), store.logs()
+
+        assert type(flow_run.tags) is tuple and type(task_run.tags) is tuple
+        assert type(task_run.upstream_ids) is tuple and type(flow_run.states) is tuple
+        assert store.flow_run("f1") == flow_run and store.logs() == [log]
+        assert flow_run != store.flow_runs(flow_name="nope")
+        for record, field in ((flow_run, "name"), (task_run, "name"), (log, "message")):
+            assert dataclasses.is_dataclass(record)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(record, field, "changed")
+            assert not hasattr(record, "__dict__")  # slotted
 
     def test_histories_keep_the_order_of_the_calls(self, store: RunStore) -> None:
         retried = [

@@ -318,26 +318,66 @@ def test_sqlite_harness_uses_a_temporary_file_removed_on_exit():
     assert not path.exists()
 
 
-def test_pydantic_first_needed_inside_a_frozen_harness_still_works_afterwards():
-    # Regression: pydantic imported while freezegun froze time kept the fake datetime class,
-    # and the run records (pydantic models) failed to build once time was real again.
+# The engine's first use of pydantic happens inside a frozen harness: coercing a flow argument,
+# or reading WFKIT_* settings on the first run. Afterwards pydantic must still take real
+# datetimes (the engine's own models and the user's).
+_PYDANTIC_FIRST_USED_IN_A_HARNESS = """
+import sys
+from datetime import date, datetime
+from wfkit import flow
+from wfkit.testing import harness
+
+@flow
+def double(x: int) -> int:
+    return 2 * x
+
+@flow
+def when(at: datetime) -> datetime:
+    return at
+
+assert "pydantic" not in sys.modules
+with harness(start="2020-01-01T00:00:00Z"):
+    assert date.today() == date(2020, 1, 1)
+    assert double({argument}) == 42
+    assert when("2030-01-01T00:00:00") == datetime(2030, 1, 1)
+print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"pydantic", "pydantic_settings"}}))
+
+import pydantic
+
+class Event(pydantic.BaseModel):
+    at: datetime
+    day: date
+
+event = Event(at=datetime.now(), day=date.today())
+print(type(event.at) is datetime, type(event.day) is date)
+print(when("2030-01-01T00:00:00") == datetime(2030, 1, 1))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argument", "environment", "loaded"),
+    [
+        pytest.param('"21"', {}, "['pydantic']", id="coercing-an-argument"),
+        pytest.param(
+            "21",
+            {"WFKIT_LOGGING_LEVEL": "debug"},
+            "['pydantic', 'pydantic_settings']",
+            id="reading-the-settings",
+        ),
+    ],
+)
+def test_pydantic_first_used_inside_a_frozen_harness_takes_real_datetimes_afterwards(
+    argument, environment, loaded, tmp_path
+):
+    # Regression: pydantic first loaded while freezegun froze time kept freezegun's fake
+    # datetime class, and rejected real datetimes for the rest of the process.
+    import os
     import subprocess
     import sys
 
-    code = (
-        "import sys\n"
-        "from wfkit import flow\n"
-        "from wfkit.testing import harness\n"
-        "assert 'pydantic' not in sys.modules\n"
-        "@flow\n"
-        "def hello(): return 1\n"
-        "with harness():\n"
-        "    hello()\n"
-        "from wfkit.context import use_runtime\n"
-        "with use_runtime(store='memory://') as rt:\n"
-        "    hello()\n"
-        "    print(rt.store.flow_runs()[0].state_names)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFKIT_")}
+    env.update(environment, HOME=str(tmp_path))
+    code = _PYDANTIC_FIRST_USED_IN_A_HARNESS.format(argument=argument)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['Pending', 'Running', 'Completed']"
+    assert out.stdout.splitlines() == [loaded, "True True", "True"]

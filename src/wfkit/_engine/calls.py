@@ -130,6 +130,18 @@ def prepare_task_run(
     ``arguments`` (already bound by parameter name, from ``submit``/``map``) replaces
     ``args``/``kwargs``.
     """
+    return PreparedTaskRun._make(_prepare(task, args, kwargs, wait_for, identity, arguments))
+
+
+def _prepare(
+    task: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    wait_for: Any,
+    identity: dict[str, Any] | None,
+    arguments: dict[str, Any] | None,
+) -> tuple[Any, ...]:
+    """:func:`prepare_task_run`'s work, as a plain tuple (an inline call unpacks it at once)."""
     if not _SETUP_DONE:
         _ensure_setup()
     runtime = current_runtime()
@@ -199,7 +211,7 @@ def prepare_task_run(
     else:
         run.state = Pending()  # recorded by the parent process
         top_level = False  # the parent commits
-    return PreparedTaskRun(task, run, plan, ctx, _body(task, bound), runtime, top_level, bound)
+    return task, run, plan, ctx, _body(task, bound), runtime, top_level, bound
 
 
 def _task_cache(task: Any, policy: Any, ctx: TaskRunContext, flow_ctx: Any, bound: Any) -> Any:
@@ -235,8 +247,8 @@ def call_task(
     wait_for: Any = None,
 ) -> Any:
     """Run ``task`` inline with these arguments (see :class:`wfkit.Task`)."""
-    task, _, plan, ctx, body, runtime, top_level, _ = prepare_task_run(
-        task, args, kwargs, wait_for=wait_for
+    task, _, plan, ctx, body, runtime, top_level, _ = _prepare(
+        task, args, kwargs, wait_for, None, None
     )
     return _dispatch(task, plan, body, runtime, (task_run_context, ctx), top_level, return_state)
 

@@ -27,7 +27,8 @@ def bind_parameters(
 
     Returns ``(bound, passed, parameters)``: the bound arguments to call with, the arguments
     given explicitly, and the parameters to record (defaults applied, ``self``/``cls`` left
-    out when ``skip_first``).
+    out when ``skip_first``). ``passed`` may be the ``parameters`` dict itself (when every
+    parameter was passed); ``parameters`` never aliases ``bound.arguments``.
 
     Raises:
         ParameterBindError: the arguments do not fit the signature.
@@ -40,7 +41,7 @@ def bind_parameters(
         parameters = dict(arguments)
         if skip_first and parameters:
             parameters.pop(names[0], None)
-        return bound, parameters, dict(parameters)
+        return bound, parameters, parameters  # all were passed: one dict serves as both
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:

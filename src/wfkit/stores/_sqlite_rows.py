@@ -119,14 +119,16 @@ def _cache_record(row: Sequence[Any]) -> CacheRecord:
 
 
 # records in -------------------------------------------------------------------------------
-_JSON_FIELDS = ("parameters", "tags", "upstream_ids")
+# JSON columns, and the type the record holds: the records are plain dataclasses that take
+# what they are given, so JSON arrays become the tuples the fields declare here.
+_JSON_FIELDS = (("parameters", dict), ("tags", tuple), ("upstream_ids", tuple))
 
 
 def _record(cls: type[_R], columns: Sequence[str], row: Sequence[Any], states: list[State]) -> _R:
     fields = dict(zip(columns, row, strict=True))
-    for key in _JSON_FIELDS:
+    for key, kind in _JSON_FIELDS:
         if key in fields:
-            fields[key] = json.loads(fields[key])
+            fields[key] = kind(json.loads(fields[key]))
     history = tuple(states)  # never empty: a run's row and its states are written together
     start, end = run_times(history)
     return cls(**fields, state=history[-1], states=history, start_time=start, end_time=end)

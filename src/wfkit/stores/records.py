@@ -1,15 +1,15 @@
 """The records a store's reading API returns (and the test harness returns).
 
-These are frozen pydantic models. This module imports pydantic, so it is loaded only when
-something reads from a store, never on the path of ``import wfkit`` or of a run.
+They are frozen, slotted dataclasses, built by the stores from their own data: immutable,
+compared field by field, made with keyword arguments, and no validation (the store wrote
+what it reads). Importing this module costs almost nothing: no pydantic.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from wfkit.states import State, StateType
 from wfkit.stores._base import run_times
@@ -17,9 +17,10 @@ from wfkit.stores._base import run_times
 __all__ = ["FlowRun", "LogRecord", "TaskRun", "run_times"]
 
 
-class _RunRecord(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
+# The base only declares the common fields: FlowRun and TaskRun make their own methods
+# (each generated method costs a compile at import).
+@dataclass(frozen=True, slots=True, kw_only=True, init=False, repr=False, eq=False)
+class _RunRecord:
     id: str
     name: str
     state: State
@@ -39,9 +40,11 @@ class _RunRecord(BaseModel):
 
     @property
     def state_type(self) -> StateType:
+        """The type of the run's current state."""
         return self.state.type
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FlowRun(_RunRecord):
     """A recorded flow run."""
 
@@ -52,6 +55,7 @@ class FlowRun(_RunRecord):
     root_flow_run_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskRun(_RunRecord):
     """A recorded task run."""
 
@@ -61,10 +65,9 @@ class TaskRun(_RunRecord):
     upstream_ids: tuple[str, ...] = ()
 
 
-class LogRecord(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRecord:
     """A log line recorded inside a run."""
-
-    model_config = ConfigDict(frozen=True)
 
     flow_run_id: str | None
     task_run_id: str | None
@@ -80,6 +83,7 @@ class LogRecord(BaseModel):
 
     @property
     def level_name(self) -> str:
+        """The level's name (``"INFO"``, ``"WARNING"``...)."""
         import logging
 
         return logging.getLevelName(self.level)

@@ -41,6 +41,7 @@ from wfkit.stores._base import (
     check_limit,
 )
 from wfkit.stores._sqlite_batch import _DATA_ERRORS, _write_batch
+from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
     _FLOW_FIELDS,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 
+_SELECT_CACHE_KEY = f"{_SELECT_CACHE} WHERE key = ?"
 _MAX_PENDING = 1000  # buffered state + log rows that trigger a flush
 # Durability is about real time, not a test's fake clock: a process killed mid-run loses at
 # most the rows of the last second (or the last _MAX_PENDING rows).
@@ -96,6 +98,7 @@ class SqliteStore:
         self.path = Path(path).expanduser()
         self.url = url if url is not None else f"sqlite:///{self.path}"
         self._w = _Writer(self.path, timeout)
+        self._kept = KeptCacheRecords()  # cache records served from memory while still valid
         # Flushes and closes when the store is garbage collected or the interpreter exits,
         # without keeping the store alive (the writer holds no reference back to it).
         self._finalizer = weakref.finalize(self, self._w.close, quiet=True)
@@ -216,12 +219,35 @@ class SqliteStore:
         """Store ``value`` under ``key`` (replacing any record with that key), committed
         before this returns."""
         row = _cache_row(key, value, serializer, expires_at, task_name, created_at)
-        self._w.execute(_UPSERT_CACHE, row, "write a cache record")
+        with self._w.db_lock:
+            self._kept.drop(key)
+            self._w.execute(_UPSERT_CACHE, row, "write a cache record")
+            if self._w.conn is not None:
+                self._kept.keep(self._w.conn, _cache_record(row))
 
     def read_cache(self, key: str) -> CacheRecord | None:
-        """The record stored under ``key``, expired or not; None if there is none."""
-        rows, _ = self._w.execute(f"{_SELECT_CACHE} WHERE key = ?", (key,), "read the cache")
-        return _cache_record(rows[0]) if rows else None
+        """The record stored under ``key``, expired or not; None if there is none.
+
+        A record this store read or wrote is served from memory while no other connection
+        has committed to the file since (see :mod:`wfkit.stores._sqlite_cache`).
+        """
+        w, kept = self._w, self._kept
+        with w.db_lock:
+            conn = w._connection()
+            try:
+                record = kept.lookup(conn, key)
+                if record is not None:
+                    return record
+                row = conn.execute(_SELECT_CACHE_KEY, (key,)).fetchone()
+            except sqlite3.Error:  # busy, say: the general path retries, or explains
+                kept.forget()
+                rows, _ = w.execute(_SELECT_CACHE_KEY, (key,), "read the cache")
+                return _cache_record(rows[0]) if rows else None
+            if row is None:
+                return None
+            record = _cache_record(row)
+            kept.keep(conn, record)
+            return record
 
     def cache_records(self) -> list[CacheRecord]:
         """Every cache record, oldest first (by ``created_at``, then key)."""
@@ -232,12 +258,17 @@ class SqliteStore:
     def delete_cache(self, key: str) -> bool:
         """Delete the record under ``key``; whether there was one."""
         sql = "DELETE FROM cache WHERE key = ?"
-        return self._w.execute(sql, (key,), "delete a cache record")[1] > 0
+        with self._w.db_lock:
+            self._kept.drop(key)
+            return self._w.execute(sql, (key,), "delete a cache record")[1] > 0
 
     def prune_cache(self, now: datetime) -> int:
         """Delete the records whose ``expires_at`` is at or before ``now``; how many."""
         sql = "DELETE FROM cache WHERE expires_us <= ?"
-        return self._w.execute(sql, (_to_us(aware(now)),), "prune the cache")[1]
+        expiry = _to_us(aware(now))
+        with self._w.db_lock:
+            self._kept.forget()
+            return self._w.execute(sql, (expiry,), "prune the cache")[1]
 
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: path, schema version, row counts and size on disk."""
@@ -483,7 +514,8 @@ def _file_size(path: str) -> int:
 
 
 def _records() -> Any:
-    """The record models (pydantic), imported when something first reads."""
+    """The record classes, imported when something first reads: defining them costs a few
+    milliseconds that a script which only runs flows does not pay."""
     from wfkit.stores import records
 
     return records

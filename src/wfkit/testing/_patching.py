@@ -24,11 +24,9 @@ def frozen_wall_time(clock: FakeClock) -> Iterator[None]:
     moving with it."""
     from freezegun import freeze_time
 
-    # Anything that binds ``datetime.datetime`` at import must be imported before time is
-    # frozen: pydantic imported under freezegun keeps the fake class and then rejects real
-    # datetimes (the run records are pydantic models).
-    import wfkit.stores.records  # noqa: F401
-
+    # Nothing needs importing before time is frozen: the run records are plain dataclasses,
+    # and wfkit first imports pydantic (which keeps the datetime class it sees then) with the
+    # real classes, through wfkit._pydantic.
     freezer = freeze_time(clock.now(), tick=False, real_asyncio=True, ignore=_REAL_TIME_MODULES)
     factory = freezer.start()
 

@@ -13,22 +13,24 @@ Works with or without pytest::
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfkit.clock import FakeClock
 from wfkit.context import use_runtime
 from wfkit.exceptions import ConfigurationError
-from wfkit.stores import RunStore
-from wfkit.testing._patching import frozen_wall_time, virtual_sleeps
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+    from wfkit.stores import RunStore
+
+# The pytest plugin imports this module in every pytest session: what only entering a harness
+# needs (the sleep patches import asyncio; freezegun) is imported on entry.
 
 __all__ = ["Harness", "harness", "wfkit_test_harness"]
 
@@ -96,6 +98,8 @@ class Harness:
         before = {r.id for r in self.store.flow_runs(flow_name=flow.name)}
         outcome = flow(*args, return_state=True, **kwargs)
         if inspect.isawaitable(outcome):
+            import asyncio
+
             asyncio.run(_awaited(outcome))
         new = [
             r
@@ -209,6 +213,9 @@ def _open_isolated_store(
 
         return MemoryStore(), None, None
     if store == "sqlite":
+        import tempfile
+        from pathlib import Path
+
         from wfkit.stores.sqlite import SqliteStore
 
         temp = None if directory is not None else Path(tempfile.mkdtemp(prefix="wfkit-harness-"))
@@ -254,6 +261,8 @@ def harness(
             "Use the active one (the wf_harness fixture, or the object the outer "
             "harness() returned) instead of opening another."
         )
+    from wfkit.testing._patching import frozen_wall_time, virtual_sleeps
+
     clock = FakeClock(start)
     run_store, path, temp = _open_isolated_store(store, directory)
     h = Harness(clock, run_store, path, background=background)
@@ -269,6 +278,8 @@ def harness(
         _active.reset(token)
         run_store.close()
         if temp is not None:
+            import shutil
+
             shutil.rmtree(temp, ignore_errors=True)
 
 
