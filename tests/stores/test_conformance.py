@@ -312,6 +312,16 @@ class TestRunStoreConformance:
             assert params["tuple_key_dict"] == "{(1, 2): 'x'}"
             assert task_params == {"s": "{1, 2}"}
 
+    def test_a_circular_parameter_is_kept_readable(self, store: RunStore) -> None:
+        loop: list[object] = [1]
+        loop.append(loop)
+        record_task(store, _finished(), "t1", parameters={"loop": loop, "fine": "ok"})
+
+        params = store.task_runs()[0].parameters
+        assert params["fine"] == "ok"
+        if not isinstance(store, MemoryStore):
+            assert params["loop"] == "[1, [...]]"
+
     def test_parameters_may_be_any_mapping(self, store: RunStore) -> None:
         # The engine hands over a read-only view of the bound arguments.
         record_task(store, _finished(), "t1", parameters=MappingProxyType({"n": 1, "xs": [1]}))
