@@ -26,22 +26,25 @@ class WfFuture:
         flow_run_id: the flow run it was submitted in.
     """
 
-    __slots__ = ("task_run_id", "flow_run_id", "_run", "_job", "_name", "__weakref__")
+    __slots__ = ("task_run_id", "flow_run_id", "_job", "_name", "__weakref__")
 
     def __init__(self, run: Any, job: Any) -> None:
         self.task_run_id: str = run.id
         self.flow_run_id: str | None = run.flow_run_id
         self._name = run.name
-        self._run = run  # the live run: its current state (dropped when done)
-        self._job = job  # a wfkit._engine.jobs.Job whose result is the final State
+        # A wfkit._engine.jobs.Job whose result is the final State; until it is done, its
+        # ``live`` run has the current state.
+        self._job = job
 
     @property
     def state(self) -> State:
         """The run's current state (its final state once done)."""
-        if self._job.done:
+        job = self._job
+        run = job.live  # read before ``done``: a job drops it when it finishes
+        if job.done:
             return self._final_state()
-        run = self._run
-        return run.state if run is not None and run.state is not None else Pending()
+        state = run.state if run is not None else None
+        return state if state is not None else Pending()
 
     def done(self) -> bool:
         return self._job.done
@@ -81,7 +84,6 @@ class WfFuture:
             current_clock().catch_up(job.finished_at)
         if job.error is not None:  # the engine itself failed (or an interrupt)
             raise job.error
-        self._run = None
         return job.result  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, Any]:
@@ -92,8 +94,12 @@ class WfFuture:
         if not self._job.done:
             waiter = loop.create_future()
 
+            def settle() -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
             def wake(_: WfFuture) -> None:
-                loop.call_soon_threadsafe(lambda: waiter.done() or waiter.set_result(None))
+                loop.call_soon_threadsafe(settle)
 
             self.add_done_callback(wake)
             yield from waiter.__await__()

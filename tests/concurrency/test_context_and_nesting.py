@@ -90,6 +90,44 @@ def test_nested_module_wait_on_a_bounded_pool(h, in_thread):
     assert in_thread(main, timeout=60) == [(2, 0)] * 3
 
 
+def test_the_end_of_a_flow_runs_queued_work_its_busy_pool_has_not_started(h, in_thread):
+    # The only worker waits for work queued behind it; the flow waits for both when it
+    # ends, and runs the queued one itself instead of sleeping.
+    released = threading.Event()
+    kept = []
+
+    @task
+    def blocked():
+        return released.wait(20)
+
+    @task
+    def release():
+        released.set()
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=1))
+    def main():
+        kept.append(blocked.submit())
+        assert kept[0].state.name in ("Pending", "Running")
+        release.submit()
+
+    in_thread(main, timeout=60)
+    assert kept[0].result() is True  # released, not timed out
+    assert all(r.state_names == ["Pending", "Running", "Completed"] for r in h.task_runs())
+
+
+def test_a_pool_runs_many_items_on_at_most_max_workers_threads(h):
+    @task
+    def where(i):
+        return threading.current_thread().name
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def main():
+        return where.map(range(300)).result()
+
+    names = set(main()) - {threading.current_thread().name}  # the flow may run some itself
+    assert names and len(names) <= 2
+
+
 def test_nested_submissions_record_the_same_flow_run(h):
     @task
     def outer(x):

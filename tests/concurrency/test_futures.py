@@ -412,3 +412,27 @@ def test_repr_names_the_task_run_and_state(h):
     main()
     assert seen["name"] in seen["repr"]
     assert "Completed" in seen["repr"]
+
+
+def test_a_finished_future_keeps_its_final_state_not_its_live_run(h):
+    import gc
+
+    from wfkit._engine.runs import TaskRunLive
+
+    kept: list[WfFuture] = []
+
+    @task
+    def add(x, y):
+        return x + y
+
+    @flow
+    def main():
+        kept.extend(add.map([1, 2], [3, 4]))
+        kept[0].wait()  # waited for, its state never read
+
+    main()
+    gc.collect()
+    ids = {f.task_run_id for f in kept}
+    assert not [o for o in gc.get_objects() if isinstance(o, TaskRunLive) and o.id in ids]
+    assert [f.state.name for f in kept] == ["Completed", "Completed"]
+    assert [f.result() for f in kept] == [4, 6]

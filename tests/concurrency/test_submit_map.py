@@ -379,6 +379,16 @@ class TestFutureFromAnotherFlowRun:
     def test_as_a_map_element(self, h, leaked):
         self._check(h, lambda f: ident.map([f, f]).result(), leaked)
 
+    def test_as_a_later_map_element_the_runs_created_before_it_still_run(self, h, leaked):
+        @flow
+        def second():
+            return ident.map([1, 2, leaked]).result()
+
+        with pytest.raises(ConfigurationError):
+            second()
+        runs = h.task_runs(flow_run=h.flow_run(second))
+        assert [r.state_names for r in runs] == [["Pending", "Running", "Completed"]] * 2
+
 
 def test_submit_a_task_with_var_positional_and_var_keyword_parameters(h):
     @task

@@ -1,13 +1,15 @@
 """Submitting task runs to a flow run's task runner: ``task.submit`` and ``task.map``.
 
-The run is prepared (bound, created, recorded Pending) in the caller's thread, so its id is
+Each run is prepared (bound, created, recorded Pending) in the caller's thread, so its id is
 known at once; it executes on the runner with a copy of the caller's context (flow run,
-tags, clock, store, harness), on a timeline of its own under a fake clock.
+tags, clock, store, harness), on a timeline of its own under a fake clock. A map queues its
+runs in batches, so that the workers start early but are not woken once per item.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterable
 from typing import Any
 
 from wfkit._annotations import unmapped
@@ -19,7 +21,9 @@ from wfkit.context import flow_run_context
 from wfkit.exceptions import MappingLengthMismatch, MappingMissingIterable, MissingContextError
 from wfkit.futures import WfFuture, WfFutureList
 
-__all__ = ["map_task", "submit_prepared", "submit_task"]
+__all__ = ["map_task", "submit_runs", "submit_task"]
+
+_BATCH = 64  # runs prepared before the workers are handed them
 
 
 def _runner_for(task: Any, verb: str) -> Any:
@@ -48,40 +52,92 @@ def _arguments(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict
     return dict(bound.arguments)
 
 
-def submit_prepared(runner: Any, prepared: PreparedTaskRun) -> WfFuture:
-    """Schedule a prepared run on ``runner``; returns its future."""
-    context = contextvars.copy_context()
+class _SubmittedRun(Job):
+    """A prepared task run queued on a runner: a worker, or a thread that waits for it,
+    runs it in a copy of the submitter's context, on a timeline that starts when it was
+    submitted (fake clocks)."""
+
+    __slots__ = ("_prepared", "_runner", "_context", "_submitted_at")
+
+    def __init__(
+        self, prepared: PreparedTaskRun, runner: Any, context: contextvars.Context
+    ) -> None:
+        super().__init__(live=prepared.run)
+        self._prepared: PreparedTaskRun | None = prepared
+        self._runner = runner
+        # The runs of one map share the context; each run enters a copy of its own.
+        self._context: contextvars.Context | None = context
+        clock = prepared.runtime.clock
+        self._submitted_at = clock.monotonic() if clock.virtual else None
+
+    def _work(self) -> Any:
+        prepared, context = self._prepared, self._context
+        self._prepared = self._context = None  # a finished run's future keeps only its state
+        assert prepared is not None and context is not None  # a job runs once
+        return context.copy().run(self._run, prepared)
+
+    def _run(self, prepared: PreparedTaskRun) -> Any:
+        if self._submitted_at is None:
+            return self._runner.run_prepared(prepared)
+        clock = prepared.runtime.clock
+        with clock.branch(self._submitted_at):  # it started when submitted, not when picked up
+            try:
+                return self._runner.run_prepared(prepared)
+            finally:
+                self.finished_at = clock.monotonic()
+
+
+def _submit_async(runner: Any, prepared: PreparedTaskRun, context: Any) -> WfFuture:
+    """An async task runs on the runner's event loop; its job ends with the coroutine."""
+    import asyncio
+
     clock = prepared.runtime.clock
-    submitted_at = clock.monotonic()  # concurrent work starts when submitted, not when picked up
-    if prepared.task.isasync:
-        job = Job.external()
-        import asyncio
+    submitted_at = clock.monotonic()
+    job = Job.external(live=prepared.run)
 
-        async def run_async() -> Any:
-            with clock.branch(submitted_at):
-                try:
-                    return await execute_task_run(prepared, return_state=True)
-                finally:
-                    job.finished_at = clock.monotonic()
-
-        def finish(done: Any) -> None:
-            error = done.exception()
-            job.complete(None if error else done.result(), error)
-
-        concurrent = context.run(asyncio.run_coroutine_threadsafe, run_async(), runner.event_loop())
-        concurrent.add_done_callback(finish)
-        return WfFuture(prepared.run, job)
-
-    def run_here() -> Any:
+    async def run_async() -> Any:
         with clock.branch(submitted_at):
             try:
-                return runner.run_prepared(prepared)
+                return await execute_task_run(prepared, return_state=True)
             finally:
                 job.finished_at = clock.monotonic()
 
-    job = Job(lambda: context.run(run_here))
-    runner.submit_job(job, prepared)
+    def finish(done: Any) -> None:
+        error = done.exception()
+        job.complete(None if error else done.result(), error)
+
+    concurrent = context.copy().run(
+        asyncio.run_coroutine_threadsafe, run_async(), runner.event_loop()
+    )
+    concurrent.add_done_callback(finish)
     return WfFuture(prepared.run, job)
+
+
+def submit_runs(
+    runner: Any, task: Any, parameter_sets: Iterable[dict[str, Any]], wait_for: Any
+) -> WfFutureList:
+    """Prepare one run of ``task`` per parameter set and queue them on ``runner``; their
+    futures, in order. Runs prepared before an error are queued all the same."""
+    _check_submittable(task)
+    context = contextvars.copy_context()
+    futures = WfFutureList()
+    batch: list[Job] = []
+    try:
+        for parameters in parameter_sets:
+            prepared = prepare_task_run(task, (), {}, wait_for=wait_for, arguments=parameters)
+            if task.isasync:
+                futures.append(_submit_async(runner, prepared, context))
+                continue
+            job = _SubmittedRun(prepared, runner, context)
+            futures.append(WfFuture(prepared.run, job))
+            batch.append(job)
+            if len(batch) == _BATCH:
+                runner.submit_jobs(batch)
+                batch = []
+    finally:
+        if batch:
+            runner.submit_jobs(batch)
+    return futures
 
 
 def map_task(
@@ -110,16 +166,14 @@ def map_task(
             f"{task.name}.map(...) got iterables of different lengths {lengths}. Give them equal "
             "lengths, or wrap the ones that should stay whole in unmapped()."
         )
-    count = next(iter(lengths.values()))
-    return WfFutureList(
-        runner.submit(
-            task, {**static, **{name: values[i] for name, values in mapped.items()}}, wait_for
-        )
-        for i in range(count)
+    names = list(mapped)
+    rows = zip(*mapped.values(), strict=True)
+    return runner.submit_each(  # type: ignore[no-any-return]
+        task, ({**static, **dict(zip(names, row, strict=True))} for row in rows), wait_for
     )
 
 
-def prepare_for_runner(task: Any, parameters: dict[str, Any], wait_for: Any) -> PreparedTaskRun:
+def _check_submittable(task: Any) -> None:
     from wfkit.tasks import Task
 
     if not isinstance(task, Task):
@@ -132,4 +186,3 @@ def prepare_for_runner(task: Any, parameters: dict[str, Any], wait_for: Any) -> 
             f"task {task.name!r} is a generator; generator tasks stream to their caller and "
             "cannot be submitted. Call it directly instead."
         )
-    return prepare_task_run(task, (), {}, wait_for=wait_for, arguments=dict(parameters))

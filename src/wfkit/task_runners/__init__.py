@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Executor
 from typing import Any
 
 from wfkit.exceptions import ConfigurationError
@@ -36,12 +38,15 @@ def _check_max_workers(value: Any, owner: str) -> int | None:
 class TaskRunner:
     """Base of task runners: start on enter, shut down (waiting) on exit.
 
-    Subclasses implement :meth:`_make_executor` (and may override :meth:`submit_job`).
+    Subclasses set the pool size (:meth:`_default_workers`) and may override
+    :meth:`run_prepared` (how a worker runs one task run) or :meth:`submit_jobs`.
     """
+
+    _thread_name = "wfkit-task"
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = _check_max_workers(max_workers, type(self).__name__)
-        self._executor: Executor | None = None
+        self._workers: _WorkerPool | None = None
         self._loop: _LoopThread | None = None
         self._lock = threading.Lock()
 
@@ -59,21 +64,22 @@ class TaskRunner:
     def shutdown(self, wait: bool = True) -> None:
         """Wait for submitted work (``wait``), then release the workers."""
         with self._lock:
-            executor, self._executor = self._executor, None
+            workers, self._workers = self._workers, None
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.stop(wait=wait)
-        if executor is not None:
-            executor.shutdown(wait=wait)
+        if workers is not None:
+            workers.shutdown(wait=wait)
 
-    def _make_executor(self) -> Executor:  # pragma: no cover - subclasses
-        raise NotImplementedError
+    def _default_workers(self) -> int:
+        return min(32, (os.cpu_count() or 1) + 4)
 
-    def executor(self) -> Executor:
+    def _pool(self) -> _WorkerPool:
         with self._lock:
-            if self._executor is None:
-                self._executor = self._make_executor()
-            return self._executor
+            if self._workers is None:
+                size = self.max_workers or self._default_workers()
+                self._workers = _WorkerPool(size, self._thread_name)
+            return self._workers
 
     def event_loop(self) -> Any:
         """The runner's event loop for async tasks (started on first use)."""
@@ -89,9 +95,20 @@ class TaskRunner:
         Raises:
             TypeError: ``task`` is not a wfkit task, or is a generator task.
         """
-        from wfkit._engine.submit import prepare_for_runner, submit_prepared
+        return self.submit_each(task, (parameters,), wait_for)[0]
 
-        return submit_prepared(self, prepare_for_runner(task, parameters, wait_for))
+    def submit_each(
+        self, task: Any, parameter_sets: Iterable[dict[str, Any]], wait_for: Any = None
+    ) -> Any:
+        """Submit one run of ``task`` per parameter set, in order (what ``map`` does);
+        returns their WfFutureList.
+
+        Raises:
+            TypeError: ``task`` is not a wfkit task, or is a generator task.
+        """
+        from wfkit._engine.submit import submit_runs
+
+        return submit_runs(self, task, parameter_sets, wait_for)
 
     def map(self, task: Any, parameters: dict[str, Any], wait_for: Any = None) -> Any:
         """Submit one run of ``task`` per position of the iterable parameters."""
@@ -99,9 +116,9 @@ class TaskRunner:
 
         return map_task(task, (), parameters, wait_for)
 
-    def submit_job(self, job: Any, prepared: Any) -> None:
-        """Schedule ``job.run_if_pending`` (a wfkit._engine.jobs.Job) on the workers."""
-        self.executor().submit(job.run_if_pending)
+    def submit_jobs(self, jobs: list[Any]) -> None:
+        """Queue jobs (wfkit._engine.jobs.Job) for the workers, in order."""
+        self._pool().put(jobs)
 
     def run_prepared(self, prepared: Any) -> Any:
         """Run a prepared task run in the current thread; returns its final state."""
@@ -122,10 +139,6 @@ class ThreadPoolTaskRunner(TaskRunner):
             runs it itself.
     """
 
-    def _make_executor(self) -> Executor:
-        workers = self.max_workers or min(32, (os.cpu_count() or 1) + 4)
-        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wfkit-task")
-
 
 class ProcessPoolTaskRunner(TaskRunner):
     """Runs submitted tasks in worker processes; their states are recorded in the flow's
@@ -135,15 +148,15 @@ class ProcessPoolTaskRunner(TaskRunner):
         max_workers: the number of processes; default the number of CPUs.
     """
 
+    # Threads of this process wait on the worker processes and replay what they recorded.
+    _thread_name = "wfkit-proc"
+
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__(max_workers)
         self._processes: Executor | None = None
 
-    def _make_executor(self) -> Executor:
-        # Threads of this process wait on the worker processes and replay what they recorded.
-        return ThreadPoolExecutor(
-            max_workers=self.max_workers or (os.cpu_count() or 1), thread_name_prefix="wfkit-proc"
-        )
+    def _default_workers(self) -> int:
+        return os.cpu_count() or 1
 
     def processes(self) -> Executor:
         with self._lock:
@@ -153,17 +166,19 @@ class ProcessPoolTaskRunner(TaskRunner):
 
                 context = multiprocessing.get_context("spawn")
                 self._processes = ProcessPoolExecutor(
-                    max_workers=self.max_workers or (os.cpu_count() or 1), mp_context=context
+                    max_workers=self.max_workers or self._default_workers(), mp_context=context
                 )
             return self._processes
 
-    def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None) -> Any:
+    def submit_each(
+        self, task: Any, parameter_sets: Iterable[dict[str, Any]], wait_for: Any = None
+    ) -> Any:
         from wfkit._engine.process import task_reference
         from wfkit.tasks import Task
 
         if isinstance(task, Task):
             task_reference(task)  # fail before any run exists if a process cannot import it
-        return super().submit(task, parameters, wait_for)
+        return super().submit_each(task, parameter_sets, wait_for)
 
     def run_prepared(self, prepared: Any) -> Any:
         """Wait for the upstream in this process, run the task in a worker process, and
@@ -178,6 +193,83 @@ class ProcessPoolTaskRunner(TaskRunner):
             processes, self._processes = self._processes, None
         if processes is not None:
             processes.shutdown(wait=wait)
+
+
+class _WorkerPool:
+    """Up to ``size`` threads taking jobs from one queue, first in first out.
+
+    Made for many small jobs (``task.map``): a job is queued as itself (no future or work
+    item around it), a batch is queued at once, and a sleeping worker is woken (or a new
+    one started) only for work that no awake worker is free to take. A job that a waiter
+    already ran is skipped.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._queue: deque[Any] = deque()
+        self._wakeup = threading.Condition(threading.Lock())
+        self._threads: list[threading.Thread] = []
+        self._sleeping = 0  # workers waiting for work, not yet woken
+        self._closed = False
+
+    def put(self, jobs: list[Any]) -> None:
+        with self._wakeup:
+            if self._closed:
+                raise RuntimeError("this task runner is shut down; it cannot take more work")
+            self._queue.extend(jobs)
+            waiting = len(self._queue)
+            woken = min(self._sleeping, waiting)
+            if woken:
+                self._sleeping -= woken
+                self._wakeup.notify(woken)
+            for _ in range(min(waiting - woken, self._size - len(self._threads))):
+                self._start_worker()
+
+    def _start_worker(self) -> None:
+        # Daemon threads: a flow run always shuts its runner down (waiting for the work);
+        # a daemon worker left idle cannot hold up the interpreter's exit.
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def _work(self) -> None:
+        queue, wakeup = self._queue, self._wakeup
+        while True:
+            try:
+                job = queue.popleft()
+            except IndexError:
+                with wakeup:
+                    if queue:
+                        continue
+                    if self._closed:
+                        return
+                    self._sleeping += 1
+                    wakeup.wait()
+                continue
+            job.run_if_pending()
+            del job  # an idle worker keeps no finished job alive
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work; the workers finish what is queued, then end. With ``wait``,
+        this thread helps with the queued work, then waits for the workers."""
+        with self._wakeup:
+            self._closed = True
+            self._sleeping = 0
+            self._wakeup.notify_all()
+        if not wait:
+            return
+        queue = self._queue
+        while True:
+            try:
+                job = queue.popleft()
+            except IndexError:
+                break
+            job.run_if_pending()
+        for thread in self._threads:
+            thread.join()
 
 
 class _LoopThread:
