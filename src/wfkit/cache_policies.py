@@ -227,7 +227,17 @@ class Inputs(CachePolicy):
         kept = {n: v for n, v in inputs.items() if n not in exclude} if exclude else inputs
         if not kept:
             return None
-        return digest(["inputs", _named_trees(kept, "argument", task_ctx)])
+        known = _small_inputs(kept)
+        if known is not None:
+            key = _inputs_keys.get(known)
+            if key is not None:
+                return key
+        key = digest(["inputs", _named_trees(kept, "argument", task_ctx)])
+        if known is not None:
+            if len(_inputs_keys) >= _MAX_INPUTS_KEYS:
+                _inputs_keys.clear()
+            _inputs_keys[known] = key
+        return key
 
     def __sub__(self, name: object) -> CachePolicy:
         return dataclasses.replace(self, exclude=(*self.exclude, _check_excluded(name)))
@@ -451,6 +461,31 @@ def _merged_settings(a: CachePolicy, b: CachePolicy) -> dict[str, Any]:
 def _callable_name(fn: object) -> str:
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     return str(name) if name else repr(fn)
+
+
+# INPUTS keys of arguments that are all small str/int/bool/None values, by (name, type, value)
+# triples: equal values of one exact type have one canonical JSON text, so a key hashed once
+# serves every call with the same such arguments. (Floats are left out: 0.0 == -0.0.)
+_inputs_keys: dict[tuple[Any, ...], str] = {}
+_MAX_INPUTS_KEYS = 4096
+_SMALL_TYPES = frozenset({str, int, bool, type(None)})
+_SMALL_STR = 256
+
+
+def _small_inputs(inputs: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """``(name, type, value, ...)`` for ``_inputs_keys`` when every value is a small scalar,
+    else None."""
+    parts: list[Any] = []
+    for name, value in inputs.items():
+        kind = type(value)
+        if kind not in _SMALL_TYPES:
+            return None
+        if kind is str and len(value) > _SMALL_STR:
+            return None
+        if kind is int and not -(2**63) <= value < 2**63:
+            return None
+        parts += (name, kind, value)
+    return tuple(parts)
 
 
 # code object id -> (a weak reference to it, its TASK_SOURCE key); an entry goes with its code

@@ -628,3 +628,27 @@ def test_the_inputs_key_is_a_function_of_the_inputs(inputs: dict[str, Any]) -> N
 def test_different_inputs_give_different_keys(one: dict[str, Any], other: dict[str, Any]) -> None:
     if one != other:
         assert key(INPUTS, one) != key(INPUTS, other)
+
+
+# remembered keys ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "values",
+    [(1, True, 1.0, "1"), (0, False, 0.0, -0.0, None, ""), (2**63 - 1, 2**63, float(2**63))],
+)
+def test_equal_arguments_of_other_types_keep_their_own_keys(values: tuple[Any, ...]) -> None:
+    # The keys of small scalar arguments are remembered between calls: values that compare
+    # equal but are of other types (1 == True == 1.0) must not share one.
+    first = [key(INPUTS, {"x": v}) for v in values]
+    again = [key(INPUTS, {"x": v}) for v in values]
+    assert first == again
+    assert len(set(first)) == len(values)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), scalars, min_size=1, max_size=4))
+def test_a_remembered_inputs_key_is_the_key_computed_afresh(inputs: dict[str, Any]) -> None:
+    import wfkit.cache_policies as policies
+
+    served = key(INPUTS, inputs)
+    policies._inputs_keys.clear()
+    assert key(INPUTS, inputs) == served
+    assert key(INPUTS - "other", inputs) == served  # another Inputs, the same arguments kept
