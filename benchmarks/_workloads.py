@@ -640,8 +640,8 @@ def w_first_call_verify(p: dict[str, Any]) -> dict[str, Any]:
     from wfkit.stores import open_store
 
     checks = Checks()
-    db = Path(p["home"]) / "wfkit.db"
-    checks.check(db.exists(), "the store file was created in WFKIT_HOME", db)
+    db = Path(p["db"])
+    checks.check(db.exists(), f"the store file was created in {p['where']}", db)
     if db.exists():
         store = open_store(f"sqlite:///{db}")
         runs = store.flow_runs(flow_name="bench-first")

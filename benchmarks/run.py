@@ -10,7 +10,9 @@ outputs (results, recorded runs and their state histories); a figure whose check
 meets its target, and the command then exits with status 1.
 
 Workloads run in subprocesses, each with a fresh ``WFKIT_HOME`` (Prefect: ``PREFECT_HOME``)
-in a temporary directory. These are benchmarks: nothing here is a timed assertion.
+in a temporary directory; the first flow call also runs in wfkit's default configuration (no
+``WFKIT_*`` variable, ``HOME`` a fresh directory). These are benchmarks: nothing here is a
+timed assertion.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ RETRIED_3 = [
     "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying",
     "Completed",
 ]  # fmt: skip
+
+
+FIRST_CALL_PLAIN_WHAT = (
+    "call the function, then create a SQLite file and record the run and its 3 states with "
+    "sqlite3 (sqlite3 import included)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,17 +86,24 @@ FIGURES = [
     ),
     Figure(
         name="first_flow_call",
-        title="first flow call in a fresh process, store file created (perf_counter around the call, inside the process)",
+        title="first flow call in a fresh process, default configuration: no WFKIT_* variable, HOME a fresh directory, the store file created at $HOME/.wfkit/wfkit.db (perf_counter around the call, inside the process)",
         unit="ms",
         group="first_call",
-        plain="call the function, then create a SQLite file and record the run and its 3 states with sqlite3 (sqlite3 import included)",
+        plain=FIRST_CALL_PLAIN_WHAT,
         target_max=50,
         target_text="<= 50 ms",
         prefect="cold: fresh PREFECT_HOME, starts a temporary server",
     ),
     Figure(
+        name="first_flow_call_wfkit_home",
+        title="the same first flow call with WFKIT_HOME set to a fresh directory (a set WFKIT_* variable makes wfkit load and validate its settings with pydantic-settings)",
+        unit="ms",
+        group="first_call",
+        plain=FIRST_CALL_PLAIN_WHAT,
+    ),
+    Figure(
         name="first_flow_call_process",
-        title="fresh process: import, define a flow, first call, exit; whole process wall",
+        title="fresh process, default configuration: import, define a flow, first call, exit; whole process wall",
         unit="ms",
         group="first_call",
         plain="the same plain script, whole process wall",
@@ -464,7 +479,7 @@ print("BENCH-RESULT " + json.dumps(
 """
 FIRST_CALL_PREFECT = FIRST_CALL_WFKIT.replace("from wfkit import", "from prefect import")
 FIRST_CALL_PLAIN = """\
-import json, os, time
+import json, time
 t0 = time.perf_counter()
 t1 = time.perf_counter()
 
@@ -475,7 +490,7 @@ t2 = time.perf_counter()
 result = hello(41)
 import sqlite3, uuid
 from datetime import datetime, timezone
-conn = sqlite3.connect(os.path.join(os.environ["WFKIT_HOME"], "plain.db"))
+conn = sqlite3.connect("plain.db")  # in the working directory, a fresh one
 conn.execute("PRAGMA journal_mode=WAL")
 conn.executescript(
     "CREATE TABLE flow_run (id TEXT PRIMARY KEY, name TEXT, parameters TEXT, state TEXT);"
@@ -616,39 +631,40 @@ class Bench:
             ("prefect_first.py", FIRST_CALL_PREFECT),
         ):
             (scripts / name).write_text(text)
-        call: dict[str, list[float]] = {"wfkit": [], "plain": [], "prefect": []}
-        wall: dict[str, list[float]] = {"wfkit": [], "plain": [], "prefect": []}
-        inner: dict[str, list[dict[str, float]]] = {"wfkit": [], "plain": [], "prefect": []}
-        passed: list[str] = []
-        failed: list[str] = []
+        # wfkit runs the same script in two configurations: "wfkit" is the default one (no
+        # WFKIT_* variable; HOME a fresh directory, so the store is $HOME/.wfkit/wfkit.db),
+        # "wfkit_home" has WFKIT_HOME set (the store is $WFKIT_HOME/wfkit.db).
+        kinds = ["plain"]
+        if self.sel("first_flow_call", "first_flow_call_process"):
+            kinds.append("wfkit")
+        if self.sel("first_flow_call_wfkit_home"):
+            kinds.append("wfkit_home")
+        every = [*kinds, "prefect"]
+        call: dict[str, list[float]] = {k: [] for k in every}
+        wall: dict[str, list[float]] = {k: [] for k in every}
+        inner: dict[str, list[dict[str, float]]] = {k: [] for k in every}
+        passed: dict[str, list[str]] = {k: [] for k in every}
+        failed: dict[str, list[str]] = {k: [] for k in every}
 
         def one(kind: str, count: bool) -> None:
             home = self.r.fresh_dir(f"first-{kind}")
             python = self.a.prefect_python if kind == "prefect" else self.a.python
-            var = "PREFECT_HOME" if kind == "prefect" else "WFKIT_HOME"
-            p = self.r.run(
-                [python, str(scripts / f"{kind}_first.py")], self.r.env(**{var: str(home)}),
-                home, timeout=600,
-            )  # fmt: skip
+            script = scripts / f"{'wfkit' if kind.startswith('wfkit') else kind}_first.py"
+            var = {"prefect": "PREFECT_HOME", "wfkit_home": "WFKIT_HOME"}.get(kind, "HOME")
+            p = self.r.run([python, str(script)], self.r.env(**{var: str(home)}), home, 600)
             out = parse_result(p.stdout)
             if p.rc != 0 or out is None:
-                failed.append(f"{kind}: exit {p.rc}: {p.stderr[-800:]}")
+                failed[kind].append(f"{kind}: exit {p.rc}: {p.stderr[-800:]}")
                 return
             if out["result"] != 42:
-                failed.append(f"{kind}: result {out['result']!r} != 42")
-            if kind == "wfkit":
-                v = self.r.worker("first_call_verify", {"home": str(home)})
-                for c in v.get("checks", []):
-                    if c not in passed:
-                        passed.append(c)
-                failed.extend(v.get("failed_checks", []))
-                if v.get("status") == "error":
-                    failed.append(f"verification worker failed: {v.get('reason')}")
+                failed[kind].append(f"{kind}: result {out['result']!r} != 42")
+            if kind.startswith("wfkit"):
+                self._verify_first_call(kind, home, passed[kind], failed[kind])
             elif kind == "prefect":
                 if not (home / "prefect.db").exists():
-                    failed.append("prefect: no prefect.db in PREFECT_HOME")
+                    failed[kind].append("prefect: no prefect.db in PREFECT_HOME")
             elif not (home / "plain.db").exists():
-                failed.append("plain: no plain.db")
+                failed[kind].append("plain: no plain.db")
             if count:
                 call[kind].append(out["call_s"] * 1e3)
                 wall[kind].append(p.wall_s * 1e3)
@@ -656,27 +672,33 @@ class Bench:
                     {k[:-2] + "_ms": v * 1e3 for k, v in out.items() if k.endswith("_s")}
                 )
 
-        one("plain", False)
-        one("wfkit", False)
+        for kind in kinds:  # warm-up: disk cache, .pyc files
+            one(kind, False)
         for _ in range(self.repeat):
-            one("plain", True)
-            one("wfkit", True)
+            for kind in kinds:
+                one(kind, True)
         if self.prefect:
             for _ in range(1 if self.q else min(3, self.repeat)):
                 one("prefect", True)
-        wf_failed = [f for f in failed if not f.startswith("prefect")]
-        checks = {
-            "checks": passed + ["script results"],
-            "failed_checks": wf_failed,
-            "verified": not wf_failed and bool(passed),
-        }
-        details = {"timings_inside_process_ms": inner["wfkit"]}
-        self.res.put("first_flow_call", wfkit=call["wfkit"], plain=call["plain"], checks=checks,
-                     details=details)  # fmt: skip
-        self.res.put("first_flow_call_process", wfkit=wall["wfkit"], plain=wall["plain"],
-                     checks=checks)  # fmt: skip
+        for kind, names in (
+            ("wfkit", ["first_flow_call", "first_flow_call_process"]),
+            ("wfkit_home", ["first_flow_call_wfkit_home"]),
+        ):
+            if kind not in kinds:
+                continue
+            bad = failed["plain"] + failed[kind]
+            checks = {
+                "checks": [*passed[kind], "script results"],
+                "failed_checks": bad,
+                "verified": not bad and bool(passed[kind]),
+            }
+            details = {"timings_inside_process_ms": inner[kind]}
+            self.res.put(names[0], wfkit=call[kind], plain=call["plain"], checks=checks,
+                         details=details)  # fmt: skip
+            if len(names) > 1:
+                self.res.put(names[1], wfkit=wall[kind], plain=wall["plain"], checks=checks)
         if self.prefect:
-            pf = [f for f in failed if f.startswith("prefect")]
+            pf = failed["prefect"]
             result = {"verified": not pf, "failed_checks": pf}
             self.res.put_prefect(
                 "first_flow_call",
@@ -684,6 +706,24 @@ class Bench:
                     "timings_inside_process_ms": inner["prefect"]}),
             )  # fmt: skip
             self.res.put_prefect("first_flow_call_process", prefect_entry(result, wall["prefect"]))
+
+    def _verify_first_call(
+        self, kind: str, home: Path, passed: list[str], failed: list[str]
+    ) -> None:
+        """Check, in another process, that the run was recorded in the store file of
+        ``kind``'s configuration."""
+        db, where = (
+            (home / "wfkit.db", "WFKIT_HOME")
+            if kind == "wfkit_home"
+            else (home / ".wfkit" / "wfkit.db", "$HOME/.wfkit (the default configuration)")
+        )
+        v = self.r.worker("first_call_verify", {"db": str(db), "where": where})
+        for c in v.get("checks", []):
+            if c not in passed:
+                passed.append(c)
+        failed.extend(f"{kind}: {c}" for c in v.get("failed_checks", []))
+        if v.get("status") == "error":
+            failed.append(f"{kind}: verification worker failed: {v.get('reason')}")
 
     # in-process workers -----------------------------------------------------------------
     def _from_worker(self, names: list[str], workload: str, params: dict[str, Any]) -> None:

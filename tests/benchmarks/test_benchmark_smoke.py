@@ -17,6 +17,7 @@ RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 CHEAP = [
     "import_wfkit",
     "first_flow_call",
+    "first_flow_call_wfkit_home",
     "empty_flow_call_warm_sqlite",
     "sequential_task_memory",
     "task_map_10k",
@@ -70,6 +71,10 @@ def test_quick_benchmark_prints_one_verified_json_document(tmp_path: Path) -> No
         assert fig["meets_target"] in (True, False, None), name
         assert fig["prefect"] is None, name
     assert doc["verified"] is True
+    # The headline first call runs in the default configuration; WFKIT_HOME has its own figure.
+    checks = {f["name"]: " ".join(f["checks"]) for f in doc["figures"]}
+    assert "created in $HOME/.wfkit" in checks["first_flow_call"]
+    assert "created in WFKIT_HOME" in checks["first_flow_call_wfkit_home"]
 
 
 def test_unknown_figure_is_refused(tmp_path: Path) -> None:
