@@ -131,6 +131,13 @@ _HOOK_FOR_TYPE = {
 def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Drive one run (already Pending) to its final state, or to NotReady when an upstream
     did not complete; returns that state."""
+    if plan.upstream is None and plan.pre_failure is None and plan.cache is None:
+        return _attempts(plan, rng)  # most runs: no generator around the attempts
+    return _prepared(plan, rng)
+
+
+def _prepared(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
+    """Wait for the upstream runs, fail early, or consult the cache, then run the body."""
     run = plan.run
     if plan.upstream is not None:
         try:
