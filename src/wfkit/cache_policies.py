@@ -41,6 +41,7 @@ import dataclasses
 import inspect
 import weakref
 from collections.abc import Callable, Mapping
+from functools import partial
 from types import CodeType, FunctionType
 from typing import Any, Literal
 
@@ -467,9 +468,9 @@ def _callable_name(fn: object) -> str:
 # triples: equal values of one exact type have one canonical JSON text, so a key hashed once
 # serves every call with the same such arguments. (Floats are left out: 0.0 == -0.0.)
 _inputs_keys: dict[tuple[Any, ...], str] = {}
-_MAX_INPUTS_KEYS = 4096
+_MAX_INPUTS_KEYS = 2048
 _SMALL_TYPES = frozenset({str, int, bool, type(None)})
-_SMALL_STR = 256
+_SMALL_STR = 100
 
 
 def _small_inputs(inputs: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -488,8 +489,26 @@ def _small_inputs(inputs: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return tuple(parts)
 
 
-# code object id -> (a weak reference to it, its TASK_SOURCE key); an entry goes with its code
-_source_keys: dict[int, tuple[weakref.ref[CodeType], str]] = {}
+class _ByCode:
+    """Values worked out once per code object (which never changes); an entry goes when its
+    code object does."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[CodeType], Any]] = {}
+
+    def get(self, code: CodeType, compute: Callable[[], Any]) -> Any:
+        """The value for ``code``, from ``compute()`` the first time."""
+        known = self._entries.get(id(code))
+        if known is not None and known[0]() is code:
+            return known[1]
+        value = compute()
+        marker, entries = id(code), self._entries
+        entries[marker] = (weakref.ref(code, lambda _: entries.pop(marker, None)), value)
+        return value
+
+
+_source_keys = _ByCode()  # TASK_SOURCE keys
+_code_trees = _ByCode()  # task_input_hash's canonical trees of code
 
 
 def _source_key(fn: Callable[..., Any]) -> str:
@@ -503,15 +522,7 @@ def _source_key(fn: Callable[..., Any]) -> str:
     target = inspect.unwrap(fn) if hasattr(fn, "__wrapped__") else fn
     if type(target) is not FunctionType:
         return digest(["task_source", source_tree(fn)])
-    code = target.__code__
-    known = _source_keys.get(id(code))
-    if known is not None and known[0]() is code:
-        return known[1]
-    key = digest(["task_source", source_tree(fn)])
-    marker = id(code)
-    ref = weakref.ref(code, lambda _: _source_keys.pop(marker, None))
-    _source_keys[marker] = (ref, key)
-    return key
+    return _source_keys.get(target.__code__, lambda: digest(["task_source", source_tree(fn)]))  # type: ignore[no-any-return]
 
 
 def _named_trees(values: Mapping[str, Any], what: str, task_ctx: Any) -> list[Any]:
@@ -584,9 +595,15 @@ def task_input_hash(context: CacheKeyContext, arguments: Mapping[str, Any]) -> s
     """
     fn = getattr(context, "task_fn", None)
     code = code_of(fn) if fn is not None else None
-    canon = Canonicalizer()
     try:
-        parts = [getattr(context, "task_name", None), canon.tree(code), canon.tree(dict(arguments))]
+        code_tree = None if code is None else _code_trees.get(code, partial(_code_tree, code))
+        arguments_tree = Canonicalizer().tree(dict(arguments))
     except Unhashable:
         return None
-    return digest(["task_input_hash", parts])
+    return digest(
+        ["task_input_hash", [getattr(context, "task_name", None), code_tree, arguments_tree]]
+    )
+
+
+def _code_tree(code: CodeType) -> Any:
+    return Canonicalizer().tree(code)

@@ -652,3 +652,16 @@ def test_a_remembered_inputs_key_is_the_key_computed_afresh(inputs: dict[str, An
     policies._inputs_keys.clear()
     assert key(INPUTS, inputs) == served
     assert key(INPUTS - "other", inputs) == served  # another Inputs, the same arguments kept
+
+
+def test_task_input_hash_follows_a_replaced_code_object() -> None:
+    # The code's part of the key is worked out once per code object, not once per function.
+    target = _exec_function("def f(x):\n    return x + 1\n")
+    other = _exec_function("def f(x):\n    return x + 2\n")
+    ctx = CacheKeyContext("f", task_fn=target)
+    before = task_input_hash(ctx, {"x": 1})
+
+    assert task_input_hash(ctx, {"x": 1}) == before
+    target.__code__ = other.__code__
+    after = task_input_hash(ctx, {"x": 1})
+    assert after == task_input_hash(CacheKeyContext("f", task_fn=other), {"x": 1}) != before

@@ -22,8 +22,8 @@ from wfkit.stores._base import CacheRecord
 __all__ = ["KeptCacheRecords"]
 
 _MAX_RECORDS = 1024
-_MAX_BYTES = 8 * 2**20  # of serialized values kept, in all
-_MAX_VALUE = 256 * 2**10  # a bigger value is read from the file every time
+_MAX_BYTES = 4 * 2**20  # of serialized values kept, in all
+_MAX_VALUE = 64 * 2**10  # a bigger value is read from the file every time
 
 
 class KeptCacheRecords:
