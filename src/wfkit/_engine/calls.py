@@ -217,19 +217,7 @@ def _prepare(
 def _task_cache(task: Any, policy: Any, ctx: TaskRunContext, flow_ctx: Any, bound: Any) -> Any:
     from wfkit._engine.caching import TaskCache
 
-    options = task.options
-    return TaskCache(
-        policy,
-        expiration=options.cache_expiration,
-        refresh=bool(options.refresh_cache),
-        serializer=options.result_serializer or "pickle",
-        task=task,
-        run=ctx.run,
-        runtime=ctx.runtime,
-        logger=ctx.logger,
-        flow_parameters=dict(flow_ctx.run.parameters) if flow_ctx else None,
-        bound=bound,
-    )
+    return TaskCache.for_run(task, policy, ctx, flow_ctx, bound)
 
 
 def execute_task_run(prepared: PreparedTaskRun, *, return_state: bool) -> Any:
