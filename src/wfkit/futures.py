@@ -63,7 +63,10 @@ class WfFuture:
             TimeoutError: the run did not finish within ``timeout`` seconds.
             Exception: the run's exception, when it failed and ``raise_on_failure``.
         """
-        if not self._job.wait(timeout):
+        job = self._job
+        if job.done and job.finished_at is None and job.error is None:  # nothing to wait for
+            return job.result.result(raise_on_failure=raise_on_failure)
+        if not job.wait(timeout):
             raise TimeoutError(
                 f"Task run {self._name!r} ({self.task_run_id}) did not finish within "
                 f"{timeout:g} second(s) (result(timeout={timeout!r})). Its state is "

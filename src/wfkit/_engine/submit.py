@@ -9,7 +9,7 @@ runs in batches, so that the workers start early but are not woken once per item
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from wfkit._annotations import unmapped
@@ -57,14 +57,17 @@ class _SubmittedRun(Job):
     runs it in a copy of the submitter's context, on a timeline that starts when it was
     submitted (fake clocks)."""
 
-    __slots__ = ("_prepared", "_runner", "_context", "_submitted_at")
+    __slots__ = ("_prepared", "_execute", "_context", "_submitted_at")
 
     def __init__(
-        self, prepared: PreparedTaskRun, runner: Any, context: contextvars.Context
+        self,
+        prepared: PreparedTaskRun,
+        execute: Callable[[PreparedTaskRun], Any],
+        context: contextvars.Context,
     ) -> None:
-        super().__init__(live=prepared.run)
+        Job.__init__(self, None, prepared.run)
         self._prepared: PreparedTaskRun | None = prepared
-        self._runner = runner
+        self._execute = execute  # the runner's run_prepared
         # The runs of one map share the context; each run enters a copy of its own.
         self._context: contextvars.Context | None = context
         clock = prepared.runtime.clock
@@ -74,15 +77,15 @@ class _SubmittedRun(Job):
         prepared, context = self._prepared, self._context
         self._prepared = self._context = None  # a finished run's future keeps only its state
         assert prepared is not None and context is not None  # a job runs once
-        return context.copy().run(self._run, prepared)
-
-    def _run(self, prepared: PreparedTaskRun) -> Any:
         if self._submitted_at is None:
-            return self._runner.run_prepared(prepared)
+            return context.copy().run(self._execute, prepared)
+        return context.copy().run(self._on_own_timeline, prepared)
+
+    def _on_own_timeline(self, prepared: PreparedTaskRun) -> Any:
         clock = prepared.runtime.clock
         with clock.branch(self._submitted_at):  # it started when submitted, not when picked up
             try:
-                return self._runner.run_prepared(prepared)
+                return self._execute(prepared)
             finally:
                 self.finished_at = clock.monotonic()
 
@@ -120,6 +123,7 @@ def submit_runs(
     futures, in order. Runs prepared before an error are queued all the same."""
     _check_submittable(task)
     context = contextvars.copy_context()
+    execute = runner.run_prepared
     futures = WfFutureList()
     batch: list[Job] = []
     try:
@@ -128,7 +132,7 @@ def submit_runs(
             if task.isasync:
                 futures.append(_submit_async(runner, prepared, context))
                 continue
-            job = _SubmittedRun(prepared, runner, context)
+            job = _SubmittedRun(prepared, execute, context)
             futures.append(WfFuture(prepared.run, job))
             batch.append(job)
             if len(batch) == _BATCH:
@@ -166,11 +170,27 @@ def map_task(
             f"{task.name}.map(...) got iterables of different lengths {lengths}. Give them equal "
             "lengths, or wrap the ones that should stay whole in unmapped()."
         )
-    names = list(mapped)
-    rows = zip(*mapped.values(), strict=True)
     return runner.submit_each(  # type: ignore[no-any-return]
-        task, ({**static, **dict(zip(names, row, strict=True))} for row in rows), wait_for
+        task, _rows(arguments, mapped, static), wait_for
     )
+
+
+def _rows(
+    arguments: dict[str, Any], mapped: dict[str, list[Any]], static: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """One arguments dict per position, in the parameters' order."""
+    template = {name: static.get(name) for name in arguments}
+    if len(mapped) == 1:
+        [(name, values)] = mapped.items()
+        for value in values:
+            row = template.copy()
+            row[name] = value
+            yield row
+        return
+    for position in zip(*mapped.values(), strict=True):
+        row = template.copy()
+        row.update(zip(mapped, position, strict=True))
+        yield row
 
 
 def _check_submittable(task: Any) -> None:
