@@ -74,40 +74,13 @@ _encode: Callable[[Any], str] | None = None
 
 
 def _make_encoder() -> Callable[[Any], str]:
-    """Build ``encode``'s function once (json stays out of ``import wfkit``).
-
-    ``json.dumps`` with these options builds a new encoder per call, which cost more than
-    hashing a task's arguments. This keeps one: the C encoder ``JSONEncoder.encode`` uses
-    itself, so the text is the same. Trees hold no cycles (the canonicalizer breaks them),
-    so it needs no cycle markers.
-    """
+    """Build ``encode``'s function once (json stays out of ``import wfkit``). Trees hold no
+    cycles (the canonicalizer breaks them), so the encoder needs no cycle markers."""
     global _encode
-    import json
-    from json import encoder as json_encoder
+    from wfkit._json import reusable_encoder
 
-    options = {"ensure_ascii": True, "separators": (",", ":"), "allow_nan": True}
-    encoder = json.JSONEncoder(**options)  # type: ignore[arg-type]
-    make = getattr(json_encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        _encode = encoder.encode
-        return _encode
-    iterencode = make(
-        None,  # cycle markers
-        encoder.default,
-        json_encoder.encode_basestring_ascii,
-        None,  # indent
-        ":",
-        ",",
-        False,  # sort_keys
-        False,  # skipkeys
-        True,  # allow_nan
-    )
-
-    def fast(tree: Any) -> str:
-        return "".join(iterencode(tree, 0))
-
-    _encode = fast
-    return fast
+    _encode = reusable_encoder(None, separators=(",", ":"))
+    return _encode
 
 
 class Canonicalizer:
