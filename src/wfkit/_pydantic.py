@@ -6,8 +6,9 @@ use happens while freezegun freezes time (inside ``wfkit.testing.harness()``), t
 freezegun's fake classes, pydantic maps the fakes, and from then on it cannot build a model with
 a real ``datetime`` field. So wfkit reaches pydantic (parameter validation, settings) only after
 :func:`load_pydantic`, which, while freezegun is active, imports pydantic with the real classes
-put back in the ``datetime`` module for the moment of the import. wfkit never imports freezegun:
-it only looks whether something else has.
+put back in the ``datetime`` module for the moment of the import (another thread that looks
+``datetime.datetime`` up in that moment gets the real class too). wfkit never imports
+freezegun: it only looks whether something else has.
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ def _real_datetime_classes() -> Iterator[None]:
     ``datetime`` module for the duration of the block (code that bound the fake classes
     earlier keeps them)."""
     freezegun = sys.modules.get("freezegun.api")
-    real_datetime = getattr(freezegun, "real_datetime", None)
-    if real_datetime is None or datetime.datetime is real_datetime:
+    real = getattr(freezegun, "real_datetime", None), getattr(freezegun, "real_date", None)
+    if None in real or datetime.datetime is real[0]:
         yield
         return
     fakes = datetime.datetime, datetime.date
-    datetime.datetime, datetime.date = real_datetime, freezegun.real_date  # type: ignore[misc]
+    datetime.datetime, datetime.date = real  # type: ignore[misc, assignment]
     try:
         yield
     finally:

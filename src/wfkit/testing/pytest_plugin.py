@@ -19,7 +19,7 @@ warning naming the store and ``--wf-isolated``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +206,9 @@ def wf_store(wf_harness: Harness) -> Any:
 
 # -- reporting -----------------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     item.stash.setdefault(_reports_key, {})[report.when] = report
     return report
