@@ -147,6 +147,41 @@ def test_unmapped_list_is_passed_whole_to_every_run(h):
     assert main() == [(1, [7, 8]), (2, [7, 8])]
 
 
+class _CountingList(list):
+    iterations = 0
+
+    def __iter__(self):
+        type(self).iterations += 1
+        return super().__iter__()
+
+
+def test_an_unmapped_container_is_looked_through_once_per_map_not_once_per_run(h):
+    table = _CountingList(range(100))
+
+    @task
+    def lookup(i, table):
+        return table[i]
+
+    @flow
+    def main():
+        return lookup.map(range(50), unmapped(table)).result()
+
+    assert main() == list(range(50))
+    assert _CountingList.iterations <= 2  # was 50 or more: one walk of it per mapped run
+
+
+def test_an_unmapped_container_of_futures_is_still_each_runs_upstream(h):
+    @flow
+    def main():
+        upstream = [add.submit(1), add.submit(2)]
+        futures = pair.map([1, 2], unmapped(upstream))
+        return futures.result(), [set(r.upstream_ids) for r in h.task_runs(pair)]
+
+    results, upstream_ids = main()
+    assert results == [(1, [1, 2]), (2, [1, 2])]
+    assert upstream_ids == [{r.id for r in h.task_runs(add)}] * 2
+
+
 def test_unmapped_keyword_argument(h):
     @flow
     def main():

@@ -5,17 +5,45 @@ futures a flow returns."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from wfkit._annotations import BaseAnnotation, allow_failure, quote, unmapped
 from wfkit.exceptions import ConfigurationError, UpstreamTaskError
 from wfkit.futures import WfFuture
 
-__all__ = ["Upstream", "find_upstream", "is_mappable", "recorded_value", "settle_returned"]
+__all__ = [
+    "Upstream",
+    "find_upstream",
+    "is_mappable",
+    "looked_through",
+    "recorded_value",
+    "settle_returned",
+]
 
 _CONTAINERS = (list, tuple, set, frozenset)
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
+
+# Containers that a caller found free of futures and annotations, skipped (by identity)
+# by find_upstream: task.map passes the same unmapped objects to every run it prepares.
+_looked_through: ContextVar[tuple[Any, ...]] = ContextVar("wfkit_looked_through", default=())
+
+
+@contextmanager
+def looked_through(values: Iterable[Any]) -> Iterator[None]:
+    """Within the block, :func:`find_upstream` does not walk those of ``values`` that are
+    containers holding no future or annotation: they are looked through once, here, instead
+    of once per run."""
+    plain = tuple(
+        v for v in values if isinstance(v, (dict, *_CONTAINERS)) and not _walk(v, False, [])
+    )
+    token = _looked_through.set(_looked_through.get() + plain)
+    try:
+        yield
+    finally:
+        _looked_through.reset(token)
 
 
 def _walk(value: Any, allowed: bool, found: list[tuple[WfFuture, bool]]) -> bool:
@@ -124,6 +152,9 @@ def find_upstream(
     values = bound.arguments.values()
     if not wait_for and all(type(v) in _PLAIN for v in values):
         return None  # the common case: nothing to look into
+    skipped = _looked_through.get()
+    if skipped:
+        values = [v for v in values if not any(v is s for s in skipped)]
     found: list[tuple[WfFuture, bool]] = []
     needs = _walk(list(values), False, found)
     for item in wait_for or ():

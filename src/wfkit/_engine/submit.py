@@ -14,7 +14,7 @@ from typing import Any
 
 from wfkit._annotations import unmapped
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
-from wfkit._engine.inputs import is_mappable
+from wfkit._engine.inputs import is_mappable, looked_through
 from wfkit._engine.jobs import Job
 from wfkit._engine.parameters import bind_parameters
 from wfkit.context import flow_run_context
@@ -170,9 +170,10 @@ def map_task(
             f"{task.name}.map(...) got iterables of different lengths {lengths}. Give them equal "
             "lengths, or wrap the ones that should stay whole in unmapped()."
         )
-    return runner.submit_each(  # type: ignore[no-any-return]
-        task, _rows(arguments, mapped, static), wait_for
-    )
+    with looked_through(static.values()):  # not once per run
+        return runner.submit_each(  # type: ignore[no-any-return]
+            task, _rows(arguments, mapped, static), wait_for
+        )
 
 
 def _rows(
