@@ -1,8 +1,9 @@
 """The records a store's reading API returns (and the test harness returns).
 
-They are frozen, slotted dataclasses, built by the stores from their own data: immutable,
-compared field by field, made with keyword arguments, and no validation (the store wrote
-what it reads). Importing this module costs almost nothing: no pydantic.
+They are frozen, slotted dataclasses that the stores build from their own data: immutable,
+compared field by field, made with keyword arguments, and not validated (a store reads back
+what it wrote). This module imports no pydantic; defining the classes costs a few
+milliseconds, so the stores import it on the first read.
 """
 
 from __future__ import annotations
