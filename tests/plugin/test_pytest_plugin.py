@@ -130,6 +130,25 @@ def test_plain():
     run(pytester).assert_outcomes(passed=1)
 
 
+def test_the_harness_machinery_loads_only_when_a_test_enters_a_harness(pytester):
+    # The plugin loads in every pytest session; freezegun and the sleep patches (asyncio) are
+    # loaded by the first harness, not by the plugin.
+    pytester.makepyfile(
+        """
+import sys
+
+MACHINERY = {"freezegun", "wfkit._engine.virtual_time", "wfkit.testing._patching"}
+
+def test_plain():
+    assert MACHINERY.isdisjoint(sys.modules)
+
+def test_harnessed(wf_harness):
+    assert MACHINERY <= set(sys.modules)
+"""
+    )
+    run(pytester).assert_outcomes(passed=2)
+
+
 def test_unisolated_runs_into_the_real_store_warn_once(pytester, tmp_path, monkeypatch):
     pytester.makepyfile(
         """
