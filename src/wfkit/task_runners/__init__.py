@@ -19,9 +19,12 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
+from wfkit.clock import _real_sleep
 from wfkit.exceptions import ConfigurationError
 
 __all__ = ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"]
+
+_BACKLOG = 128  # queued runs beyond which a submitter lets the workers catch up
 
 
 def _check_max_workers(value: Any, owner: str) -> int | None:
@@ -225,6 +228,12 @@ class _WorkerPool:
                 self._wakeup.notify(woken)
             for _ in range(min(waiting - woken, self._size - len(self._threads))):
                 self._start_worker()
+        if waiting > _BACKLOG:
+            # The submitter is far ahead of the workers: give them a turn (release the GIL)
+            # instead of piling up prepared runs. Workers blocked on I/O do not hold the GIL,
+            # so this never waits for a run; pure-Python runs catch up while queued runs are
+            # few and young (less for the garbage collector, rows written to a store once).
+            _real_sleep(0)
 
     def _start_worker(self) -> None:
         # Daemon threads: a flow run always shuts its runner down (waiting for the work);
