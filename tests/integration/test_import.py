@@ -146,6 +146,14 @@ def test_the_pytest_plugin_loads_nothing_only_a_harness_needs():
     assert loaded & (HEAVY - {"pytest", "_pytest"}) == set()
 
 
+def test_entering_a_harness_loads_no_module_that_a_lazy_package_only_promises():
+    # freezegun's first freeze would read concurrent.futures.ProcessPoolExecutor,
+    # dateutil.zoneinfo... and so import multiprocessing and tarfile.
+    loaded = _modules_after("from wfkit.testing import harness\nwith harness():\n    pass")
+    assert "freezegun" in loaded
+    assert loaded & {"multiprocessing", "tarfile"} == set()
+
+
 def test_a_set_wfkit_variable_is_validated(tmp_path):
     env = _clean_env(tmp_path)
     env["WFKIT_LOGGING_LEVEL"] = "loud"

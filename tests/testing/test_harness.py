@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 import time
+import types
+import uuid
 
 import pytest
 
@@ -316,6 +319,34 @@ def test_sqlite_harness_uses_a_temporary_file_removed_on_exit():
         assert path is not None and path.exists()
         assert len(h.task_runs()) == 2
     assert not path.exists()
+
+
+def test_entering_a_harness_does_not_load_what_a_lazy_module_only_promises(monkeypatch):
+    # freezegun reads every attribute dir() lists, to patch the real time functions bound in
+    # modules; for a module that makes attributes on access, the harness answers from what the
+    # module already holds, so that entering a harness imports nothing more.
+    name = f"lazy_{uuid.uuid4().hex}"
+    module = types.ModuleType(name)
+    made: list[str] = []
+
+    def make(attribute: str) -> object:
+        if attribute != "heavy":
+            raise AttributeError(attribute)
+        made.append(attribute)
+        return object()
+
+    module.__getattr__ = make  # type: ignore[method-assign]
+    module.__dir__ = lambda: ["heavy", "now", "moment"]  # type: ignore[method-assign]
+    module.now = time.time  # as bound by `from time import time`
+    module.moment = dt.datetime  # as bound by `from datetime import datetime`
+    monkeypatch.setitem(sys.modules, name, module)
+
+    with harness(start="2020-01-01T00:00:00Z"):
+        assert made == []
+        assert module.now() == 1577836800.0
+        assert module.moment.now().year == 2020
+    assert module.now is time.time and module.moment is dt.datetime
+    assert made == []
 
 
 # The engine's first use of pydantic happens inside a frozen harness: coercing a flow argument,
