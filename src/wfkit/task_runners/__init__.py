@@ -202,9 +202,9 @@ class _WorkerPool:
     """Up to ``size`` threads taking jobs from one queue, first in first out.
 
     Made for many small jobs (``task.map``): a job is queued as itself (no future or work
-    item around it), a batch is queued at once, and a sleeping worker is woken (or a new
-    one started) only for work that no awake worker is free to take. A job that a waiter
-    already ran is skipped.
+    item around it), a batch is queued at once and wakes (or starts) at most one worker per
+    queued job, and a submitter far ahead of the workers gives them a turn. A job that a
+    waiter already ran is skipped.
     """
 
     def __init__(self, size: int, name: str) -> None:
