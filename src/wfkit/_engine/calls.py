@@ -108,7 +108,6 @@ class PreparedTaskRun(NamedTuple):
     run: TaskRunLive
     plan: RunPlan
     context: TaskRunContext
-    body: Callable[[], Any]
     runtime: Runtime
     top_level: bool
     bound: Any
@@ -211,7 +210,7 @@ def _prepare(
     else:
         run.state = Pending()  # recorded by the parent process
         top_level = False  # the parent commits
-    return task, run, plan, ctx, _body(task, bound), runtime, top_level, bound
+    return task, run, plan, ctx, runtime, top_level, bound
 
 
 def _task_cache(task: Any, policy: Any, ctx: TaskRunContext, flow_ctx: Any, bound: Any) -> Any:
@@ -223,7 +222,9 @@ def _task_cache(task: Any, policy: Any, ctx: TaskRunContext, flow_ctx: Any, boun
 def execute_task_run(prepared: PreparedTaskRun, *, return_state: bool) -> Any:
     """Run a prepared task run here (its result, or a coroutine/generator for async and
     generator tasks)."""
-    task, _, plan, ctx, body, runtime, top_level, _ = prepared
+    task, _, plan, ctx, runtime, top_level, bound = prepared
+    # (The body is made here, not kept with the prepared run: a map holds many of those.)
+    body = _body(task, bound)
     return _dispatch(task, plan, body, runtime, (task_run_context, ctx), top_level, return_state)
 
 
@@ -235,9 +236,10 @@ def call_task(
     wait_for: Any = None,
 ) -> Any:
     """Run ``task`` inline with these arguments (see :class:`wfkit.Task`)."""
-    task, _, plan, ctx, body, runtime, top_level, _ = _prepare(
+    task, _, plan, ctx, runtime, top_level, bound = _prepare(
         task, args, kwargs, wait_for, None, None
     )
+    body = _body(task, bound)
     return _dispatch(task, plan, body, runtime, (task_run_context, ctx), top_level, return_state)
 
 

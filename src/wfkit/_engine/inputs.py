@@ -150,7 +150,7 @@ def find_upstream(
 ) -> Upstream | None:
     """The task's Upstream, or None when its arguments hold no future or annotation."""
     values = bound.arguments.values()
-    if not wait_for and all(type(v) in _PLAIN for v in values):
+    if not wait_for and _PLAIN.issuperset(map(type, values)):
         return None  # the common case: nothing to look into
     skipped = _looked_through.get()
     if skipped:

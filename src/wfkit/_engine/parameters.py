@@ -95,6 +95,14 @@ def bind_arguments(
 ) -> tuple[inspect.BoundArguments, dict[str, Any], dict[str, Any]]:
     """Like :func:`bind_parameters`, for arguments already bound by name (as
     ``bound.arguments``, so ``*args``/``**kwargs`` parameters hold their tuple/dict)."""
+    names = _positional_names(signature)
+    if names is not None and tuple(arguments) == names:
+        # Every parameter given, in the signature's order: no default to apply.
+        bound = inspect.BoundArguments(signature, dict(arguments))  # type: ignore[arg-type]
+        parameters = dict(arguments)
+        if skip_first and parameters:
+            parameters.pop(names[0], None)
+        return bound, parameters, parameters
     bound = inspect.BoundArguments(signature, dict(arguments))  # type: ignore[arg-type]
     passed = dict(bound.arguments)
     bound.apply_defaults()
