@@ -81,7 +81,7 @@ def open_store_at(url: str) -> RunStore:
 
 
 def __getattr__(name: str) -> Any:
-    # The record models import pydantic; load them only when someone asks for them.
+    # The record classes load only when someone asks for them (a few ms a run never needs).
     if name in ("FlowRun", "TaskRun", "LogRecord"):
         from wfkit.stores import records
 
