@@ -226,6 +226,20 @@ FIGURES = [
         target_max=20,
         target_text="<= 20 ms",
     ),
+    Figure(
+        name="retry_test_pytest_first",
+        title="the same test's own duration under pytest (setup + call + teardown, timed by a conftest hook), as the first test of its session: includes what the session loads for the harness (freezegun, asyncio) and the engine's first run",
+        unit="ms",
+        group="retry_pytest",
+        plain="the plain test's own duration, first of its session",
+    ),
+    Figure(
+        name="retry_test_pytest_next",
+        title="the same test's own duration under pytest, as the second such test of its session",
+        unit="ms",
+        group="retry_pytest",
+        plain="the plain test's own duration, second of its session",
+    ),
 ]
 BY_NAME = {f.name: f for f in FIGURES}
 GROUPS = list(dict.fromkeys(f.group for f in FIGURES))
@@ -525,6 +539,14 @@ def test_fetch_retries(wf_harness, wf_clock):
     wf_harness.assert_states(fetch, {RETRIED_3!r})
     assert wf_clock.sleeps == [60, 60, 60]
 """
+TEST_WFKIT_TWICE = (
+    TEST_WFKIT
+    + """
+
+def test_fetch_retries_again(wf_harness, wf_clock):
+    test_fetch_retries(wf_harness, wf_clock)
+"""
+)
 TEST_PLAIN = """\
 import time
 from unittest import mock
@@ -553,7 +575,41 @@ def test_fetch_retries():
         assert fetch_with_retries({"calls": 0}) == "data"
     assert [c.args[0] for c in sleep.call_args_list] == [60, 60, 60]
 """
+TEST_PLAIN_TWICE = (
+    TEST_PLAIN
+    + """
+
+def test_fetch_retries_again():
+    test_fetch_retries()
+"""
+)
 TEST_EMPTY = "def test_empty():\n    pass\n"
+# Times each test's run protocol (setup, call, teardown) and writes them where asked.
+TIMING_CONFTEST = """\
+import json
+import os
+import time
+
+import pytest
+
+_durations = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    start = time.perf_counter()
+    try:
+        return (yield)
+    finally:
+        _durations[item.name] = (time.perf_counter() - start) * 1e3
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("WF_BENCH_DURATIONS")
+    if path:
+        with open(path, "w") as out:
+            json.dump(_durations, out)
+"""
 
 
 class Bench:
@@ -823,29 +879,47 @@ class Bench:
     def g_retry_pytest(self) -> None:
         d = self.r.fresh_dir("pytest")
         (d / "pytest.ini").write_text("[pytest]\n")
-        files = {"empty": TEST_EMPTY, "wfkit": TEST_WFKIT, "plain": TEST_PLAIN}
+        (d / "conftest.py").write_text(TIMING_CONFTEST)
+        files = {
+            "empty": TEST_EMPTY,
+            "wfkit": TEST_WFKIT,
+            "plain": TEST_PLAIN,
+            "wfkit_twice": TEST_WFKIT_TWICE,
+            "plain_twice": TEST_PLAIN_TWICE,
+        }
+        passed = {k: "2 passed" if k.endswith("_twice") else "1 passed" for k in files}
         for kind, text in files.items():
             (d / f"test_{kind}.py").write_text(text)
-        env = self.r.env(WFKIT_HOME=str(d / "home"))
+        timings = d / "durations.json"
+        env = self.r.env(WFKIT_HOME=str(d / "home"), WF_BENCH_DURATIONS=str(timings))
         raw: dict[str, list[float]] = {k: [] for k in files}
+        own: dict[str, list[float]] = {k: [] for k in ("wfkit_1", "wfkit_2", "plain_1", "plain_2")}
         failed: list[str] = []
         kinds = list(files)
         for i in range(self.repeat + 1):  # the first round is a warm-up
-            for kind in kinds[i % 3 :] + kinds[: i % 3]:  # rotate the order: no position bias
+            shift = i % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:  # rotate the order: no position bias
                 p = self.r.run(
                     [self.a.python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                      f"test_{kind}.py"], env, d, timeout=150,
                 )  # fmt: skip
-                if p.rc != 0 or "1 passed" not in p.stdout:
+                if p.rc != 0 or passed[kind] not in p.stdout:
                     why = "timed out (real sleeps?)" if p.timed_out else f"exit {p.rc}"
                     failed.append(f"{kind}: {why}: {p.stdout[-800:]} {p.stderr[-400:]}")
                 if i:
                     raw[kind].append(p.wall_s * 1e3)
-        wf = [w - e for w, e in zip(raw["wfkit"], raw["empty"], strict=True)]
-        plain = [w - e for w, e in zip(raw["plain"], raw["empty"], strict=True)]
+                    if kind.endswith("_twice") and timings.exists():
+                        first, second = json.loads(timings.read_text()).values()
+                        own[f"{kind[:-6]}_1"].append(first)
+                        own[f"{kind[:-6]}_2"].append(second)
+
+        def minus(a: str, b: str) -> list[float]:
+            return [x - y for x, y in zip(raw[a], raw[b], strict=True)]
+
+        wf, plain = minus("wfkit", "empty"), minus("plain", "empty")
         checks = {
             "verified": not failed,
-            "checks": ["each pytest run exited 0 with '1 passed'"] if not failed else [],
+            "checks": ["each pytest run exited 0 with all its tests passed"] if not failed else [],
             "failed_checks": failed,
         }
         details = {
@@ -862,6 +936,8 @@ class Bench:
             "note": "the difference of two ~0.4 s process walls: noisy on a shared machine",
         }
         self.res.put("retry_test_pytest", wfkit=wf, plain=plain, checks=checks, details=details)
+        for name, n in (("retry_test_pytest_first", 1), ("retry_test_pytest_next", 2)):
+            self.res.put(name, wfkit=own[f"wfkit_{n}"], plain=own[f"plain_{n}"], checks=checks)
 
     # Prefect ----------------------------------------------------------------------------
     def g_prefect_session(self) -> None:
