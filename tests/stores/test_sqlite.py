@@ -432,3 +432,28 @@ def test_a_flush_between_recording_and_locking_loses_no_state(tmp_path: Path) ->
 
     assert store.task_runs()[0].state_names == ["Pending", "Running", "Completed"]
     store.close()
+
+
+def test_a_flush_of_many_runs_keeps_every_run_and_history_in_order(tmp_path: Path) -> None:
+    # Rows go to SQLite in multi-row statements of 64; 150 runs leave a partial last group.
+    with SqliteStore(tmp_path / "runs.db") as store:
+        for i in range(150):
+            record_task(store, _three_states(i), f"t{i:03d}", parameters={"i": i})
+        store.flush()
+        runs = store.task_runs()
+    assert [r.id for r in runs] == [f"t{i:03d}" for i in range(150)]
+    assert all(r.state_names == ["Pending", "Running", "Completed"] for r in runs)
+    assert [r.parameters for r in runs] == [{"i": i} for i in range(150)]
+    assert [r.start_time for r in runs] == [at(i + 0.5) for i in range(150)]
+
+
+def test_one_value_sqlite_refuses_does_not_cost_the_other_runs(tmp_path: Path) -> None:
+    # A lone surrogate cannot be stored as text: the batch is written again with it cleaned.
+    with SqliteStore(tmp_path / "runs.db") as store:
+        for i in range(100):
+            name = "bad-\ud800" if i == 70 else f"name-{i}"
+            record_task(store, _three_states(i), f"t{i:03d}", name=name)
+        store.flush()
+        runs = store.task_runs()
+    assert len(runs) == 100 and all(len(r.states) == 3 for r in runs)
+    assert runs[70].name == "bad-?" and runs[71].name == "name-71"

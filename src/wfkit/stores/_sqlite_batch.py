@@ -21,27 +21,48 @@ from wfkit.stores._sqlite_rows import (
 )
 from wfkit.stores._sqlite_schema import _retrying
 
+_ROWS_PER_STATEMENT = 64
 
-def _upsert_sql(table: str, columns: Sequence[str]) -> str:
+
+class _Insert:
+    """An INSERT of rows of one width, run as multi-row statements (``VALUES (...), (...)``):
+    SQLite then executes one statement per 64 rows instead of one per row, which takes about
+    a third off each row's cost (a task run writes four rows)."""
+
+    def __init__(self, head: str, width: int, tail: str = "") -> None:
+        row = f"({', '.join('?' * width)})"
+        self.one = f"{head} VALUES {row}{tail}"
+        self.full = f"{head} VALUES {', '.join([row] * _ROWS_PER_STATEMENT)}{tail}"
+
+    def run(self, conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        step = _ROWS_PER_STATEMENT
+        whole = len(rows) - len(rows) % step
+        for i in range(0, whole, step):
+            conn.execute(self.full, [value for row in rows[i : i + step] for value in row])
+        if whole < len(rows):
+            conn.executemany(self.one, rows[whole:])
+
+
+def _upsert(table: str, columns: Sequence[str]) -> _Insert:
     updates = ", ".join(
         f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
         for c in columns[1:]
     )
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT(id) DO UPDATE SET {updates}"
+    return _Insert(
+        f"INSERT INTO {table} ({', '.join(columns)})",
+        len(columns),
+        f" ON CONFLICT(id) DO UPDATE SET {updates}",
     )
 
 
-_UPSERT_FLOW = _upsert_sql("flow_runs", _FLOW_COLUMNS)
-
-
-_UPSERT_TASK = _upsert_sql("task_runs", _TASK_COLUMNS)
-
-
-_INSERT_LOG = (
-    "INSERT INTO logs (flow_run_id, task_run_id, level, logger, message, at_us) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+_UPSERT_FLOW = _upsert("flow_runs", _FLOW_COLUMNS)
+_UPSERT_TASK = _upsert("task_runs", _TASK_COLUMNS)
+_INSERT_STATES = {
+    kind: _Insert(f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message)", 5)
+    for kind in ("flow_run", "task_run")
+}
+_INSERT_LOG = _Insert(
+    "INSERT INTO logs (flow_run_id, task_run_id, level, logger, message, at_us)", 6
 )
 
 
@@ -92,14 +113,11 @@ class _Rows(NamedTuple):
 def _write(conn: sqlite3.Connection, rows: _Rows) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if rows.flows:
-            conn.executemany(_UPSERT_FLOW, rows.flows)
-        if rows.tasks:
-            conn.executemany(_UPSERT_TASK, rows.tasks)
+        _UPSERT_FLOW.run(conn, rows.flows)
+        _UPSERT_TASK.run(conn, rows.tasks)
         _insert_states(conn, "flow_run", rows.flows, rows.flow_states)
         _insert_states(conn, "task_run", rows.tasks, rows.task_states)
-        if rows.logs:
-            conn.executemany(_INSERT_LOG, rows.logs)
+        _INSERT_LOG.run(conn, rows.logs)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -119,9 +137,8 @@ def _insert_states(
         ids = [run[0] for run in runs[i : i + 500]]
         sql = f"SELECT id, seq FROM {kind}s WHERE id IN ({', '.join('?' * len(ids))})"
         seqs.update(conn.execute(sql, ids))
-    conn.executemany(
-        f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message) VALUES (?, ?, ?, ?, ?)",
-        [(seqs[run_id], t, name, at, message) for run_id, t, name, at, message in states],
+    _INSERT_STATES[kind].run(
+        conn, [(seqs[run_id], t, name, at, message) for run_id, t, name, at, message in states]
     )
 
 
