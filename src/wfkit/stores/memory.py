@@ -198,9 +198,9 @@ def _pack(run: Any, history: list[State]) -> tuple[Any, ...]:
     parameters, state = _POSITIONS[type(run)]
     packed = list(run)
     packed[parameters] = packed[state] = None
-    for s in history:
+    for s in history:  # (str() of a StrEnum member is its value, without .value's descriptor)
         packed.extend(
-            (s.type.value, s.name, s.timestamp, s.message, s.data, s.exception, s.scheduled_time)
+            (str(s.type), s.name, s.timestamp, s.message, s.data, s.exception, s.scheduled_time)
         )
     return tuple(packed)
 
