@@ -10,7 +10,7 @@ import pytest
 from wfkit._json import reusable_encoder
 
 VALUES: list[Any] = [
-    {"x": 1, "y": [1, 2.5, None, True, False], "z": "é\n\"q\"", 3: "int key"},
+    {"x": 1, "y": [1, 2.5, None, True, False], "z": 'é\n"q"', 3: "int key"},
     ["a", {"nested": {"deep": [float("nan"), float("inf"), -0.0]}}],
     "plain",
     12345678901234567890,

@@ -8,7 +8,7 @@ Every decision lives in :mod:`wfkit._engine.lifecycle`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from wfkit._engine.asyncutils import resolve_sync
@@ -182,7 +182,7 @@ class FinalState:
 
 
 async def drive_async_gen(
-    steps: Steps, body: Callable[[], AsyncIterator[Any]], clock: Clock
+    steps: Steps, body: Callable[[], AsyncGenerator[Any, None]], clock: Clock
 ) -> AsyncIterator[Any]:
     """Run an async generator function's lifecycle, streaming each value to the consumer;
     the last item is a :class:`FinalState`."""

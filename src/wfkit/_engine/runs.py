@@ -107,6 +107,7 @@ class FlowRunLive(_LiveRun):
         "scheduled_start_time",
     )
     hook_name = "wfkit_flow_run_state_changed"
+    root_flow_run_id: str
 
     def __init__(
         self,
@@ -140,9 +141,9 @@ class FlowRunLive(_LiveRun):
             self.parent_task_run_id,
             self.root_flow_run_id,
             self.run_count,
-            self.state,
+            self.state,  # type: ignore[arg-type]  # set before any snapshot
             _HOST,
-            self.pid,  # type: ignore[arg-type]
+            self.pid,
         )
 
 

@@ -59,7 +59,7 @@ def virtual_sleeps() -> Iterator[None]:
     global _open_harnesses
     with _lock:
         if _open_harnesses == 0:
-            time.sleep = _sleep
+            time.sleep = _sleep  # type: ignore[assignment]
             asyncio.sleep = _asleep  # type: ignore[assignment]
         _open_harnesses += 1
     try:
