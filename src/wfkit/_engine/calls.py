@@ -34,7 +34,7 @@ from wfkit.context import (
     task_run_context,
 )
 from wfkit.exceptions import ParameterTypeError
-from wfkit.states import Pending, State
+from wfkit.states import Pending, State, StateType
 
 __all__ = ["PreparedTaskRun", "call_flow", "call_task", "execute_task_run", "prepare_task_run"]
 
@@ -341,6 +341,8 @@ def _dispatch(
             var.reset(token)
             if top_level:
                 runtime.store.flush()
+        if state.type is StateType.COMPLETED and not return_state:
+            return state.data  # (_finish's common case)
         return _finish(state, return_state)
     tokens = _enter(var, value)
     try:
