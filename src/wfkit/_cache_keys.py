@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import weakref
 from collections.abc import Callable
 from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSON_SCALARS",
+    "ByCode",
     "Canonicalizer",
     "Unhashable",
     "code_of",
@@ -247,3 +249,21 @@ def code_of(fn: Any) -> CodeType | None:
         call = getattr(type(fn), "__call__", None)  # noqa: B004 - its code, not callability
         code = getattr(call, "__code__", None)
     return code if isinstance(code, CodeType) else None
+
+
+class ByCode:
+    """Values worked out once per code object (which never changes); an entry goes when its
+    code object does."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[CodeType], Any]] = {}
+
+    def get(self, code: CodeType, compute: Callable[[], Any]) -> Any:
+        """The value for ``code``, from ``compute()`` the first time."""
+        known = self._entries.get(id(code))
+        if known is not None and known[0]() is code:
+            return known[1]
+        value = compute()
+        marker, entries = id(code), self._entries
+        entries[marker] = (weakref.ref(code, lambda _: entries.pop(marker, None)), value)
+        return value

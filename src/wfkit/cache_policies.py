@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import weakref
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import CodeType, FunctionType
@@ -47,6 +46,7 @@ from typing import Any, Literal
 
 from wfkit._cache_keys import (
     JSON_SCALARS,
+    ByCode,
     Canonicalizer,
     Unhashable,
     code_of,
@@ -489,26 +489,8 @@ def _small_inputs(inputs: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return tuple(parts)
 
 
-class _ByCode:
-    """Values worked out once per code object (which never changes); an entry goes when its
-    code object does."""
-
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[weakref.ref[CodeType], Any]] = {}
-
-    def get(self, code: CodeType, compute: Callable[[], Any]) -> Any:
-        """The value for ``code``, from ``compute()`` the first time."""
-        known = self._entries.get(id(code))
-        if known is not None and known[0]() is code:
-            return known[1]
-        value = compute()
-        marker, entries = id(code), self._entries
-        entries[marker] = (weakref.ref(code, lambda _: entries.pop(marker, None)), value)
-        return value
-
-
-_source_keys = _ByCode()  # TASK_SOURCE keys
-_code_trees = _ByCode()  # task_input_hash's canonical trees of code
+_source_keys = ByCode()  # TASK_SOURCE keys
+_code_trees = ByCode()  # task_input_hash's canonical trees of code
 
 
 def _source_key(fn: Callable[..., Any]) -> str:
