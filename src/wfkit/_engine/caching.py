@@ -11,7 +11,6 @@ import json
 import logging
 import pickle
 import threading
-from datetime import timedelta
 from typing import Any, Self
 
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
@@ -39,11 +38,7 @@ def _deserialize(data: bytes, serializer: str) -> Any:
 
 
 class TaskCache:
-    """The cache side of one task run.
-
-    Build it with :meth:`for_run`; the keyword constructor remains for callers that already
-    have the run's logger.
-    """
+    """The cache side of one task run; build it with :meth:`for_run`."""
 
     __slots__ = (
         "policy",
@@ -60,34 +55,13 @@ class TaskCache:
         "_lock",
     )
 
-    def __init__(
-        self,
-        policy: CachePolicy,
-        *,
-        expiration: timedelta | None,
-        refresh: bool,
-        serializer: str,
-        task: Any,
-        run: Any,
-        runtime: Any,
-        logger: logging.LoggerAdapter[Any],
-        flow_parameters: Any,
-        bound: Any,
-    ) -> None:
-        self.policy, self.expiration, self.refresh = policy, expiration, refresh
-        self.serializer, self.task, self.run, self.runtime = serializer, task, run, runtime
-        self._logger: logging.LoggerAdapter[Any] | None = logger
-        self._context: Any = None  # the run context, whose logger is made on first use
-        self.flow_parameters, self.bound = flow_parameters, bound
-        self._lock: list[Any] | None = None  # [key, lock, acquired]
-
     @classmethod
     def for_run(cls, task: Any, policy: CachePolicy, ctx: Any, flow_ctx: Any, bound: Any) -> Self:
         """The cache side of the task run whose context is ``ctx`` (a ``TaskRunContext``),
         inside the flow run ``flow_ctx`` (None outside a flow).
 
-        Cheaper than the constructor on a path taken by every cache hit: no keyword
-        arguments, and the run's logger is made only if a warning needs it.
+        Every cache hit takes this path: no keyword arguments, and the run's logger is made
+        only if a warning needs it.
         """
         self = cls.__new__(cls)
         options = task.options
