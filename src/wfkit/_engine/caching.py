@@ -11,6 +11,7 @@ import json
 import logging
 import pickle
 import threading
+from datetime import timedelta
 from typing import Any, Self
 
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
@@ -54,6 +55,18 @@ class TaskCache:
         "bound",
         "_lock",
     )
+    policy: CachePolicy
+    expiration: timedelta | None
+    refresh: bool
+    serializer: str
+    task: Any
+    run: Any
+    runtime: Any
+    _logger: logging.LoggerAdapter[Any] | None
+    _context: Any  # the run context, whose logger is made on first use
+    flow_parameters: dict[str, Any] | None
+    bound: Any
+    _lock: list[Any] | None  # [key, lock, acquired]
 
     @classmethod
     def for_run(cls, task: Any, policy: CachePolicy, ctx: Any, flow_ctx: Any, bound: Any) -> Self:
