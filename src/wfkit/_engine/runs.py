@@ -163,15 +163,7 @@ class TaskRunLive(_LiveRun):
         upstream_ids: tuple[str, ...] = (),
     ) -> None:
         """A task run, named later (naming may need the run's context)."""
-        # (the base initialiser inlined: one task run per task call)
-        self.id = new_run_id()
-        self.name = ""
-        self.parameters = MappingProxyType(parameters)
-        self.tags = tags
-        self.run_count = 0
-        self.state = None
-        self.clock = clock
-        self.pid = _pid
+        super().__init__("", parameters, tags, clock)
         self.task_name = task_name
         self.flow_run_id = flow_run_id
         self.cache_key: str | None = None
