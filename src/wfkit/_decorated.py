@@ -10,6 +10,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from wfkit._engine.parameters import positional_names
 from wfkit.exceptions import ConfigurationError, ReservedArgumentError
 
 RESERVED_PARAMETERS = ("return_state", "wait_for")
@@ -30,8 +31,10 @@ class Decorated:
             raise ConfigurationError(
                 f"@{self.kind} needs a function; got {fn!r}. Decorate a def or async def."
             )
-        self._fn = fn
-        self._bound_to: Any = None
+        self.fn = fn  # the undecorated function
+        self._bound_to: Any = None  # the instance or class a method is bound to
+        # Whether the first parameter is ``self``/``cls`` (not recorded as a parameter).
+        self.skips_first_parameter = self._method_kind == "class"
         self.signature = inspect.signature(fn)
         for reserved in RESERVED_PARAMETERS:
             if reserved in self.signature.parameters:
@@ -40,6 +43,9 @@ class Decorated:
                     f"{reserved!r}, which wfkit reserves for its own use when calling "
                     f"{self.kind}s. Rename the parameter."
                 )
+        # The parameter names when every one is plain positional-or-keyword (a call can
+        # then be bound by position and made as ``fn(*arguments.values())``), else None.
+        self.positional_names = positional_names(self.signature)
         self.isasync = inspect.iscoroutinefunction(fn)
         self.isgenerator = inspect.isgeneratorfunction(fn)
         self.isasyncgen = inspect.isasyncgenfunction(fn)
@@ -50,20 +56,6 @@ class Decorated:
         self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
         self.__wrapped__ = fn
 
-    @property
-    def fn(self) -> Callable[..., Any]:
-        """The undecorated function."""
-        return self._fn
-
-    @property
-    def skips_first_parameter(self) -> bool:
-        """Whether the first parameter is ``self``/``cls`` (not recorded as a parameter)."""
-        return self._bound_to is not None or self._method_kind == "class"
-
-    def call_args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The positional arguments to bind, with the bound instance or class first."""
-        return args if self._bound_to is None else (self._bound_to, *args)
-
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if self._method_kind == "static":
             return self
@@ -71,14 +63,19 @@ class Decorated:
         if target is None:
             return self
         bound = copy.copy(self)
-        bound._bound_to = target
+        bound._bind_to(target)
         return bound
+
+    def _bind_to(self, target: Any) -> None:
+        """Make this copy a method bound to ``target`` (passed as the first argument)."""
+        self._bound_to = target
+        self.skips_first_parameter = target is not None or self._method_kind == "class"
 
     def source_file_md5(self) -> str | None:
         """MD5 hex digest of the function's source file, or None without a readable file."""
         if self._version is False:
             try:
-                path = inspect.getsourcefile(self._fn)
+                path = inspect.getsourcefile(self.fn)
                 with open(path, "rb") as fh:  # type: ignore[arg-type]
                     self._version = hashlib.md5(fh.read(), usedforsecurity=False).hexdigest()
             except (TypeError, OSError):
@@ -116,5 +113,6 @@ class Decorated:
         elif self._method_kind == "static":
             fn = staticmethod(fn)
         new = type(self)(fn, **{**self._given, **changes})  # type: ignore[call-arg]
-        new._bound_to = self._bound_to
+        if self._bound_to is not None:
+            new._bind_to(self._bound_to)
         return new

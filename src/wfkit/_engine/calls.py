@@ -22,7 +22,7 @@ from wfkit._engine.drivers import (
 from wfkit._engine.inputs import find_upstream, recorded_value, settle_returned
 from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
-from wfkit._engine.parameters import bind_arguments, bind_parameters, call_in_order
+from wfkit._engine.parameters import bind_arguments, bind_parameters
 from wfkit._engine.runs import FlowRunLive, TaskRunLive
 from wfkit.context import (
     FlowRunContext,
@@ -51,13 +51,7 @@ def call_flow(
     if parent is None and parent_task is None:
         runtime.store  # noqa: B018 - open (and check) the store before a run exists
     options = flow.options
-    bound, passed, parameters = bind_parameters(
-        flow.signature,
-        flow.call_args(args),
-        kwargs,
-        owner=flow,
-        skip_first=flow.skips_first_parameter,
-    )
+    bound, passed, parameters = bind_parameters(flow, args, kwargs)
     pre_failure = None
     if options.validate_parameters:
         coerced, problems = flow._validator.validate(passed)
@@ -155,13 +149,7 @@ def _prepare(
             task.signature, arguments, skip_first=task.skips_first_parameter
         )
     else:
-        bound, _, parameters = bind_parameters(
-            task.signature,
-            task.call_args(args),
-            kwargs,
-            owner=task,
-            skip_first=task.skips_first_parameter,
-        )
+        bound, _, parameters = bind_parameters(task, args, kwargs)
     flow_run_id = flow_ctx.run.id if flow_ctx is not None else None
     upstream = find_upstream(bound, wait_for, flow_run_id, runtime.clock)
     tags = current_tags()
@@ -284,7 +272,7 @@ def _body(owner: Any, bound: Any) -> Callable[[], Any]:
     """The call of the function with its bound arguments (read when the body runs: waiting
     for upstream futures replaces them by their values in ``bound.arguments``)."""
     fn = owner.fn
-    if call_in_order(owner.signature):  # plain parameters: no need for bound.args/kwargs
+    if owner.positional_names is not None:  # plain parameters: no bound.args/kwargs needed
         arguments = bound.arguments
         return lambda: fn(*arguments.values())
     return lambda: fn(*bound.args, **bound.kwargs)

@@ -9,57 +9,60 @@ from typing import Any
 
 from wfkit.exceptions import ParameterBindError
 
-__all__ = ["ParameterValidator", "bind_parameters"]
+__all__ = ["ParameterValidator", "bind_arguments", "bind_parameters", "positional_names"]
 
 _SIMPLE = frozenset({int, float, str, bool, bytes, dict, list, tuple, set, frozenset})
 
 
 def bind_parameters(
-    signature: inspect.Signature,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    owner: Any,
-    skip_first: bool = False,
+    owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[inspect.BoundArguments, dict[str, Any], dict[str, Any]]:
-    """Bind a call to ``signature``; ``owner`` (the Flow or Task, or a label) names the
-    callee in the error.
+    """Bind a call of ``owner`` (a Flow or Task; a bound method's instance or class goes
+    first) to its signature.
 
     Returns ``(bound, passed, parameters)``: the bound arguments to call with, the arguments
     given explicitly, and the parameters to record (defaults applied, ``self``/``cls`` left
-    out when ``skip_first``). ``passed`` may be the ``parameters`` dict itself (when every
-    parameter was passed); ``parameters`` never aliases ``bound.arguments``.
+    out). ``passed`` may be the ``parameters`` dict itself (when every parameter was
+    passed); ``parameters`` never aliases ``bound.arguments``.
 
     Raises:
         ParameterBindError: the arguments do not fit the signature.
     """
-    names = _positional_names(signature)
+    if owner._bound_to is not None:
+        args = (owner._bound_to, *args)
+    signature, names = owner.signature, owner.positional_names
     if names is not None and not kwargs and len(args) == len(names):
         # Every parameter given positionally: nothing to check, no default to apply.
         arguments = dict(zip(names, args, strict=True))
         bound = inspect.BoundArguments(signature, arguments)  # type: ignore[arg-type]
         parameters = dict(arguments)
-        if skip_first and parameters:
+        if owner.skips_first_parameter and parameters:
             parameters.pop(names[0], None)
         return bound, parameters, parameters  # all were passed: one dict serves as both
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
         expected = ", ".join(str(p) for p in signature.parameters.values())
-        if not isinstance(owner, str):
-            owner = f"{owner.kind} {owner.name!r}"
         raise ParameterBindError(
-            f"{owner} was called with arguments that do not fit its signature ({expected}): "
-            f"{exc}. Got args={args!r}, kwargs={kwargs!r}."
+            f"{owner.kind} {owner.name!r} was called with arguments that do not fit its "
+            f"signature ({expected}): {exc}. Got args={args!r}, kwargs={kwargs!r}."
         ) from None
     passed = dict(bound.arguments)
     bound.apply_defaults()
     parameters = dict(bound.arguments)
-    if skip_first and parameters:
+    if owner.skips_first_parameter and parameters:
         first = next(iter(signature.parameters))
         parameters.pop(first, None)
         passed.pop(first, None)
     return bound, passed, parameters
+
+
+def positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """The parameter names when all are plain positional-or-keyword parameters, else None."""
+    params = signature.parameters.values()
+    if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params):
+        return tuple(signature.parameters)
+    return None
 
 
 # id(signature) -> (signature, names): hashing a Signature costs microseconds, looking up
@@ -68,26 +71,15 @@ _names_by_signature: dict[int, tuple[inspect.Signature, tuple[str, ...] | None]]
 
 
 def _positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
-    """The parameter names when all are plain positional-or-keyword parameters, else None."""
+    """:func:`positional_names`, remembered per signature."""
     entry = _names_by_signature.get(id(signature))
     if entry is not None and entry[0] is signature:
         return entry[1]
-    params = signature.parameters.values()
-    names = (
-        tuple(signature.parameters)
-        if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
-        else None
-    )
+    names = positional_names(signature)
     if len(_names_by_signature) > 4096:  # decorated functions are few; this is a bound
         _names_by_signature.clear()
     _names_by_signature[id(signature)] = (signature, names)
     return names
-
-
-def call_in_order(signature: inspect.Signature) -> bool:
-    """Whether a function with this signature can be called as ``fn(*arguments.values())``
-    with its bound arguments (every parameter plain positional-or-keyword)."""
-    return _positional_names(signature) is not None
 
 
 def bind_arguments(

@@ -46,9 +46,7 @@ def submit_task(
 
 
 def _arguments(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    bound, _, _ = bind_parameters(
-        task.signature, task.call_args(args), kwargs, owner=f"task {task.name!r}"
-    )
+    bound, _, _ = bind_parameters(task, args, kwargs)
     return dict(bound.arguments)
 
 
