@@ -9,7 +9,7 @@ from typing import Any
 import pluggy
 
 from wfkit import hookspecs
-from wfkit.context import current_store
+from wfkit.context import _runtime, current_store, default_runtime
 from wfkit.hookspecs import hookimpl
 
 __all__ = [
@@ -36,14 +36,17 @@ _STATE_HOOK_ARGS = {
 class StoreWriter:
     """Built-in plugin: records every state change and log line in the current run store."""
 
-    # (Taking every argument of the spec lets publish_state_change call these directly.)
+    # (Taking every argument of the spec lets publish_state_change call these directly; the
+    # runtime is looked up inline, as current_store() does, since every state change asks.)
     @hookimpl
     def wfkit_flow_run_state_changed(self, flow_run: Any, old_state: Any, new_state: Any) -> None:
-        current_store().record_flow_run(flow_run)
+        rt = _runtime.get() or default_runtime()
+        (rt._store or rt.store).record_flow_run(flow_run)
 
     @hookimpl
     def wfkit_task_run_state_changed(self, task_run: Any, old_state: Any, new_state: Any) -> None:
-        current_store().record_task_run(task_run)
+        rt = _runtime.get() or default_runtime()
+        (rt._store or rt.store).record_task_run(task_run)
 
     @hookimpl
     def wfkit_log(self, record: Any) -> None:

@@ -28,8 +28,11 @@ from wfkit.context import (
     FlowRunContext,
     Runtime,
     TaskRunContext,
+    _runtime,
+    _tags,
     current_runtime,
     current_tags,
+    default_runtime,
     flow_run_context,
     task_run_context,
 )
@@ -37,6 +40,8 @@ from wfkit.exceptions import ParameterTypeError
 from wfkit.states import Pending, State, StateType
 
 __all__ = ["PreparedTaskRun", "call_flow", "call_task", "execute_task_run", "prepare_task_run"]
+
+_new_tuple = tuple.__new__
 
 
 def call_flow(
@@ -137,7 +142,9 @@ def _prepare(
     """:func:`prepare_task_run`'s work, as a plain tuple (an inline call unpacks it at once)."""
     if not _SETUP_DONE:
         _ensure_setup()
-    runtime = current_runtime()
+    # (current_runtime(), current_tags() and _inherited_log_prints() are inlined below:
+    # every task call runs this.)
+    runtime = _runtime.get() or default_runtime()
     flow_ctx = flow_run_context.get()
     outer_task = task_run_context.get()
     top_level = flow_ctx is None and outer_task is None
@@ -152,7 +159,7 @@ def _prepare(
         bound, _, parameters = bind_parameters(task, args, kwargs)
     flow_run_id = flow_ctx.run.id if flow_ctx is not None else None
     upstream = find_upstream(bound, wait_for, flow_run_id, runtime.clock)
-    tags = current_tags()
+    tags = _tags.get()
     if options.tags:
         tags = tags + tuple(t for t in options.tags if t not in tags)
     if identity is not None:
@@ -168,11 +175,11 @@ def _prepare(
         flow_run_id,
         upstream.ids if upstream is not None else (),
     )
-    log_prints = (
-        bool(options.log_prints)
-        if options.log_prints is not None
-        else _inherited_log_prints(outer_task or flow_ctx)
-    )
+    if options.log_prints is not None:
+        log_prints = bool(options.log_prints)
+    else:  # the enclosing run's (a task's, else the flow's), if any
+        outer = outer_task or flow_ctx
+        log_prints = bool(outer.log_prints) if outer is not None else False
     ctx = TaskRunContext(task, run, log_prints, runtime)
     if identity is not None:
         run.id, run.name, run.upstream_ids = (
@@ -192,9 +199,10 @@ def _prepare(
         )
     policy = task.effective_cache_policy
     cache = _task_cache(task, policy, ctx, flow_ctx, bound) if policy is not None else None
-    plan = RunPlan(run, task, task.run_spec, ctx, None, upstream, cache)
+    # (RunPlan(...) and Pending(), without their Python-level constructors)
+    plan = _new_tuple(RunPlan, (run, task, task.run_spec, ctx, None, upstream, cache))
     if identity is None:
-        run.set_state(Pending())
+        run.set_state(State(StateType.PENDING, "Pending"))
     else:
         run.state = Pending()  # recorded by the parent process
         top_level = False  # the parent commits

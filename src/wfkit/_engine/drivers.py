@@ -20,6 +20,7 @@ from wfkit.states import State
 __all__ = ["FinalState", "drive_async", "drive_async_gen", "drive_sync", "drive_sync_gen"]
 
 Steps = Generator[Effect, Any, State]
+_new_tuple = tuple.__new__
 
 
 def _advance(steps: Steps, send: Any, throw: BaseException | None) -> Effect | State:
@@ -98,8 +99,8 @@ def drive_sync(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
         send, throw = None, None
         if type(effect) is Invoke:
             try:
-                if effect.timeout is None:
-                    send = Outcome(body())
+                if effect.timeout is None:  # (Outcome(body()), without its Python __new__)
+                    send = _new_tuple(Outcome, (body(), None, False))
                 else:
                     send = Outcome(
                         call_with_timeout(body, effect.timeout, clock, effect.make_error)

@@ -30,7 +30,6 @@ from wfkit.states import (
     AwaitingRetry,
     Cached,
     Cancelled,
-    Completed,
     Crashed,
     Failed,
     NotReady,
@@ -120,6 +119,7 @@ class RunPlan(NamedTuple):
         return self.context.logger  # type: ignore[no-any-return]
 
 
+_base_loggers = {"flow": base_logger("flow"), "task": base_logger("task")}
 _HOOK_FOR_TYPE = {
     StateType.COMPLETED: "on_completion",
     StateType.FAILED: "on_failure",
@@ -207,7 +207,9 @@ def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     on_running = "on_running" in spec.hooks
     while True:
         run.run_count += 1
-        running = run.set_state(Running() if run.run_count == 1 else Retrying())
+        running = run.set_state(  # (State(...) itself: the common case, one call less)
+            State(StateType.RUNNING, "Running") if run.run_count == 1 else Retrying()
+        )
         if on_running:
             yield from _fire_hooks(plan, running, "on_running")
         outcome: Outcome = yield invoke
@@ -263,7 +265,7 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
                     message=f"{len(unfinished)} of the states the flow returned did not complete: "
                     + ", ".join(s.name for s in unfinished[:5]),
                 )
-        return Completed(data=value)
+        return State(StateType.COMPLETED, "Completed", data=value)
     if timeouts is not None and timeouts.issued(exc):
         return TimedOut(exception=exc, message=str(exc))
     label = "Flow run" if kind == "flow" else "Task run"
@@ -347,7 +349,7 @@ def _log_final(plan: RunPlan, state: State) -> None:
     kind = plan.spec.kind
     if state.type is StateType.COMPLETED:
         level = logging.INFO if kind == "flow" else logging.DEBUG
-        if base_logger(kind).isEnabledFor(level):  # no run logger is made for nothing
+        if _base_loggers[kind].isEnabledFor(level):  # no run logger is made for nothing
             plan.logger.log(level, "Finished in state %s", _summary(state))
         return
     exc = state.exception
