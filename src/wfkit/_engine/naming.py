@@ -129,9 +129,12 @@ def random_slug() -> str:
     return f"{_names_rng.choice(_ADJECTIVES)}-{_names_rng.choice(_ANIMALS)}"
 
 
+_HEX3 = [f"{i:03x}" for i in range(4096)]  # (made once: formatting costs more than a lookup)
+
+
 def short_suffix() -> str:
     """Three random hex characters, as in a default task run name ``add-3f9``."""
-    return f"{_names_rng.getrandbits(12):03x}"
+    return _HEX3[_names_rng.getrandbits(12)]
 
 
 def check_name_template(

@@ -214,6 +214,8 @@ _POSITIONS = {  # snapshot type -> the positions of its parameters and its state
     for kind in (FlowRunSnapshot, TaskRunSnapshot)
 }
 _STATE_SIZE = 7  # the attributes of a packed state
+# A state type's value: one shared string per type (str() would make a new one each time).
+_VALUES = {t: t.value for t in StateType}
 _FILE_EVERY = 192  # snapshots journaled before they are filed (64 task runs' worth)
 
 
@@ -222,9 +224,9 @@ def _pack(run: Any, history: list[State]) -> tuple[Any, ...]:
     parameters, state = _POSITIONS[type(run)]
     packed = list(run)
     packed[parameters] = packed[state] = None
-    for s in history:  # (str() of a StrEnum member is its value, without .value's descriptor)
+    for s in history:
         packed.extend(
-            (str(s.type), s.name, s.timestamp, s.message, s.data, s.exception, s.scheduled_time)
+            (_VALUES[s.type], s.name, s.timestamp, s.message, s.data, s.exception, s.scheduled_time)
         )
     return tuple(packed)
 
