@@ -119,7 +119,8 @@ def test_fetch_retries_again():
 """
 )
 TEST_EMPTY = "def test_empty():\n    pass\n"
-# Times each test's run protocol (setup, call, teardown) and writes them where asked.
+# Times each test's run protocol (setup, call, teardown) and the collection's end (where the
+# wfkit plugin warms the harness up), and writes them where asked.
 TIMING_CONFTEST = """\
 import json
 import os
@@ -137,6 +138,15 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     finally:
         _durations[item.name] = (time.perf_counter() - start) * 1e3
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_finish(session):
+    start = time.perf_counter()
+    try:
+        return (yield)
+    finally:
+        _durations["<collection_finish>"] = (time.perf_counter() - start) * 1e3
 
 
 def pytest_sessionfinish(session):

@@ -25,7 +25,8 @@ CHEAP = [
     "store_size_per_task_run",
     "harness_entry",
     "retry_test_in_process",
-    "retry_test_pytest_first",
+    "retry_test_pytest",
+    "harness_session_warm_up",
     "retry_test_pytest_next",
 ]
 

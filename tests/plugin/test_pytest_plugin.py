@@ -3,6 +3,8 @@ pytest run executes it (in a subprocess, so the plugin loads through its entry p
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -128,25 +130,6 @@ def test_plain():
 """
     )
     run(pytester).assert_outcomes(passed=1)
-
-
-def test_the_harness_machinery_loads_only_when_a_test_enters_a_harness(pytester):
-    # The plugin loads in every pytest session; freezegun and the sleep patches (asyncio) are
-    # loaded by the first harness, not by the plugin.
-    pytester.makepyfile(
-        """
-import sys
-
-MACHINERY = {"freezegun", "wfkit._engine.virtual_time", "wfkit.testing._patching"}
-
-def test_plain():
-    assert MACHINERY.isdisjoint(sys.modules)
-
-def test_harnessed(wf_harness):
-    assert MACHINERY <= set(sys.modules)
-"""
-    )
-    run(pytester).assert_outcomes(passed=2)
 
 
 def test_unisolated_runs_into_the_real_store_warn_once(pytester, tmp_path, monkeypatch):
@@ -332,3 +315,84 @@ def test_isolated(wf_harness, label):
     )
     result = run(pytester, "--wf-isolated", "-n", "2", "-p", "xdist")
     result.assert_outcomes(passed=8)
+
+
+# -- warming up at collection ------------------------------------------------------------------
+# A conftest that writes down, as each test's setup starts, which of the modules entering a
+# harness loads are already loaded.
+LOADED_AT_SETUP = """
+import json, os, sys
+import pytest
+
+WATCHED = ("freezegun", "asyncio", "wfkit._engine.calls")
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    with open(os.environ["WF_LOADED_LOG"], "a") as out:
+        out.write(json.dumps([item.name, [m for m in WATCHED if m in sys.modules]]) + "\\n")
+"""
+
+
+def _loaded_at_setup(pytester: pytest.Pytester, *args: str) -> dict[str, list[str]]:
+    log = pytester.path / "loaded.jsonl"
+    pytester.makeconftest(LOADED_AT_SETUP)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WF_LOADED_LOG", str(log))
+        result = run(pytester, *args)
+    assert result.ret == 0, result.stdout.str()
+    return {name: loaded for name, loaded in map(json.loads, log.read_text().splitlines())}
+
+
+def test_a_session_with_harness_tests_loads_the_harness_before_the_first_one(pytester):
+    pytester.makepyfile(
+        RETRYING_PIPELINE
+        + """
+def test_plain():
+    assert True
+
+def test_retries(wf_harness):
+    flaky(1)
+    wf_harness.assert_states(flaky, ["Pending", "Running", "AwaitingRetry", "Retrying", "Completed"])
+"""
+    )
+    loaded = _loaded_at_setup(pytester)
+    # Loaded at collection, before any test ran (even the plain one before it).
+    assert loaded["test_plain"] == ["freezegun", "asyncio", "wfkit._engine.calls"]
+
+
+def test_a_session_without_harness_tests_loads_none_of_it(pytester):
+    pytester.makepyfile(
+        """
+def test_plain():
+    import sys
+    assert "freezegun" not in sys.modules
+"""
+    )
+    assert _loaded_at_setup(pytester) == {"test_plain": []}
+
+
+def test_harness_tests_that_do_not_freeze_do_not_load_freezegun(pytester):
+    pytester.makepyfile(
+        """
+import sys
+import pytest
+
+@pytest.mark.wf(freeze=False)
+def test_unfrozen(wf_clock):
+    wf_clock.advance(5)
+    assert wf_clock.elapsed == 5
+    assert "freezegun" not in sys.modules
+"""
+    )
+    assert _loaded_at_setup(pytester) == {"test_unfrozen": ["asyncio", "wfkit._engine.calls"]}
+
+
+def test_isolated_sessions_load_the_harness_for_every_test(pytester):
+    pytester.makepyfile(
+        """
+def test_plain():
+    assert True
+"""
+    )
+    loaded = _loaded_at_setup(pytester, "--wf-isolated")
+    assert loaded["test_plain"] == ["freezegun", "asyncio", "wfkit._engine.calls"]

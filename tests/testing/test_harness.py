@@ -412,3 +412,18 @@ def test_pydantic_first_used_inside_a_frozen_harness_takes_real_datetimes_afterw
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [loaded, "True True", "True"]
+
+
+def test_warming_up_leaves_wall_time_real_and_a_later_harness_frozen() -> None:
+    from wfkit.testing.harness import warm_up
+
+    warm_up()
+
+    assert dt.datetime is _REAL_DATETIME  # the throwaway freeze was stopped
+    assert abs(dt.datetime.now(dt.UTC).timestamp() - time.time()) < 5
+    with harness(start="2026-01-01T00:00:00Z") as h:
+        assert dt.datetime.now(dt.UTC) == h.clock.now()
+    assert dt.datetime is _REAL_DATETIME
+
+
+_REAL_DATETIME = dt.datetime

@@ -14,7 +14,7 @@ from typing import Any
 from wfkit._engine.virtual_time import virtual_sleeps
 from wfkit.clock import FakeClock
 
-__all__ = ["frozen_wall_time", "virtual_sleeps"]
+__all__ = ["frozen_wall_time", "virtual_sleeps", "warm_up_freezing"]
 
 # Code whose timing must stay real under a frozen wall clock: pytest's own test durations.
 _REAL_TIME_MODULES = ["_pytest.timing"]
@@ -44,6 +44,20 @@ def frozen_wall_time(clock: FakeClock) -> Iterator[None]:
     finally:
         clock.remove_listener(follow)
         freezer.stop()
+
+
+def warm_up_freezing() -> None:
+    """Import freezegun and fill its cache of the loaded modules' time attributes (with a
+    throwaway freeze, started and stopped at once), which the first freeze would do."""
+    from freezegun import freeze_time
+
+    freezer = freeze_time(_WARM_UP_TIME, tick=False, real_asyncio=True, ignore=_REAL_TIME_MODULES)
+    _prime_freezegun_cache()
+    freezer.start()
+    freezer.stop()
+
+
+_WARM_UP_TIME = "2000-01-01T00:00:00+00:00"
 
 
 def _prime_freezegun_cache() -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # The pytest plugin imports this module in every pytest session: what only entering a harness
 # needs (the sleep patches import asyncio; freezegun) is imported on entry.
 
-__all__ = ["Harness", "harness", "wfkit_test_harness"]
+__all__ = ["Harness", "harness", "warm_up", "wfkit_test_harness"]
 
 _active: ContextVar[Harness | None] = ContextVar("wfkit_active_harness", default=None)
 STORE_KINDS = ("memory", "sqlite")
@@ -281,6 +281,35 @@ def harness(
             import shutil
 
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def warm_up(freeze: bool = True) -> None:
+    """Load now what the first harness of a process would load on entry: the engine's
+    modules, the sleep patches (which import asyncio) and, with ``freeze``, freezegun and its
+    cache of the loaded modules' time attributes.
+
+    The pytest plugin calls this once a session has collected tests that use a harness, so
+    that the first such test's duration is the test's own: the cost (tens of milliseconds)
+    moves to collection, it does not go away.
+    """
+    import importlib
+
+    for name in _FIRST_USE_MODULES:
+        importlib.import_module(name)
+    if freeze:
+        from wfkit.testing._patching import warm_up_freezing
+
+        warm_up_freezing()
+
+
+# What the first harness and the first run in it import (the sleep patches import asyncio).
+_FIRST_USE_MODULES = (
+    "wfkit._engine.calls",
+    "wfkit.stores.memory",
+    "wfkit.stores.records",
+    "wfkit.testing.assertions",
+    "wfkit.testing._patching",
+)
 
 
 def wfkit_test_harness(

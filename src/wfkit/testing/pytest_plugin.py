@@ -14,6 +14,10 @@ Fixtures: ``wf_harness``, ``wf_clock``, ``wf_store``. Marker:
 
 Without isolation, the first run a test session records into the real store produces one
 warning naming the store and ``--wf-isolated``.
+
+Once a session has collected tests that use a harness, the plugin loads what entering the
+first harness would load (freezegun, asyncio, the engine's modules), so that the first such
+test's duration is the test's own; the cost shows in collection instead.
 """
 
 from __future__ import annotations
@@ -95,6 +99,29 @@ def pytest_configure(config: pytest.Config) -> None:
         register_plugin(watcher, name="wfkit.pytest.unisolated_watcher")
         config.add_cleanup(watcher.unregister)
         config.stash[_watcher_key] = watcher
+
+
+_HARNESS_FIXTURES = frozenset({"wf_harness", "wf_clock", "wf_store"})
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Once tests that use a harness are collected, load what entering the first harness
+    would (freezegun, asyncio, the engine): that test's duration is then its own."""
+    isolated = bool(_option(session.config, "wf_isolated"))
+    users = [
+        item
+        for item in session.items
+        if isolated or not _HARNESS_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+    ]
+    if users:
+        from wfkit.testing.harness import warm_up
+
+        warm_up(freeze=any(_freezes(item) for item in users))
+
+
+def _freezes(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("wf")
+    return marker is None or marker.kwargs.get("freeze", True) is not False
 
 
 # -- the harness of one test ---------------------------------------------------------------
