@@ -468,6 +468,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.selected = [f.name for f in FIGURES]
     if args.prefect_python and not os.access(args.prefect_python, os.X_OK):
         ap.error(f"--prefect-python {args.prefect_python!r} is not an executable")
+    # The workloads run in temporary directories: a relative path must not depend on them.
+    # (abspath, not resolve: a virtualenv's python is a symlink that must stay one.)
+    for name in ("python", "prefect_python"):
+        value = getattr(args, name)
+        if value and os.sep in value:
+            setattr(args, name, os.path.abspath(value))
     return args
 
 

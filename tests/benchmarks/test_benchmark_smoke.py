@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 CHEAP = [
     "import_wfkit",
@@ -92,3 +94,26 @@ def test_unknown_figure_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "no_such_figure" in proc.stderr and "import_wfkit" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_interpreter_paths_are_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workloads run in temporary directories, so "../venv/bin/python" must not be
+    # resolved there (it was, and the Prefect figures failed with FileNotFoundError).
+    import importlib.util
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # run.py puts benchmarks/ first
+    spec = importlib.util.spec_from_file_location("bench_run", RUN)
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").symlink_to(sys.executable)
+    monkeypatch.chdir(tmp_path / "venv")
+
+    args = run.parse_args(["--prefect-python", "bin/python", "--python", "bin/python"])
+
+    assert args.prefect_python == str(venv / "python")  # absolute, the symlink kept
+    assert args.python == str(venv / "python")
