@@ -152,9 +152,7 @@ def _prepare(
         runtime.store  # noqa: B018 - open (and check) the store before a run exists
     options = task.options
     if arguments is not None:
-        bound, _, parameters = bind_arguments(
-            task.signature, arguments, skip_first=task.skips_first_parameter
-        )
+        bound, _, parameters = bind_arguments(task, arguments)
     else:
         bound, _, parameters = bind_parameters(task, args, kwargs)
     flow_run_id = flow_ctx.run.id if flow_ctx is not None else None

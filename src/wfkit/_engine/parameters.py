@@ -65,41 +65,25 @@ def positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
     return None
 
 
-# id(signature) -> (signature, names): hashing a Signature costs microseconds, looking up
-# its id does not (the signature is kept, so its id cannot be reused while cached).
-_names_by_signature: dict[int, tuple[inspect.Signature, tuple[str, ...] | None]] = {}
-
-
-def _positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
-    """:func:`positional_names`, remembered per signature."""
-    entry = _names_by_signature.get(id(signature))
-    if entry is not None and entry[0] is signature:
-        return entry[1]
-    names = positional_names(signature)
-    if len(_names_by_signature) > 4096:  # decorated functions are few; this is a bound
-        _names_by_signature.clear()
-    _names_by_signature[id(signature)] = (signature, names)
-    return names
-
-
 def bind_arguments(
-    signature: inspect.Signature, arguments: dict[str, Any], *, skip_first: bool = False
+    owner: Any, arguments: dict[str, Any]
 ) -> tuple[inspect.BoundArguments, dict[str, Any], dict[str, Any]]:
     """Like :func:`bind_parameters`, for arguments already bound by name (as
-    ``bound.arguments``, so ``*args``/``**kwargs`` parameters hold their tuple/dict)."""
-    names = _positional_names(signature)
+    ``bound.arguments``, so ``*args``/``**kwargs`` parameters hold their tuple/dict; a bound
+    method's instance or class is among them)."""
+    signature, names = owner.signature, owner.positional_names
     if names is not None and tuple(arguments) == names:
         # Every parameter given, in the signature's order: no default to apply.
         bound = inspect.BoundArguments(signature, dict(arguments))  # type: ignore[arg-type]
         parameters = dict(arguments)
-        if skip_first and parameters:
+        if owner.skips_first_parameter and parameters:
             parameters.pop(names[0], None)
         return bound, parameters, parameters
     bound = inspect.BoundArguments(signature, dict(arguments))  # type: ignore[arg-type]
     passed = dict(bound.arguments)
     bound.apply_defaults()
     parameters = dict(bound.arguments)
-    if skip_first and parameters:
+    if owner.skips_first_parameter and parameters:
         first = next(iter(signature.parameters))
         parameters.pop(first, None)
         passed.pop(first, None)
