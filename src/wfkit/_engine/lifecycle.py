@@ -28,13 +28,11 @@ from wfkit.clock import virtual_deadline
 from wfkit.logging import base_logger
 from wfkit.states import (
     AwaitingRetry,
-    Cached,
     Cancelled,
     Crashed,
     Failed,
     NotReady,
     Retrying,
-    Running,
     State,
     StateType,
     TimedOut,
@@ -179,8 +177,8 @@ def _cached(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
             hit, value = cache.lookup(key)
             if hit:
                 run.run_count += 1
-                run.set_state(Running())
-                final = run.set_state(Cached(data=value))
+                run.set_state(State(StateType.RUNNING, "Running"))  # (Running(), Cached())
+                final = run.set_state(State(StateType.COMPLETED, "Cached", data=value))
                 _log_final(plan, final)
                 yield from _fire_hooks(plan, final)
                 return final

@@ -22,6 +22,7 @@ __all__ = [
     "FlowRunSnapshot",
     "LogEntry",
     "RunStore",
+    "STATE_TYPE_VALUES",
     "TaskRunSnapshot",
     "aware",
     "cache_value",
@@ -216,6 +217,11 @@ def aware(moment: datetime) -> datetime:
     if not isinstance(moment, datetime):
         raise TypeError(f"Expected a datetime, got {moment!r}.")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# A state type's value, by type: what stores write. (``type.value`` runs the enum's Python
+# property, and ``str(type)`` makes a new string: stores write three per task run.)
+STATE_TYPE_VALUES: dict[StateType, str] = {t: t.value for t in StateType}
 
 
 def state_matches(state: State, wanted: str | None) -> bool:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit._json import reusable_encoder
 from wfkit.states import State
-from wfkit.stores._base import CacheRecord, FlowRunSnapshot, TaskRunSnapshot, cache_value, run_times
+from wfkit.stores._base import (
+    STATE_TYPE_VALUES,
+    CacheRecord,
+    FlowRunSnapshot,
+    TaskRunSnapshot,
+    cache_value,
+    run_times,
+)
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, TaskRun
@@ -30,7 +37,7 @@ def _flow_row(s: FlowRunSnapshot, first_us: int | None, start_us: int | None) ->
     return (
         s.id, s.name, s.flow_name, s.flow_version, _params_json(s.parameters),
         _list_json(s.tags), s.parent_flow_run_id, s.parent_task_run_id, s.root_flow_run_id,
-        s.run_count, s.state.type.value, s.state.name, at, start_us, first_us, at, s.host, s.pid,
+        s.run_count, STATE_TYPE_VALUES[s.state.type], s.state.name, at, start_us, first_us, at, s.host, s.pid,
     )  # fmt: skip
 
 
@@ -38,12 +45,18 @@ def _task_row(s: TaskRunSnapshot) -> tuple[Any, ...]:
     return (
         s.id, s.name, s.task_name, s.flow_run_id, _params_json(s.parameters),
         _list_json(s.tags), s.cache_key, _list_json(s.upstream_ids), s.run_count,
-        s.state.type.value, s.state.name, _to_us(s.state.timestamp), s.host, s.pid,
+        STATE_TYPE_VALUES[s.state.type], s.state.name, _to_us(s.state.timestamp), s.host, s.pid,
     )  # fmt: skip
 
 
 def _state_row(run_id: str, state: State) -> tuple[Any, ...]:
-    return (run_id, state.type.value, state.name, _to_us(state.timestamp), state.message)
+    return (
+        run_id,
+        STATE_TYPE_VALUES[state.type],
+        state.name,
+        _to_us(state.timestamp),
+        state.message,
+    )
 
 
 def _to_us(moment: datetime | None) -> int | None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from wfkit.exceptions import StoreError
 from wfkit.states import FINAL_TYPES, State, StateType
 from wfkit.stores._base import (
+    STATE_TYPE_VALUES,
     CacheRecord,
     FlowRunSnapshot,
     LogEntry,
@@ -214,8 +215,6 @@ _POSITIONS = {  # snapshot type -> the positions of its parameters and its state
     for kind in (FlowRunSnapshot, TaskRunSnapshot)
 }
 _STATE_SIZE = 7  # the attributes of a packed state
-# A state type's value: one shared string per type (str() would make a new one each time).
-_VALUES = {t: t.value for t in StateType}
 _FILE_EVERY = 192  # snapshots journaled before they are filed (64 task runs' worth)
 
 
@@ -226,7 +225,15 @@ def _pack(run: Any, history: list[State]) -> tuple[Any, ...]:
     packed[parameters] = packed[state] = None
     for s in history:
         packed.extend(
-            (_VALUES[s.type], s.name, s.timestamp, s.message, s.data, s.exception, s.scheduled_time)
+            (
+                STATE_TYPE_VALUES[s.type],
+                s.name,
+                s.timestamp,
+                s.message,
+                s.data,
+                s.exception,
+                s.scheduled_time,
+            )
         )
     return tuple(packed)
 
