@@ -37,7 +37,8 @@ def _flow_row(s: FlowRunSnapshot, first_us: int | None, start_us: int | None) ->
     return (
         s.id, s.name, s.flow_name, s.flow_version, _params_json(s.parameters),
         _list_json(s.tags), s.parent_flow_run_id, s.parent_task_run_id, s.root_flow_run_id,
-        s.run_count, STATE_TYPE_VALUES[s.state.type], s.state.name, at, start_us, first_us, at, s.host, s.pid,
+        s.run_count, STATE_TYPE_VALUES[s.state.type], s.state.name, at, start_us, first_us, at,
+        s.host, s.pid,
     )  # fmt: skip
 
 
