@@ -396,3 +396,24 @@ def test_plain():
     )
     loaded = _loaded_at_setup(pytester, "--wf-isolated")
     assert loaded["test_plain"] == ["freezegun", "asyncio", "wfkit._engine.calls"]
+
+
+def test_collecting_only_loads_none_of_it(pytester):
+    pytester.makeconftest(
+        """
+import os, sys
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    with open(os.environ["WF_LOADED_LOG"], "w") as out:
+        out.write(str("freezegun" in sys.modules))
+"""
+    )
+    pytester.makepyfile("def test_uses_it(wf_harness):\n    pass\n")
+    log = pytester.path / "loaded.txt"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WF_LOADED_LOG", str(log))
+        result = run(pytester, "--collect-only")
+    assert result.ret == 0, result.stdout.str()
+    assert log.read_text() == "False"

@@ -107,6 +107,8 @@ _HARNESS_FIXTURES = frozenset({"wf_harness", "wf_clock", "wf_store"})
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Once tests that use a harness are collected, load what entering the first harness
     would (freezegun, asyncio, the engine): that test's duration is then its own."""
+    if session.config.option.collectonly:
+        return  # nothing will run
     isolated = bool(_option(session.config, "wf_isolated"))
     users = [
         item
