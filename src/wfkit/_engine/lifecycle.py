@@ -118,6 +118,9 @@ class RunPlan(NamedTuple):
 
 
 _base_loggers = {"flow": base_logger("flow"), "task": base_logger("task")}
+# (Module constants: an Enum class's attributes are read through its metaclass's __getattr__
+# hook, about ten times slower than a global; see wfkit.states.)
+_RUNNING, _COMPLETED, _FAILED = StateType.RUNNING, StateType.COMPLETED, StateType.FAILED
 _HOOK_FOR_TYPE = {
     StateType.COMPLETED: "on_completion",
     StateType.FAILED: "on_failure",
@@ -177,8 +180,8 @@ def _cached(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
             hit, value = cache.lookup(key)
             if hit:
                 run.run_count += 1
-                run.set_state(State(StateType.RUNNING, "Running"))  # (Running(), Cached())
-                final = run.set_state(State(StateType.COMPLETED, "Cached", data=value))
+                run.set_state(State(_RUNNING, "Running"))  # (Running(), Cached())
+                final = run.set_state(State(_COMPLETED, "Cached", data=value))
                 _log_final(plan, final)
                 yield from _fire_hooks(plan, final)
                 return final
@@ -206,17 +209,13 @@ def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     while True:
         run.run_count += 1
         running = run.set_state(  # (State(...) itself: the common case, one call less)
-            State(StateType.RUNNING, "Running") if run.run_count == 1 else Retrying()
+            State(_RUNNING, "Running") if run.run_count == 1 else Retrying()
         )
         if on_running:
             yield from _fire_hooks(plan, running, "on_running")
         outcome: Outcome = yield invoke
         state = _state_from_outcome(plan, outcome, timeouts)
-        if (
-            state.type is StateType.FAILED
-            and not outcome.streamed
-            and run.run_count <= spec.retries
-        ):
+        if state.type is _FAILED and not outcome.streamed and run.run_count <= spec.retries:
             if (yield from _should_retry(plan, state)):
                 delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
                 plan.logger.info(
@@ -263,7 +262,7 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
                     message=f"{len(unfinished)} of the states the flow returned did not complete: "
                     + ", ".join(s.name for s in unfinished[:5]),
                 )
-        return State(StateType.COMPLETED, "Completed", data=value)
+        return State(_COMPLETED, "Completed", data=value)
     if timeouts is not None and timeouts.issued(exc):
         return TimedOut(exception=exc, message=str(exc))
     label = "Flow run" if kind == "flow" else "Task run"
@@ -345,7 +344,7 @@ def _fire_hooks(
 
 def _log_final(plan: RunPlan, state: State) -> None:
     kind = plan.spec.kind
-    if state.type is StateType.COMPLETED:
+    if state.type is _COMPLETED:
         level = logging.INFO if kind == "flow" else logging.DEBUG
         if _base_loggers[kind].isEnabledFor(level):  # no run logger is made for nothing
             plan.logger.log(level, "Finished in state %s", _summary(state))

@@ -22,6 +22,7 @@ from wfkit.stores._sqlite_rows import (
 from wfkit.stores._sqlite_schema import _retrying
 
 _ROWS_PER_STATEMENT = 64
+_RUNNING = StateType.RUNNING  # (a global: faster than the Enum class attribute)
 
 
 class _Insert:
@@ -154,7 +155,7 @@ def _batch_rows(
     firsts: dict[str, list[int | None]] = {}  # flow run id -> [first state, first running]
     for snap in flow_states:
         first = firsts.setdefault(snap.id, [_to_us(snap.state.timestamp), None])
-        if first[1] is None and snap.state.type is StateType.RUNNING:
+        if first[1] is None and snap.state.type is _RUNNING:
             first[1] = _to_us(snap.state.timestamp)
     flow_rows = [_flow_row(s, *firsts[s.id]) for s in flow_runs.values()]
     task_rows = [_task_row(s) for s in task_runs.values()]
