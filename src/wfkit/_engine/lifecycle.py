@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -89,8 +90,10 @@ class Outcome(NamedTuple):
 Effect = Invoke | Sleep | CallUser | Resolve | Acquire
 
 
-class RunSpec(NamedTuple):
-    """What every run of one flow or task shares; worked out once per Flow/Task."""
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What every run of one flow or task shares; worked out once per Flow/Task (slotted:
+    every run reads it several times)."""
 
     kind: str  # "flow" | "task"
     retries: int
