@@ -44,7 +44,14 @@ class MemoryStore:
         self._parameters: dict[str, dict[str, Any]] = {}  # of the packed runs, by run id
         self._logs: list[LogEntry] = []
         self._cache: dict[str, CacheRecord] = {}
-        self._tables = {FlowRunSnapshot: self._flow_runs, TaskRunSnapshot: self._task_runs}
+        # snapshot type -> (its table, the position of its state)
+        self._tables = {
+            kind: (table, _POSITIONS[kind][1])
+            for kind, table in (
+                (FlowRunSnapshot, self._flow_runs),
+                (TaskRunSnapshot, self._task_runs),
+            )
+        }
 
     # writing ----------------------------------------------------------------------------
     def record_task_run(self, run: TaskRunSnapshot | FlowRunSnapshot) -> None:
@@ -70,18 +77,19 @@ class MemoryStore:
         journal, tables, parameters = self._journal, self._tables, self._parameters
         while journal:  # (only the lock's holder takes from the journal)
             run = journal.popleft()
-            table = tables[type(run)]
-            entry = table.get(run.id)
+            table, at_state = tables[type(run)]
+            run_id, state = run[0], run[at_state]  # (by index: the fields' fast path)
+            entry = table.get(run_id)
             if entry is None:
-                entry = table[run.id] = [run, [run.state]]
+                entry = table[run_id] = [run, [state]]
             else:
                 if type(entry) is tuple:  # packed, and changing again (rare): unpack it
-                    entry = table[run.id] = list(self._unpack(type(run), entry))
+                    entry = table[run_id] = list(self._unpack(type(run), entry))
                 entry[0] = run
-                entry[1].append(run.state)
-            if run.state.type in FINAL_TYPES:  # done changing (mostly): pack it
-                table[run.id] = _pack(*entry)
-                parameters[run.id] = _copied(run.parameters)
+                entry[1].append(state)
+            if state.type in FINAL_TYPES:  # done changing (mostly): pack it
+                table[run_id] = _pack(*entry)
+                parameters[run_id] = _copied(run.parameters)
 
     def _unpack(self, kind: type[Any], entry: Any) -> tuple[Any, list[State]]:
         """An entry (packed, or a live ``[snapshot, history]``) as (its latest snapshot,
