@@ -209,9 +209,14 @@ def _prepare(
 
 
 def _task_cache(task: Any, policy: Any, ctx: TaskRunContext, flow_ctx: Any, bound: Any) -> Any:
-    from wfkit._engine.caching import TaskCache
+    global _TaskCache
+    if _TaskCache is None:  # imported once, on the first caching task's first call (an
+        # import statement here would cost every call a failed ``__path__`` lookup)
+        from wfkit._engine.caching import TaskCache as _TaskCache
+    return _TaskCache.for_run(task, policy, ctx, flow_ctx, bound)
 
-    return TaskCache.for_run(task, policy, ctx, flow_ctx, bound)
+
+_TaskCache: Any = None
 
 
 def execute_task_run(prepared: PreparedTaskRun, *, return_state: bool) -> Any:
