@@ -457,3 +457,31 @@ def test_one_value_sqlite_refuses_does_not_cost_the_other_runs(tmp_path: Path) -
         runs = store.task_runs()
     assert len(runs) == 100 and all(len(r.states) == 3 for r in runs)
     assert runs[70].name == "bad-?" and runs[71].name == "name-71"
+
+
+def test_absent_values_are_stored_as_sql_null(tmp_path: Path) -> None:
+    # The row encoding binds NULL as a NaN for the columns that are mostly NULL (faster than
+    # binding None); SQLite must store those as NULL, not as a REAL.
+    path = tmp_path / "runs.db"
+    with SqliteStore(path) as store:
+        record_task(
+            store,
+            [Pending(timestamp=at(0)), Running(timestamp=at(1)), Completed(timestamp=at(2))],
+            "t1",
+            flow_run_id=None,
+            cache_key=None,
+        )
+        store.flush()
+        (run,) = store.task_runs()
+    assert run.flow_run_id is None and run.cache_key is None
+    assert all(s.message is None for s in run.states)
+    conn = sqlite3.connect(path)
+    try:
+        kinds = conn.execute(
+            "SELECT typeof(flow_run_id), typeof(cache_key) FROM task_runs"
+        ).fetchall()
+        messages = conn.execute("SELECT DISTINCT typeof(message) FROM task_run_states").fetchall()
+    finally:
+        conn.close()
+    assert kinds == [("null", "null")]
+    assert messages == [("null",)]
