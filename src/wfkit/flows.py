@@ -24,6 +24,9 @@ __all__ = ["Flow", "FlowOptions", "flow"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_call_flow: Any = None  # wfkit._engine.calls.call_flow, imported on the first call
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class FlowOptions:
     """The validated options of a flow (see :func:`flow` for their meaning)."""
@@ -130,9 +133,11 @@ class Flow(Decorated):
         return super().with_options(**changes)  # type: ignore[no-any-return]
 
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
-        from wfkit._engine.calls import call_flow
-
-        return call_flow(self, args, kwargs, return_state=return_state)
+        global _call_flow
+        if _call_flow is None:  # the engine, imported on the first call (an import statement
+            # here would cost every call a failed ``__path__`` lookup)
+            from wfkit._engine.calls import call_flow as _call_flow
+        return _call_flow(self, args, kwargs, return_state=return_state)
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
+from wfkit.clock import _real_monotonic
+from wfkit.context import current_clock
 from wfkit.states import Pending, State
 
 __all__ = [
@@ -52,8 +54,6 @@ class WfFuture:
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the run is final, or ``timeout`` seconds pass; never raises."""
         if self._job.wait(timeout) and self._job.finished_at is not None:
-            from wfkit.context import current_clock
-
             current_clock().catch_up(self._job.finished_at)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
@@ -82,8 +82,6 @@ class WfFuture:
         job = self._job
         if job.finished_at is not None:
             # Under a fake clock, whoever waited for this run continues when it finished.
-            from wfkit.context import current_clock
-
             current_clock().catch_up(job.finished_at)
         if job.error is not None:  # the engine itself failed (or an interrupt)
             raise job.error
@@ -152,8 +150,6 @@ def wait(futures: Iterable[WfFuture], timeout: float | None = None) -> DoneAndNo
         for future in futures:
             future.wait()
     else:
-        from wfkit.clock import _real_monotonic
-
         deadline = _real_monotonic() + timeout
         for future in futures:
             future.wait(max(deadline - _real_monotonic(), 0))
@@ -174,8 +170,6 @@ def as_completed(futures: Iterable[WfFuture], timeout: float | None = None) -> I
     for future in futures:
         future.add_done_callback(finished.put)
     pending = {id(f) for f in futures}
-    from wfkit.clock import _real_monotonic
-
     deadline = None if timeout is None else _real_monotonic() + timeout
     unstarted = list(futures)
     while pending:

@@ -17,6 +17,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from wfkit._plugins import notify
+from wfkit.context import current_clock, flow_run_context, get_run_context, task_run_context
+
 __all__ = [
     "RunLoggerAdapter",
     "base_logger",
@@ -32,6 +35,7 @@ _setup_lock = threading.Lock()
 _is_set_up = False
 _original_print = builtins.print
 _base_loggers: dict[str, logging.Logger] = {}
+_LogEntry: Any = None  # wfkit.stores._base.LogEntry, imported on the first run log record
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -78,8 +82,6 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     Raises:
         MissingContextError: called outside a flow or task run.
     """
-    from wfkit.context import get_run_context
-
     if _disabled.get():
         return logging.LoggerAdapter(_null_logger(), {})
     return get_run_context().logger  # type: ignore[union-attr, no-any-return]
@@ -112,14 +114,13 @@ class StoreLogHandler(logging.Handler):
         if flow_run_id is None and task_run_id is None:
             return
         try:
-            from wfkit._plugins import notify
-            from wfkit.context import current_clock
-            from wfkit.stores._base import LogEntry
-
+            global _LogEntry
+            if _LogEntry is None:  # (the stores package loads on the first run, not at import)
+                from wfkit.stores._base import LogEntry as _LogEntry
             message = record.getMessage()
             if record.exc_info:
                 message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
-            entry = LogEntry(
+            entry = _LogEntry(
                 flow_run_id,
                 task_run_id,
                 record.levelno,
@@ -177,8 +178,6 @@ def _print_to_run_logger(
     _original_print(*args, sep=sep, end=end, file=file, flush=flush)
     if file is not None and file is not sys.stdout:
         return
-    from wfkit.context import flow_run_context, task_run_context
-
     ctx: Any = task_run_context.get() or flow_run_context.get()
     if ctx is not None and ctx.log_prints:
         ctx.logger.info((sep if sep is not None else " ").join(str(a) for a in args))

@@ -38,6 +38,9 @@ def _check_max_workers(value: Any, owner: str) -> int | None:
     return value
 
 
+_execute_task_run: Any = None  # wfkit._engine.calls.execute_task_run, imported on first use
+
+
 class TaskRunner:
     """Base of task runners: start on enter, shut down (waiting) on exit.
 
@@ -125,9 +128,11 @@ class TaskRunner:
 
     def run_prepared(self, prepared: Any) -> Any:
         """Run a prepared task run in the current thread; returns its final state."""
-        from wfkit._engine.calls import execute_task_run
-
-        return execute_task_run(prepared, return_state=True)
+        global _execute_task_run
+        if _execute_task_run is None:  # imported once (an import statement here would cost
+            # every run a failed ``__path__`` lookup and its formatted AttributeError)
+            from wfkit._engine.calls import execute_task_run as _execute_task_run
+        return _execute_task_run(prepared, return_state=True)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_workers={self.max_workers!r})"
