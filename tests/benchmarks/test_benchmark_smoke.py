@@ -117,3 +117,30 @@ def test_interpreter_paths_are_made_absolute(
 
     assert args.prefect_python == str(venv / "python")  # absolute, the symlink kept
     assert args.python == str(venv / "python")
+
+
+def test_the_instruction_count_workloads_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # benchmarks/instructions.py runs these under valgrind; here they run plainly (tiny N),
+    # so that they keep up with the API even where valgrind is not installed.
+    import importlib.util
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    path = RUN.with_name("instructions.py")
+    spec = importlib.util.spec_from_file_location("bench_instructions", path)
+    assert spec is not None and spec.loader is not None
+    instructions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(instructions)
+    assert set(instructions.WORKLOADS) == {"memory", "sqlite", "cache_hit"}
+    for name, text in instructions.WORKLOADS.items():
+        script = tmp_path / f"{name}.py"
+        script.write_text(text)
+        proc = subprocess.run(
+            [sys.executable, str(script), "10"],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=120,
+        )
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-2000:]}"
