@@ -461,9 +461,10 @@ def test_one_value_sqlite_refuses_does_not_cost_the_other_runs(tmp_path: Path) -
 
 def test_absent_values_are_stored_as_sql_null(tmp_path: Path) -> None:
     # The row encoding binds NULL as a NaN for the columns that are mostly NULL (faster than
-    # binding None); SQLite must store those as NULL, not as a REAL.
+    # binding None); SQLite must store those as NULL, not as a REAL, and read them as None.
     path = tmp_path / "runs.db"
     with SqliteStore(path) as store:
+        record_flow(store, [Pending(timestamp=at(0))], "f1", flow_version=None)
         record_task(
             store,
             [Pending(timestamp=at(0)), Running(timestamp=at(1)), Completed(timestamp=at(2))],
@@ -471,17 +472,33 @@ def test_absent_values_are_stored_as_sql_null(tmp_path: Path) -> None:
             flow_run_id=None,
             cache_key=None,
         )
+        store.record_log(log_entry("hello", flow_run_id="f1", task_run_id=None))
         store.flush()
-        (run,) = store.task_runs()
-    assert run.flow_run_id is None and run.cache_key is None
-    assert all(s.message is None for s in run.states)
+        (flow_run,) = store.flow_runs()
+        (task_run,) = store.task_runs()
+        (log,) = store.logs()
+    assert flow_run.flow_version is None and flow_run.parent_flow_run_id is None
+    assert flow_run.start_time is None  # never running
+    assert task_run.flow_run_id is None and task_run.cache_key is None
+    assert all(s.message is None for s in task_run.states)
+    assert log.task_run_id is None
     conn = sqlite3.connect(path)
     try:
-        kinds = conn.execute(
-            "SELECT typeof(flow_run_id), typeof(cache_key) FROM task_runs"
-        ).fetchall()
-        messages = conn.execute("SELECT DISTINCT typeof(message) FROM task_run_states").fetchall()
+        kinds = [
+            conn.execute(sql).fetchall()
+            for sql in (
+                "SELECT typeof(flow_version), typeof(parent_flow_run_id),"
+                " typeof(parent_task_run_id), typeof(start_us) FROM flow_runs",
+                "SELECT typeof(flow_run_id), typeof(cache_key) FROM task_runs",
+                "SELECT DISTINCT typeof(message) FROM task_run_states",
+                "SELECT typeof(task_run_id) FROM logs",
+            )
+        ]
     finally:
         conn.close()
-    assert kinds == [("null", "null")]
-    assert messages == [("null",)]
+    assert kinds == [
+        [("null", "null", "null", "null")],
+        [("null", "null")],
+        [("null",)],
+        [("null",)],
+    ]

@@ -14,6 +14,7 @@ from wfkit.stores._sqlite_rows import (
     _KEEP_FIRST,
     _TASK_COLUMNS,
     _flow_row,
+    _nullable,
     _short_repr,
     _state_row,
     _task_row,
@@ -162,7 +163,14 @@ def _batch_rows(
     flow_state_rows = [_state_row(s.id, s.state) for s in flow_states]
     task_state_rows = [_state_row(s.id, s.state) for s in task_states]
     log_rows = [
-        (e.flow_run_id, e.task_run_id, e.level, e.logger, e.message, _to_us(e.timestamp))
+        (
+            _nullable(e.flow_run_id),
+            _nullable(e.task_run_id),
+            e.level,
+            e.logger,
+            e.message,
+            _to_us(e.timestamp),
+        )
         for e in logs
     ]
     return _Rows(flow_rows, task_rows, flow_state_rows, task_state_rows, log_rows)

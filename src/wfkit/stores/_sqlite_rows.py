@@ -36,10 +36,10 @@ _REPR_LIMIT = 200
 def _flow_row(s: FlowRunSnapshot, first_us: int | None, start_us: int | None) -> tuple[Any, ...]:
     at = _to_us(s.state.timestamp)
     return (
-        s.id, s.name, s.flow_name, s.flow_version, _params_json(s.parameters),
-        _list_json(s.tags), s.parent_flow_run_id, s.parent_task_run_id, s.root_flow_run_id,
-        s.run_count, STATE_TYPE_VALUES[s.state.type], s.state.name, at, start_us, first_us, at,
-        s.host, s.pid,
+        s.id, s.name, s.flow_name, _nullable(s.flow_version), _params_json(s.parameters),
+        _list_json(s.tags), _nullable(s.parent_flow_run_id), _nullable(s.parent_task_run_id),
+        s.root_flow_run_id, s.run_count, STATE_TYPE_VALUES[s.state.type], s.state.name, at,
+        _nullable(start_us), first_us, at, s.host, s.pid,
     )  # fmt: skip
 
 
@@ -66,6 +66,11 @@ def _state_row(run_id: str, state: State) -> tuple[Any, ...]:
 # since Python's sqlite3 first looks for an adapter for it (and formats the AttributeError
 # that the lookup raises and swallows). Read back, these columns give None either way.
 _NULL = math.nan
+
+
+def _nullable(value: Any) -> Any:
+    """``value``, or NULL bound the fast way (see ``_NULL``)."""
+    return value if value is not None else _NULL
 
 
 def _to_us(moment: datetime | None) -> int | None:
