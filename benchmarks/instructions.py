@@ -26,9 +26,9 @@ import tempfile
 from pathlib import Path
 
 # Each workload calls a trivial task sys.argv[1] times inside one flow, after a warm-up call.
-WORKLOADS = {
-    "memory": """\
+_SEQUENTIAL = """\
 import sys
+from contextlib import nullcontext
 from wfkit import flow, task
 from wfkit.context import use_runtime
 
@@ -41,26 +41,13 @@ def seq(n):
     return sum(inc(i) for i in range(n))
 
 n = int(sys.argv[1])
-with use_runtime(store="memory://"):
+with STORE:
     seq(300)
     assert seq(n) == n * (n + 1) // 2
-""",
-    "sqlite": """\
-import sys
-from wfkit import flow, task
-
-@task(name="bench-inc")
-def inc(x):
-    return x + 1
-
-@flow(name="bench-seq")
-def seq(n):
-    return sum(inc(i) for i in range(n))
-
-n = int(sys.argv[1])
-seq(300)
-assert seq(n) == n * (n + 1) // 2
-""",
+"""
+WORKLOADS = {
+    "memory": _SEQUENTIAL.replace("STORE", 'use_runtime(store="memory://")'),
+    "sqlite": _SEQUENTIAL.replace("STORE", "nullcontext()"),  # the configured store: SQLite
     "cache_hit": """\
 import sys
 from wfkit import flow, task
