@@ -27,7 +27,10 @@ from typing import Any, NamedTuple
 
 from wfkit.clock import virtual_deadline
 from wfkit.logging import base_logger
-from wfkit.states import (
+from wfkit.states import (  # (_COMPLETED...: see wfkit.states)
+    _COMPLETED,
+    _FAILED,
+    _RUNNING,
     AwaitingRetry,
     Cancelled,
     Crashed,
@@ -121,9 +124,6 @@ class RunPlan(NamedTuple):
 
 
 _base_loggers = {"flow": base_logger("flow"), "task": base_logger("task")}
-# (Module constants: an Enum class's attributes are read through its metaclass's __getattr__
-# hook, about ten times slower than a global; see wfkit.states.)
-_RUNNING, _COMPLETED, _FAILED = StateType.RUNNING, StateType.COMPLETED, StateType.FAILED
 _HOOK_FOR_TYPE = {
     StateType.COMPLETED: "on_completion",
     StateType.FAILED: "on_failure",

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
-from wfkit.states import State, StateType
+from wfkit.states import _RUNNING, State, StateType  # (_RUNNING: see wfkit.states)
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
@@ -222,7 +222,6 @@ def aware(moment: datetime) -> datetime:
 # A state type's value, by type: what stores write. (``type.value`` runs the enum's Python
 # property, and ``str(type)`` makes a new string: stores write three per task run.)
 STATE_TYPE_VALUES: dict[StateType, str] = {t: t.value for t in StateType}
-_RUNNING = StateType.RUNNING  # (a global: faster than the Enum class attribute)
 
 
 def state_matches(state: State, wanted: str | None) -> bool:

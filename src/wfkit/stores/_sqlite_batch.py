@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from wfkit.states import StateType
+from wfkit.states import _RUNNING  # (a module constant: see wfkit.states)
 from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._sqlite_rows import (
     _FLOW_COLUMNS,
@@ -23,7 +23,6 @@ from wfkit.stores._sqlite_rows import (
 from wfkit.stores._sqlite_schema import _retrying
 
 _ROWS_PER_STATEMENT = 64
-_RUNNING = StateType.RUNNING  # (a global: faster than the Enum class attribute)
 
 
 class _Insert:
