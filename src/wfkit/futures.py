@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
-from wfkit.clock import _real_monotonic
+from wfkit._engine.timelines import catch_up
+from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.context import current_clock
 from wfkit.states import Pending, State
 
@@ -54,7 +55,7 @@ class WfFuture:
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the run is final, or ``timeout`` seconds pass; never raises."""
         if self._job.wait(timeout) and self._job.finished_at is not None:
-            current_clock().catch_up(self._job.finished_at)
+            catch_up(current_clock(), self._job.finished_at)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The run's result, waiting for it.
@@ -82,7 +83,7 @@ class WfFuture:
         job = self._job
         if job.finished_at is not None:
             # Under a fake clock, whoever waited for this run continues when it finished.
-            current_clock().catch_up(job.finished_at)
+            catch_up(current_clock(), job.finished_at)
         if job.error is not None:  # the engine itself failed (or an interrupt)
             raise job.error
         return job.result  # type: ignore[no-any-return]

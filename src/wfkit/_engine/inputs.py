@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from wfkit._annotations import BaseAnnotation, allow_failure, quote, unmapped
+from wfkit._engine.timelines import catch_up
 from wfkit.exceptions import ConfigurationError, UpstreamTaskError
 from wfkit.futures import WfFuture
 
@@ -132,7 +133,7 @@ class Upstream:
             state = future.state
             finished_at = future._job.finished_at
             if finished_at is not None:
-                self.clock.catch_up(finished_at)  # this run starts after what it waited for
+                catch_up(self.clock, finished_at)  # this run starts after what it waited for
             if not allowed and not state.is_completed():
                 return UpstreamTaskError(
                     f"Upstream task run {future._name!r} ({future.task_run_id}) did not "

@@ -12,6 +12,7 @@ import importlib
 import pickle
 from typing import Any
 
+from wfkit._engine.timelines import catch_up, is_virtual
 from wfkit._plugins import notify
 from wfkit.states import NotReady, State
 
@@ -83,10 +84,10 @@ def _child(
     from contextlib import ExitStack
 
     from wfkit._engine.calls import execute_task_run, prepare_task_run
-    from wfkit._engine.virtual_time import virtual_sleeps
     from wfkit.clock import FakeClock, SystemClock
     from wfkit.context import FlowRunContext, flow_run_context, use_runtime
     from wfkit.task_runners import ThreadPoolTaskRunner
+    from wfkit.testing._patching import virtual_sleeps  # (TEMP: the runner work replaces this)
 
     module, qualname = reference
     task: Any = importlib.import_module(module)
@@ -184,7 +185,7 @@ def _run_child(runner: Any, prepared: Any, cache: tuple[str | None, Any]) -> Sta
         "flow_run_id": run.flow_run_id,
         "tags": run.tags,
         "upstream_ids": run.upstream_ids,
-        "fake_start": clock.now().isoformat() if clock.virtual else None,
+        "fake_start": clock.now().isoformat() if is_virtual(clock) else None,
         "flow_run": _flow_run_fields(flow_ctx.run if flow_ctx else None),
         "cache": cache,
     }
@@ -193,7 +194,7 @@ def _run_child(runner: Any, prepared: Any, cache: tuple[str | None, Any]) -> Sta
     future = runner.processes().submit(_child, task_reference(prepared.task), arguments, identity)
     state, events, elapsed = future.result()
     _replay(events, run, runtime)
-    clock.catch_up(started + elapsed)
+    catch_up(clock, started + elapsed)
     return state
 
 

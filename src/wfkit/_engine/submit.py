@@ -17,6 +17,7 @@ from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_
 from wfkit._engine.inputs import is_mappable, looked_through
 from wfkit._engine.jobs import Job
 from wfkit._engine.parameters import bind_parameters
+from wfkit._engine.timelines import branch, is_virtual
 from wfkit.context import flow_run_context
 from wfkit.exceptions import MappingLengthMismatch, MappingMissingIterable, MissingContextError
 from wfkit.futures import WfFuture, WfFutureList
@@ -69,7 +70,7 @@ class _SubmittedRun(Job):
         # The runs of one map share the context; each run enters a copy of its own.
         self._context: contextvars.Context | None = context
         clock = prepared.runtime.clock
-        self._submitted_at = clock.monotonic() if clock.virtual else None
+        self._submitted_at = clock.monotonic() if is_virtual(clock) else None
 
     def _work(self) -> Any:
         prepared, context = self._prepared, self._context
@@ -81,7 +82,7 @@ class _SubmittedRun(Job):
 
     def _on_own_timeline(self, prepared: PreparedTaskRun) -> Any:
         clock = prepared.runtime.clock
-        with clock.branch(self._submitted_at):  # it started when submitted, not when picked up
+        with branch(clock, self._submitted_at):  # it started when submitted, not when picked up
             try:
                 return self._execute(prepared)
             finally:
@@ -97,7 +98,7 @@ def _submit_async(runner: Any, prepared: PreparedTaskRun, context: Any) -> WfFut
     job = Job.external(live=prepared.run)
 
     async def run_async() -> Any:
-        with clock.branch(submitted_at):
+        with branch(clock, submitted_at):
             try:
                 return await execute_task_run(prepared, return_state=True)
             finally:

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wfkit.clock import _real_monotonic
+from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import State, StateType
 from wfkit.stores._base import (

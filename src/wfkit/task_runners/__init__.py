@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from wfkit.clock import _real_sleep
+from wfkit._realtime import sleep as _real_sleep
 from wfkit.exceptions import ConfigurationError
 
 __all__ = ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"]
