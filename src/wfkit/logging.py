@@ -25,6 +25,7 @@ __all__ = [
     "base_logger",
     "disable_run_logger",
     "get_run_logger",
+    "logger_for",
     "run_logger",
 ]
 
@@ -75,6 +76,15 @@ def run_logger(run: Any, kind: str) -> RunLoggerAdapter:
     return RunLoggerAdapter(base_logger(kind), extra)
 
 
+def logger_for(ctx: Any) -> RunLoggerAdapter:
+    """The logger of the run whose context is ``ctx``, made on first use (most task runs
+    never log)."""
+    logger = ctx.run_logger
+    if logger is None:
+        logger = ctx.run_logger = run_logger(ctx.run, ctx.kind)
+    return logger  # type: ignore[no-any-return]
+
+
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """The logger of the current flow or task run; its records are stored with the run.
 
@@ -83,7 +93,7 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """
     if _disabled.get():
         return logging.LoggerAdapter(_null_logger(), {})
-    return get_run_context().logger  # type: ignore[union-attr, no-any-return]
+    return logger_for(get_run_context())
 
 
 @contextmanager
@@ -199,4 +209,4 @@ def _print_to_run_logger(
         return
     ctx: Any = task_run_context.get() or flow_run_context.get()
     if ctx is not None and ctx.log_prints:
-        ctx.logger.info((sep if sep is not None else " ").join(str(a) for a in args))
+        logger_for(ctx).info((sep if sep is not None else " ").join(str(a) for a in args))

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any, Self
 
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
+from wfkit.logging import logger_for
 
 __all__ = ["SERIALIZERS", "TaskCache"]
 
@@ -54,7 +55,6 @@ class TaskCache:
         "task",
         "run",
         "runtime",
-        "_logger",
         "_context",
         "flow_parameters",
         "bound",
@@ -68,7 +68,6 @@ class TaskCache:
     task: Any
     run: Any
     runtime: Any
-    _logger: logging.LoggerAdapter[Any] | None
     _context: Any  # the run context, whose logger is made on first use
     flow_parameters: dict[str, Any] | None
     bound: Any
@@ -88,16 +87,14 @@ class TaskCache:
         self.expiration, self.refresh = options.cache_expiration, bool(options.refresh_cache)
         self.serializable = policy.isolation_level == "SERIALIZABLE"
         self.serializer = options.result_serializer or "pickle"
-        self.run, self.runtime, self._logger, self._lock = ctx.run, ctx.runtime, None, None
+        self.run, self.runtime, self._lock = ctx.run, ctx.runtime, None
         self.flow_parameters = dict(flow_ctx.run.parameters) if flow_ctx else None
         return self
 
     @property
     def logger(self) -> logging.LoggerAdapter[Any]:
         """The run's logger, for warnings."""
-        if self._logger is None:
-            self._logger = self._context.logger
-        return self._logger
+        return logger_for(self._context)
 
     def key(self) -> str | None:
         """The run's cache key; None (run uncached, with a warning) when a ``cache_key_fn``

@@ -35,7 +35,12 @@ from wfkit.context import (
     task_run_context,
 )
 from wfkit.exceptions import ParameterTypeError
-from wfkit.logging import acquire_print_logging, release_print_logging, setup_logging
+from wfkit.logging import (
+    acquire_print_logging,
+    logger_for,
+    release_print_logging,
+    setup_logging,
+)
 from wfkit.states import Pending, State, StateType
 
 __all__ = ["PreparedTaskRun", "call_flow", "call_task", "execute_task_run", "prepare_task_run"]
@@ -95,7 +100,7 @@ def call_flow(
     ctx.task_runner = options.task_runner.duplicate()
     plan = RunPlan(run, flow, flow.run_spec, ctx, pre_failure)
     run.set_state(Pending())
-    ctx.logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
+    logger_for(ctx).info("Beginning flow run %r for flow %r", run.name, flow.name)
     body = _flow_body(flow, bound)
     top_level = parent is None and parent_task is None
     return _dispatch(flow, plan, body, runtime, (flow_run_context, ctx), top_level, return_state)

@@ -35,7 +35,7 @@ from wfkit._engine.timelines import deadline_passed
 from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
 from wfkit._realtime import asyncio_sleep as real_asyncio_sleep
 from wfkit.clock import Clock
-from wfkit.logging import base_logger
+from wfkit.logging import base_logger, logger_for
 from wfkit.states import State
 
 __all__ = ["FinalState", "drive_async", "drive_async_gen", "drive_sync", "drive_sync_gen"]
@@ -125,7 +125,7 @@ def _log(effect: Log, plan: RunPlan) -> None:
     # Ask the base logger first: most runs never log, and a run logger is made on first use.
     if _base_loggers[plan.spec.kind].isEnabledFor(effect.level):
         exc = effect.exc_info
-        plan.context.logger.log(
+        logger_for(plan.context).log(
             effect.level,
             effect.message,
             *effect.args,
