@@ -144,6 +144,7 @@ async def _acquire_async(lock: Any) -> None:
 def drive_sync(steps: Steps, plan: RunPlan, body: Callable[[], Any], clock: Clock) -> State:
     """Run a plain function's lifecycle to its final state."""
     run = plan.run
+    logs_to = _base_loggers[plan.spec.kind]
     effect: Any
     send: Any = None
     throw: BaseException | None = None
@@ -157,6 +158,10 @@ def drive_sync(steps: Steps, plan: RunPlan, body: Callable[[], Any], clock: Cloc
             kind = type(effect)
             if kind is State:
                 run.set_state(effect)
+            elif kind is Log:  # (here, not in _carry_out: every run's last effect is a Log,
+                # mostly at a level nobody listens to)
+                if logs_to.isEnabledFor(effect.level):
+                    _log(effect, plan)
             elif kind is Invoke:
                 try:
                     if effect.timeout is None:
