@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple
 
 from wfkit._engine.timelines import catch_up
 from wfkit._realtime import monotonic as _real_monotonic
@@ -20,8 +20,17 @@ __all__ = [
     "wait",
 ]
 
+if TYPE_CHECKING:  # (a default of Any, as in wfkit.states)
+    from typing_extensions import TypeVar
 
-class WfFuture:
+    R = TypeVar("R", default=Any)
+else:
+    from typing import TypeVar
+
+    R = TypeVar("R")
+
+
+class WfFuture(Generic[R]):
     """The eventual outcome of a submitted task run.
 
     Attributes:
@@ -40,7 +49,7 @@ class WfFuture:
         self._job = job
 
     @property
-    def state(self) -> State:
+    def state(self) -> State[R]:
         """The run's current state (its final state once done)."""
         job = self._job
         run = job.live  # read before ``done``: a job drops it when it finishes
@@ -57,7 +66,7 @@ class WfFuture:
         if self._job.wait(timeout) and self._job.finished_at is not None:
             catch_up(current_clock(), self._job.finished_at)
 
-    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
         """The run's result, waiting for it.
 
         Raises:
@@ -66,20 +75,20 @@ class WfFuture:
         """
         job = self._job
         if job.done and job.finished_at is None and job.error is None:  # nothing to wait for
-            return job.result.result(raise_on_failure=raise_on_failure)
+            return job.result.result(raise_on_failure=raise_on_failure)  # type: ignore[no-any-return]
         if not job.wait(timeout):
             raise TimeoutError(
                 f"Task run {self._name!r} ({self.task_run_id}) did not finish within "
                 f"{timeout:g} second(s) (result(timeout={timeout!r})). Its state is "
                 f"{self.state.name}; wait longer, or check why it is slow."
             )
-        return self._final_state().result(raise_on_failure=raise_on_failure)
+        return self._final_state().result(raise_on_failure=raise_on_failure)  # type: ignore[return-value]
 
-    def add_done_callback(self, fn: Callable[[WfFuture], None]) -> None:
+    def add_done_callback(self, fn: Callable[[WfFuture[R]], None]) -> None:
         """Call ``fn(future)`` when the run is final (at once if it already is)."""
         self._job.add_done_callback(lambda _job: fn(self))
 
-    def _final_state(self) -> State:
+    def _final_state(self) -> State[R]:
         job = self._job
         if job.finished_at is not None:
             # Under a fake clock, whoever waited for this run continues when it finished.
@@ -88,7 +97,7 @@ class WfFuture:
             raise job.error
         return job.result  # type: ignore[no-any-return]
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, R]:
         """In async code, ``await future`` waits without blocking the event loop."""
         import asyncio
 
@@ -100,7 +109,7 @@ class WfFuture:
                 if not waiter.done():
                     waiter.set_result(None)
 
-            def wake(_: WfFuture) -> None:
+            def wake(_: WfFuture[R]) -> None:
                 loop.call_soon_threadsafe(settle)
 
             self.add_done_callback(wake)
@@ -114,14 +123,14 @@ class WfFuture:
 PrefectFuture = WfFuture
 
 
-class WfFutureList(list):  # type: ignore[type-arg]
+class WfFutureList(list[WfFuture[R]]):
     """A list of futures (what ``task.map`` returns) with collective waiting."""
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for every future (or until ``timeout``); never raises."""
         wait(self, timeout=timeout)
 
-    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
         """The results, in order.
 
         Raises:
