@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore"]
 
 _S = TypeVar("_S", FlowRunSnapshot, TaskRunSnapshot)
-_Frozen: TypeAlias = tuple[Any, ...]  # a finished run: see _freeze_flow_run
+_Frozen: TypeAlias = tuple[Any, ...]  # a finished run: see _frozen_common
 
 
 class _Run(Generic[_S]):
@@ -247,7 +247,7 @@ def _record(
     elif isinstance(known, _Run):
         run = known
     else:  # frozen, and changing again (rare: a final state is mostly the last one)
-        run = _Run(snapshot, list(_states(known[-1])))  # (the states are a frozen run's last item)
+        run = _Run(snapshot, list(_states(known[0])))  # (a frozen run starts with its states)
     run.snapshot = snapshot
     run.states.append(snapshot.state)
     # (a known id keeps its place in the dict: the dict stays in creation order)
@@ -260,22 +260,24 @@ def _frozen(run: _Run[_S] | _Frozen, freeze: Callable[[_S, Sequence[State]], _Fr
 
 
 def _freeze_flow_run(s: FlowRunSnapshot, states: Sequence[State]) -> _Frozen:
-    """A flow run as one tuple of plain values; :func:`_flow_record` reads it back."""
-    parameters = tuple(s.parameters.items())
+    """A finished flow run as one tuple of plain values; :func:`_flow_record` reads it."""
     return (
-        s.id, s.name, s.flow_name, s.flow_version, parameters, s.tags, s.parent_flow_run_id,
-        s.parent_task_run_id, s.root_flow_run_id, s.run_count, s.host, s.pid,
-        _plain_states(states),
+        *_frozen_common(s, states),
+        s.flow_name, s.flow_version, s.parent_flow_run_id, s.parent_task_run_id,
+        s.root_flow_run_id,
     )  # fmt: skip
 
 
 def _freeze_task_run(s: TaskRunSnapshot, states: Sequence[State]) -> _Frozen:
-    """A task run as one tuple of plain values; :func:`_task_record` reads it back."""
+    """A finished task run as one tuple of plain values; :func:`_task_record` reads it."""
+    return (*_frozen_common(s, states), s.task_name, s.flow_run_id, s.cache_key, s.upstream_ids)
+
+
+def _frozen_common(s: FlowRunSnapshot | TaskRunSnapshot, states: Sequence[State]) -> _Frozen:
+    """What a frozen run starts with (its kind's own fields follow): its states, then the
+    fields flow and task runs share, its parameters as (name, value) pairs."""
     parameters = tuple(s.parameters.items())
-    return (
-        s.id, s.name, s.task_name, s.flow_run_id, parameters, s.tags, s.cache_key,
-        s.upstream_ids, s.run_count, s.host, s.pid, _plain_states(states),
-    )  # fmt: skip
+    return (_plain_states(states), s.id, s.name, parameters, s.tags, s.run_count, s.host, s.pid)
 
 
 def _plain_states(states: Sequence[State]) -> tuple[tuple[Any, ...], ...]:
@@ -308,58 +310,50 @@ def _states(plain_states: tuple[tuple[Any, ...], ...]) -> tuple[State, ...]:
 def _flow_record(frozen: _Frozen) -> FlowRun:
     from wfkit.stores.records import FlowRun  # (loaded on the first read: milliseconds)
 
-    (
-        id, name, flow_name, flow_version, parameters, tags, parent_flow_run_id,
-        parent_task_run_id, root_flow_run_id, run_count, host, pid, plain_states,
-    ) = frozen  # fmt: skip
-    states = _states(plain_states)
-    start, end = run_times(states)
+    common, own = _common_fields(frozen)
+    flow_name, flow_version, parent_flow_run_id, parent_task_run_id, root_flow_run_id = own
     return FlowRun(
-        id=id,
-        name=name,
+        **common,
         flow_name=flow_name,
         flow_version=flow_version,
-        state=states[-1],
-        states=states,
-        run_count=run_count,
-        parameters=dict(parameters),
-        tags=tags,
-        start_time=start,
-        end_time=end,
         parent_flow_run_id=parent_flow_run_id,
         parent_task_run_id=parent_task_run_id,
         root_flow_run_id=root_flow_run_id,
-        host=host,
-        pid=pid,
     )
 
 
 def _task_record(frozen: _Frozen) -> TaskRun:
     from wfkit.stores.records import TaskRun  # (loaded on the first read: milliseconds)
 
-    (
-        id, name, task_name, flow_run_id, parameters, tags, cache_key, upstream_ids,
-        run_count, host, pid, plain_states,
-    ) = frozen  # fmt: skip
-    states = _states(plain_states)
-    start, end = run_times(states)
+    common, (task_name, flow_run_id, cache_key, upstream_ids) = _common_fields(frozen)
     return TaskRun(
-        id=id,
-        name=name,
+        **common,
         task_name=task_name,
         flow_run_id=flow_run_id,
-        state=states[-1],
-        states=states,
-        run_count=run_count,
-        parameters=dict(parameters),
-        tags=tags,
-        start_time=start,
-        end_time=end,
         cache_key=cache_key,
         upstream_ids=upstream_ids,
-        host=host,
-        pid=pid,
     )
+
+
+def _common_fields(frozen: _Frozen) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """The record fields flow and task runs share, from a frozen run; and its own fields."""
+    plain_states, id, name, parameters, tags, run_count, host, pid, *own = frozen
+    states = _states(plain_states)
+    start, end = run_times(states)
+    common = {
+        "id": id,
+        "name": name,
+        "state": states[-1],
+        "states": states,
+        "run_count": run_count,
+        "parameters": dict(parameters),
+        "tags": tags,
+        "start_time": start,
+        "end_time": end,
+        "host": host,
+        "pid": pid,
+    }
+    return common, tuple(own)
 
 
 def _start(run: FlowRun) -> datetime | None:

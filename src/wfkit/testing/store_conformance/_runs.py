@@ -302,13 +302,7 @@ class RunCases(StoreCases):
     def test_a_run_that_changes_after_a_final_state_keeps_its_whole_history(
         self, store: RunStore
     ) -> None:
-        states = [
-            Pending(timestamp=at(0)),
-            Running(timestamp=at(1)),
-            Failed(timestamp=at(2), message="boom"),
-            Retrying(timestamp=at(3)),
-            Completed(timestamp=at(4)),
-        ]
+        states = [*finished(0, Failed), Retrying(timestamp=at(3)), Completed(timestamp=at(4))]
         record_task(store, states[:3], "t1")
         assert store.task_runs()[0].end_time == at(2)
         record_task(store, states[3:], "t1", run_count=2)
