@@ -283,10 +283,8 @@ def _frozen_common(s: FlowRunSnapshot | TaskRunSnapshot, states: Sequence[State]
 def _plain_states(states: Sequence[State]) -> tuple[tuple[Any, ...], ...]:
     """Each state's attributes, its type as the type's string value."""
     return tuple(
-        [
-            (s.type.value, s.name, s.timestamp, s.message, s.data, s.exception, s.scheduled_time)
-            for s in states
-        ]
+        (s.type.value, s.name, s.timestamp, s.message, s.data, s.exception, s.scheduled_time)
+        for s in states
     )
 
 
