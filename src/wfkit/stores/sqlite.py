@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wfkit._realtime import monotonic as real_monotonic
+from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import State, StateType
 from wfkit.stores._base import (
@@ -353,7 +353,7 @@ class _Writer:
             if runs is not None:
                 getattr(self, runs)[item.id] = item  # a known key keeps its creation position
             getattr(self, rows).append(item)
-            now = real_monotonic()
+            now = _real_monotonic()
             if not self.pending:
                 self.oldest = now
             self.pending += 1
@@ -370,7 +370,7 @@ class _Writer:
                 # The rows stay buffered; the next explicit flush (end of the top-level run,
                 # a read, close) retries and raises. Recording itself never fails for this.
                 with self.lock:
-                    self.oldest = real_monotonic()
+                    self.oldest = _real_monotonic()
                 _log.warning("wfkit: automatic flush of the run store failed: %s", exc)
             finally:
                 self.db_lock.release()
