@@ -125,7 +125,7 @@ class StoreLogHandler(logging.Handler):
         try:
             global _LogEntry
             if _LogEntry is None:  # (the stores package loads on the first run, not at import)
-                from wfkit.stores._base import LogEntry as _LogEntry
+                from wfkit.stores import LogEntry as _LogEntry
             message = record.getMessage()
             if record.exc_info:
                 message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"

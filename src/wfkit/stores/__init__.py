@@ -17,9 +17,11 @@ proves itself by subclassing ``wfkit.testing.store_conformance.StoreConformance`
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from wfkit.exceptions import ConfigurationError
+from wfkit.settings import store_url
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._protocols import (
     CacheStore,
@@ -44,6 +46,7 @@ __all__ = [
     "RunStore",
     "TaskRun",
     "TaskRunSnapshot",
+    "configured_store",
     "open_store",
 ]
 
@@ -64,11 +67,28 @@ def open_store(url: str | None = None) -> RunStore:
         TypeError: a plugin opened the URL but its store lacks members of :class:`RunStore`.
     """
     if url is None:
-        # (function-level: wfkit.context opens stores through this module)
-        from wfkit.context import default_runtime
-
-        return default_runtime().store
+        return configured_store()
     return open_store_at(url)
+
+
+_configured: RunStore | None = None
+_configured_lock = threading.Lock()
+
+
+def configured_store() -> RunStore:
+    """The configured store (``WFKIT_STORE``, default the SQLite file in ``WFKIT_HOME``),
+    opened on first use and then shared: runs that no harness or ``use_runtime`` redirects
+    are recorded in it, and ``open_store()`` reads it.
+
+    Raises:
+        ConfigurationError, StoreError, TypeError: as for :func:`open_store`.
+    """
+    global _configured
+    if _configured is None:
+        with _configured_lock:
+            if _configured is None:
+                _configured = open_store_at(store_url())
+    return _configured
 
 
 def open_store_at(url: str) -> RunStore:
