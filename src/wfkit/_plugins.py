@@ -168,9 +168,10 @@ def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
 def plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, created (and entry points loaded) on first use.
 
-    Registering or unregistering plugins on it directly (``plugin_manager().register``) is
-    the same as :func:`register_plugin`, and wrappers, ``tryfirst``/``trylast`` and
-    ``enable_tracing`` all apply to wfkit's hook calls."""
+    A plugin registered or unregistered on it directly (``plugin_manager().register``) is
+    validated and takes effect as with :func:`register_plugin` (only the duplicate errors
+    keep pluggy's wording), and wrappers, ``tryfirst``/``trylast``, hook-call monitoring
+    and ``enable_tracing`` all apply to wfkit's hook calls."""
     return _pm or _create_plugin_manager()
 
 

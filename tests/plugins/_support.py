@@ -7,7 +7,7 @@ from typing import Any
 import wfkit
 from wfkit.context import Runtime
 
-__all__ = ["Listener", "RaisingPlugin", "run_one_task", "store_states"]
+__all__ = ["Listener", "RaisingPlugin", "marked_listener", "run_one_task", "store_states"]
 
 
 class Listener:
@@ -24,6 +24,17 @@ class Listener:
     @wfkit.hookimpl
     def wfkit_task_run_state_changed(self, new_state: Any) -> None:
         self.heard(new_state)
+
+
+def marked_listener(**options: bool) -> type[Listener]:
+    """A :class:`Listener` class whose hookimpl has ``options`` (``tryfirst=True``...)."""
+
+    class Marked(Listener):
+        @wfkit.hookimpl(**options)
+        def wfkit_task_run_state_changed(self, new_state: Any) -> None:
+            self.heard(new_state)
+
+    return Marked
 
 
 class RaisingPlugin(Listener):

@@ -147,26 +147,39 @@ def test_the_failing_instance_of_a_plugin_class_is_named(
     assert heard_by(calls, "quiet") == heard_by(calls, "loud") == TASK_STATES
 
 
+class Catching(Listener):
+    """A wrapper catching the RuntimeError of an implementation inside it, and raising
+    another exception from it (``translate``) or returning as if nothing had happened."""
+
+    translate = True
+
+    @wfkit.hookimpl(wrapper=True)
+    def wfkit_task_run_state_changed(self) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        except RuntimeError as exc:
+            if self.translate:
+                raise LookupError("translated") from exc
+            return []
+
+
+def run_with_catching_wrapper(translate: bool) -> list[tuple[str, str]]:
+    """Run a task with a raising plugin inside a :class:`Catching` wrapper and a plain
+    plugin called after the raising one; return what each heard."""
+    calls: list[tuple[str, str]] = []
+    catching = Catching("catching", calls)
+    catching.translate = translate
+    wfkit.register_plugin(Listener("after-bad", calls))
+    wfkit.register_plugin(RaisingPlugin("bad", calls), name="bad-plugin")
+    wfkit.register_plugin(catching)
+    run_one_task()
+    return calls
+
+
 def test_failure_with_an_exception_chain_is_blamed_on_its_origin(
     runtime: Runtime, pm: pluggy.PluginManager, plugin_errors: pytest.LogCaptureFixture
 ) -> None:
-    calls: list[tuple[str, str]] = []
-
-    class Translating(Listener):
-        """A wrapper turning any exception from inside into another one."""
-
-        @wfkit.hookimpl(wrapper=True)
-        def wfkit_task_run_state_changed(self) -> Generator[None, Any, Any]:
-            try:
-                return (yield)
-            except RuntimeError as exc:
-                raise LookupError("translated") from exc
-
-    wfkit.register_plugin(Listener("after-bad", calls))
-    wfkit.register_plugin(RaisingPlugin("bad", calls), name="bad-plugin")
-    wfkit.register_plugin(Translating("translating", calls))
-
-    run_one_task()
+    calls = run_with_catching_wrapper(translate=True)
 
     assert {m.split("'")[1] for m in failures(plugin_errors)} == {"bad-plugin"}
     assert errors(plugin_errors) == ["LookupError('translated')"] * len(TASK_STATES)
@@ -177,21 +190,7 @@ def test_failure_with_an_exception_chain_is_blamed_on_its_origin(
 def test_a_wrapper_that_swallows_an_exception_has_handled_it(
     runtime: Runtime, pm: pluggy.PluginManager, plugin_errors: pytest.LogCaptureFixture
 ) -> None:
-    calls: list[tuple[str, str]] = []
-
-    class Swallowing(Listener):
-        @wfkit.hookimpl(wrapper=True)
-        def wfkit_task_run_state_changed(self) -> Generator[None, Any, Any]:
-            try:
-                return (yield)
-            except RuntimeError:
-                return []
-
-    wfkit.register_plugin(Listener("after-bad", calls))
-    wfkit.register_plugin(RaisingPlugin("bad", calls))
-    wfkit.register_plugin(Swallowing("swallowing", calls))
-
-    run_one_task()
+    calls = run_with_catching_wrapper(translate=False)
 
     # documented in wfkit.hookspecs: pluggy stopped at the exception and the wrapper took it
     assert failures(plugin_errors) == []

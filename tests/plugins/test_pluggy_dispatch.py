@@ -12,10 +12,8 @@ import pytest
 import wfkit
 from wfkit._plugins import unregister_plugin
 from wfkit.context import Runtime
-from wfkit.stores import open_store
-from wfkit.stores.memory import MemoryStore
 
-from ._support import Listener, run_one_task, store_states
+from ._support import Listener, marked_listener, run_one_task, store_states
 
 TASK_STATES = ["Pending", "Running", "Completed"]
 
@@ -42,16 +40,8 @@ class OldStyleWrapper(Listener):
         self.calls.append((f"{self.label}:after", f"{new_state.name} {outcome.get_result()!r}"))
 
 
-class First(Listener):
-    @wfkit.hookimpl(tryfirst=True)
-    def wfkit_task_run_state_changed(self, new_state: Any) -> None:
-        self.heard(new_state)
-
-
-class Last(Listener):
-    @wfkit.hookimpl(trylast=True)
-    def wfkit_task_run_state_changed(self, new_state: Any) -> None:
-        self.heard(new_state)
+First = marked_listener(tryfirst=True)
+Last = marked_listener(trylast=True)
 
 
 class StoreProbe:
@@ -216,31 +206,6 @@ def test_enable_tracing_traces_wfkit_calls(runtime: Runtime, pm: pluggy.PluginMa
         pm.trace.root.setwriter(None)
 
     assert any("wfkit_task_run_state_changed" in line for line in traced)
-
-
-# -- firstresult ---------------------------------------------------------------------------------
-class StoreMaker:
-    """Opens a memory store for ``custom://`` URLs; notes every URL it was asked about."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore("custom://x")
-        self.asked: list[str] = []
-
-    @wfkit.hookimpl
-    def wfkit_make_store(self, url: str) -> Any:
-        self.asked.append(url)
-        return self.store if url.startswith("custom://") else None
-
-
-def test_make_store_takes_the_first_result(pm: pluggy.PluginManager) -> None:
-    earlier, later = StoreMaker(), StoreMaker()
-    wfkit.register_plugin(earlier)
-    wfkit.register_plugin(later)
-
-    assert open_store("custom://x") is later.store
-    assert (later.asked, earlier.asked) == (["custom://x"], [])
-    assert isinstance(open_store("memory://"), MemoryStore)
-    assert (later.asked, earlier.asked) == (["custom://x", "memory://"], ["memory://"])
 
 
 def test_snapshots_handed_to_a_wrapper_are_immutable(
