@@ -229,3 +229,26 @@ def test_log_hook_failure_is_isolated(
 
     assert "kept" in [entry.message for entry in runtime.store.logs()]
     assert "wfkit plugin 'bad-sink' failed in wfkit_log; the run goes on" in failures(plugin_errors)
+
+
+def test_isolation_holds_while_the_engine_handles_a_failing_task(
+    runtime: Runtime, pm: pluggy.PluginManager, plugin_errors: pytest.LogCaptureFixture
+) -> None:
+    # the engine publishes AwaitingRetry and Failed while handling the task's exception,
+    # which the plugin's exception then carries as its context
+    calls: list[tuple[str, str]] = []
+    wfkit.register_plugin(Listener("after-bad", calls))
+    wfkit.register_plugin(RaisingPlugin("bad", calls), name="bad-plugin")
+    wfkit.register_plugin(Wrapper("wrap", calls))
+
+    def fails() -> None:
+        raise ValueError("the task failed")
+
+    step = wfkit.task(fails, name="fails", retries=1)
+    state = wfkit.flow(lambda: step(), name="outer")(return_state=True)
+
+    states = ["Pending", "Running", "AwaitingRetry", "Retrying", "Failed"]
+    assert state.is_failed()
+    assert [r.state_names for r in runtime.store.task_runs()] == [states]
+    assert heard_by(calls, "after-bad") == heard_by(calls, "wrap") == states
+    assert {m.split("'")[1] for m in failures(plugin_errors)} == {"bad-plugin"}
