@@ -182,8 +182,10 @@ def _create_plugin_manager() -> _PluginManager:
             pm = _PluginManager()
             pm.add_hookspecs(hookspecs)
             pm.register(StoreWriter(), name=_STORE_WRITER_NAME)
-            _load_entry_points(pm)
+            # (published before the entry points load: a plugin module that registers a
+            # plugin as it is imported must find this manager, not wait for the lock)
             _pm = pm
+            _load_entry_points(pm)
     return _pm
 
 

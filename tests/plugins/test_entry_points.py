@@ -16,12 +16,14 @@ import wfkit
 SRC = Path(wfkit.__file__).resolve().parents[1]
 
 # The distribution: one working plugin module, one that is not importable, one that fails
-# validation. Entry points load in name order: "a_missing", "b_demo", "c_misspelt".
+# validation, one that registers another plugin as it is imported. Entry points load in
+# name order: "a_missing", "b_demo", "c_misspelt", "d_registering".
 ENTRY_POINTS = """\
 [wfkit]
 b_demo = wfkit_demo_plugin
 a_missing = wfkit_no_such_module
 c_misspelt = wfkit_misspelt_plugin
+d_registering = wfkit_registering_plugin
 """
 DEMO_PLUGIN = '''\
 """A wfkit plugin module: notes every task state change."""
@@ -41,6 +43,16 @@ import wfkit
 @wfkit.hookimpl
 def wfkit_task_run_state_change(new_state):
     pass
+"""
+REGISTERING_PLUGIN = """\
+import wfkit
+
+
+class Extra:
+    pass
+
+
+wfkit.register_plugin(Extra(), name="extra")
 """
 # Run in the fresh interpreter: a flow with one task, then report as JSON.
 CHECK = """\
@@ -71,6 +83,7 @@ def write_distribution(site: Path) -> None:
     (info / "entry_points.txt").write_text(ENTRY_POINTS)
     (site / "wfkit_demo_plugin.py").write_text(DEMO_PLUGIN)
     (site / "wfkit_misspelt_plugin.py").write_text(MISSPELT_PLUGIN)
+    (site / "wfkit_registering_plugin.py").write_text(REGISTERING_PLUGIN)
 
 
 def test_entry_point_plugins_load_and_a_broken_one_is_skipped(tmp_path: Path) -> None:
@@ -86,14 +99,14 @@ def test_entry_point_plugins_load_and_a_broken_one_is_skipped(tmp_path: Path) ->
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,  # (a plugin registering as it is imported once deadlocked here)
     )
 
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["seen"] == ["Pending", "Running", "Completed"]
-    assert report["plugins"] == ["b_demo", "wfkit.store_writer"]
-    assert report["distributions"] == ["wfkit-demo-plugin"]
+    assert report["plugins"] == ["b_demo", "d_registering", "extra", "wfkit.store_writer"]
+    assert report["distributions"] == ["wfkit-demo-plugin"] * 2
     for name, why in [("a_missing", "No module named"), ("c_misspelt", "not a wfkit hook")]:
         assert f"wfkit plugin {name!r} from the 'wfkit' entry-point group failed to load" in (
             proc.stderr
