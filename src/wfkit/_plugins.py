@@ -59,7 +59,7 @@ class StoreWriter:
     """Built-in plugin: records every state change and log line in the current run store.
 
     Registered first (as ``"wfkit.store_writer"``), so pluggy calls it after every other
-    plain implementation except ``trylast`` ones registered later."""
+    plain implementation except ``trylast`` ones."""
 
     # (Taking every argument of the spec makes these the cheapest direct calls.)
     @hookimpl
@@ -79,9 +79,9 @@ class _PluginManager(pluggy.PluginManager):
     """pluggy's manager, validating every registration and knowing which hooks are plain.
 
     ``_plans`` maps a hook name to its plain implementations in call order, or to its
-    ``HookCaller`` when the hook must go through pluggy's caller. It is replaced by an empty dict on every
-    change, never edited in place, so a thread that planned from the old implementations
-    writes its plan into a table nobody reads any more."""
+    ``HookCaller`` when the hook must go through pluggy's caller. It is replaced by an
+    empty dict on every change, never edited in place, so a thread that planned from the
+    old implementations writes its plan into a table nobody reads any more."""
 
     def __init__(self) -> None:
         super().__init__("wfkit")
@@ -96,7 +96,7 @@ class _PluginManager(pluggy.PluginManager):
             if registered is not None:
                 _check_hook_names(self, plugin)
         except PluginValidationError:
-            # (pluggy < 1.6 can leave a plugin that failed validation half registered)
+            # (older pluggy versions can leave a plugin that failed validation half registered)
             if self.is_registered(plugin):
                 super().unregister(plugin)
             raise

@@ -4,7 +4,7 @@ Writing and registering a plugin
     A plugin is an object (or module) with functions named like the specs below and marked
     with ``@wfkit.hookimpl``. It implements only the arguments it needs
     (``def wfkit_log(record): ...`` is fine). Register it with
-    :func:`wfkit.register_plugin` (or ``plugin_manager().register``, the same thing), or
+    :func:`wfkit.register_plugin` (or ``wfkit._plugins.plugin_manager().register``), or
     publish it in the ``wfkit`` entry-point group, which is loaded when wfkit first needs
     its plugins (entry points one by one, in name order; one that fails to import or to
     validate is logged and skipped)::
@@ -18,7 +18,7 @@ Writing and registering a plugin
     hook does not pass, raises :class:`pluggy.PluginValidationError` and nothing is
     registered. ``@wfkit.hookimpl(optionalhook=True)`` opts out of the name check.
     Registering a plugin twice, or a second plugin under a taken name, raises ``ValueError``;
-    so does unregistering a plugin or name that is not registered.
+    so does ``wfkit._plugins.unregister_plugin`` for a plugin or name not registered.
 
 Dispatch and order
     wfkit calls every hook with pluggy's semantics, so everything pluggy offers applies:
@@ -44,7 +44,8 @@ Failures
     with its traceback, naming the plugin whose code raised it. pluggy stops calling
     implementations at an exception and hands it to the wrappers around them, as usual;
     wfkit then calls the plain implementations pluggy had not reached (all of them if a
-    wrapper raised before its ``yield``), in order, each isolated the same way. So a failing
+    wrapper raised before its ``yield``), in order, each isolated the same way, outside
+    the wrappers (which have finished by then). So a failing
     plugin keeps neither the store writer nor another plugin from seeing the event.
     A wrapper that catches an exception from the implementations inside it has handled it:
     it is not logged, and the implementations after the failing one are not called for
