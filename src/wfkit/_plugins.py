@@ -31,11 +31,9 @@ import pluggy
 from pluggy import HookCaller, HookImpl, PluginValidationError
 
 from wfkit import hookspecs
-from wfkit.context import current_store
-from wfkit.hookspecs import hookimpl
 
 __all__ = [
-    "StoreWriter",
+    "add_builtin_plugin",
     "notify",
     "plugin_manager",
     "publish_state_change",
@@ -47,7 +45,6 @@ _log = logging.getLogger("wfkit.plugins")
 _lock = threading.Lock()
 _pm: _PluginManager | None = None
 _ENTRY_POINT_GROUP = "wfkit"
-_STORE_WRITER_NAME = "wfkit.store_writer"
 # A direct plan: each plain implementation with the positions of the arguments it asks for
 # (pluggy lets it ask for fewer), or None when it takes them all in the spec's order, the
 # common case, which is called with the caller's tuple as it is.
@@ -55,24 +52,22 @@ _Plan = tuple[tuple[HookImpl, tuple[int, ...] | None], ...]
 _HOOK_NAMES = sorted(name for name in vars(hookspecs) if name.startswith("wfkit_"))
 
 
-class StoreWriter:
-    """Built-in plugin: records every state change and log line in the current run store.
+# Built-in plugins, added by the modules that implement them (wfkit.logging adds the store
+# writer when ``import wfkit`` loads it): (name, factory), registered before any other
+# plugin when the manager is created. The plugin manager sits below the run context and the
+# stores, so it cannot import what the built-ins need; they come to it instead.
+_builtins: list[tuple[str, Callable[[], object]]] = []
 
-    Registered first (as ``"wfkit.store_writer"``), so pluggy calls it after every other
-    plain implementation except ``trylast`` ones."""
 
-    # (Taking every argument of the spec makes these the cheapest direct calls.)
-    @hookimpl
-    def wfkit_flow_run_state_changed(self, flow_run: Any, old_state: Any, new_state: Any) -> None:
-        current_store().record_flow_run(flow_run)
-
-    @hookimpl
-    def wfkit_task_run_state_changed(self, task_run: Any, old_state: Any, new_state: Any) -> None:
-        current_store().record_task_run(task_run)
-
-    @hookimpl
-    def wfkit_log(self, record: Any) -> None:
-        current_store().record_log(record)
+def add_builtin_plugin(name: str, factory: Callable[[], object]) -> None:
+    """Have the plugin manager register ``factory()`` as ``name`` first, before the
+    plugins of the entry-point group and of :func:`register_plugin` (at once, if the
+    manager already exists)."""
+    with _lock:
+        _builtins.append((name, factory))
+        pm = _pm
+    if pm is not None:
+        pm.register(factory(), name=name)
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -181,7 +176,8 @@ def _create_plugin_manager() -> _PluginManager:
         if _pm is None:
             pm = _PluginManager()
             pm.add_hookspecs(hookspecs)
-            pm.register(StoreWriter(), name=_STORE_WRITER_NAME)
+            for name, factory in _builtins:
+                pm.register(factory(), name=name)
             # (published before the entry points load: a plugin module that registers a
             # plugin as it is imported must find this manager, not wait for the lock)
             _pm = pm

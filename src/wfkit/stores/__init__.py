@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from wfkit._plugins import plugin_manager
 from wfkit.exceptions import ConfigurationError
 from wfkit.settings import store_url
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
@@ -101,10 +102,6 @@ def open_store_at(url: str) -> RunStore:
         raise ConfigurationError(
             f"store url={url!r} must be a string such as 'memory://' or 'sqlite:///path/to/wf.db'."
         )
-    # (function-level: the plugin manager's built-in store writer imports wfkit.context,
-    # which opens stores through this module)
-    from wfkit._plugins import plugin_manager
-
     made = plugin_manager().hook.wfkit_make_store(url=url)
     if made is not None:
         return _checked(made, url)
