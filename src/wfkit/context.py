@@ -69,10 +69,10 @@ class Runtime:
                 return self._parent.store
             with self._lock:
                 if self._store is None:
-                    from wfkit.settings import store_url
-                    from wfkit.stores import open_store_at
+                    # (lazy: wfkit.stores costs ~4.5 ms of ``import wfkit``; a run needs it)
+                    from wfkit.stores import configured_store
 
-                    self._store = open_store_at(store_url())
+                    self._store = configured_store()
         return self._store
 
     @property
@@ -146,7 +146,7 @@ def use_runtime(
     """
     outer = current_runtime()
     if isinstance(store, str):
-        from wfkit.stores import open_store_at
+        from wfkit.stores import open_store_at  # (lazy: as in Runtime.store)
 
         store = open_store_at(store)
     rt = Runtime(

@@ -1,4 +1,4 @@
-"""Run stores: where flow runs, task runs, state histories and logs are recorded.
+"""Run stores: where flow runs, task runs, state histories, logs and cached results live.
 
 Choose one by URL:
 
@@ -8,27 +8,46 @@ Choose one by URL:
 - anything a plugin's ``wfkit_make_store(url)`` hook accepts.
 
 ``open_store(url=None)`` opens one; ``None`` opens the configured store (``WFKIT_STORE``).
+
+A store is three small protocols in one object: a :class:`RunRecorder` (what the engine
+writes), a :class:`RunReader` (what the harness, CLI, UI and scripts read) and a
+:class:`CacheStore` (cached results); :class:`RunStore` is their union. A third-party store
+proves itself by subclassing ``wfkit.testing.store_conformance.StoreConformance``.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
+from wfkit._plugins import plugin_manager
 from wfkit.exceptions import ConfigurationError
-from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, RunStore, TaskRunSnapshot
+from wfkit.settings import store_url
+from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._protocols import (
+    CacheStore,
+    RunReader,
+    RunRecorder,
+    RunStore,
+    missing_members,
+)
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = [
     "CacheRecord",
+    "CacheStore",
     "FlowRun",
     "FlowRunSnapshot",
     "LogEntry",
     "LogRecord",
+    "RunReader",
+    "RunRecorder",
     "RunStore",
     "TaskRun",
     "TaskRunSnapshot",
+    "configured_store",
     "open_store",
 ]
 
@@ -46,26 +65,48 @@ def open_store(url: str | None = None) -> RunStore:
     Raises:
         ConfigurationError: the URL's scheme is unknown and no plugin accepts it.
         StoreError: the store exists but cannot be used (corrupt, too new a schema).
+        TypeError: a plugin opened the URL but its store lacks members of :class:`RunStore`.
     """
     if url is None:
-        from wfkit.context import default_runtime
-
-        return default_runtime().store
+        return configured_store()
     return open_store_at(url)
 
 
+_configured: RunStore | None = None
+_configured_lock = threading.Lock()
+
+
+def configured_store() -> RunStore:
+    """The configured store (``WFKIT_STORE``, default the SQLite file in ``WFKIT_HOME``),
+    opened on first use and then shared: runs that no harness or ``use_runtime`` redirects
+    are recorded in it, and ``open_store()`` reads it.
+
+    Raises:
+        ConfigurationError, StoreError, TypeError: as for :func:`open_store`.
+    """
+    global _configured
+    if _configured is None:
+        with _configured_lock:
+            if _configured is None:
+                _configured = open_store_at(store_url())
+    return _configured
+
+
 def open_store_at(url: str) -> RunStore:
-    """Open a new store object for ``url`` (plugins first, then the built-in schemes)."""
+    """Open a new store object for ``url`` (plugins first, then the built-in schemes).
+
+    Raises:
+        ConfigurationError, StoreError, TypeError: as for :func:`open_store`.
+    """
     if not isinstance(url, str):
         raise ConfigurationError(
             f"store url={url!r} must be a string such as 'memory://' or 'sqlite:///path/to/wf.db'."
         )
-    from wfkit._plugins import plugin_manager
-
     made = plugin_manager().hook.wfkit_make_store(url=url)
     if made is not None:
-        return made  # type: ignore[no-any-return]
+        return _checked(made, url)
     if url.startswith("memory://"):
+        # (function-level: a process opens one kind of store; each module costs milliseconds)
         from wfkit.stores.memory import MemoryStore
 
         return MemoryStore(url)
@@ -78,6 +119,20 @@ def open_store_at(url: str) -> RunStore:
         f"{', '.join(repr(s + '...') for s in _KNOWN_SCHEMES)} (for example "
         "'sqlite:///./wfkit.db'), or install a plugin that implements wfkit_make_store."
     )
+
+
+def _checked(store: Any, url: str) -> RunStore:
+    """``store``, made by a plugin for ``url``, if it implements :class:`RunStore`."""
+    missing = missing_members(store, RunStore)
+    if missing:
+        kind = type(store)
+        raise TypeError(
+            f"The plugin store {kind.__module__}.{kind.__qualname__} made for url={url!r} "
+            f"does not implement the RunStore protocol: it lacks {', '.join(missing)}. Add "
+            "them (see wfkit.stores.RunStore, and run wfkit.testing.store_conformance against "
+            "it), or make the plugin's wfkit_make_store return None for this URL."
+        )
+    return store
 
 
 def __getattr__(name: str) -> Any:
