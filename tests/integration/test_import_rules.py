@@ -38,9 +38,6 @@ NOT_YET_EXPLAINED = {
     "wfkit/futures.py",
     "wfkit/logging.py",
     "wfkit/stores/__init__.py",
-    "wfkit/stores/_base.py",
-    "wfkit/stores/memory.py",
-    "wfkit/stores/records.py",
     "wfkit/stores/sqlite.py",
     "wfkit/task_runners/__init__.py",
 }
