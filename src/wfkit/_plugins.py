@@ -30,7 +30,7 @@ from typing import Any
 import pluggy
 from pluggy import HookCaller, HookImpl, PluginValidationError
 
-from wfkit import hookspecs
+import wfkit.hookspecs as hookspecs
 
 __all__ = [
     "add_builtin_plugin",

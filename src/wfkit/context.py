@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from wfkit.clock import Clock, SystemClock
+from wfkit.exceptions import MissingContextError
 
 if TYPE_CHECKING:
     from wfkit.stores import RunStore
@@ -218,8 +219,6 @@ def get_run_context() -> FlowRunContext | TaskRunContext:
     """
     ctx: FlowRunContext | TaskRunContext | None = task_run_context.get() or flow_run_context.get()
     if ctx is None:
-        from wfkit.exceptions import MissingContextError
-
         raise MissingContextError(
             "There is no active flow or task run here. Call this from inside a function "
             "decorated with @flow or @task."

@@ -111,7 +111,7 @@ def open_store_at(url: str) -> RunStore:
 
         return MemoryStore(url)
     if url.startswith("sqlite://"):
-        from wfkit.stores.sqlite import SqliteStore
+        from wfkit.stores.sqlite import SqliteStore  # (lazy: as MemoryStore above)
 
         return SqliteStore.from_url(url)
     raise ConfigurationError(
@@ -136,8 +136,8 @@ def _checked(store: Any, url: str) -> RunStore:
 
 
 def __getattr__(name: str) -> Any:
-    # The record classes load only when someone asks for them (a few ms a run never needs).
     if name in ("FlowRun", "TaskRun", "LogRecord"):
+        # (lazy: the record classes cost a few ms that a run which reads nothing never needs)
         from wfkit.stores import records
 
         return getattr(records, name)
