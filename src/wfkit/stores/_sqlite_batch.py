@@ -20,7 +20,7 @@ from wfkit.stores._sqlite_rows import (
     _task_row,
     _to_us,
 )
-from wfkit.stores._sqlite_schema import _retrying
+from wfkit.stores._sqlite_schema import retrying
 
 _ROWS_PER_STATEMENT = 64
 # Read once: an Enum class attribute goes through the metaclass's __getattr__ (CPython 3.11),
@@ -71,7 +71,7 @@ _INSERT_LOG = _Insert(
 
 
 # the SQL side -----------------------------------------------------------------------------
-_DATA_ERRORS = (
+DATA_ERRORS = (
     ValueError,  # UnicodeEncodeError: a lone surrogate
     TypeError,
     OverflowError,
@@ -81,16 +81,16 @@ _DATA_ERRORS = (
 )
 
 
-def _write_batch(conn: sqlite3.Connection, batch: tuple[Any, ...]) -> None:
+def write_batch(conn: sqlite3.Connection, batch: tuple[Any, ...]) -> None:
     """Write one buffer's worth of snapshots; a value SQLite refuses is cleaned, not fatal."""
     try:
         rows = _batch_rows(*batch)
-        _retrying(lambda: _write(conn, rows))
-    except _DATA_ERRORS:
+        retrying(lambda: _write(conn, rows))
+    except DATA_ERRORS:
         rows = _Rows(
             *([tuple(map(_storable, row)) for row in part] for part in _batch_rows(*batch))
         )
-        _retrying(lambda: _write(conn, rows))
+        retrying(lambda: _write(conn, rows))
 
 
 def _storable(value: Any) -> Any:

@@ -87,8 +87,8 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         conn.create_function("wf_casefold", 1, _casefold, deterministic=True)
         # Read-only checks first: nothing is written to a file we would refuse.
-        version = _retrying(lambda: _schema_version(conn, path))
-        mode = _retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        version = retrying(lambda: _schema_version(conn, path))
+        mode = retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         if str(mode).lower() != "wal":
             raise StoreError(
                 f"The run store {str(path)!r} cannot use SQLite's WAL journal (got {mode!r}); "
@@ -100,7 +100,7 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         conn.execute("PRAGMA wal_autocheckpoint = 10000")
         conn.execute("PRAGMA journal_size_limit = 67108864")
         if version < SCHEMA_VERSION:
-            _retrying(lambda: _migrate(conn, path))
+            retrying(lambda: _migrate(conn, path))
     except sqlite3.OperationalError as exc:  # read-only, locked, no room for the WAL, ...
         conn.close()
         raise StoreError(
@@ -199,7 +199,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise
 
 
-def _retrying(action: Callable[[], _T]) -> _T:
+def retrying(action: Callable[[], _T]) -> _T:
     """Run ``action``, retrying with backoff while another connection holds a lock."""
     for delay in (*_RETRY_DELAYS, None):
         try:

@@ -42,7 +42,7 @@ from wfkit.stores._base import (
     check_moment,
     check_tags,
 )
-from wfkit.stores._sqlite_batch import _DATA_ERRORS, _write_batch
+from wfkit.stores._sqlite_batch import DATA_ERRORS, write_batch
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
@@ -60,7 +60,7 @@ from wfkit.stores._sqlite_schema import (
     _EXAMPLE_URLS,
     SCHEMA_VERSION,
     _connect,
-    _retrying,
+    retrying,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -386,8 +386,8 @@ class _Writer:
                 self.flow_states, self.task_states, self.logs = [], [], []
                 self.pending = 0
             try:
-                _write_batch(self._connection(), batch)
-            except _DATA_ERRORS as exc:
+                write_batch(self._connection(), batch)
+            except DATA_ERRORS as exc:
                 raise StoreError(
                     f"Could not store {sum(len(part) for part in batch[2:])} buffered rows in the run store "
                     f"{str(self.path)!r} even with their values cleaned ({exc!r}); they were "
@@ -424,7 +424,7 @@ class _Writer:
         with self.db_lock:
             conn = self._connection()
             try:
-                return _retrying(lambda: _read(conn, queries))
+                return retrying(lambda: _read(conn, queries))
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"Could not read the run store {str(self.path)!r}: {exc}. If the file is "
@@ -442,7 +442,7 @@ class _Writer:
                 return cursor.fetchall(), cursor.rowcount
 
             try:
-                return _retrying(run)
+                return retrying(run)
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"Could not {doing} in the run store {str(self.path)!r}: {exc}. Check that "
