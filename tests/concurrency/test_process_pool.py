@@ -194,7 +194,11 @@ def test_a_task_defined_in_a_function_is_rejected_at_submit(store):
 
     with pytest.raises(TypeError, match="module level"):
         main()
-    assert store.task_runs(task_name="local_task") == []
+    # Recorded Pending before the runner saw it; it never started, and it did not stay
+    # Pending: the runner's refusal is its final state.
+    (run,) = store.task_runs(task_name="local_task")
+    assert run.state_names == ["Pending", "Failed"]
+    assert "did not take it" in run.state.message and "module level" in run.state.message
 
 
 # -- under the harness ------------------------------------------------------------------------

@@ -129,10 +129,7 @@ class Upstream:
     def _settle(self) -> UpstreamTaskError | None:
         """Check the upstream states; replace the arguments by their values."""
         for future, allowed in self.futures:
-            state = future.state
-            finished_at = future._job.finished_at
-            if finished_at is not None:
-                self.clock.catch_up(finished_at)  # this run starts after what it waited for
+            state = future.state  # (waiting moved this run's time to when it finished)
             if not allowed and not state.is_completed():
                 return UpstreamTaskError(
                     f"Upstream task run {future._name!r} ({future.task_run_id}) did not "
