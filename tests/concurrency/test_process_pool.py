@@ -245,3 +245,20 @@ def test_process_task_retries_under_the_harness(h):
     ]
     assert run.run_count == 3
     assert h.clock.elapsed == 20
+
+
+def test_a_run_whose_worker_process_dies_ends_crashed(store):
+    seen = {}
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def main():
+        future = pt.dies.submit()
+        future.wait()
+        seen["state"] = future.state
+        return "the flow goes on"
+
+    assert main() == "the flow goes on"
+    assert seen["state"].is_crashed()
+    (run,) = store.task_runs(task_name="dies")
+    assert run.state_names == ["Pending", "Crashed"]
+    assert run.state.message.startswith("The worker running it failed: BrokenProcessPool")

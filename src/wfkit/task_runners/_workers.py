@@ -104,8 +104,8 @@ class WorkerPool:
             with self._wakeup:
                 if self._queue:
                     continue
-                if self._sleeping == len(self._threads):
-                    return
+                if self._closed or self._sleeping == len(self._threads):
+                    return  # (closed: the workers end instead of waiting for work)
                 self._idle.wait()
 
     def close(self, wait: bool = True) -> None:
