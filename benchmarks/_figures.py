@@ -86,8 +86,9 @@ FIGURES = [
         unit="us",
         group="seq_memory",
         plain="call a trivial function in a loop",
-        target_max=15,
-        target_text="<= 15 us",
+        # No target: the memory store is written to be read, not raced; the figure is reported.
+        target_max=None,
+        target_text=None,
     ),
     Figure(
         name="sequential_task_sqlite",

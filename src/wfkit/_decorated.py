@@ -1,28 +1,43 @@
 """What :class:`~wfkit.Flow` and :class:`~wfkit.Task` share: a wrapped function (plain,
 async, generator; function, method, classmethod or staticmethod), its signature, its
-source-derived metadata, and binding to instances. No lifecycle logic lives here."""
+source-derived metadata, and binding to instances. No lifecycle logic lives here.
+
+``Decorated[P, R]`` is generic over the function's parameters and return type; the public
+subclasses spell out, with overloads, what calling and binding them returns."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import Any, Generic, ParamSpec, Self, TypeVar
 
 from wfkit._engine.parameters import positional_names
 from wfkit.exceptions import ConfigurationError, ReservedArgumentError
 
 RESERVED_PARAMETERS = ("return_state", "wait_for")
 
+# The type variables of Flow, Task and their overloads: P and R are a function's parameters
+# and return type. Q and T are fresh ones for ``self`` annotations that pick an overload by
+# the return type (pyright does not match a self annotation that reuses the class's own P);
+# G is a generator function's return type.
+P = ParamSpec("P")
+R = TypeVar("R")
+Q = ParamSpec("Q")
+T = TypeVar("T")
+G = TypeVar("G", bound="Generator[Any, Any, Any] | AsyncGenerator[Any, Any]")
 
-class Decorated:
+
+class Decorated(Generic[P, R]):
     """Base of Flow and Task: the function plus its calling convention."""
 
     kind = ""  # "flow" | "task"
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[P, R]) -> None:
         self._method_kind: str | None = None
+        # (Type checkers see the plain function under @classmethod/@staticmethod in a class
+        # body, hence ``Callable[P, R]``; at run time the decorator gets the wrapper.)
         if isinstance(fn, classmethod):
             fn, self._method_kind = fn.__func__, "class"
         elif isinstance(fn, staticmethod):
@@ -31,7 +46,7 @@ class Decorated:
             raise ConfigurationError(
                 f"@{self.kind} needs a function; got {fn!r}. Decorate a def or async def."
             )
-        self.fn = fn  # the undecorated function
+        self.fn: Callable[P, R] = fn  # the undecorated function
         self._bound_to: Any = None  # the instance or class a method is bound to
         # Whether the first parameter is ``self``/``cls`` (not recorded as a parameter).
         self.skips_first_parameter = self._method_kind == "class"
@@ -56,7 +71,10 @@ class Decorated:
         self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
         self.__wrapped__ = fn
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    def _bound_copy(self, instance: Any, owner: type | None) -> Any:
+        """What ``__get__`` returns: this object, or a copy bound to ``instance`` (a method)
+        or to ``owner`` (a classmethod). The copy's ``fn`` is still the plain function (the
+        engine passes the instance itself), though its type no longer names ``self``."""
         if self._method_kind == "static":
             return self
         target = owner if self._method_kind == "class" else instance
@@ -105,7 +123,7 @@ class Decorated:
     def timeout_seconds(self) -> float | None:
         return self.options.timeout_seconds  # type: ignore[no-any-return]
 
-    def with_options(self, **changes: Any) -> Any:
+    def _replaced(self, changes: Mapping[str, Any]) -> Self:
         """A new Flow/Task with the same function and ``changes`` applied to the options."""
         fn: Any = self.fn
         if self._method_kind == "class":

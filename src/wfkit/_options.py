@@ -1,4 +1,9 @@
-"""Validation of decorator options, at decoration time, with messages that name the option.
+"""Decorator options: their static types, and their validation at decoration time with
+messages that name the option.
+
+The types are :class:`CommonOptionKwargs` (what ``@flow(...)`` and ``@task(...)`` share; each
+module extends it) and :data:`RunNameOption`: type checkers read them, the checks below
+enforce them at run time.
 
 These checks are a handful of type and range tests, written out here rather than with
 pydantic so that decorating a function does not import pydantic (a script with ``@flow``
@@ -11,11 +16,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from numbers import Real
-from typing import Any
+from typing import Any, Protocol, TypeAlias, TypedDict
 
 from wfkit.exceptions import ConfigurationError
 
 MAX_DELAYS = 50
+
+
+class RunNameFromParameters(Protocol):
+    """A run-name callable that receives the run's parameters: ``f(parameters=...) -> str``."""
+
+    def __call__(self, *, parameters: dict[str, Any]) -> str: ...
+
+
+# ``flow_run_name``/``task_run_name``: a format template over the parameters, or a callable
+# with no arguments or with a ``parameters`` argument (see check_run_name).
+RunNameOption: TypeAlias = "str | Callable[[], str] | RunNameFromParameters | None"
+
+
+class CommonOptionKwargs(TypedDict, total=False):
+    """The keyword options ``@flow(...)`` and ``@task(...)`` share, with their types (None
+    means the default, except for a flow's ``version``: no version)."""
+
+    name: str | None
+    description: str | None
+    version: str | None
+    retries: int | None
+    timeout_seconds: float | timedelta | None
+    log_prints: bool | None
 
 
 def _fail(owner: str, argument: str, value: Any, expected: str) -> ConfigurationError:

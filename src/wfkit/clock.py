@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import functools
 import threading
-import time as _time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "parse_start"]
+from wfkit import _realtime
 
-# Captured at import: the test harness may patch ``time.sleep``; the real clock must not follow.
-_real_sleep = _time.sleep
-_real_monotonic = _time.monotonic
+__all__ = ["Clock", "FakeClock", "SystemClock", "parse_start"]
 
 
 @runtime_checkable
 class Clock(Protocol):
-    """What the engine needs of time.
+    """What the engine needs of time: the wall time, a monotonic time, and sleeping.
 
-    ``virtual`` tells the engine whether deadlines must be enforced by the clock itself
-    (a fake clock) or by real interruption (signals, threads, asyncio timeouts).
+    A clock only tells and waits. What a fake clock adds for concurrent work (timelines,
+    virtual deadlines) lives with :class:`FakeClock`.
     """
-
-    virtual: bool
 
     def now(self) -> datetime:
         """The current wall time, timezone-aware UTC."""
@@ -50,55 +45,29 @@ class Clock(Protocol):
         """Suspend the calling coroutine for ``seconds``."""
         ...
 
-    def branch(self, start: float | None = None) -> AbstractContextManager[object]:
-        """A scope with its own timeline starting at ``start`` (a ``monotonic()`` value taken
-        when the work was submitted; default now): what runs concurrently sleeps from there.
-        Real clocks need nothing here."""
-        ...
-
-    def catch_up(self, moment: float) -> None:
-        """Move this timeline forward to ``moment`` (a ``monotonic()`` value), e.g. after
-        waiting for work that finished then."""
-        ...
-
 
 class SystemClock:
     """The real clock: ``datetime.now(UTC)``, ``time.monotonic`` and real sleeps."""
-
-    virtual = False
 
     # ``datetime.now(UTC)`` itself, not a method calling it: every state change reads it.
     now = staticmethod(functools.partial(datetime.now, UTC))
 
     def monotonic(self) -> float:
-        return _real_monotonic()
+        return _realtime.monotonic()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            _real_sleep(seconds)
+            _realtime.sleep(seconds)
 
     async def asleep(self, seconds: float) -> None:
-        await real_asyncio_sleep()(max(seconds, 0))
-
-    def branch(self, start: float | None = None) -> AbstractContextManager[object]:
-        return nullcontext()
-
-    def catch_up(self, moment: float) -> None:
-        """Nothing to do: real time moves by itself."""
+        await _realtime.asyncio_sleep()(max(seconds, 0))
 
     def __repr__(self) -> str:
         return "SystemClock()"
 
 
-def real_asyncio_sleep():  # type: ignore[no-untyped-def]
-    """``asyncio.sleep`` as it was before any patching (patches keep it as ``__wrapped__``)."""
-    import asyncio
-
-    return getattr(asyncio.sleep, "__wrapped__", asyncio.sleep)
-
-
 class _Deadline:
-    """A virtual deadline installed by a timeout scope under a virtual clock."""
+    """A virtual deadline installed by :meth:`FakeClock.deadline`."""
 
     __slots__ = ("at", "error", "fired")
 
@@ -114,8 +83,8 @@ _timeline: ContextVar[tuple[FakeClock, list[float]] | None] = ContextVar(
     "wfkit_fake_timeline", default=None
 )
 
-# The innermost (earliest) virtual deadline of the current context, if any.
-virtual_deadline: ContextVar[_Deadline | None] = ContextVar("wfkit_virtual_deadline", default=None)
+# The earliest virtual deadline in force in the current context, if any.
+_deadline: ContextVar[_Deadline | None] = ContextVar("wfkit_virtual_deadline", default=None)
 
 
 def parse_start(start: datetime | str | None) -> datetime:
@@ -159,8 +128,6 @@ class FakeClock:
         sleeps: every sleep requested on this clock, in seconds, in order (retry delays too).
         elapsed: virtual seconds since ``start``.
     """
-
-    virtual = True
 
     def __init__(self, start: datetime | str | None = None) -> None:
         self.start = parse_start(start)
@@ -248,6 +215,30 @@ class FakeClock:
             )
         self.advance(delta)
 
+    @contextmanager
+    def deadline(self, seconds: float, error: BaseException) -> Iterator[None]:
+        """A virtual deadline ``seconds`` from now for the block (a run's timeout).
+
+        A sleep inside the block that would pass the deadline moves time to the deadline
+        and raises ``error`` in the sleeper; a block that ends past the deadline (time moved
+        some other way) raises ``error`` when it ends. Deadlines nest: the earliest in force
+        wins.
+        """
+        mine = _Deadline(self.monotonic() + seconds, error)
+        outer = _deadline.get()
+        token = _deadline.set(outer if outer is not None and outer.at <= mine.at else mine)
+        try:
+            yield
+        finally:
+            _deadline.reset(token)
+        if mine.fired or self.monotonic() > mine.at:
+            raise error
+
+    def deadline_passed(self) -> bool:
+        """Whether a deadline in force here (an enclosing run's timeout) has fired."""
+        deadline = _deadline.get()
+        return deadline is not None and deadline.fired
+
     def sleep(self, seconds: float) -> None:
         """Record the sleep and move time to the wake-up; never blocks.
 
@@ -262,7 +253,7 @@ class FakeClock:
             self.sleeps.append(secs)
             base = local[0] if local is not None else self._offset
             wake = base + secs
-            deadline = virtual_deadline.get()
+            deadline = _deadline.get()
             fired = deadline is not None and wake > deadline.at
             if fired:
                 wake = max(base, deadline.at)  # type: ignore[union-attr]
@@ -278,7 +269,7 @@ class FakeClock:
         """Like :meth:`sleep` (a negative delay counts as 0, as in ``asyncio.sleep``), then
         yield once to the event loop so others can run."""
         self.sleep(max(_seconds(seconds, "seconds"), 0.0))
-        await real_asyncio_sleep()(0)
+        await _realtime.asyncio_sleep()(0)
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self.now().isoformat()}, elapsed={self._offset:g}s)"

@@ -167,25 +167,16 @@ def use_runtime(
 
 # -- run contexts -------------------------------------------------------------------------
 class _RunContext:
-    __slots__ = ("run", "log_prints", "runtime", "_logger")
+    __slots__ = ("run", "log_prints", "runtime", "run_logger")
 
     kind = ""
 
     run: Any
     log_prints: bool
     runtime: Runtime
-    _logger: Any
-
-    @property
-    def logger(self) -> Any:
-        """The run's logger (a :class:`~wfkit.logging.RunLoggerAdapter`), made on first use:
-        most task runs never log."""
-        logger = self._logger
-        if logger is None:
-            from wfkit.logging import run_logger
-
-            logger = self._logger = run_logger(self.run, self.kind)
-        return logger
+    # The run's logger once made (``wfkit.logging.logger_for(ctx)`` makes it on first use:
+    # most task runs never log).
+    run_logger: Any
 
 
 class FlowRunContext(_RunContext):
@@ -197,7 +188,7 @@ class FlowRunContext(_RunContext):
 
     def __init__(self, flow: Any, run: Any, log_prints: bool, runtime: Runtime) -> None:
         self.flow, self.run, self.log_prints, self.runtime = flow, run, log_prints, runtime
-        self._logger = None
+        self.run_logger = None
         self.task_runner: Any = None
 
 
@@ -211,7 +202,7 @@ class TaskRunContext(_RunContext):
     def __init__(self, task: Any, run: Any, log_prints: bool, runtime: Runtime) -> None:
         # (assigned here rather than through super().__init__: one run per task call)
         self.task, self.run, self.log_prints, self.runtime = task, run, log_prints, runtime
-        self._logger = None
+        self.run_logger = None
 
 
 flow_run_context: ContextVar[FlowRunContext | None] = ContextVar("wfkit_flow_run", default=None)

@@ -1,7 +1,8 @@
 """``@flow`` and :class:`Flow`: a function plus frozen, validated options.
 
 Calling a flow runs it (see :mod:`wfkit._engine.calls`); nothing about the run lifecycle
-lives here.
+lives here. ``Flow[P, R]`` is generic over the function's parameters and return type, so that
+type checkers check calls, ``with_options`` and ``return_state=True``.
 """
 
 from __future__ import annotations
@@ -9,19 +10,46 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from datetime import timedelta
+from typing import (
+    Any,
+    Concatenate,
+    Literal,
+    Protocol,
+    TypeAlias,
+    Unpack,
+    overload,
+)
 
 from wfkit import _options as opt
-from wfkit._decorated import Decorated
+from wfkit._decorated import Decorated, G, P, Q, R, T
 from wfkit._engine.lifecycle import RunSpec
 from wfkit._engine.naming import check_name_template
 from wfkit._engine.parameters import ParameterValidator
-from wfkit.task_runners import ThreadPoolTaskRunner, resolve_task_runner
+from wfkit.states import State
+from wfkit.task_runners import TaskRunner, ThreadPoolTaskRunner, resolve_task_runner
 
-__all__ = ["Flow", "FlowOptions", "flow"]
+__all__ = ["Flow", "FlowDecorator", "FlowOptionKwargs", "FlowOptions", "FlowStateHook", "flow"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+# The state hooks (``on_completion``, ...): ``hook(flow, flow_run, state)``; flow_run is a
+# read-only snapshot of the run. What a hook returns is ignored.
+FlowStateHook: TypeAlias = "Callable[[Flow[..., Any], Any, State[Any]], object]"
+
+
+class FlowOptionKwargs(opt.CommonOptionKwargs, total=False):
+    """The keyword options of ``@flow(...)`` and :meth:`Flow.with_options`, with their types
+    (see :func:`flow` for their meaning; the keys are :class:`FlowOptions`' fields)."""
+
+    flow_run_name: opt.RunNameOption
+    retry_delay_seconds: float | timedelta | None
+    validate_parameters: bool
+    task_runner: TaskRunner | type[TaskRunner] | None
+    on_completion: Iterable[FlowStateHook] | None
+    on_failure: Iterable[FlowStateHook] | None
+    on_cancellation: Iterable[FlowStateHook] | None
+    on_crashed: Iterable[FlowStateHook] | None
+    on_running: Iterable[FlowStateHook] | None
 
 
 _call_flow: Any = None  # wfkit._engine.calls.call_flow, imported on the first call
@@ -51,21 +79,24 @@ class FlowOptions:
 _HOOK_OPTIONS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
 
 
-class Flow(Decorated):
+class Flow(Decorated[P, R]):
     """A function that runs as a flow: every call is a recorded flow run.
 
     Call it like the function. ``flow(..., return_state=True)`` returns the final
     :class:`~wfkit.states.State` instead of the result and never raises the flow's error.
+
+    ``Flow[P, R]`` has the parameters ``P`` and return type ``R`` of its function (for an
+    ``async def`` returning ``int``, ``R`` is ``Coroutine[Any, Any, int]``).
     """
 
     kind = "flow"
 
-    def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
+    def __init__(self, fn: Callable[P, R], **options: Unpack[FlowOptionKwargs]) -> None:
         super().__init__(fn)
         self.options = self._validate(options)
         self._validator = ParameterValidator(self.fn, self.signature)
 
-    def _validate(self, given: dict[str, Any]) -> FlowOptions:
+    def _validate(self, given: Mapping[str, Any]) -> FlowOptions:
         unknown = set(given) - {f.name for f in dataclasses.fields(FlowOptions)}
         if unknown:
             raise TypeError(
@@ -128,44 +159,80 @@ class Flow(Decorated):
             hooks={h: getattr(options, h) for h in _HOOK_OPTIONS if getattr(options, h)},
         )
 
-    def with_options(self, **changes: Any) -> Flow:
+    def with_options(self, **changes: Unpack[FlowOptionKwargs]) -> Flow[P, R]:
         """A new Flow with the same function and ``changes`` applied to the options."""
-        return super().with_options(**changes)  # type: ignore[no-any-return]
+        return self._replaced(changes)
 
-    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+    # Calling (see Task.__call__: with ``return_state=`` the arguments are not checked).
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload
+    def __call__(
+        self: Flow[Q, Coroutine[Any, Any, T]],
+        *args: Any,
+        return_state: Literal[True],
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, State[T]]: ...
+    @overload
+    def __call__(  # a generator streams to its caller: return_state does not apply
+        self: Flow[Q, G], *args: Any, return_state: bool, **kwargs: Any
+    ) -> G: ...
+    @overload
+    def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> State[R]: ...
+    @overload
+    def __call__(self, *args: Any, return_state: Literal[False], **kwargs: Any) -> R: ...
+    @overload
+    def __call__(
+        self: Flow[Q, Coroutine[Any, Any, T]], *args: Any, return_state: bool, **kwargs: Any
+    ) -> Coroutine[Any, Any, T | State[T]]: ...
+    @overload
+    def __call__(self, *args: Any, return_state: bool, **kwargs: Any) -> R | State[R]: ...
+    def __call__(self, *args: Any, return_state: Any = False, **kwargs: Any) -> Any:
         global _call_flow
         if _call_flow is None:  # the engine, imported on the first call (an import statement
             # here would cost every call a failed ``__path__`` lookup)
             from wfkit._engine.calls import call_flow as _call_flow
         return _call_flow(self, args, kwargs, return_state=return_state)
 
+    # Binding (see Task.__get__).
+    @overload
+    def __get__(
+        self: Flow[Concatenate[type[T], Q], R], instance: T | None, owner: type[T]
+    ) -> Flow[Q, R]: ...
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Flow[P, R]: ...
+    @overload
+    def __get__(
+        self: Flow[Concatenate[T, Q], R], instance: T, owner: type | None = None
+    ) -> Flow[Q, R]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Flow[P, R]: ...
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        return self._bound_copy(instance, owner)
+
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
 
 
+class FlowDecorator(Protocol):
+    """What ``@flow(...)`` with options returns: a decorator making a :class:`Flow`."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[Q, Coroutine[Any, Any, T]], /
+    ) -> Flow[Q, Coroutine[Any, Any, T]]: ...
+    @overload
+    def __call__(self, fn: Callable[Q, T], /) -> Flow[Q, T]: ...
+
+
+# (The overloads are those of wfkit.tasks.task, for the same reasons.)
 @overload
-def flow(__fn: F) -> F: ...
+def flow(fn: Callable[P, Coroutine[Any, Any, T]], /) -> Flow[P, Coroutine[Any, Any, T]]: ...
 @overload
-def flow(
-    __fn: None = None,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    version: str | None = ...,
-    flow_run_name: str | Callable[..., str] | None = None,
-    retries: int | None = None,
-    retry_delay_seconds: float | None = None,
-    timeout_seconds: float | None = None,
-    validate_parameters: bool = True,
-    log_prints: bool | None = None,
-    task_runner: Any = None,
-    on_completion: list[Callable[..., Any]] | None = None,
-    on_failure: list[Callable[..., Any]] | None = None,
-    on_cancellation: list[Callable[..., Any]] | None = None,
-    on_crashed: list[Callable[..., Any]] | None = None,
-    on_running: list[Callable[..., Any]] | None = None,
-) -> Callable[[F], F]: ...
-def flow(__fn: Any = None, **options: Any) -> Any:
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+@overload
+def flow(fn: None = None, /, **options: Unpack[FlowOptionKwargs]) -> FlowDecorator: ...
+def flow(fn: Any = None, /, **options: Any) -> Any:
     """Turn a function into a :class:`Flow`. Use bare (``@flow``) or with options.
 
     Args:
@@ -190,6 +257,6 @@ def flow(__fn: Any = None, **options: Any) -> Any:
         ReservedArgumentError: the function has a parameter named ``return_state`` or
             ``wait_for``.
     """
-    if __fn is not None:
-        return Flow(__fn, **options)
+    if fn is not None:
+        return Flow(fn, **options)
     return lambda fn: Flow(fn, **options)

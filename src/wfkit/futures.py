@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple
 
 from wfkit import _realtime
 from wfkit._engine import timelines
@@ -32,7 +32,14 @@ __all__ = [
     "wait",
 ]
 
-R = TypeVar("R")
+if TYPE_CHECKING:  # (a default of Any, as in wfkit.states)
+    from typing_extensions import TypeVar
+
+    R = TypeVar("R", default=Any)
+else:
+    from typing import TypeVar
+
+    R = TypeVar("R")
 
 
 class WfFuture(Generic[R]):
@@ -56,7 +63,7 @@ class WfFuture(Generic[R]):
         self._future = future
 
     @property
-    def state(self) -> State:
+    def state(self) -> State[R]:
         """The run's current state (its final state once done)."""
         if self._future.done():
             return self._final_state()
@@ -88,7 +95,8 @@ class WfFuture(Generic[R]):
                 f"{timeout:g} second(s) (result(timeout={timeout!r})). Its state is "
                 f"{self._call.state.name}; wait longer, or check why it is slow."
             )
-        return self._final_state().result(raise_on_failure=raise_on_failure)  # type: ignore[no-any-return]
+        # (with raise_on_failure=False a failed run's exception is returned: not an R)
+        return self._final_state().result(raise_on_failure=raise_on_failure)  # type: ignore[return-value]
 
     def cancel(self) -> bool:
         """Keep the run from starting; it ends Cancelled. False if it has started."""
@@ -126,13 +134,13 @@ class WfFuture(Generic[R]):
         if finished_at is not None:
             timelines.catch_up(current_clock(), finished_at)
 
-    def _final_state(self) -> State:
+    def _final_state(self) -> State[R]:
         """The final state (raises the runner's error if it failed to run the call)."""
         future = self._future
         if future.cancelled():
             self._call.cancel()  # (a runner may cancel its futures itself)
             return self._call.state  # type: ignore[no-any-return]
-        state: State = future.result()
+        state: State[R] = future.result()
         self._catch_up()
         return state
 

@@ -25,6 +25,7 @@ __all__ = [
     "base_logger",
     "disable_run_logger",
     "get_run_logger",
+    "logger_for",
     "run_logger",
 ]
 
@@ -33,7 +34,6 @@ _TASK_LOGGER = "wfkit.task_runs"
 _disabled: ContextVar[bool] = ContextVar("wfkit_run_logger_disabled", default=False)
 _setup_lock = threading.Lock()
 _is_set_up = False
-_original_print = builtins.print
 _base_loggers: dict[str, logging.Logger] = {}
 _LogEntry: Any = None  # wfkit.stores._base.LogEntry, imported on the first run log record
 
@@ -76,6 +76,15 @@ def run_logger(run: Any, kind: str) -> RunLoggerAdapter:
     return RunLoggerAdapter(base_logger(kind), extra)
 
 
+def logger_for(ctx: Any) -> RunLoggerAdapter:
+    """The logger of the run whose context is ``ctx``, made on first use (most task runs
+    never log)."""
+    logger = ctx.run_logger
+    if logger is None:
+        logger = ctx.run_logger = run_logger(ctx.run, ctx.kind)
+    return logger  # type: ignore[no-any-return]
+
+
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """The logger of the current flow or task run; its records are stored with the run.
 
@@ -84,7 +93,7 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """
     if _disabled.get():
         return logging.LoggerAdapter(_null_logger(), {})
-    return get_run_context().logger  # type: ignore[union-attr, no-any-return]
+    return logger_for(get_run_context())
 
 
 @contextmanager
@@ -165,19 +174,39 @@ def setup_logging() -> None:
         _is_set_up = True
 
 
-def install_print_logging() -> None:
-    """Replace ``builtins.print`` once with a version that also logs inside ``log_prints``
-    runs. Outside such runs it behaves exactly like the original ``print``."""
-    if builtins.print is not _print_to_run_logger:
-        builtins.print = _print_to_run_logger
+# builtins.print is replaced only while runs with log_prints are active (counted), and put
+# back when the last one ends; outside such runs the replacement prints as the original does.
+_print_lock = threading.Lock()
+_print_users = 0
+_print_in_force: Any = builtins.print  # what ``print`` was when wfkit replaced it
+
+
+def acquire_print_logging() -> None:
+    """A run with ``log_prints`` starts: make ``print`` also log inside such runs."""
+    global _print_users, _print_in_force
+    with _print_lock:
+        if _print_users == 0 and builtins.print is not _print_to_run_logger:
+            _print_in_force = builtins.print
+            builtins.print = _print_to_run_logger
+        _print_users += 1
+
+
+def release_print_logging() -> None:
+    """A run with ``log_prints`` ended: the last one puts ``print`` back (unless someone
+    replaced it since, whose replacement is left alone)."""
+    global _print_users
+    with _print_lock:
+        _print_users -= 1
+        if _print_users == 0 and builtins.print is _print_to_run_logger:
+            builtins.print = _print_in_force
 
 
 def _print_to_run_logger(
     *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
 ) -> None:
-    _original_print(*args, sep=sep, end=end, file=file, flush=flush)
+    _print_in_force(*args, sep=sep, end=end, file=file, flush=flush)
     if file is not None and file is not sys.stdout:
         return
     ctx: Any = task_run_context.get() or flow_run_context.get()
     if ctx is not None and ctx.log_prints:
-        ctx.logger.info((sep if sep is not None else " ").join(str(a) for a in args))
+        logger_for(ctx).info((sep if sep is not None else " ").join(str(a) for a in args))

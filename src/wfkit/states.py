@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from wfkit.exceptions import FailedRun, UnfinishedRun
 
@@ -63,9 +63,24 @@ _PAUSED = StateType.PAUSED
 FINAL_TYPES = frozenset({_COMPLETED, _FAILED, _CRASHED, _CANCELLED})
 _UNSET: Any = object()
 
+# What the run returns. Its default, Any (PEP 696), keeps a bare ``State`` annotation and a
+# state built without ``data`` meaning ``State[Any]``, under --strict too. ``typing`` has
+# defaults from Python 3.13 only; type checkers read typing_extensions' bundled stub (it is
+# not imported at run time).
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
 
-class State:
-    """One state of a run.
+    R = TypeVar("R", default=Any)
+else:
+    from typing import TypeVar
+
+    R = TypeVar("R")
+
+
+# (Generic adds no __init__, no __new__ and no instance field: building a state, which
+# happens several times per task run, costs what it did before.)
+class State(Generic[R]):
+    """One state of a run; ``State[int]`` is a state of a run that returns an ``int``.
 
     Attributes:
         type: the :class:`StateType`.
@@ -86,7 +101,7 @@ class State:
         *,
         timestamp: datetime | None = None,
         message: str | None = None,
-        data: Any = None,
+        data: R | None = None,
         exception: BaseException | None = None,
         scheduled_time: datetime | None = None,
     ) -> None:
@@ -130,12 +145,20 @@ class State:
         return self.type in FINAL_TYPES
 
     # results ----------------------------------------------------------------------------
-    def result(self, raise_on_failure: bool = True) -> Any:
+    @overload
+    def result(self, raise_on_failure: Literal[True] = True) -> R: ...
+    @overload
+    def result(self, raise_on_failure: bool) -> R | BaseException: ...
+    def result(self, raise_on_failure: bool = True) -> R | BaseException:
         """Return the run's result.
 
         Args:
             raise_on_failure: when the state is failed, crashed or cancelled, raise its
                 exception (the default) instead of returning it.
+
+        Returns:
+            The result of a completed run; with ``raise_on_failure=False``, the exception of
+            a run that did not complete.
 
         Raises:
             UnfinishedRun: the state is not final, so there is no result yet.
@@ -143,7 +166,7 @@ class State:
                 returned futures did not all complete).
         """
         if self.type is _COMPLETED:
-            return self.data
+            return self.data  # type: ignore[return-value]  # (None only if R allows it)
         if self.type in FINAL_TYPES:
             exc = self.exception or FailedRun(
                 f"The run ended in state {self.name!r}: {self.message or 'no message'}. "
@@ -161,9 +184,9 @@ class State:
             "has no result yet. Wait for the run to finish before asking for its result."
         )
 
-    def copy(self, **changes: Any) -> State:
+    def copy(self, **changes: Any) -> State[R]:
         """Return a copy with ``changes`` applied."""
-        new = State.__new__(State)
+        new: State[R] = State.__new__(State)
         for slot in State.__slots__:
             setattr(new, slot, changes.get(slot, getattr(self, slot)))
         return new

@@ -23,17 +23,24 @@ from .conftest import START
 
 
 class _Context:
-    """A task run context that counts how often its logger is asked for."""
+    """A task run context that counts how often its run logger is made."""
+
+    kind = "task"
 
     def __init__(self, store: Any) -> None:
         self.run = SimpleNamespace(id="task-run-1", flow_run_id="flow-run-1", name="double-1")
         self.runtime = Runtime(clock=FakeClock(START), store=store)
         self.loggers_made = 0
+        self._logger: Any = None
 
     @property
-    def logger(self) -> logging.LoggerAdapter[Any]:
+    def run_logger(self) -> Any:
+        return self._logger
+
+    @run_logger.setter
+    def run_logger(self, logger: Any) -> None:  # wfkit.logging.logger_for caches it here
         self.loggers_made += 1
-        return logging.LoggerAdapter(logging.getLogger("wfkit.test_task_cache"), {})
+        self._logger = logger
 
 
 class _UnreadableStore(MemoryStore):
@@ -71,7 +78,7 @@ def test_a_warning_makes_the_runs_logger_once(caplog: pytest.LogCaptureFixture) 
     key = cache.key()
     assert key is not None
 
-    with caplog.at_level(logging.WARNING, logger="wfkit.test_task_cache"):
+    with caplog.at_level(logging.WARNING, logger="wfkit.task_runs"):
         assert cache.lookup(key) == (False, None)
         assert cache.lookup(key) == (False, None)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wfkit import Flow, Task, flow, task
+from wfkit import Flow, State, Task, flow, task
 from wfkit.context import Runtime
 
 from ._support import only_run
@@ -209,3 +210,15 @@ def test_with_options_runs_under_the_new_options(runtime: Runtime, mode: Any, ki
         assert [r.flow_name for r in runtime.store.flow_runs()] == ["after", "before"]
     else:
         assert [r.task_name for r in runtime.store.task_runs()] == ["after", "before"]
+
+
+# -- generic types ---------------------------------------------------------------------------------
+def test_flow_task_and_state_are_subscriptable_at_run_time() -> None:
+    # Annotations such as Task[[int], int] may be evaluated (typing.get_type_hints, pydantic).
+    def uses(t: Task[[int], int], f: Flow[[], None], s: State[int]) -> None: ...
+
+    hints = typing.get_type_hints(uses)
+
+    assert typing.get_origin(hints["t"]) is Task
+    assert typing.get_args(hints["f"]) == ((), type(None))
+    assert typing.get_args(hints["s"]) == (int,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from datetime import timedelta
 from typing import Any
@@ -187,12 +188,50 @@ def test_task_can_opt_in_to_log_prints(runtime: Runtime, mode: Any) -> None:
 def test_print_outside_runs_is_untouched(
     runtime: Runtime, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flow(lambda: None, log_prints=True)()  # installs the print hook
+    flow(lambda: None, log_prints=True)()
 
     print("after the run")
 
     assert "after the run" not in messages(runtime)
     assert capsys.readouterr().out == "after the run\n"
+
+
+def test_print_is_replaced_only_while_log_prints_runs_are_active(
+    runtime: Runtime, mode: Any
+) -> None:
+    original = builtins.print
+    seen: list[bool] = []
+
+    @task(log_prints=True)
+    def inner() -> None:
+        seen.append(builtins.print is not original)
+
+    def body() -> None:
+        seen.append(builtins.print is not original)
+        inner()
+        seen.append(builtins.print is not original)  # the flow still prints to its log
+
+    mode.call(mode.flow(body, log_prints=True))
+    mode.call(mode.flow(lambda: seen.append(builtins.print is not original)))
+
+    assert seen == [True, True, True, False]
+    assert builtins.print is original
+
+
+def test_a_print_replaced_by_someone_else_during_a_run_is_left_alone(runtime: Runtime) -> None:
+    original = builtins.print
+
+    def theirs(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+
+    def body() -> None:
+        builtins.print = theirs
+
+    try:
+        flow(body, log_prints=True)()
+        assert builtins.print is theirs
+    finally:
+        builtins.print = original
 
 
 # -- disable_run_logger -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A stateful model of the run store: any interleaving of recorded flow runs, task runs,
-state changes and log lines reads back exactly as a simple in-test model says, on every
-store kind."""
+state changes and log lines reads back exactly as a simple in-test model says, also through
+the tags and start-time filters. Each store kind is a subclass that says how to make one, as
+the conformance suite's subclasses do."""
 
 from __future__ import annotations
 
@@ -8,28 +9,36 @@ import os
 import socket
 import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from wfkit.stores import FlowRunSnapshot, LogEntry, TaskRunSnapshot, open_store
+from wfkit.stores import FlowRunSnapshot, LogEntry, RunStore, TaskRunSnapshot
+from wfkit.stores.memory import MemoryStore
+from wfkit.stores.sqlite import SqliteStore
 from wfkit.testing.strategies import states
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOST, PID = socket.gethostname(), os.getpid()
 
 
+TAGS = ("a", "b", "c")
+
+
 class StoreMachine(RuleBasedStateMachine):
     flow_ids = Bundle("flow_ids")
     task_ids = Bundle("task_ids")
-    store_url = "memory://"
+
+    def make_store(self, directory: Path) -> RunStore:
+        """A new, empty store of the kind under test (files, if any, in ``directory``)."""
+        raise NotImplementedError
 
     def __init__(self) -> None:
         super().__init__()
         self._dir = tempfile.TemporaryDirectory()
-        url = self.store_url.replace("{dir}", self._dir.name)
-        self.store = open_store(url)
+        self.store = self.make_store(Path(self._dir.name))
         self.tick = 0
         self.flows: dict[str, dict] = {}  # id -> {"snap": ..., "states": [...]}
         self.tasks: dict[str, dict] = {}
@@ -40,23 +49,28 @@ class StoreMachine(RuleBasedStateMachine):
         state.timestamp = T0 + timedelta(seconds=self.tick)
         return state
 
-    @rule(target=flow_ids, name=st.sampled_from(["etl", "report", "sync"]), state=states())
-    def new_flow_run(self, name, state):
+    @rule(
+        target=flow_ids,
+        name=st.sampled_from(["etl", "report", "sync"]),
+        tags=st.lists(st.sampled_from(TAGS), unique=True, max_size=2),
+        state=states(),
+    )
+    def new_flow_run(self, name, tags, state):
         run_id = f"f{len(self.flows)}"
         snap = FlowRunSnapshot(
-            run_id,
-            f"{name}-run",
-            name,
-            None,
-            {"n": len(self.flows)},
-            ("t",),
-            None,
-            None,
-            run_id,
-            0,
-            self._stamp(state),
-            HOST,
-            PID,
+            id=run_id,
+            name=f"{name}-run",
+            flow_name=name,
+            flow_version=None,
+            parameters={"n": len(self.flows)},
+            tags=tuple(tags),
+            parent_flow_run_id=None,
+            parent_task_run_id=None,
+            root_flow_run_id=run_id,
+            run_count=0,
+            state=self._stamp(state),
+            host=HOST,
+            pid=PID,
         )
         self.store.record_flow_run(snap)
         self.flows[run_id] = {"snap": snap, "states": [state]}
@@ -68,7 +82,18 @@ class StoreMachine(RuleBasedStateMachine):
     def new_task_run(self, flow_id, name, state):
         run_id = f"t{len(self.tasks)}"
         snap = TaskRunSnapshot(
-            run_id, f"{name}-x", name, flow_id, {}, (), None, (), 0, self._stamp(state), HOST, PID
+            id=run_id,
+            name=f"{name}-x",
+            task_name=name,
+            flow_run_id=flow_id,
+            parameters={},
+            tags=(),
+            cache_key=None,
+            upstream_ids=(),
+            run_count=0,
+            state=self._stamp(state),
+            host=HOST,
+            pid=PID,
         )
         self.store.record_task_run(snap)
         self.tasks[run_id] = {"snap": snap, "states": [state]}
@@ -94,12 +119,12 @@ class StoreMachine(RuleBasedStateMachine):
     def log(self, task_id, message):
         self.tick += 1
         entry = LogEntry(
-            self.tasks[task_id]["snap"].flow_run_id,
-            task_id,
-            20,
-            "wfkit.task_runs",
-            message,
-            T0 + timedelta(seconds=self.tick),
+            flow_run_id=self.tasks[task_id]["snap"].flow_run_id,
+            task_run_id=task_id,
+            level=20,
+            logger="wfkit.task_runs",
+            message=message,
+            timestamp=T0 + timedelta(seconds=self.tick),
         )
         self.store.record_log(entry)
         self.logs.append(entry)
@@ -117,6 +142,15 @@ class StoreMachine(RuleBasedStateMachine):
         expected_order = [k for k, _ in sorted(self.flows.items(), key=lambda kv: start_key(kv[1]))]
         records = self.store.flow_runs()
         assert [r.id for r in records] == expected_order
+        for tag in TAGS:
+            carrying = [k for k in expected_order if tag in self.flows[k]["snap"].tags]
+            assert [r.id for r in self.store.flow_runs(tags=[tag])] == carrying
+        middle = T0 + timedelta(seconds=self.tick // 2)
+        starts = {k: start_key(entry) for k, entry in self.flows.items()}
+        since = [r.id for r in self.store.flow_runs(since=middle)]
+        until = [r.id for r in self.store.flow_runs(until=middle)]
+        assert since == [k for k in expected_order if starts[k] >= middle]
+        assert until == [k for k in expected_order if starts[k] < middle]
         for record in records:
             want = self.flows[record.id]["states"]
             assert [(s.name, s.type, s.message, s.timestamp) for s in record.states] == [
@@ -136,11 +170,17 @@ class StoreMachine(RuleBasedStateMachine):
         self._dir.cleanup()
 
 
+class MemoryStoreMachine(StoreMachine):
+    def make_store(self, directory: Path) -> RunStore:
+        return MemoryStore()
+
+
 class SqliteStoreMachine(StoreMachine):
-    store_url = "sqlite:///{dir}/machine.db"
+    def make_store(self, directory: Path) -> RunStore:
+        return SqliteStore(directory / "machine.db")
 
 
-TestMemoryStoreMachine = StoreMachine.TestCase
+TestMemoryStoreMachine = MemoryStoreMachine.TestCase
 TestMemoryStoreMachine.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
 TestSqliteStoreMachine = SqliteStoreMachine.TestCase
 TestSqliteStoreMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)

@@ -1,91 +1,66 @@
-"""The memory store journals state changes, files them in batches, and keeps finished runs
-packed, out of the cycle collector's way."""
+"""What only the memory store does: it keeps finished runs frozen, out of the cycle
+collector's way, and reads them back as they were recorded."""
 
 from __future__ import annotations
 
 import gc
-import threading
+from typing import Any
 
-from wfkit.states import Completed, Failed, Pending, Retrying, Running
-from wfkit.stores import memory
+from wfkit.states import Completed, Failed, Pending, Running
+from wfkit.stores import open_store
 from wfkit.stores.memory import MemoryStore
+from wfkit.testing.store_conformance import at, record_flow, record_task
 
-from .conftest import at, history, record_flow, record_task, task_snapshot
+
+def _tracked(value: Any) -> list[Any]:
+    """The objects inside ``value`` (a kept run) that the cycle collector still tracks."""
+    found = [value] if gc.is_tracked(value) else []
+    if type(value) is tuple:
+        for item in value:
+            found += _tracked(item)
+    return found
+
+
+def _collect() -> None:
+    # A collection untracks a tuple once its items are untracked; a tuple inside another one
+    # may be reached after its container, so the outer one waits for the next collection.
+    for _ in range(3):
+        gc.collect()
 
 
 def test_finished_runs_are_not_tracked_by_the_cycle_collector() -> None:
     store = MemoryStore()
-    record_task(store, [Pending(timestamp=at(0)), Running(timestamp=at(1))], "live")
-    record_task(store, [Pending(timestamp=at(0)), Completed(timestamp=at(2), data=3)], "done")
-    record_flow(store, [Pending(timestamp=at(0)), Completed(timestamp=at(2))], "flow-done")
-    store._file()  # (reads file the journal first; this test looks at the tables directly)
-    gc.collect()  # tuples holding only untracked values are untracked by a collection
+    states = [Pending(timestamp=at(0)), Running(timestamp=at(1))]
+    record_task(store, states, "live", parameters={"n": 1})
+    record_task(store, [*states, Completed(timestamp=at(2), data=3)], "done", parameters={"n": 2})
+    record_flow(store, [*states, Failed(timestamp=at(2), message="x")], "flow-done", tags=("a",))
+    _collect()
 
-    assert gc.is_tracked(store._task_runs["live"])  # still changing: kept as it came
-    assert not gc.is_tracked(store._task_runs["done"])
-    assert not gc.is_tracked(store._flow_runs["flow-done"])
-    (done,) = store.task_runs(task_name=None, flow_run_id=None)[1:]
-    assert done.state_names == ["Pending", "Completed"]
-    assert done.state.result() == 3 and done.states[-1].timestamp == at(2)
+    assert _tracked(store._task_runs["live"])  # still changing: kept as recorded
+    assert _tracked(store._task_runs["done"]) == []
+    assert _tracked(store._flow_runs["flow-done"]) == []
+    live, done = store.task_runs()
+    assert done.state_names == ["Pending", "Running", "Completed"]
+    assert done.state.result() == 3 and done.parameters == {"n": 2}
+    assert done.states[-1].timestamp == at(2) and live.state_names == ["Pending", "Running"]
+    assert store.flow_run("flow-done").state.message == "x"
 
 
-def test_a_run_that_changes_after_a_final_state_keeps_its_whole_history() -> None:
+def test_a_finished_run_holding_a_container_stays_tracked_and_intact() -> None:
     store = MemoryStore()
-    states = [
-        Pending(timestamp=at(0)),
-        Running(timestamp=at(1)),
-        Failed(timestamp=at(2), message="boom"),
-        Retrying(timestamp=at(3)),
-        Completed(timestamp=at(4), data="ok"),
-    ]
-    record_task(store, states, "t1")
+    result, argument = [1, 2], {"k": [3]}
+    record_task(store, [Completed(timestamp=at(0), data=result)], "t1", parameters=argument)
+    _collect()
 
+    assert gc.is_tracked(store._task_runs["t1"])  # the collector still sees the result
     (run,) = store.task_runs()
-    assert history(run) == [(s.type.value, s.name, s.timestamp, s.message) for s in states]
-    assert run.run_count == 1 and run.state.data == "ok"
+    assert run.state.result() is result and run.parameters["k"] is argument["k"]
 
 
-def test_the_journal_is_filed_in_batches_and_before_every_read() -> None:
-    store = MemoryStore()
-    n = memory._FILE_EVERY // 3 + 5  # three changes per run: more than one batch
-    for i in range(n):
-        record_task(store, [Pending(timestamp=at(0)), Running(timestamp=at(1))], f"t{i}")
-    assert 0 < len(store._journal) < memory._FILE_EVERY  # a batch was filed, the rest waits
-    record_task(store, [Completed(timestamp=at(2), data=1)], "t0")  # changes run t0 again
+def test_each_memory_url_opens_a_new_empty_store() -> None:
+    first, second = open_store("memory://"), open_store("memory://")
+    record_flow(first, [Pending(timestamp=at(0))], "f1")
 
-    runs = store.task_runs()  # reading files what is left
-
-    assert not store._journal
-    assert [r.id for r in runs] == [f"t{i}" for i in range(n)]
-    assert runs[0].state_names == ["Pending", "Running", "Completed"]
-    assert {tuple(r.state_names) for r in runs[1:]} == {("Pending", "Running")}
-
-
-def test_changes_recorded_by_many_threads_while_others_read_are_all_kept() -> None:
-    store = MemoryStore()
-    per_thread, threads = 400, 4
-    seen: list[list[int]] = [[], []]  # what each reader saw, in order
-
-    def write(t: int) -> None:
-        for i in range(per_thread):
-            for state in (Pending(timestamp=at(0)), Completed(timestamp=at(1), data=i)):
-                store.record_task_run(task_snapshot(state, f"w{t}-{i}", run_count=1))
-
-    def read(r: int) -> None:
-        for _ in range(50):
-            seen[r].append(len(store.task_runs()))
-
-    workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
-    workers += [threading.Thread(target=read, args=(r,)) for r in range(2)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-
-    runs = store.task_runs()
-    assert len(runs) == per_thread * threads
-    assert all(r.state_names == ["Pending", "Completed"] for r in runs)
-    for t in range(threads):  # each writer's runs in the order it recorded them
-        mine = [r.id for r in runs if r.id.startswith(f"w{t}-")]
-        assert mine == [f"w{t}-{i}" for i in range(per_thread)]
-    assert all(s == sorted(s) for s in seen)  # a reader never sees a run disappear
+    assert isinstance(first, MemoryStore) and first is not second
+    assert second.flow_runs() == [] and [r.id for r in first.flow_runs()] == ["f1"]
+    assert repr(first) == "MemoryStore('memory://')"

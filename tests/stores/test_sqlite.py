@@ -19,8 +19,7 @@ from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import Completed, Pending, Running
 from wfkit.stores import open_store
 from wfkit.stores.sqlite import SCHEMA_VERSION, SqliteStore
-
-from .conftest import at, log_entry, record_flow, record_task, task_snapshot
+from wfkit.testing.store_conformance import at, log_entry, record_flow, record_task, task_snapshot
 
 SRC = Path(wfkit.stores.__file__).resolve().parents[2]
 

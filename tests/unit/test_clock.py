@@ -20,8 +20,24 @@ def clock() -> FakeClock:
 def test_fake_and_system_clocks_satisfy_the_protocol(clock: FakeClock) -> None:
     assert isinstance(clock, Clock)
     assert isinstance(SystemClock(), Clock)
-    assert clock.virtual is True
-    assert SystemClock().virtual is False
+
+
+def test_the_clock_protocol_is_only_what_a_clock_is() -> None:
+    # Timelines and deadlines are the fake clock's own business, not every clock's.
+    members = {name for name in vars(Clock) if not name.startswith("_")}
+    assert members == {"now", "monotonic", "sleep", "asleep"}
+    for extra in ("branch", "catch_up", "virtual", "deadline"):
+        assert not hasattr(SystemClock(), extra)
+
+
+def test_a_minimal_clock_satisfies_the_protocol() -> None:
+    class Minimal:
+        def now(self): ...
+        def monotonic(self): ...
+        def sleep(self, seconds): ...
+        async def asleep(self, seconds): ...
+
+    assert isinstance(Minimal(), Clock)
 
 
 def test_time_stands_still(clock: FakeClock) -> None:

@@ -10,6 +10,8 @@ import pytest
 
 from wfkit import flow, task
 from wfkit.exceptions import ConfigurationError, ReservedArgumentError, WfkitError
+from wfkit.flows import FlowOptionKwargs, FlowOptions
+from wfkit.tasks import TaskOptionKwargs, TaskOptions
 
 DECORATORS = [pytest.param(flow, id="flow"), pytest.param(task, id="task")]
 
@@ -260,3 +262,17 @@ def test_options_are_frozen(decorator: Any) -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         decorated.options.retries = 5
+
+
+# -- the typed keyword options match the validated ones ----------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "validated"),
+    [
+        pytest.param(TaskOptionKwargs, TaskOptions, id="task"),
+        pytest.param(FlowOptionKwargs, FlowOptions, id="flow"),
+    ],
+)
+def test_typed_options_are_exactly_the_validated_options(typed: Any, validated: Any) -> None:
+    # What type checkers accept in @task(...)/@flow(...)/with_options is what runs.
+    assert set(typed.__annotations__) == {f.name for f in dataclasses.fields(validated)}
+    assert not typed.__required_keys__

@@ -1,6 +1,10 @@
 """Task caching for one run: its key, the lookup, the write, and the per-key lock of
 ``isolation_level="SERIALIZABLE"``.
 
+The lifecycle decides when each happens (it yields ``CacheKey``, ``Acquire``,
+``CacheLookup`` and ``CacheWrite`` effects); the drivers call the methods here to carry
+them out, the async driver in a worker thread.
+
 Cache records live in the run store (``write_cache`` / ``read_cache``), so hits work across
 flow runs and processes for policies without ``RUN_ID``. Expiry is measured on the clock.
 """
@@ -15,6 +19,7 @@ from datetime import timedelta
 from typing import Any, Self
 
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
+from wfkit.logging import logger_for
 
 __all__ = ["SERIALIZERS", "TaskCache"]
 
@@ -45,11 +50,11 @@ class TaskCache:
         "policy",
         "expiration",
         "refresh",
+        "serializable",
         "serializer",
         "task",
         "run",
         "runtime",
-        "_logger",
         "_context",
         "flow_parameters",
         "bound",
@@ -58,11 +63,11 @@ class TaskCache:
     policy: CachePolicy
     expiration: timedelta | None
     refresh: bool
+    serializable: bool  # isolation_level="SERIALIZABLE": misses of one key compute once
     serializer: str
     task: Any
     run: Any
     runtime: Any
-    _logger: logging.LoggerAdapter[Any] | None
     _context: Any  # the run context, whose logger is made on first use
     flow_parameters: dict[str, Any] | None
     bound: Any
@@ -80,17 +85,16 @@ class TaskCache:
         options = task.options
         self.policy, self.task, self.bound, self._context = policy, task, bound, ctx
         self.expiration, self.refresh = options.cache_expiration, bool(options.refresh_cache)
+        self.serializable = policy.isolation_level == "SERIALIZABLE"
         self.serializer = options.result_serializer or "pickle"
-        self.run, self.runtime, self._logger, self._lock = ctx.run, ctx.runtime, None, None
+        self.run, self.runtime, self._lock = ctx.run, ctx.runtime, None
         self.flow_parameters = dict(flow_ctx.run.parameters) if flow_ctx else None
         return self
 
     @property
     def logger(self) -> logging.LoggerAdapter[Any]:
         """The run's logger, for warnings."""
-        if self._logger is None:
-            self._logger = self._context.logger
-        return self._logger
+        return logger_for(self._context)
 
     def key(self) -> str | None:
         """The run's cache key; None (run uncached, with a warning) when a ``cache_key_fn``
@@ -118,7 +122,7 @@ class TaskCache:
         """Under SERIALIZABLE, the key's lock (registered for this run; the run must then
         :meth:`release`): concurrent identical misses compute once, the others then find the
         record. None under READ_COMMITTED."""
-        if self.policy.isolation_level != "SERIALIZABLE":
+        if not self.serializable:
             return None
         with _locks_guard:
             entry = _key_locks.setdefault(key, [threading.Lock(), 0])

@@ -24,24 +24,30 @@ from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
 from wfkit._engine.parameters import bind_arguments, bind_parameters
 from wfkit._engine.runs import FlowRunLive, TaskRunLive
+from wfkit._engine.timelines import branch
 from wfkit.context import (
     FlowRunContext,
     Runtime,
     TaskRunContext,
-    _runtime,
-    _tags,
     current_runtime,
     current_tags,
-    default_runtime,
     flow_run_context,
     task_run_context,
 )
 from wfkit.exceptions import ParameterTypeError
-from wfkit.states import _COMPLETED, _PENDING, Pending, State  # (_COMPLETED: see states)
+from wfkit.logging import (
+    acquire_print_logging,
+    logger_for,
+    release_print_logging,
+    setup_logging,
+)
+from wfkit.states import Pending, State, StateType
 
 __all__ = ["PreparedTaskRun", "call_flow", "call_task", "execute_task_run", "prepare_task_run"]
 
-_new_tuple = tuple.__new__
+# A global read instead of the Enum class attribute (read through its metaclass, ~90 ns):
+# every task call reads it.
+_COMPLETED = StateType.COMPLETED
 
 
 def call_flow(
@@ -94,7 +100,7 @@ def call_flow(
     ctx.task_runner = options.task_runner.duplicate()
     plan = RunPlan(run, flow, flow.run_spec, ctx, pre_failure)
     run.set_state(Pending())
-    ctx.logger.info("Beginning flow run %r for flow %r", run.name, flow.name)
+    logger_for(ctx).info("Beginning flow run %r for flow %r", run.name, flow.name)
     body = _flow_body(flow, bound)
     top_level = parent is None and parent_task is None
     return _dispatch(flow, plan, body, runtime, (flow_run_context, ctx), top_level, return_state)
@@ -142,9 +148,7 @@ def _prepare(
     """:func:`prepare_task_run`'s work, as a plain tuple (an inline call unpacks it at once)."""
     if not _SETUP_DONE:
         _ensure_setup()
-    # (current_runtime(), current_tags() and _inherited_log_prints() are inlined below:
-    # every task call runs this.)
-    runtime = _runtime.get() or default_runtime()
+    runtime = current_runtime()
     flow_ctx = flow_run_context.get()
     outer_task = task_run_context.get()
     top_level = flow_ctx is None and outer_task is None
@@ -157,7 +161,7 @@ def _prepare(
         bound, _, parameters = bind_parameters(task, args, kwargs)
     flow_run_id = flow_ctx.run.id if flow_ctx is not None else None
     upstream = find_upstream(bound, wait_for, flow_run_id, runtime.clock)
-    tags = _tags.get()
+    tags = current_tags()
     if options.tags:
         tags = tags + tuple(t for t in options.tags if t not in tags)
     if identity is not None:
@@ -173,11 +177,11 @@ def _prepare(
         flow_run_id,
         upstream.ids if upstream is not None else (),
     )
-    if options.log_prints is not None:
-        log_prints = bool(options.log_prints)
-    else:  # the enclosing run's (a task's, else the flow's), if any
-        outer = outer_task or flow_ctx
-        log_prints = bool(outer.log_prints) if outer is not None else False
+    log_prints = (
+        bool(options.log_prints)
+        if options.log_prints is not None
+        else _inherited_log_prints(outer_task or flow_ctx)
+    )
     ctx = TaskRunContext(task, run, log_prints, runtime)
     if identity is not None:
         run.id, run.name, run.upstream_ids = (
@@ -197,10 +201,10 @@ def _prepare(
         )
     policy = task.effective_cache_policy
     cache = _task_cache(task, policy, ctx, flow_ctx, bound) if policy is not None else None
-    # (RunPlan(...) and Pending(), without their Python-level constructors)
-    plan = _new_tuple(RunPlan, (run, task, task.run_spec, ctx, None, upstream, cache))
+    # (_make: a NamedTuple from a tuple, without the keyword handling of its __new__)
+    plan = RunPlan._make((run, task, task.run_spec, ctx, None, upstream, cache))
     if identity is None:
-        run.set_state(State(_PENDING, "Pending"))
+        run.set_state(Pending())
     else:
         run.state = Pending()  # recorded by the parent process
         top_level = False  # the parent commits
@@ -248,10 +252,7 @@ _SETUP_DONE = False
 def _ensure_setup() -> None:
     global _SETUP_DONE
     if not _SETUP_DONE:
-        from wfkit.logging import install_print_logging, setup_logging
-
         setup_logging()
-        install_print_logging()
         _SETUP_DONE = True
 
 
@@ -318,11 +319,11 @@ def _dispatch(
     clock = runtime.clock
     if owner.isasyncgen:
         return _in_context_async_gen(
-            drive_async_gen(steps, body, clock), context, runtime, top_level
+            drive_async_gen(steps, plan, body, clock), context, runtime, top_level
         )
     if owner.isasync:
         return _in_context_async(
-            drive_async(steps, body, clock),
+            drive_async(steps, plan, body, clock),
             context,
             runtime,
             top_level,
@@ -330,12 +331,15 @@ def _dispatch(
             _timeline(owner, clock, top_level),
         )
     if owner.isgenerator:
-        return _in_context_gen(drive_sync_gen(steps, body, clock), context, runtime, top_level)
+        return _in_context_gen(
+            drive_sync_gen(steps, plan, body, clock), context, runtime, top_level
+        )
     var, value = context
-    if var is task_run_context:  # (the common case, without _enter/_exit's tuples)
+    if var is task_run_context and not value.log_prints:  # (the common case, without
+        # _enter/_exit's tuples)
         token = var.set(value)
         try:
-            state = drive_sync(steps, body, clock)
+            state = drive_sync(steps, plan, body, clock)
         finally:
             var.reset(token)
             if top_level:
@@ -346,7 +350,7 @@ def _dispatch(
     tokens = _enter(var, value)
     try:
         with _timeline(owner, clock, top_level):
-            state = drive_sync(steps, body, clock)
+            state = drive_sync(steps, plan, body, clock)
     finally:
         _exit(tokens)
         _close(context, runtime, top_level)
@@ -356,21 +360,26 @@ def _dispatch(
 def _timeline(owner: Any, clock: Any, top_level: bool) -> Any:
     """A top-level flow runs on a timeline of its own (under a fake clock), so the tasks it
     submits start at the flow's time, not at the furthest point other work reached."""
-    return clock.branch() if top_level and owner.kind == "flow" else nullcontext()
+    return branch(clock) if top_level and owner.kind == "flow" else nullcontext()
 
 
 def _enter(var: ContextVar[Any], value: Any) -> tuple[Any, ...]:
+    """Enter the run's context (and, for a ``log_prints`` run, print logging)."""
+    if value.log_prints:
+        acquire_print_logging()
     # A flow called inside a task is not part of that task's body: clear the task context.
     if var is flow_run_context:
-        return var, var.set(value), task_run_context.set(None)
-    return var, var.set(value), None
+        return var, var.set(value), task_run_context.set(None), value.log_prints
+    return var, var.set(value), None, value.log_prints
 
 
 def _exit(tokens: tuple[Any, ...]) -> None:
-    var, token, task_token = tokens
+    var, token, task_token, log_prints = tokens
     if task_token is not None:
         task_run_context.reset(task_token)
     var.reset(token)
+    if log_prints:
+        release_print_logging()
 
 
 def _close(context: tuple[ContextVar[Any], Any], runtime: Runtime, top_level: bool) -> None:

@@ -1,138 +1,211 @@
 """Drivers: carry out the effects the lifecycle yields, by calling (sync) or awaiting (async).
 
 There is one driver per calling convention -- a plain function, a coroutine function, a
-generator function and an async generator function -- and each is a loop of a few lines.
-Every decision lives in :mod:`wfkit._engine.lifecycle`.
+generator function and an async generator function. Each is a loop that resumes the
+lifecycle, runs the body when asked (:class:`~wfkit._engine.lifecycle.Invoke`), and hands
+every other effect to :func:`_carry_out` (blocking) or :func:`_carry_out_async` (awaiting,
+so an async run never blocks its event loop on a store or a lock). Every decision lives in
+:mod:`wfkit._engine.lifecycle`.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from wfkit._engine.asyncutils import resolve_sync
-from wfkit._engine.lifecycle import Acquire, CallUser, Effect, Invoke, Outcome, Resolve, Sleep
+from wfkit._engine.lifecycle import (
+    Acquire,
+    CacheKey,
+    CacheLookup,
+    CacheWrite,
+    CallUser,
+    Effect,
+    Invoke,
+    Log,
+    Now,
+    Outcome,
+    Resolve,
+    RunPlan,
+    Sleep,
+)
+from wfkit._engine.timelines import deadline_passed
 from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
+from wfkit._realtime import asyncio_sleep as real_asyncio_sleep
 from wfkit.clock import Clock
+from wfkit.logging import base_logger, logger_for
 from wfkit.states import State
 
 __all__ = ["FinalState", "drive_async", "drive_async_gen", "drive_sync", "drive_sync_gen"]
 
 Steps = Generator[Effect, Any, State]
-_new_tuple = tuple.__new__
+Reply = tuple[Any, BaseException | None]  # (the value to send, or the error to throw)
+_NO_REPLY: Reply = (None, None)
+_base_loggers = {"flow": base_logger("flow"), "task": base_logger("task")}
 
 
-def _advance(steps: Steps, send: Any, throw: BaseException | None) -> Effect | State:
-    """Resume the lifecycle; return its next effect, or its final state."""
+def _advance(steps: Steps, send: Any, throw: BaseException | None) -> Any:
+    """Resume the lifecycle: its next effect (StopIteration carries the final state)."""
+    return steps.throw(throw) if throw is not None else steps.send(send)
+
+
+def _failed(exc: BaseException, streamed: bool, clock: Clock) -> Outcome:
+    """The outcome of an attempt that raised ``exc``."""
+    return Outcome(None, exc, streamed, deadline_passed(clock))
+
+
+# -- effects other than Invoke -------------------------------------------------------------
+def _carry_out(effect: Any, plan: RunPlan, clock: Clock) -> Reply:
+    """Carry out any effect but Invoke, blocking."""
+    kind = type(effect)
     try:
-        return steps.throw(throw) if throw is not None else steps.send(send)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
-def _call_user(effect: CallUser) -> tuple[Any, BaseException | None]:
-    try:
-        return resolve_sync(effect.fn(*effect.args)), None
-    except Exception as exc:
-        return None, exc
-
-
-def _other_effect(effect: Effect, clock: Clock) -> tuple[Any, BaseException | None]:
-    """Carry out any effect but Invoke, blocking; returns (value to send, error to throw)."""
-    try:
-        if type(effect) is Sleep:
+        if kind is Log:
+            _log(effect, plan)
+        elif kind is Sleep:
             clock.sleep(effect.seconds)
-            return None, None
-        if type(effect) is Resolve:
+        elif kind is Now:
+            return clock.now(), None
+        elif kind is CallUser:
+            return resolve_sync(effect.fn(*effect.args)), None
+        elif kind is Resolve:
             return effect.upstream.wait_sync(), None
-        if type(effect) is Acquire:
-            effect.lock.acquire()
-            return None, None
+        elif kind is CacheKey:
+            return plan.cache.key(), None
+        elif kind is Acquire:
+            plan.cache.lock_for(effect.key).acquire()
+            plan.cache.mark_held()
+        elif kind is CacheLookup:
+            return plan.cache.lookup(effect.key), None
+        elif kind is CacheWrite:
+            plan.cache.write(effect.key, effect.value)
+        else:  # pragma: no cover - the lifecycle yields only the effects above
+            raise TypeError(f"unknown lifecycle effect {effect!r}")
     except BaseException as exc:  # thrown into the lifecycle, which decides what it means
         return None, exc
-    return _call_user(effect)  # type: ignore[arg-type]
+    return _NO_REPLY
 
 
-async def _other_effect_async(effect: Effect, clock: Clock) -> tuple[Any, BaseException | None]:
-    """Carry out any effect but Invoke, awaiting; returns (value to send, error to throw)."""
+async def _carry_out_async(effect: Any, plan: RunPlan, clock: Clock) -> Reply:
+    """Carry out any effect but Invoke, awaiting: what could block (a store, a lock, a
+    sync hook) does not block the event loop."""
+    kind = type(effect)
     try:
-        if type(effect) is Sleep:
+        if kind is Sleep:
             await clock.asleep(effect.seconds)
-            return None, None
-        if type(effect) is Resolve:
+        elif kind is CallUser:
+            value = effect.fn(*effect.args)
+            return (await value if inspect.isawaitable(value) else value), None
+        elif kind is Resolve:
             return await effect.upstream.wait_async(), None
-        if type(effect) is Acquire:
-            await _acquire_async(effect.lock)
-            return None, None
+        elif kind is Acquire:
+            await _acquire_async(plan.cache.lock_for(effect.key))
+            plan.cache.mark_held()
+        elif kind in (CacheKey, CacheLookup, CacheWrite):  # store I/O: in a worker thread
+            # (asyncio is loaded, this being a coroutine; wfkit does not import it at module
+            # level: ~40 ms of ``import wfkit``)
+            to_thread = sys.modules["asyncio"].to_thread
+            return await to_thread(_carry_out_or_raise, effect, plan, clock), None
+        else:
+            return _carry_out(effect, plan, clock)
     except BaseException as exc:
         return None, exc
-    return await _acall_user(effect)  # type: ignore[arg-type]
+    return _NO_REPLY
+
+
+def _carry_out_or_raise(effect: Any, plan: RunPlan, clock: Clock) -> Any:
+    value, error = _carry_out(effect, plan, clock)
+    if error is not None:
+        raise error
+    return value
+
+
+def _log(effect: Log, plan: RunPlan) -> None:
+    # Ask the base logger first: most runs never log, and a run logger is made on first use.
+    if _base_loggers[plan.spec.kind].isEnabledFor(effect.level):
+        exc = effect.exc_info
+        logger_for(plan.context).log(
+            effect.level,
+            effect.message,
+            *effect.args,
+            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+        )
 
 
 async def _acquire_async(lock: Any) -> None:
     """Take a thread lock without blocking the event loop (other runs on it may hold it)."""
-    from wfkit.clock import real_asyncio_sleep
-
     pause = real_asyncio_sleep()
     while not lock.acquire(blocking=False):
         await pause(0.002)
 
 
-async def _acall_user(effect: CallUser) -> tuple[Any, BaseException | None]:
-    try:
-        value = effect.fn(*effect.args)
-        return (await value if inspect.isawaitable(value) else value), None
-    except Exception as exc:
-        return None, exc
-
-
-def drive_sync(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
+# -- the drivers ---------------------------------------------------------------------------
+def drive_sync(steps: Steps, plan: RunPlan, body: Callable[[], Any], clock: Clock) -> State:
     """Run a plain function's lifecycle to its final state."""
+    run = plan.run
+    logs_to = _base_loggers[plan.spec.kind]
+    effect: Any
     send: Any = None
     throw: BaseException | None = None
-    while True:
-        try:  # (_advance, inlined: this loop runs for every task call)
-            effect = steps.throw(throw) if throw is not None else steps.send(send)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        send, throw = None, None
-        if type(effect) is Invoke:
-            try:
-                if effect.timeout is None:  # (Outcome(body()), without its Python __new__)
-                    send = _new_tuple(Outcome, (body(), None, False))
-                else:
-                    send = Outcome(
-                        call_with_timeout(body, effect.timeout, clock, effect.make_error)
-                    )
-            except BaseException as exc:  # every outcome, interrupts included, is a state
-                send = Outcome(exception=exc)
-        else:
-            send, throw = _other_effect(effect, clock)
+    try:
+        while True:
+            try:  # (_advance, inlined: this loop runs for every task call)
+                effect = steps.throw(throw) if throw is not None else steps.send(send)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            send, throw = None, None
+            kind = type(effect)
+            if kind is State:
+                run.set_state(effect)
+            elif kind is Log:  # (here, not in _carry_out: every run's last effect is a Log,
+                # mostly at a level nobody listens to)
+                if logs_to.isEnabledFor(effect.level):
+                    _log(effect, plan)
+            elif kind is Invoke:
+                try:
+                    if effect.timeout is None:
+                        send = Outcome._make((body(), None, False, False))
+                    else:
+                        value = call_with_timeout(body, effect.timeout, clock, effect.make_error)
+                        send = Outcome._make((value, None, False, False))
+                except BaseException as exc:  # every outcome, interrupts included, is a state
+                    send = _failed(exc, False, clock)
+            else:
+                send, throw = _carry_out(effect, plan, clock)
+    finally:
+        _release(plan)
 
 
-async def drive_async(steps: Steps, body: Callable[[], Any], clock: Clock) -> State:
+async def drive_async(steps: Steps, plan: RunPlan, body: Callable[[], Any], clock: Clock) -> State:
     """Run a coroutine function's lifecycle to its final state."""
     send: Any = None
     throw: BaseException | None = None
-    while True:
-        effect = _advance(steps, send, throw)
-        send, throw = None, None
-        if isinstance(effect, State):
-            return effect
-        if type(effect) is Invoke:
+    try:
+        while True:
             try:
-                send = Outcome(
-                    await call_async_with_timeout(body, effect.timeout, clock, effect.make_error)
-                )
-            except BaseException as exc:
-                send = Outcome(exception=exc)
-        else:
-            send, throw = await _other_effect_async(effect, clock)
+                effect = _advance(steps, send, throw)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            send, throw = None, None
+            if type(effect) is State:
+                plan.run.set_state(effect)
+            elif type(effect) is Invoke:
+                try:
+                    value = await call_async_with_timeout(
+                        body, effect.timeout, clock, effect.make_error
+                    )
+                    send = Outcome(value)
+                except BaseException as exc:
+                    send = _failed(exc, False, clock)
+            else:
+                send, throw = await _carry_out_async(effect, plan, clock)
+    finally:
+        _release(plan)
 
 
 def drive_sync_gen(
-    steps: Steps, body: Callable[[], Iterator[Any]], clock: Clock
+    steps: Steps, plan: RunPlan, body: Callable[[], Iterator[Any]], clock: Clock
 ) -> Generator[Any, None, State]:
     """Run a generator function's lifecycle, streaming each yielded value to the consumer.
 
@@ -141,35 +214,46 @@ def drive_sync_gen(
     """
     send: Any = None
     throw: BaseException | None = None
-    while True:
-        effect = _advance(steps, send, throw)
-        send, throw = None, None
-        if isinstance(effect, State):
-            return effect
-        if type(effect) is Invoke:
-            streamed = False
-            deadline = clock.monotonic() + effect.timeout if effect.timeout else None
-            gen: Any = None
+    try:
+        while True:
             try:
-                gen = body()
-                while True:
-                    remaining = (
-                        None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
-                    )
-                    try:
-                        value = call_with_timeout(gen.__next__, remaining, clock, effect.make_error)
-                    except StopIteration as stop:
-                        send = Outcome(stop.value, streamed=streamed)
-                        break
-                    streamed = True
-                    yield value
-            except GeneratorExit:  # the consumer stopped early: the run completes
-                gen.close()
-                send = Outcome(None, streamed=True)
-            except BaseException as exc:
-                send = Outcome(exception=exc, streamed=streamed)
-        else:
-            send, throw = _other_effect(effect, clock)
+                effect = _advance(steps, send, throw)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            send, throw = None, None
+            if type(effect) is State:
+                plan.run.set_state(effect)
+            elif type(effect) is Invoke:
+                # (The attempt is written out here, not delegated with ``yield from``: closing
+                # a delegating generator closes the delegate and then raises GeneratorExit
+                # here, and the attempt's outcome would be lost.)
+                streamed = False
+                deadline = clock.monotonic() + effect.timeout if effect.timeout else None
+                gen: Any = None
+                try:
+                    gen = body()
+                    while True:
+                        remaining = (
+                            None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
+                        )
+                        try:
+                            value = call_with_timeout(
+                                gen.__next__, remaining, clock, effect.make_error
+                            )
+                        except StopIteration as stop:
+                            send = Outcome(stop.value, streamed=streamed)
+                            break
+                        streamed = True
+                        yield value
+                except GeneratorExit:  # the consumer stopped early: the run completes
+                    gen.close()
+                    send = Outcome(None, streamed=True)
+                except BaseException as exc:
+                    send = _failed(exc, streamed, clock)
+            else:
+                send, throw = _carry_out(effect, plan, clock)
+    finally:
+        _release(plan)
 
 
 class FinalState:
@@ -183,43 +267,55 @@ class FinalState:
 
 
 async def drive_async_gen(
-    steps: Steps, body: Callable[[], AsyncGenerator[Any, None]], clock: Clock
+    steps: Steps, plan: RunPlan, body: Callable[[], AsyncGenerator[Any, None]], clock: Clock
 ) -> AsyncIterator[Any]:
     """Run an async generator function's lifecycle, streaming each value to the consumer;
     the last item is a :class:`FinalState`."""
     send: Any = None
     throw: BaseException | None = None
     closing = False  # after GeneratorExit an async generator may await but never yield
-    while True:
-        effect = _advance(steps, send, throw)
-        send, throw = None, None
-        if isinstance(effect, State):
-            if not closing:
-                yield FinalState(effect)
-            return
-        if type(effect) is Invoke:
-            streamed = False
-            deadline = clock.monotonic() + effect.timeout if effect.timeout else None
-            gen = body()
+    try:
+        while True:
             try:
-                while True:
-                    remaining = (
-                        None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
-                    )
-                    try:
-                        value = await call_async_with_timeout(
-                            gen.__anext__, remaining, clock, effect.make_error
+                effect = _advance(steps, send, throw)
+            except StopIteration as stop:
+                if not closing:
+                    yield FinalState(stop.value)
+                return
+            send, throw = None, None
+            if type(effect) is State:
+                plan.run.set_state(effect)
+            elif type(effect) is Invoke:
+                streamed = False
+                deadline = clock.monotonic() + effect.timeout if effect.timeout else None
+                gen = body()
+                try:
+                    while True:
+                        remaining = (
+                            None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
                         )
-                    except StopAsyncIteration:
-                        send = Outcome(None, streamed=streamed)
-                        break
-                    streamed = True
-                    yield value
-            except GeneratorExit:
-                closing = True
-                await gen.aclose()
-                send = Outcome(None, streamed=True)
-            except BaseException as exc:
-                send = Outcome(exception=exc, streamed=streamed)
-        else:
-            send, throw = await _other_effect_async(effect, clock)
+                        try:
+                            value = await call_async_with_timeout(
+                                gen.__anext__, remaining, clock, effect.make_error
+                            )
+                        except StopAsyncIteration:
+                            send = Outcome(None, streamed=streamed)
+                            break
+                        streamed = True
+                        yield value
+                except GeneratorExit:
+                    closing = True
+                    await gen.aclose()
+                    send = Outcome(None, streamed=True)
+                except BaseException as exc:
+                    send = _failed(exc, streamed, clock)
+            else:
+                send, throw = await _carry_out_async(effect, plan, clock)
+    finally:
+        _release(plan)
+
+
+def _release(plan: RunPlan) -> None:
+    """The run has ended: give back the cache key's lock, if it took one."""
+    if plan.cache is not None:
+        plan.cache.release()

@@ -1,37 +1,46 @@
 """The run lifecycle, written once for flows and tasks, sync and async.
 
 :func:`lifecycle` is a generator that makes every decision of a run (what state comes
-next, whether to retry, how long to wait, which hooks fire) and performs no I/O of its
-own: it *yields effects* and a driver (:mod:`wfkit._engine.drivers`) carries them out, by
-calling or awaiting. State changes are published synchronously from here (they are cheap,
-ordered, and identical for both drivers).
+next, whether to retry, how long to wait, whether the cache has the result, which hooks
+fire, what is logged) and performs no I/O of its own: it *yields effects*, and a driver
+(:mod:`wfkit._engine.drivers`) carries them out, by calling or by awaiting. A unit test
+drives it by hand (``tests/unit/test_lifecycle.py``), with no store, clock or thread.
 
-Effects and what the driver sends back:
+Effects, and what the driver sends back:
 
+- a :class:`~wfkit.states.State` -- the run enters it: the driver stamps it with the clock's
+  time and publishes it (the plugin hooks; the store writer is one); sends ``None``.
 - :class:`Invoke` -- run the body once under the timeout; send an :class:`Outcome`.
-- :class:`Sleep` -- wait on the clock; send ``None``.
+- :class:`Sleep` -- wait on the clock; send ``None`` (or throw what interrupted the wait).
+- :class:`Now` -- send the clock's current time.
 - :class:`CallUser` -- call a user callable (awaiting it if it returns an awaitable); send its
-  result, or throw its exception into the generator.
+  result, or throw its exception.
 - :class:`Resolve` -- wait for upstream futures (blocking or awaiting); send ``None`` or the
   upstream error.
-- :class:`Acquire` -- take a lock (a SERIALIZABLE cache key's); send ``None``.
+- :class:`Log` -- log a line on the run's logger; send ``None``.
+- :class:`CacheKey` -- compute the run's cache key; send it (``None``: not cached), or throw
+  the error (a :class:`~wfkit.cache_policies.CacheKeyError` naming the argument) that fails
+  the run.
+- :class:`Acquire` -- take the cache key's lock (SERIALIZABLE isolation; the driver releases
+  it when the run ends); send ``None``.
+- :class:`CacheLookup` -- read the key's record; send ``(hit, value)``.
+- :class:`CacheWrite` -- write the result under the key; send ``None``.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from wfkit.clock import virtual_deadline
-from wfkit.logging import base_logger
-from wfkit.states import (  # (_COMPLETED...: see wfkit.states)
-    _COMPLETED,
-    _FAILED,
-    _RUNNING,
+from wfkit._engine.timeouts import DeadlineExceeded
+from wfkit.exceptions import FlowRunTimeoutError, TaskRunTimeoutError
+from wfkit.states import (
     AwaitingRetry,
+    Cached,
     Cancelled,
     Crashed,
     Failed,
@@ -44,8 +53,14 @@ from wfkit.states import (  # (_COMPLETED...: see wfkit.states)
 
 __all__ = [
     "Acquire",
+    "CacheKey",
+    "CacheLookup",
+    "CacheWrite",
     "CallUser",
+    "Effect",
     "Invoke",
+    "Log",
+    "Now",
     "Outcome",
     "Resolve",
     "RunPlan",
@@ -54,8 +69,17 @@ __all__ = [
     "lifecycle",
 ]
 
+# The state types as globals: an Enum class attribute is read through its metaclass, about
+# ten times slower than a global, and every run reads these a few times.
+_RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
+_FAILED = StateType.FAILED
+
 
 class Invoke(NamedTuple):
+    """Run the body once; ``timeout`` in seconds (None: none), ``make_error`` makes the
+    run's timeout error when the deadline passes."""
+
     timeout: float | None
     make_error: Callable[[], BaseException]
 
@@ -64,15 +88,13 @@ class Sleep(NamedTuple):
     seconds: float
 
 
+class Now(NamedTuple):
+    """Ask for the clock's current time."""
+
+
 class CallUser(NamedTuple):
     fn: Callable[..., Any]
     args: tuple[Any, ...]
-
-
-class Acquire(NamedTuple):
-    """Take a lock (blocking, or awaiting without blocking the event loop); send ``None``."""
-
-    lock: Any
 
 
 class Resolve(NamedTuple):
@@ -82,15 +104,47 @@ class Resolve(NamedTuple):
     upstream: Any
 
 
+class Log(NamedTuple):
+    """A line for the run's logger (``exc_info``: an exception whose traceback to add)."""
+
+    level: int
+    message: str
+    args: tuple[Any, ...] = ()
+    exc_info: BaseException | None = None
+
+
+class CacheKey(NamedTuple):
+    """Compute the run's cache key."""
+
+
+class Acquire(NamedTuple):
+    """Take the lock of cache key ``key`` (held until the run ends)."""
+
+    key: str
+
+
+class CacheLookup(NamedTuple):
+    key: str
+
+
+class CacheWrite(NamedTuple):
+    key: str
+    value: Any
+
+
 class Outcome(NamedTuple):
     """What one attempt of the body produced."""
 
     value: Any = None
     exception: BaseException | None = None
     streamed: bool = False  # a generator already handed values out: it cannot be retried
+    # An enclosing run's (virtual) deadline passed during the attempt: retrying is pointless.
+    enclosing_deadline_passed: bool = False
 
 
-Effect = Invoke | Sleep | CallUser | Resolve | Acquire
+Effect = (
+    State | Invoke | Sleep | Now | CallUser | Resolve | Log | CacheKey | Acquire | CacheLookup
+) | CacheWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +164,7 @@ class RunSpec:
 class RunPlan(NamedTuple):
     """Everything the lifecycle needs to know about one run, resolved by the caller."""
 
-    run: Any  # FlowRunLive | TaskRunLive
+    run: Any  # FlowRunLive | TaskRunLive (name, run_count, cache_key, snapshot())
     owner: Any  # the Flow or Task, passed to hooks
     spec: RunSpec
     context: Any  # the run's FlowRunContext | TaskRunContext (its logger is made on demand)
@@ -118,23 +172,25 @@ class RunPlan(NamedTuple):
     upstream: Any = None  # an inputs.Upstream to wait for before running
     cache: Any = None  # a caching.TaskCache when the task caches
 
-    @property
-    def logger(self) -> logging.LoggerAdapter[Any]:
-        return self.context.logger  # type: ignore[no-any-return]
 
-
-_base_loggers = {"flow": base_logger("flow"), "task": base_logger("task")}
 _HOOK_FOR_TYPE = {
     StateType.COMPLETED: "on_completion",
     StateType.FAILED: "on_failure",
     StateType.CRASHED: "on_crashed",
     StateType.CANCELLED: "on_cancellation",
 }
+_FINISHED = "Finished in state %s"
+# The final log line of a run that completed with no message, made once: most runs log it.
+_LOG_COMPLETED = {
+    "flow": Log(logging.INFO, _FINISHED, ("Completed()",)),
+    "task": Log(logging.DEBUG, _FINISHED, ("Completed()",)),
+}
+_INVOKE_UNTIMED: Invoke  # defined below _never_times_out
 
 
 def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Drive one run (already Pending) to its final state, or to NotReady when an upstream
-    did not complete; returns that state."""
+    did not complete; returns that state. ``rng`` draws the retry jitter."""
     if plan.upstream is None and plan.pre_failure is None and plan.cache is None:
         return _attempts(plan, rng)  # most runs: no generator around the attempts
     return _prepared(plan, rng)
@@ -142,14 +198,15 @@ def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
 
 def _prepared(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Wait for the upstream runs, fail early, or consult the cache, then run the body."""
-    run = plan.run
     if plan.upstream is not None:
         try:
             problem = yield Resolve(plan.upstream)
         except Exception as exc:  # resolving itself failed: the run cannot start either
             problem = exc
         if problem is not None:
-            return run.set_state(NotReady(exception=problem, message=str(problem)))
+            not_ready = NotReady(exception=problem, message=str(problem))
+            yield not_ready
+            return not_ready
     if plan.pre_failure is not None:
         return (yield from _fail(plan, plan.pre_failure))
     if plan.cache is not None:
@@ -159,7 +216,8 @@ def _prepared(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
 
 def _fail(plan: RunPlan, exc: BaseException) -> Generator[Effect, Any, State]:
     """Fail the run without running its body."""
-    final = plan.run.set_state(Failed(exception=exc, message=str(exc)))
+    final = Failed(exception=exc, message=str(exc))
+    yield final
     yield from _fire_hooks(plan, final)
     return final
 
@@ -169,38 +227,28 @@ def _cached(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     runs it and writes its result."""
     run, cache = plan.run, plan.cache
     try:
-        key = run.cache_key = cache.key()
+        key = yield CacheKey()
     except Exception as exc:  # an argument that cannot be hashed: the call fails clearly
         return (yield from _fail(plan, exc))
-    try:
-        if key is None:  # the policy declined to give a key: nothing to look up or write
-            return (yield from _attempts(plan, rng))
-        lock = cache.lock_for(key)
-        if lock is not None:
-            yield Acquire(lock)
-            cache.mark_held()
-        if not cache.refresh:
-            hit, value = cache.lookup(key)
-            if hit:
-                run.run_count += 1
-                run.set_state(State(_RUNNING, "Running"))  # (Running(), Cached())
-                final = run.set_state(State(_COMPLETED, "Cached", data=value))
-                _log_final(plan, final)
-                yield from _fire_hooks(plan, final)
-                return final
-        final = yield from _attempts(plan, rng)
-        if final.is_completed():
-            cache.write(key, final.data)
-        return final
-    finally:
-        cache.release()
-
-
-def _never_times_out() -> BaseException:  # pragma: no cover - a run without a timeout
-    raise AssertionError("a run without timeout_seconds asked for its timeout error")
-
-
-_INVOKE_UNTIMED = Invoke(None, _never_times_out)
+    if key is None:  # the policy gave no key: nothing to look up or write
+        return (yield from _attempts(plan, rng))
+    run.cache_key = key
+    if cache.serializable:
+        yield Acquire(key)
+    if not cache.refresh:
+        hit, value = yield CacheLookup(key)
+        if hit:
+            run.run_count += 1
+            yield State(_RUNNING, "Running")
+            final = Cached(data=value)
+            yield final
+            yield _log_final(plan, final)
+            yield from _fire_hooks(plan, final)
+            return final
+    final = yield from _attempts(plan, rng)
+    if final.type is _COMPLETED:
+        yield CacheWrite(key, final.data)
+    return final
 
 
 def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
@@ -211,83 +259,92 @@ def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     on_running = "on_running" in spec.hooks
     while True:
         run.run_count += 1
-        running = run.set_state(  # (State(...) itself: the common case, one call less)
-            State(_RUNNING, "Running") if run.run_count == 1 else Retrying()
-        )
+        # (State(...) itself for the first attempt, the common case: one call less)
+        running = State(_RUNNING, "Running") if run.run_count == 1 else Retrying()
+        yield running
         if on_running:
             yield from _fire_hooks(plan, running, "on_running")
         outcome: Outcome = yield invoke
         state = _state_from_outcome(plan, outcome, timeouts)
-        if state.type is _FAILED and not outcome.streamed and run.run_count <= spec.retries:
-            if (yield from _should_retry(plan, state)):
-                delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
-                plan.logger.info(
-                    "%s - Retry %d/%d will start %s second(s) from now",
-                    state.message,
-                    run.run_count,
-                    spec.retries,
-                    f"{delay:g}",
-                )
-                wake = run.clock.now() + timedelta(seconds=delay)
-                run.set_state(AwaitingRetry(scheduled_time=wake, message=state.message))
-                try:
-                    yield Sleep(delay)
-                except BaseException as exc:  # an enclosing deadline or an interrupt
-                    state = _state_from_outcome(plan, Outcome(exception=exc), timeouts)
-                else:
-                    continue
-        final = run.set_state(state)
-        _log_final(plan, final)
+        if (
+            state.type is _FAILED
+            and not outcome.streamed
+            and not outcome.enclosing_deadline_passed
+            and run.run_count <= spec.retries
+            and (yield from _should_retry(plan, state))
+        ):
+            delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
+            yield Log(
+                logging.INFO,
+                "%s - Retry %d/%d will start %s second(s) from now",
+                (state.message, run.run_count, spec.retries, f"{delay:g}"),
+            )
+            now = yield Now()
+            yield AwaitingRetry(
+                scheduled_time=now + timedelta(seconds=delay), message=state.message
+            )
+            try:
+                yield Sleep(delay)
+                continue
+            except BaseException as exc:  # an enclosing deadline or an interrupt
+                state = _state_from_outcome(plan, Outcome(exception=exc), timeouts)
+        yield state
+        yield _log_final(plan, state)
         if spec.hooks:
-            yield from _fire_hooks(plan, final)
-        return final
+            yield from _fire_hooks(plan, state)
+        return state
 
 
 def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutErrors | None) -> State:
     exc = outcome.exception
-    kind = plan.spec.kind
     if exc is None:
-        value = outcome.value
-        if isinstance(value, State):  # a body may return a state to set its own outcome
-            if value.is_final():
-                return value.copy()
-            label = "Flow run" if kind == "flow" else "Task run"
-            return Failed(
-                exception=value.exception,
-                message=f"{label} returned a {value.name} state, which is not final: "
-                f"{value.message or 'no message'}",
-            )
-        if kind == "flow":
-            unfinished = _not_completed(value)
-            if unfinished:
-                return Failed(
-                    data=value,
-                    message=f"{len(unfinished)} of the states the flow returned did not complete: "
-                    + ", ".join(s.name for s in unfinished[:5]),
-                )
-        return State(_COMPLETED, "Completed", data=value)
+        return _state_from_value(plan.spec.kind, outcome.value)
     if timeouts is not None and timeouts.issued(exc):
         return TimedOut(exception=exc, message=str(exc))
-    label = "Flow run" if kind == "flow" else "Task run"
-    if not isinstance(exc, Exception):
-        import asyncio
-
-        from wfkit._engine.timeouts import DeadlineExceeded
-
-        if isinstance(exc, asyncio.CancelledError):
-            return Cancelled(exception=exc, message=f"{label} was cancelled.")
-        if isinstance(exc, DeadlineExceeded):
-            return Crashed(
-                exception=exc, message=f"{label} was interrupted by an enclosing run's timeout."
-            )
-        return Crashed(
+    label = "Flow run" if plan.spec.kind == "flow" else "Task run"
+    if isinstance(exc, Exception):
+        return Failed(
             exception=exc,
-            message=f"{label} crashed: {type(exc).__name__}: {exc}".rstrip(": "),
+            message=f"{label} encountered an exception: {type(exc).__name__}: {exc}",
         )
-    return Failed(
-        exception=exc,
-        message=f"{label} encountered an exception: {type(exc).__name__}: {exc}",
+    if _is_cancellation(exc):
+        return Cancelled(exception=exc, message=f"{label} was cancelled.")
+    if isinstance(exc, DeadlineExceeded):
+        return Crashed(
+            exception=exc, message=f"{label} was interrupted by an enclosing run's timeout."
+        )
+    return Crashed(
+        exception=exc, message=f"{label} crashed: {type(exc).__name__}: {exc}".rstrip(": ")
     )
+
+
+def _state_from_value(kind: str, value: Any) -> State:
+    """The final state of a body that returned ``value``."""
+    if isinstance(value, State):  # a body may return a state to set its own outcome
+        if value.is_final():
+            return value.copy()
+        label = "Flow run" if kind == "flow" else "Task run"
+        return Failed(
+            exception=value.exception,
+            message=f"{label} returned a {value.name} state, which is not final: "
+            f"{value.message or 'no message'}",
+        )
+    if kind == "flow":
+        unfinished = _not_completed(value)
+        if unfinished:
+            return Failed(
+                data=value,
+                message=f"{len(unfinished)} of the states the flow returned did not complete: "
+                + ", ".join(s.name for s in unfinished[:5]),
+            )
+    return State(_COMPLETED, "Completed", data=value)
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is asyncio's CancelledError. (Looked up in ``sys.modules``: if asyncio
+    was never imported nothing can be cancelled by it, and importing it costs ~40 ms.)"""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
 
 
 def _not_completed(value: Any) -> list[State]:
@@ -306,16 +363,13 @@ def _not_completed(value: Any) -> list[State]:
 
 
 def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:
-    enclosing = virtual_deadline.get()
-    if enclosing is not None and enclosing.fired:  # an enclosing run timed out: stop here
-        return False
     condition = plan.spec.retry_condition
     if condition is None:
         return True
     try:
         verdict = yield CallUser(condition, (plan.owner, plan.run.snapshot(), state))
-    except Exception:
-        plan.logger.exception("retry_condition_fn %r raised; not retrying", condition)
+    except Exception as exc:
+        yield Log(logging.ERROR, "retry_condition_fn %r raised; not retrying", (condition,), exc)
         return False
     return bool(verdict)
 
@@ -337,30 +391,36 @@ def _fire_hooks(
     for hook in hooks:
         try:
             yield CallUser(hook, (plan.owner, snapshot, state))
-        except Exception:
-            plan.logger.exception(
+        except Exception as exc:
+            yield Log(
+                logging.ERROR,
                 "%s hook %r raised; the run's state is unchanged",
-                name,
-                getattr(hook, "__name__", hook),
+                (name, getattr(hook, "__name__", hook)),
+                exc,
             )
 
 
-def _log_final(plan: RunPlan, state: State) -> None:
+def _log_final(plan: RunPlan, state: State) -> Log:
+    """The run's last log line: its final state, without its result (which may be large or
+    sensitive); an error with the traceback unless it completed."""
     kind = plan.spec.kind
     if state.type is _COMPLETED:
-        level = logging.INFO if kind == "flow" else logging.DEBUG
-        if _base_loggers[kind].isEnabledFor(level):  # no run logger is made for nothing
-            plan.logger.log(level, "Finished in state %s", _summary(state))
-        return
-    exc = state.exception
-    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-    plan.logger.error("Finished in state %s", _summary(state), exc_info=exc_info)
+        if not state.message and state.name == "Completed":
+            return _LOG_COMPLETED[kind]
+        return Log(_LOG_COMPLETED[kind].level, _FINISHED, (_summary(state),))
+    return Log(logging.ERROR, _FINISHED, (_summary(state),), state.exception)
 
 
 def _summary(state: State) -> str:
-    """``Completed()`` / ``Failed('message')``: the state without its result, which may be
-    large or sensitive and does not belong in logs."""
+    """``Completed()`` / ``Failed('message')``."""
     return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
+
+
+def _never_times_out() -> BaseException:  # pragma: no cover - a run without a timeout
+    raise AssertionError("a run without timeout_seconds asked for its timeout error")
+
+
+_INVOKE_UNTIMED = Invoke(None, _never_times_out)
 
 
 class _TimeoutErrors:
@@ -374,8 +434,6 @@ class _TimeoutErrors:
         self._issued: list[BaseException] = []
 
     def make(self) -> BaseException:
-        from wfkit.exceptions import FlowRunTimeoutError, TaskRunTimeoutError
-
         plan = self.plan
         kind, timeout = plan.spec.kind, plan.spec.timeout
         error_type = FlowRunTimeoutError if kind == "flow" else TaskRunTimeoutError

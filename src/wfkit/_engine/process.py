@@ -277,9 +277,9 @@ def _worker_setup(harness: Any) -> Callable[[], AbstractContextManager[Any]] | N
     if harness is None:
         return None
     setup = getattr(harness, "worker_setup", None)
-    if setup is None:  # (a bridge until Harness.worker_setup exists: the patches' current
-        # home; the harness has loaded it already)
-        from wfkit._engine.virtual_time import virtual_sleeps as setup
+    if setup is None:  # (TEMP, until Harness.worker_setup exists: the engine must not
+        # import wfkit.testing; the harness has loaded the module already)
+        from wfkit.testing._patching import virtual_sleeps as setup
     return setup  # type: ignore[no-any-return]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from wfkit._plugins import publish_state_change
 from wfkit.clock import Clock
 from wfkit.states import State
-from wfkit.stores._base import FlowRunSnapshot, TaskRunSnapshot
+from wfkit.stores import FlowRunSnapshot, TaskRunSnapshot
 
 __all__ = ["FlowRunLive", "TaskRunLive", "new_run_id"]
 
@@ -31,7 +31,6 @@ def _host_name() -> str:
 
 
 _HOST = _host_name()
-_new_tuple = tuple.__new__
 _pid = os.getpid()
 
 
@@ -85,7 +84,8 @@ class _LiveRun:
         self.pid = _pid
 
     def set_state(self, new: State) -> State:
-        """Enter ``new`` (stamped with the clock's time) and publish the change."""
+        """Enter ``new`` (stamped with the clock's time) and publish the change (the
+        drivers call this for each state the lifecycle yields)."""
         new.timestamp = self.clock.now()
         old, self.state = self.state, new
         publish_state_change(self.hook_name, self.snapshot(), old, new)
@@ -170,8 +170,9 @@ class TaskRunLive(_LiveRun):
         self.upstream_ids = upstream_ids
 
     def snapshot(self) -> TaskRunSnapshot:
-        return _new_tuple(  # TaskRunSnapshot(...) without the Python-level __new__
-            TaskRunSnapshot,
+        # (_make: a NamedTuple's constructor from a tuple, without the keyword handling of
+        # its Python-level __new__; every state change of every task run makes a snapshot)
+        return TaskRunSnapshot._make(
             (
                 self.id,
                 self.name,

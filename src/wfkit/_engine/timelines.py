@@ -2,7 +2,7 @@
 
 Under a :class:`~wfkit.clock.FakeClock`, work that runs concurrently (submitted task runs, a
 top-level flow) runs on a timeline of its own, and whoever waits for it catches up with the
-moment it finished. A real clock needs none of this. These three functions are the only
+moment it finished. A real clock needs none of this. These functions are the only
 place the engine asks which kind of clock it has, so the :class:`~wfkit.clock.Clock`
 protocol stays what a clock is (``now``, ``monotonic``, ``sleep``, ``asleep``).
 """
@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from wfkit.clock import Clock, FakeClock
 
-__all__ = ["branch", "catch_up", "is_virtual"]
+__all__ = ["branch", "catch_up", "deadline_passed", "is_virtual"]
 
 _NO_BRANCH: AbstractContextManager[None] = nullcontext()
 
@@ -36,3 +36,10 @@ def catch_up(clock: Clock, moment: float) -> None:
     for finished); nothing under a real clock."""
     if isinstance(clock, FakeClock):
         clock.catch_up(moment)
+
+
+def deadline_passed(clock: Clock) -> bool:
+    """Whether an enclosing run's virtual deadline has fired here (retrying is pointless:
+    the enclosing run is over); always False under a real clock, where a passed deadline
+    interrupts the body instead."""
+    return isinstance(clock, FakeClock) and clock.deadline_passed()

@@ -3,7 +3,7 @@
 How a deadline is enforced depends on the clock and on where the body runs:
 
 - **Fake (virtual) clock**: the deadline is installed on the clock
-  (:data:`wfkit.clock.virtual_deadline`). A sleep that would pass it moves time to the
+  (:meth:`wfkit.clock.FakeClock.deadline`). A sleep that would pass it moves time to the
   deadline and raises the timeout there, so a body that sleeps 5 s under a 1 s timeout
   ends TimedOut at virtual t=1 s with no real wait. A body that moved the clock past the
   deadline some other way is also TimedOut when it returns.
@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextvars
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from wfkit.clock import Clock, _Deadline, _real_monotonic, virtual_deadline
+from wfkit._realtime import monotonic as _real_monotonic
+from wfkit.clock import Clock, FakeClock
 
 __all__ = ["DeadlineExceeded", "call_async_with_timeout", "call_with_timeout"]
 
@@ -46,8 +48,9 @@ def call_with_timeout(
     """Call ``fn()``; raise ``make_error()`` if it runs past ``timeout`` seconds."""
     if not timeout:
         return fn()
-    if clock.virtual:
-        return _call_virtual(fn, timeout, clock, make_error)
+    if isinstance(clock, FakeClock):
+        with clock.deadline(timeout, make_error()):
+            return fn()
     if _alarm_usable():
         return _call_with_alarm(fn, timeout, make_error)
     return _call_in_watched_thread(fn, timeout, make_error)
@@ -62,16 +65,10 @@ async def call_async_with_timeout(
     """Await ``fn()``; raise ``make_error()`` if it runs past ``timeout`` seconds."""
     if not timeout:
         return await fn()
-    if clock.virtual:
-        deadline, token = _enter_virtual(timeout, clock, make_error)
-        try:
-            result = await fn()
-        finally:
-            virtual_deadline.reset(token)
-        _check_virtual(deadline, clock)
-        return result
-    import asyncio
-
+    if isinstance(clock, FakeClock):
+        with clock.deadline(timeout, make_error()):
+            return await fn()
+    asyncio = sys.modules["asyncio"]  # (loaded: we are in a coroutine)
     try:
         async with asyncio.timeout(timeout) as scope:
             return await fn()
@@ -79,34 +76,6 @@ async def call_async_with_timeout(
         if scope.expired():
             raise make_error() from None
         raise
-
-
-# -- virtual clock ------------------------------------------------------------------------
-def _enter_virtual(
-    timeout: float, clock: Clock, make_error: Callable[[], BaseException]
-) -> tuple[_Deadline, contextvars.Token[_Deadline | None]]:
-    mine = _Deadline(clock.monotonic() + timeout, make_error())
-    outer = virtual_deadline.get()
-    # The clock honours the earliest deadline; an outer one that comes first stays in force.
-    token = virtual_deadline.set(outer if outer is not None and outer.at <= mine.at else mine)
-    return mine, token
-
-
-def _check_virtual(deadline: _Deadline, clock: Clock) -> None:
-    if deadline.fired or clock.monotonic() > deadline.at:
-        raise deadline.error
-
-
-def _call_virtual(
-    fn: Callable[[], Any], timeout: float, clock: Clock, make_error: Callable[[], BaseException]
-) -> Any:
-    deadline, token = _enter_virtual(timeout, clock, make_error)
-    try:
-        result = fn()
-    finally:
-        virtual_deadline.reset(token)
-    _check_virtual(deadline, clock)
-    return result
 
 
 # -- real clock, main thread: SIGALRM -----------------------------------------------------
@@ -206,7 +175,7 @@ def _call_in_watched_thread(
 
 
 def _raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> None:
-    import ctypes
+    import ctypes  # (loaded only when a timeout must interrupt a thread: a few ms)
 
     if thread.ident is not None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(

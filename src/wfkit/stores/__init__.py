@@ -1,4 +1,4 @@
-"""Run stores: where flow runs, task runs, state histories and logs are recorded.
+"""Run stores: where flow runs, task runs, state histories, logs and cached results live.
 
 Choose one by URL:
 
@@ -8,6 +8,11 @@ Choose one by URL:
 - anything a plugin's ``wfkit_make_store(url)`` hook accepts.
 
 ``open_store(url=None)`` opens one; ``None`` opens the configured store (``WFKIT_STORE``).
+
+A store is three small protocols in one object: a :class:`RunRecorder` (what the engine
+writes), a :class:`RunReader` (what the harness, CLI, UI and scripts read) and a
+:class:`CacheStore` (cached results); :class:`RunStore` is their union. A third-party store
+proves itself by subclassing ``wfkit.testing.store_conformance.StoreConformance``.
 """
 
 from __future__ import annotations
@@ -15,17 +20,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wfkit.exceptions import ConfigurationError
-from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, RunStore, TaskRunSnapshot
+from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._protocols import (
+    CacheStore,
+    RunReader,
+    RunRecorder,
+    RunStore,
+    missing_members,
+)
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = [
     "CacheRecord",
+    "CacheStore",
     "FlowRun",
     "FlowRunSnapshot",
     "LogEntry",
     "LogRecord",
+    "RunReader",
+    "RunRecorder",
     "RunStore",
     "TaskRun",
     "TaskRunSnapshot",
@@ -46,8 +61,10 @@ def open_store(url: str | None = None) -> RunStore:
     Raises:
         ConfigurationError: the URL's scheme is unknown and no plugin accepts it.
         StoreError: the store exists but cannot be used (corrupt, too new a schema).
+        TypeError: a plugin opened the URL but its store lacks members of :class:`RunStore`.
     """
     if url is None:
+        # (function-level: wfkit.context opens stores through this module)
         from wfkit.context import default_runtime
 
         return default_runtime().store
@@ -55,17 +72,24 @@ def open_store(url: str | None = None) -> RunStore:
 
 
 def open_store_at(url: str) -> RunStore:
-    """Open a new store object for ``url`` (plugins first, then the built-in schemes)."""
+    """Open a new store object for ``url`` (plugins first, then the built-in schemes).
+
+    Raises:
+        ConfigurationError, StoreError, TypeError: as for :func:`open_store`.
+    """
     if not isinstance(url, str):
         raise ConfigurationError(
             f"store url={url!r} must be a string such as 'memory://' or 'sqlite:///path/to/wf.db'."
         )
+    # (function-level: the plugin manager's built-in store writer imports wfkit.context,
+    # which opens stores through this module)
     from wfkit._plugins import plugin_manager
 
     made = plugin_manager().hook.wfkit_make_store(url=url)
     if made is not None:
-        return made  # type: ignore[no-any-return]
+        return _checked(made, url)
     if url.startswith("memory://"):
+        # (function-level: a process opens one kind of store; each module costs milliseconds)
         from wfkit.stores.memory import MemoryStore
 
         return MemoryStore(url)
@@ -78,6 +102,20 @@ def open_store_at(url: str) -> RunStore:
         f"{', '.join(repr(s + '...') for s in _KNOWN_SCHEMES)} (for example "
         "'sqlite:///./wfkit.db'), or install a plugin that implements wfkit_make_store."
     )
+
+
+def _checked(store: Any, url: str) -> RunStore:
+    """``store``, made by a plugin for ``url``, if it implements :class:`RunStore`."""
+    missing = missing_members(store, RunStore)
+    if missing:
+        kind = type(store)
+        raise TypeError(
+            f"The plugin store {kind.__module__}.{kind.__qualname__} made for url={url!r} "
+            f"does not implement the RunStore protocol: it lacks {', '.join(missing)}. Add "
+            "them (see wfkit.stores.RunStore, and run wfkit.testing.store_conformance against "
+            "it), or make the plugin's wfkit_make_store return None for this URL."
+        )
+    return store
 
 
 def __getattr__(name: str) -> Any:

@@ -1,32 +1,33 @@
-"""The run store protocol and the snapshots the engine hands to it.
+"""The values the engine hands to a store, and the helpers the built-in stores share.
 
 The engine never talks to a store directly: it emits state changes and log entries through
 the plugin hooks (:mod:`wfkit.hookspecs`), and the built-in store-writer plugin passes them to
 the current store's ``record_*`` methods. Snapshots are immutable named tuples so that hooks
-can keep them, and so that building one per state change stays cheap.
+can keep them, and so that building one per state change stays cheap. They are public as
+``wfkit.stores.FlowRunSnapshot`` and so on; the helpers below them are for the stores of this
+package only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple
 
-from wfkit.states import _RUNNING, State, StateType  # (_RUNNING: see wfkit.states)
-
-if TYPE_CHECKING:
-    from wfkit.stores.records import FlowRun, LogRecord, TaskRun
+from wfkit.exceptions import ConfigurationError
+from wfkit.states import State, StateType
 
 __all__ = [
     "CacheRecord",
     "FlowRunSnapshot",
     "LogEntry",
-    "RunStore",
     "STATE_TYPE_VALUES",
     "TaskRunSnapshot",
     "aware",
     "cache_value",
     "check_limit",
+    "check_moment",
+    "check_tags",
     "run_times",
     "state_matches",
 ]
@@ -98,98 +99,57 @@ class CacheRecord(NamedTuple):
     created_at: datetime
 
 
-@runtime_checkable
-class RunStore(Protocol):
-    """Where runs, their state histories and their logs are recorded.
-
-    Writing: each ``record_*_run`` call upserts the run from the snapshot and appends
-    ``snapshot.state`` to the run's history; histories keep the order of the calls. A store
-    may buffer writes, but everything recorded is readable through the reading methods
-    (which flush first) and durable after :meth:`flush`.
-
-    Reading returns the record types of :mod:`wfkit.stores.records`.
-
-    Cache records (:class:`CacheRecord`) are written through at once, not buffered, so that
-    other processes using the store see them; the store never judges expiry by itself, except
-    in :meth:`prune_cache`, which is given the time.
-    """
-
-    url: str
-
-    def record_flow_run(self, run: FlowRunSnapshot) -> None: ...
-
-    def record_task_run(self, run: TaskRunSnapshot) -> None: ...
-
-    def record_log(self, entry: LogEntry) -> None: ...
-
-    def flush(self) -> None:
-        """Make everything recorded so far durable."""
-        ...
-
-    def close(self) -> None: ...
-
-    def flow_runs(
-        self, flow_name: str | None = None, state: str | None = None, limit: int | None = None
-    ) -> list[FlowRun]:
-        """Flow runs in start order, optionally filtered by flow name and state name or type;
-        ``limit`` keeps the most recent N."""
-        ...
-
-    def flow_run(self, run_id: str) -> FlowRun:
-        """One flow run by id; ``StoreError`` if there is none."""
-        ...
-
-    def task_runs(
-        self, flow_run_id: str | None = None, task_name: str | None = None
-    ) -> list[TaskRun]:
-        """Task runs in creation order, optionally filtered."""
-        ...
-
-    def logs(self, run_id: str | None = None) -> list[LogRecord]:
-        """Log records in order; ``run_id`` matches a flow run or a task run id."""
-        ...
-
-    def write_cache(
-        self,
-        key: str,
-        value: bytes,
-        serializer: str,
-        expires_at: datetime | None,
-        task_name: str | None,
-        created_at: datetime,
-    ) -> None:
-        """Store ``value`` under ``key``, replacing any record with that key."""
-        ...
-
-    def read_cache(self, key: str) -> CacheRecord | None:
-        """The record stored under ``key``, expired or not; None if there is none."""
-        ...
-
-    def cache_records(self) -> list[CacheRecord]:
-        """Every cache record, oldest first (by ``created_at``, then key)."""
-        ...
-
-    def delete_cache(self, key: str) -> bool:
-        """Delete the record under ``key``; whether there was one."""
-        ...
-
-    def prune_cache(self, now: datetime) -> int:
-        """Delete the records whose ``expires_at`` is at or before ``now``; how many."""
-        ...
-
-
+# -- helpers for the stores of this package --------------------------------------------------
 def check_limit(limit: int | None) -> int | None:
-    """Validate a ``limit`` argument: None (no limit) or a whole number >= 0."""
+    """Validate a ``limit`` argument: None (no limit) or a whole number >= 0.
+
+    Raises:
+        ConfigurationError: anything else.
+    """
     if limit is None:
         return None
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        from wfkit.exceptions import ConfigurationError
-
         raise ConfigurationError(
             f"limit={limit!r} is invalid: pass None for all runs, or a whole number >= 0 "
             "for the most recent N."
         )
     return limit
+
+
+def check_tags(tags: Collection[str] | None) -> tuple[str, ...] | None:
+    """Validate a ``tags`` filter: None (any tags) or a collection of tag names.
+
+    Raises:
+        ConfigurationError: a single string (which would be read as its letters), or
+            anything that is not a collection of strings.
+    """
+    if tags is None:
+        return None
+    if not isinstance(tags, str | bytes) and isinstance(tags, Collection):
+        wanted = tuple(tags)
+        if all(isinstance(tag, str) for tag in wanted):
+            return wanted
+    raise ConfigurationError(
+        f"tags={tags!r} is invalid: pass a list of tag names, for example ['nightly'], for "
+        "the runs carrying all of them; or None for runs with any tags."
+    )
+
+
+def check_moment(name: str, moment: datetime | None) -> datetime | None:
+    """Validate a ``since``/``until`` filter named ``name``: None, or a datetime (a naive
+    one is read as UTC, as the stores read naive times); returned timezone-aware.
+
+    Raises:
+        ConfigurationError: ``moment`` is not a datetime.
+    """
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        raise ConfigurationError(
+            f"{name}={moment!r} is invalid: pass a datetime (timezone-aware; a naive one is "
+            "read as UTC), or None for no bound."
+        )
+    return aware(moment)
 
 
 def cache_value(value: bytes, key: str) -> bytes:
@@ -219,8 +179,8 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-# A state type's value, by type: what stores write. (``type.value`` runs the enum's Python
-# property, and ``str(type)`` makes a new string: stores write three per task run.)
+# A state type's value, by type: what the SQLite store writes. (``type.value`` runs the
+# enum's Python property, and ``str(type)`` makes a new string: it writes three per task run.)
 STATE_TYPE_VALUES: dict[StateType, str] = {t: t.value for t in StateType}
 
 
@@ -234,6 +194,7 @@ def state_matches(state: State, wanted: str | None) -> bool:
 
 def run_times(states: Sequence[State]) -> tuple[datetime | None, datetime | None]:
     """(start_time, end_time) of a history: first running state, and the final state."""
-    start = next((s.timestamp for s in states if s.type is _RUNNING), None)
+    running = StateType.RUNNING
+    start = next((s.timestamp for s in states if s.type is running), None)
     end = states[-1].timestamp if states and states[-1].is_final() else None
     return start, end

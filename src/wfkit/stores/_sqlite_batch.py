@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from wfkit.states import _RUNNING  # (a module constant: see wfkit.states)
+from wfkit.states import StateType
 from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._sqlite_rows import (
     _FLOW_COLUMNS,
@@ -23,6 +23,9 @@ from wfkit.stores._sqlite_rows import (
 from wfkit.stores._sqlite_schema import _retrying
 
 _ROWS_PER_STATEMENT = 64
+# Read once: an Enum class attribute goes through the metaclass's __getattr__ (CPython 3.11),
+# about ten times slower than a global, and every flushed flow state is compared with it.
+_RUNNING = StateType.RUNNING
 
 
 class _Insert:

@@ -8,14 +8,14 @@ milliseconds, so the stores import it on the first read.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from wfkit.states import State, StateType
-from wfkit.stores._base import run_times
 
-__all__ = ["FlowRun", "LogRecord", "TaskRun", "run_times"]
+__all__ = ["FlowRun", "LogRecord", "TaskRun"]
 
 
 # The base only declares the common fields: FlowRun and TaskRun make their own methods (each
@@ -88,6 +88,4 @@ class LogRecord:
     @property
     def level_name(self) -> str:
         """The level's name (``"INFO"``, ``"WARNING"``...)."""
-        import logging
-
         return logging.getLevelName(self.level)

@@ -24,12 +24,12 @@ import sqlite3
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wfkit.clock import _real_monotonic
+from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import State, StateType
 from wfkit.stores._base import (
@@ -39,6 +39,8 @@ from wfkit.stores._base import (
     TaskRunSnapshot,
     aware,
     check_limit,
+    check_moment,
+    check_tags,
 )
 from wfkit.stores._sqlite_batch import _DATA_ERRORS, _write_batch
 from wfkit.stores._sqlite_cache import KeptCacheRecords
@@ -70,6 +72,10 @@ if TYPE_CHECKING:
 
 
 _SELECT_CACHE_KEY = f"{_SELECT_CACHE} WHERE key = ?"
+# A flow run's start, as the flow_runs_start index has it: its first running state's time, or
+# its first state's time if it never ran.
+_START = "coalesce(start_us, first_us)"
+_HAS_TAG = "EXISTS (SELECT 1 FROM json_each(flow_runs.tags) WHERE value = ?)"
 _MAX_PENDING = 1000  # buffered state + log rows that trigger a flush
 # Durability is about real time, not a test's fake clock: a process killed mid-run loses at
 # most the rows of the last second (or the last _MAX_PENDING rows).
@@ -154,23 +160,32 @@ class SqliteStore:
 
     # reading ----------------------------------------------------------------------------
     def flow_runs(
-        self, flow_name: str | None = None, state: str | None = None, limit: int | None = None
+        self,
+        flow_name: str | None = None,
+        state: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
     ) -> list[FlowRun]:
-        """Flow runs in start order, optionally filtered by flow name and by state name or
-        type (case-insensitively); ``limit`` keeps the most recent N."""
+        """Flow runs in start order, filtered by flow name, by state name or type
+        (case-insensitively), by tags (all of them), by start time (``since`` <= start <
+        ``until``); ``limit`` keeps the most recent N."""
         where, args = _where(
             ("flow_name = ?", flow_name),
             (
                 "(wf_casefold(state_name) = ? OR wf_casefold(state_type) = ?)",
                 state and state.casefold(),
             ),
+            (f"{_START} >= ?", _to_us(check_moment("since", since))),
+            (f"{_START} < ?", _to_us(check_moment("until", until))),
+            *((_HAS_TAG, tag) for tag in check_tags(tags) or ()),
         )
-        order = "coalesce(start_us, first_us)"
         limit = check_limit(limit)
         if limit is not None:
-            where += f" ORDER BY {order} DESC, seq DESC LIMIT {limit}"
+            where += f" ORDER BY {_START} DESC, seq DESC LIMIT {limit}"
         else:
-            where += f" ORDER BY {order}, seq"
+            where += f" ORDER BY {_START}, seq"
         runs = self._w.read_runs(_records().FlowRun, where, args)
         return runs[::-1] if limit is not None else runs
 
@@ -504,9 +519,6 @@ def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
-
-
-# would build a new one per call
 
 
 def _file_size(path: str) -> int:

@@ -1,20 +1,83 @@
-"""Frozen wall time for the test harness (freezegun), kept in step with the fake clock.
+"""What the test harness patches while it is in force, and restores after.
 
-The sleep patches live in :mod:`wfkit._engine.virtual_time`.
+- **Sleeps**: ``time.sleep`` / ``asyncio.sleep`` sleep on the fake clock. The patches are
+  process-wide attributes but act only where a harness is in force *and* a run is executing
+  (the run context is a contextvar, so other threads and code outside runs keep real
+  sleeps). They are installed while at least one harness holds them and removed when the
+  last one releases them. Code that did ``from time import sleep`` before keeps the real
+  function. Worker processes of a harness's process pool install them too.
+- **Wall time**: freezegun freezes ``datetime.now()``, ``time.time()``... at the fake
+  clock's time, moving with it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from wfkit._engine.virtual_time import virtual_sleeps
+from wfkit import _realtime
 from wfkit.clock import FakeClock
+from wfkit.context import current_runtime, flow_run_context, task_run_context
 
 __all__ = ["frozen_wall_time", "virtual_sleeps", "warm_up_freezing"]
+
+_lock = threading.Lock()
+_open_harnesses = 0
+
+
+def _virtual_clock() -> FakeClock | None:
+    if flow_run_context.get() is None and task_run_context.get() is None:
+        return None
+    rt = current_runtime()
+    return rt.clock if rt.harness is not None and isinstance(rt.clock, FakeClock) else None
+
+
+@functools.wraps(_realtime.sleep)
+def _sleep(seconds: float) -> None:
+    clock = _virtual_clock()
+    if clock is None:
+        _realtime.sleep(seconds)
+    else:
+        clock.sleep(seconds)
+
+
+_real_asyncio_sleep = asyncio.sleep
+
+
+@functools.wraps(_real_asyncio_sleep)
+async def _asleep(delay: float, result: Any = None) -> Any:
+    clock = _virtual_clock()
+    if clock is None or delay <= 0:
+        return await _real_asyncio_sleep(delay, result)
+    await clock.asleep(delay)
+    return result
+
+
+@contextmanager
+def virtual_sleeps() -> Iterator[None]:
+    """Install the sleep patches for the duration of the block (reference-counted)."""
+    global _open_harnesses
+    with _lock:
+        if _open_harnesses == 0:
+            time.sleep = _sleep  # type: ignore[assignment]
+            asyncio.sleep = _asleep  # type: ignore[assignment]
+        _open_harnesses += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _open_harnesses -= 1
+            if _open_harnesses == 0:
+                time.sleep = _realtime.sleep  # type: ignore[assignment]
+                asyncio.sleep = _real_asyncio_sleep
+
 
 # Code whose timing must stay real under a frozen wall clock: pytest's own test durations.
 _REAL_TIME_MODULES = ["_pytest.timing"]

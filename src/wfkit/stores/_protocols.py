@@ -1,0 +1,208 @@
+"""What a run store is: three small protocols, and their union.
+
+- :class:`RunRecorder`: what the engine writes (runs, their state changes, log lines);
+- :class:`RunReader`: what the test harness, the CLI, the UI and scripts read back;
+- :class:`CacheStore`: cached task results, written through and read by key;
+- :class:`RunStore`: all three; what :func:`wfkit.stores.open_store` returns.
+
+The engine depends only on the recorder and the cache store. A store is any object with these
+members (the protocols are structural, nothing needs subclassing); ``isinstance(obj,
+RunStore)`` checks that the members are there, and :func:`missing_members` names those that
+are not. ``wfkit.testing.store_conformance`` checks that they behave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+
+if TYPE_CHECKING:
+    from wfkit.stores.records import FlowRun, LogRecord, TaskRun
+
+__all__ = ["CacheStore", "RunReader", "RunRecorder", "RunStore", "missing_members"]
+
+
+@runtime_checkable
+class RunRecorder(Protocol):
+    """Where the engine records runs, their state histories and their logs.
+
+    Each ``record_*_run`` call upserts the run from the snapshot and appends
+    ``snapshot.state`` to the run's history; histories keep the order of the calls, also
+    across threads. A recorder may buffer writes, but what it buffered is readable through
+    the same store's reading methods and durable after :meth:`flush`. Recording is called on
+    the engine's hot path (three state changes per task run): keep it cheap and never block
+    on I/O there if you can buffer instead.
+    """
+
+    url: str
+    """The URL the store was opened with (shown in messages; ``open_store(url)`` opens it)."""
+
+    def record_flow_run(self, run: FlowRunSnapshot) -> None:
+        """Upsert the flow run ``run`` describes and append ``run.state`` to its history.
+
+        The first call for an id creates the run (its creation position orders
+        ``task_runs()``); later calls replace its fields with the snapshot's.
+        """
+        ...
+
+    def record_task_run(self, run: TaskRunSnapshot) -> None:
+        """Upsert the task run ``run`` describes and append ``run.state`` to its history."""
+        ...
+
+    def record_log(self, entry: LogEntry) -> None:
+        """Append one log line emitted inside a run."""
+        ...
+
+    def flush(self) -> None:
+        """Make everything recorded so far durable (called when a top-level run ends)."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release what the store holds; closing twice does nothing."""
+        ...
+
+
+@runtime_checkable
+class RunReader(Protocol):
+    """What can be read back from a store: records of :mod:`wfkit.stores.records`.
+
+    Reads see everything recorded before them through the same store object (a store that
+    buffers flushes first). Records are new, immutable values on every read.
+    """
+
+    url: str
+    """The URL the store was opened with."""
+
+    def flow_runs(
+        self,
+        flow_name: str | None = None,
+        state: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[FlowRun]:
+        """Flow runs in start order, filtered by every argument given.
+
+        A run's start is its first ``Running`` state's time, or its first state's time if it
+        never ran; runs with no timestamp come first. Runs that start together keep the
+        order they were created in.
+
+        Args:
+            flow_name: only runs of this flow.
+            state: only runs whose current state has this name or type
+                (case-insensitively): ``"TimedOut"``, ``"failed"``.
+            tags: only runs carrying all of these tags.
+            since: only runs that started at or after this moment (naive: UTC).
+            until: only runs that started before this moment (naive: UTC).
+            limit: keep only the most recent N of the matching runs (still in start order).
+
+        Raises:
+            ConfigurationError: an argument has the wrong type, or ``limit`` is negative.
+        """
+        ...
+
+    def flow_run(self, run_id: str) -> FlowRun:
+        """One flow run by id.
+
+        Raises:
+            StoreError: there is no flow run with that id (the message names it).
+        """
+        ...
+
+    def task_runs(
+        self, flow_run_id: str | None = None, task_name: str | None = None
+    ) -> list[TaskRun]:
+        """Task runs in creation order, optionally only those of one flow run and/or task."""
+        ...
+
+    def logs(self, run_id: str | None = None) -> list[LogRecord]:
+        """Log records in the order they were recorded; ``run_id`` keeps those of one flow
+        run (including its task runs' lines) or one task run."""
+        ...
+
+
+@runtime_checkable
+class CacheStore(Protocol):
+    """Cached task results (:class:`~wfkit.stores.CacheRecord`), one per cache key.
+
+    Records are written through at once, never buffered, so that other processes using the
+    store see them. The store never judges expiry itself (the engine does, on its clock),
+    except in :meth:`prune_cache`, which is given the time. Naive times are read as UTC.
+    """
+
+    def write_cache(
+        self,
+        key: str,
+        value: bytes,
+        serializer: str,
+        expires_at: datetime | None,
+        task_name: str | None,
+        created_at: datetime,
+    ) -> None:
+        """Store ``value`` under ``key``, replacing any record with that key.
+
+        Raises:
+            TypeError: ``value`` is not bytes-like (a bytes-like value is stored as bytes).
+        """
+        ...
+
+    def read_cache(self, key: str) -> CacheRecord | None:
+        """The record stored under ``key``, expired or not; None if there is none."""
+        ...
+
+    def cache_records(self) -> list[CacheRecord]:
+        """Every cache record, oldest first (by ``created_at``, then key)."""
+        ...
+
+    def delete_cache(self, key: str) -> bool:
+        """Delete the record under ``key``; whether there was one."""
+        ...
+
+    def prune_cache(self, now: datetime) -> int:
+        """Delete the records whose ``expires_at`` is at or before ``now``; how many.
+
+        Raises:
+            TypeError: ``now`` is not a datetime.
+        """
+        ...
+
+
+@runtime_checkable
+class RunStore(RunRecorder, RunReader, CacheStore, Protocol):
+    """A whole run store: a :class:`RunRecorder`, a :class:`RunReader` and a
+    :class:`CacheStore` in one object, as ``open_store(url)`` returns it."""
+
+
+def missing_members(obj: object, protocol: type) -> list[str]:
+    """The members of ``protocol`` (one of the classes above) that ``obj`` lacks, sorted;
+    a method counts as missing if ``obj`` has something by that name that is not callable."""
+    missing = []
+    for name in sorted(_members(protocol)):
+        value = getattr(obj, name, _ABSENT)
+        if value is _ABSENT or (name in _METHODS and not callable(value)):
+            missing.append(name)
+    return missing
+
+
+_ABSENT = object()
+
+
+def _members(protocol: type) -> set[str]:
+    """The public names a protocol class declares, with those of the protocols it extends."""
+    return {
+        name
+        for cls in protocol.__mro__
+        if cls in _PROTOCOLS
+        for name in (*vars(cls), *vars(cls).get("__annotations__", {}))
+        if not name.startswith("_")
+    }
+
+
+_PROTOCOLS = (RunRecorder, RunReader, CacheStore, RunStore)
+_METHODS = frozenset(
+    name for cls in _PROTOCOLS for name, value in vars(cls).items() if callable(value)
+)
