@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple
 
 from wfkit import _realtime
@@ -87,9 +88,7 @@ class WfFuture(Generic[R]):
             TimeoutError: the run did not finish within ``timeout`` seconds.
             Exception: the run's exception, when it failed and ``raise_on_failure``.
         """
-        if timeout is None:
-            self._join()
-        elif not _wait_until([self], timeout):
+        if timeout is not None and not _wait_until([self], timeout):
             raise TimeoutError(
                 f"Task run {self._name!r} ({self.task_run_id}) did not finish within "
                 f"{timeout:g} second(s) (result(timeout={timeout!r})). Its state is "
@@ -135,13 +134,17 @@ class WfFuture(Generic[R]):
             timelines.catch_up(current_clock(), finished_at)
 
     def _final_state(self) -> State[R]:
-        """The final state (raises the runner's error if it failed to run the call)."""
-        future = self._future
-        if future.cancelled():
-            self._call.cancel()  # (a runner may cancel its futures itself)
-            return self._call.state  # type: ignore[no-any-return]
-        state: State[R] = future.result()
-        self._catch_up()
+        """The final state, waiting for it (raises the runner's error if it failed to run
+        the call)."""
+        call = self._call
+        try:
+            state: State[R] = self._future.result()
+        except CancelledError:  # a concurrent.futures future: the run will not start
+            call.cancel()
+            return call.state  # type: ignore[no-any-return]
+        finished_at = call.finished_at  # (_catch_up inlined: every result() comes here)
+        if finished_at is not None:
+            timelines.catch_up(current_clock(), finished_at)
         return state
 
     def __await__(self) -> Generator[Any, None, R]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 
 import pytest
@@ -30,7 +31,8 @@ def make_job(runtime):
 
     def make(target=echo, work=lambda call: call.run(), **arguments):
         prepared = prepare_task_run(target, (), {}, arguments=arguments)
-        return Job(SubmittedRun(prepared, context), work)
+        call = SubmittedRun(prepared, context)
+        return Job(call, functools.partial(work, call))
 
     return make
 

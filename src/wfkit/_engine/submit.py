@@ -11,6 +11,7 @@ wrapped in the :class:`~wfkit.futures.WfFuture` the caller gets.
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -32,8 +33,10 @@ __all__ = ["SubmittedRun", "map_task", "submit_runs", "submit_task"]
 _claim_lock = threading.Lock()
 
 
-def _execute(prepared: PreparedTaskRun) -> State:
-    return execute_task_run(prepared, return_state=True)  # type: ignore[no-any-return]
+# execute_task_run(prepared, return_state=True), without a Python-level frame
+_execute: Callable[[PreparedTaskRun], State] = functools.partial(
+    execute_task_run, return_state=True
+)
 
 
 class SubmittedRun:
@@ -149,8 +152,9 @@ class SubmittedRun:
             if self._submitted_at is None:
                 return context.run(work, prepared, *args)
             return context.run(self._on_timeline, work, prepared, *args)
-        finally:
-            self._over(prepared)
+        finally:  # (_over inlined: one call less per task run)
+            self._final = prepared.run.state
+            self._run = self._upstream = self._context = None
 
     def _on_timeline(self, work: Callable[..., State], *args: Any) -> State:
         clock = self._clock

@@ -25,7 +25,8 @@ _status_lock = threading.Lock()
 
 
 class Job:
-    """A task run queued on a pool: ``work(call)`` returns its final state.
+    """A task run queued on a pool: ``work()`` (a method of ``call``) returns its final
+    state.
 
     Implements :class:`~wfkit.task_runners.TaskRunFuture`, plus :meth:`run_if_queued` for
     the workers (and for waiters). A finished job keeps only its outcome.
@@ -35,7 +36,7 @@ class Job:
         "_call", "_work", "_status", "_latch", "_callbacks", "_state", "_error", "_cancelled"
     )  # fmt: skip
 
-    def __init__(self, call: Any, work: Callable[[Any], Any] | None) -> None:
+    def __init__(self, call: Any, work: Callable[[], Any] | None) -> None:
         self._call = call
         self._work = work
         self._status = _QUEUED
@@ -72,6 +73,8 @@ class Job:
         Raises:
             TimeoutError: not finished within ``timeout`` seconds.
         """
+        if self._status is _FINISHED and self._error is None:
+            return self._state
         if timeout is None:
             self.run_if_queued()
         if not self._wait(timeout):
@@ -94,11 +97,15 @@ class Job:
     # the pool's side ----------------------------------------------------------------------
     def run_if_queued(self) -> None:
         """Run the job unless another thread has started it (the workers' entry point)."""
-        if self._status is not _QUEUED or not self._claim():
+        if self._status is not _QUEUED:  # settled for good; checked again under the lock
             return
-        work, call = self._work, self._call
+        with _status_lock:  # (_claim inlined: one call less per task run)
+            if self._status is not _QUEUED:
+                return
+            self._status = _STARTED
+        work = self._work
         try:
-            state, error = work(call), None  # type: ignore[misc]
+            state, error = work(), None  # type: ignore[misc]
         except BaseException as exc:  # handed to whoever waits on the job
             state, error = None, exc
         self._finish(state, error)

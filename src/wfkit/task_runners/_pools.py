@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import Executor
@@ -59,18 +60,20 @@ class _PoolRunner:
                 f"task.submit() and task.map(); got {call!r}. Submit tasks with "
                 "my_task.submit(...) inside a flow."
             ) from None
-        self._submitted += 1
         if is_async:
-            loop_job = LoopJob(call)
-            self._event_loop().start(loop_job.run_on_loop())
-            return loop_job
-        job = Job(call, self._work)
-        self._pool().put(job)
+            return self._start_on_loop(call)
+        return self._queue(Job(call, call.run))
+
+    def _queue(self, job: Job) -> Job:
+        self._submitted += 1
+        (self._workers or self._pool()).put(job)
         return job
 
-    def _work(self, call: TaskRunCall) -> Any:
-        """Run ``call`` in the current (worker) thread; its final state."""
-        return call.run()
+    def _start_on_loop(self, call: TaskRunCall) -> Job:
+        self._submitted += 1
+        job = LoopJob(call)
+        self._event_loop().start(job.run_on_loop())
+        return job
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no more work. With ``wait``, return when every submitted run (and what
@@ -168,12 +171,10 @@ class ProcessPoolTaskRunner(_PoolRunner):
                 level), or ``call`` is not a task run call.
             RuntimeError: the runner is shut down.
         """
-        if not getattr(call, "is_async", True):
-            call.check_remote()
-        return super().submit(call)
-
-    def _work(self, call: TaskRunCall) -> Any:
-        return call.run_remote(self._send)
+        if getattr(call, "is_async", True):  # (async: on this process's event loop)
+            return super().submit(call)
+        call.check_remote()
+        return self._queue(Job(call, functools.partial(call.run_remote, self._send)))
 
     def _send(self, remote: RemoteTaskRun) -> Any:
         return self._process_pool().submit(_execute, remote).result()

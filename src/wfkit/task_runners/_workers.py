@@ -28,9 +28,9 @@ class WorkerPool:
         self._size = size
         self._name = name
         self._queue: deque[Job] = deque()
-        lock = threading.Lock()
-        self._wakeup = threading.Condition(lock)  # workers wait here for work
-        self._idle = threading.Condition(lock)  # drain() waits here for the workers
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)  # workers wait here for work
+        self._idle = threading.Condition(self._lock)  # drain() waits here for the workers
         self._threads: list[threading.Thread] = []
         self._sleeping = 0  # workers waiting for work, not yet woken
         self._closed = False
@@ -41,7 +41,7 @@ class WorkerPool:
         Raises:
             RuntimeError: the pool is closed.
         """
-        with self._wakeup:
+        with self._lock:  # (the lock itself: a Condition's ``with`` is a Python-level call)
             if self._closed:
                 raise RuntimeError("this task runner is shut down; it takes no more task runs")
             self._queue.append(job)
