@@ -7,6 +7,7 @@ The tasks live in ``_process_tasks`` (module level) so worker processes can impo
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -261,4 +262,21 @@ def test_a_run_whose_worker_process_dies_ends_crashed(store):
     assert seen["state"].is_crashed()
     (run,) = store.task_runs(task_name="dies")
     assert run.state_names == ["Pending", "Crashed"]
-    assert run.state.message.startswith("The worker running it failed: BrokenProcessPool")
+    assert run.state.message.startswith("Running it in another process failed: BrokenProcess")
+
+
+def test_a_run_whose_arguments_cannot_be_pickled_ends_crashed(store):
+    seen = {}
+
+    @flow(task_runner=RUNNER)
+    def main():
+        future = pt.square.submit(threading.Lock())
+        future.wait()
+        seen["state"] = future.state
+
+    main()
+    state = seen["state"]
+    assert state.is_crashed()
+    assert "cannot pickle" in state.message
+    (run,) = store.task_runs(task_name="square")
+    assert run.state_names == ["Pending", "Crashed"]

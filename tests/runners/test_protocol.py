@@ -4,13 +4,15 @@ what the engine does with a runner's futures, and a runner that refuses a run.""
 from __future__ import annotations
 
 import concurrent.futures
+import pickle
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from wfkit import flow, task
+from wfkit import flow, get_run_logger, task
 from wfkit.task_runners import TaskRunCall, TaskRunner, ThreadPoolTaskRunner
 from wfkit.testing import Harness, harness
 
@@ -186,3 +188,69 @@ def test_runs_submitted_while_the_flow_run_shuts_its_runner_down_still_run(h):
     main()
     assert h.task_run(late_submitter).state_names == ["Pending", "Running", "Completed"]
     assert h.task_run(add).state_names == ["Pending", "Running", "Completed"]
+
+
+# -- the remote path, without processes -------------------------------------------------------
+@task
+def slow_square(x):
+    time.sleep(30)  # virtual under the harness
+    get_run_logger().info("squaring %s", x)
+    return x * x
+
+
+class SendsToItself:
+    """A remote runner whose "worker" is the submitting thread: run_remote's public path,
+    as a cluster runner would use it, without a cluster."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def duplicate(self) -> SendsToItself:
+        return self
+
+    def submit(self, call: TaskRunCall) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_result(call.run_remote(self.send))
+        return future
+
+    def send(self, remote: Any) -> Any:
+        self.sent.append(remote)
+        return pickle.loads(pickle.dumps(remote)).execute()  # as if shipped elsewhere
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+def test_run_remote_replays_what_the_remote_run_recorded(h):
+    runner = SendsToItself()
+
+    @flow(task_runner=runner)
+    def main():
+        first = slow_square.submit(3)
+        return slow_square.submit(first).result()
+
+    assert main() == 81
+    first, second = h.task_runs(slow_square)
+    assert [r.state_names for r in (first, second)] == [["Pending", "Running", "Completed"]] * 2
+    assert second.upstream_ids == (first.id,)
+    assert [r.task_run_id for r in runner.sent] == [first.id, second.id]
+    assert [log.message for log in h.logs(second)] == ["squaring 9"]
+    assert h.clock.elapsed == 60  # the second started when the first ended (virtual time)
+
+
+def test_run_remote_of_a_task_a_worker_cannot_import_ends_failed(h):
+    @task
+    def local():
+        return 1
+
+    @flow(task_runner=SendsToItself())
+    def main():
+        future = local.submit()
+        future.wait()
+        return future.state.name
+
+    assert main() == "Failed"
+    run = h.task_run(local)
+    assert run.state_names == ["Pending", "Failed"]
+    assert run.state.message.startswith("It cannot run in another process: TypeError")
+    assert "module level" in run.state.message

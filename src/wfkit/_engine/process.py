@@ -21,7 +21,7 @@ from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_
 from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.context import FlowRunContext, Runtime, flow_run_context, use_runtime
-from wfkit.states import Crashed, NotReady, State
+from wfkit.states import Crashed, Failed, NotReady, State
 
 __all__ = ["ProcessTaskRun", "RemoteOutcome", "run_remote", "task_reference"]
 
@@ -211,18 +211,18 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
             return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
     try:
         cache = _cache_lookup(plan.cache, runtime)
-        remote = _remote_form(prepared, cache)
+        try:
+            remote = _remote_form(prepared, cache)
+        except Exception as exc:  # a task that a worker cannot import
+            message = f"It cannot run in another process: {type(exc).__name__}: {exc}"
+            return run.set_state(Failed(message=message, exception=exc))  # type: ignore[no-any-return]
         clock = runtime.clock
         started = clock.monotonic()
         try:
             outcome = send(remote)
-        except Exception as exc:
-            return run.set_state(  # type: ignore[no-any-return]
-                Crashed(
-                    message=f"The worker running it failed: {type(exc).__name__}: {exc}",
-                    exception=exc,
-                )
-            )
+        except Exception as exc:  # a lost worker, arguments that cannot be pickled...
+            message = f"Running it in another process failed: {type(exc).__name__}: {exc}"
+            return run.set_state(Crashed(message=message, exception=exc))  # type: ignore[no-any-return]
         _replay(outcome.events, run, runtime)
         timelines.catch_up(clock, started + outcome.elapsed)
         return outcome.state

@@ -6,7 +6,7 @@ import functools
 import os
 import threading
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Self
 
 from wfkit.exceptions import ConfigurationError
 from wfkit.task_runners._jobs import Job, LoopJob
@@ -29,7 +29,7 @@ def _check_max_workers(value: Any, owner: str) -> int | None:
 
 class _PoolRunner:
     """Threads of this process for sync task runs, one event loop (in its own thread) for
-    async ones; both started on first use. Subclasses say how a thread runs a call."""
+    async ones; both started on first use. ``with runner:`` shuts it down on exit."""
 
     _thread_name = "wfkit-task"
 
@@ -41,7 +41,7 @@ class _PoolRunner:
         self._closed = False
         self._submitted = 0  # changes whenever a run is submitted (shutdown watches it)
 
-    def duplicate(self) -> Any:
+    def duplicate(self) -> Self:
         """A fresh, unstarted runner with the same settings (one per flow run)."""
         return type(self)(max_workers=self.max_workers)
 
@@ -98,7 +98,7 @@ class _PoolRunner:
         if loop is not None:
             loop.stop(wait=wait)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -185,7 +185,7 @@ class ProcessPoolTaskRunner(_PoolRunner):
     def _process_pool(self) -> Executor:
         with self._lock:
             if self._processes is None:
-                # (multiprocessing and its executor: ~15 ms of import time that only
+                # (multiprocessing and its executor: ~12 ms of import time that only
                 # process pools need)
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor

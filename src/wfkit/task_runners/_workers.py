@@ -131,7 +131,7 @@ class LoopThread:
     """An asyncio event loop running in a daemon thread."""
 
     def __init__(self) -> None:
-        # (asyncio is imported by the first async task run only: ~20 ms of import time)
+        # (asyncio is imported by the first async task run only: ~30 ms of import time)
         import asyncio
 
         self._asyncio = asyncio
