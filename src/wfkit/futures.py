@@ -67,7 +67,10 @@ class WfFuture(Generic[R]):
     def state(self) -> State[R]:
         """The run's current state (its final state once done)."""
         if self._future.done():
-            return self._final_state()
+            try:
+                return self._final_state()
+            except Exception:  # the runner failed to run it: result() raises that
+                pass
         return self._call.state  # type: ignore[no-any-return]
 
     def done(self) -> bool:

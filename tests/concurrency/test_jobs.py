@@ -149,3 +149,21 @@ def test_a_finished_job_keeps_only_its_outcome(make_job):
     job.run_if_queued()
     assert job._call is None and job._work is None
     assert job.result().result() == "kept"
+
+
+def test_a_raising_done_callback_is_logged_and_the_others_still_run(make_job, caplog):
+    job = make_job(value=7)
+    called = []
+
+    def broken(j):
+        raise RuntimeError("callback bug")
+
+    job.add_done_callback(broken)
+    job.add_done_callback(lambda j: called.append(j.result().result()))
+    job.run_if_queued()  # the worker is not stopped by the callback
+    job.add_done_callback(broken)  # at once: logged too
+    assert called == [7]
+    errors = [r for r in caplog.records if r.name == "wfkit.task_runners"]
+    assert len(errors) == 2
+    assert "a done callback of" in errors[0].getMessage()
+    assert errors[0].exc_info[1].args == ("callback bug",)

@@ -76,7 +76,7 @@ def test_a_task_runner_missing_protocol_members_is_rejected_at_decoration(value,
     message = str(info.value)
     assert f"task_runner={value!r}" in message
     assert f"it has no {missing}." in message
-    assert "flow 'main'" in message or "'main'" in message
+    assert "for @flow 'main'" in message
     assert "wfkit.task_runners.TaskRunner" in message
 
 

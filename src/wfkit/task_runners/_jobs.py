@@ -12,6 +12,7 @@ callbacks run), and the lock a waiter sleeps on is made only when someone has to
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = ["Job", "LoopJob"]
 # waiting for its upstream, running, or retrying.)
 _QUEUED, _STARTED, _FINISHED = "queued", "started", "finished"
 _status_lock = threading.Lock()
+_logger = logging.getLogger("wfkit.task_runners")
 
 
 class Job:
@@ -92,7 +94,7 @@ class Job:
                 else:
                     self._callbacks.append(fn)
                 return
-        fn(self)
+        self._call_back(fn)
 
     # the pool's side ----------------------------------------------------------------------
     def run_if_queued(self) -> None:
@@ -127,7 +129,13 @@ class Job:
         if latch is not None:
             latch.release()
         for callback in callbacks or ():
+            self._call_back(callback)
+
+    def _call_back(self, callback: Callable[[Job], object]) -> None:
+        try:
             callback(self)
+        except Exception:  # (as concurrent.futures does: one callback never stops the rest)
+            _logger.exception("a done callback of %r raised", self)
 
     def _wait(self, timeout: float | None) -> bool:
         if self._status is _FINISHED:
