@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
 __all__ = ["load_pydantic"]
 
@@ -30,17 +31,20 @@ _loaded = False
 _lock = threading.Lock()
 
 
-def load_pydantic() -> None:
-    """Import pydantic's model machinery once, with the real ``datetime`` classes."""
+def load_pydantic() -> ModuleType:
+    """Import pydantic's model machinery once, with the real ``datetime`` classes, and
+    return the ``pydantic`` module. wfkit reaches pydantic only through this."""
     global _loaded
-    if _loaded:
-        return
-    with _lock:
-        if not _loaded:
-            with _real_datetime_classes():
-                for name in _MODULES:
-                    importlib.import_module(name)
-            _loaded = True
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                with _real_datetime_classes():
+                    for name in _MODULES:
+                        # (lazy: ~45 ms, as much as ``import wfkit``; only coercing arguments
+                        # and a set WFKIT_* variable need pydantic)
+                        importlib.import_module(name)
+                _loaded = True
+    return sys.modules["pydantic"]
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from wfkit import _realtime
+import wfkit._realtime as _realtime
 
 __all__ = ["Clock", "FakeClock", "SystemClock", "parse_start"]
 

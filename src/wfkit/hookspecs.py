@@ -1,20 +1,57 @@
-"""The hooks a wfkit plugin can implement.
+"""The hooks a wfkit plugin can implement, and how wfkit calls them.
 
-Plugins are objects (or modules) with functions named like the specs below and marked with
-``@wfkit.hookimpl``. They are registered with :func:`wfkit.register_plugin` or found through
-the ``wfkit`` entry-point group::
+Writing and registering a plugin
+    A plugin is an object (or module) with functions named like the specs below and marked
+    with ``@wfkit.hookimpl``. It implements only the arguments it needs
+    (``def wfkit_log(record): ...`` is fine). Register it with
+    :func:`wfkit.register_plugin` (or ``wfkit._plugins.plugin_manager().register``), or
+    publish it in the ``wfkit`` entry-point group, which is loaded when wfkit first needs
+    its plugins (entry points one by one, in name order; one that fails to import or to
+    validate is logged and skipped)::
 
-    # pyproject.toml of your plugin
-    [project.entry-points.wfkit]
-    myplugin = "mypackage.wfkit_plugin"
+        # pyproject.toml of your plugin
+        [project.entry-points.wfkit]
+        myplugin = "mypackage.wfkit_plugin"
 
-A plugin implements only the arguments it needs: ``def wfkit_log(record): ...`` is fine.
-Every argument is an immutable snapshot, so a plugin may keep it.
+    Every registration is validated at once: a ``@wfkit.hookimpl`` function whose name is
+    not a hook below (``wfkit_task_run_state_change``), or that asks for an argument its
+    hook does not pass, raises :class:`pluggy.PluginValidationError` and nothing is
+    registered. ``@wfkit.hookimpl(optionalhook=True)`` opts out of the name check.
+    Registering a plugin twice, or a second plugin under a taken name, raises ``ValueError``;
+    so does ``wfkit._plugins.unregister_plugin`` for a plugin or name not registered.
 
-Notification hooks (``*_state_changed``, ``wfkit_log``) run synchronously, in the thread
-of the run, in the order pluggy gives (last registered first). A plugin that raises is
-reported on the ``wfkit.plugins`` logger and skipped; the run and the other plugins go on.
-wfkit's own store writing is a plugin implementing these same hooks.
+Dispatch and order
+    wfkit calls every hook with pluggy's semantics, so everything pluggy offers applies:
+    ``@wfkit.hookimpl(wrapper=True)`` and old-style ``hookwrapper=True`` wrappers,
+    ``tryfirst``/``trylast``, ``firstresult`` (:func:`wfkit_make_store`),
+    ``plugin_manager().enable_tracing()`` and ``add_hookcall_monitoring``. The order is
+    pluggy's: wrappers first (outermost; ``tryfirst`` ones outside the others), then the
+    plain implementations, ``tryfirst`` ones first, then the most recently registered first,
+    ``trylast`` ones last. wfkit's own store writing is a plugin registered before all
+    others (``"wfkit.store_writer"``), so a plain implementation sees a state change before
+    the store records it, unless it is marked ``trylast``.
+
+    Notification hooks (``*_state_changed``, ``wfkit_log``) run synchronously, in the
+    thread of the run, before the engine goes on. Their arguments are immutable snapshots,
+    so a plugin may keep them. (When a hook has only plain implementations without
+    ``tryfirst``/``trylast`` and no monitoring is on, wfkit calls them itself in that same
+    order instead of through ``pm.hook``: the outcome is the same, at a fraction of the cost.)
+
+Failures
+    A notification hook never breaks a run. When an implementation raises (a plain one, or
+    a wrapper before or after its ``yield``), the exception is logged on the
+    ``wfkit.plugins`` logger as ``wfkit plugin 'name' failed in wfkit_...; the run goes on``
+    with its traceback, naming the plugin whose code raised it. pluggy stops calling
+    implementations at an exception and hands it to the wrappers around them, as usual;
+    wfkit then calls the plain implementations pluggy had not reached (all of them if a
+    wrapper raised before its ``yield``), in order, each isolated the same way, outside
+    the wrappers (which have finished by then). So a failing
+    plugin keeps neither the store writer nor another plugin from seeing the event.
+    A wrapper that catches an exception from the implementations inside it has handled it:
+    it is not logged, and the implementations after the failing one are not called for
+    that event. An error pluggy raises itself (a wrapper that does not ``yield``) is logged
+    too, and nothing more is called. :func:`wfkit_make_store` is not isolated: an exception
+    there propagates from ``open_store``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Run logging: ``get_run_logger()``, ``log_prints``, and the handlers that send run logs to
-the run store (through the ``wfkit_log`` hook) and to the console.
+"""Run logging and recording: ``get_run_logger()``, ``log_prints``, the handlers that send
+run logs to the ``wfkit_log`` hook and to the console, and the built-in store writer, the
+plugin that records every state change and log line in the current run store.
 
 Loggers: ``wfkit.flow_runs`` and ``wfkit.task_runs`` for run logs, ``wfkit`` above them.
 Their level is ``WFKIT_LOGGING_LEVEL`` (default INFO). Only records logged through a run
@@ -17,11 +18,19 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from wfkit._plugins import notify
-from wfkit.context import current_clock, flow_run_context, get_run_context, task_run_context
+from wfkit._plugins import add_builtin_plugin, notify
+from wfkit.context import (
+    current_clock,
+    current_store,
+    flow_run_context,
+    get_run_context,
+    task_run_context,
+)
+from wfkit.hookspecs import hookimpl
 
 __all__ = [
     "RunLoggerAdapter",
+    "StoreWriter",
     "base_logger",
     "disable_run_logger",
     "get_run_logger",
@@ -124,8 +133,9 @@ class StoreLogHandler(logging.Handler):
             return
         try:
             global _LogEntry
-            if _LogEntry is None:  # (the stores package loads on the first run, not at import)
-                from wfkit.stores._base import LogEntry as _LogEntry
+            if _LogEntry is None:
+                # (lazy: wfkit.stores costs ~4.5 ms of ``import wfkit``; a run loads it)
+                from wfkit.stores import LogEntry as _LogEntry
             message = record.getMessage()
             if record.exc_info:
                 message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
@@ -157,6 +167,7 @@ def setup_logging() -> None:
     with _setup_lock:
         if _is_set_up:
             return
+        # (lazy: wfkit.settings costs ~3 ms of ``import wfkit``; the first run needs it)
         from wfkit.settings import logging_level
 
         root = logging.getLogger("wfkit")
@@ -210,3 +221,26 @@ def _print_to_run_logger(
     ctx: Any = task_run_context.get() or flow_run_context.get()
     if ctx is not None and ctx.log_prints:
         logger_for(ctx).info((sep if sep is not None else " ").join(str(a) for a in args))
+
+
+class StoreWriter:
+    """Built-in plugin: records every state change and log line in the current run store.
+
+    Registered first (as ``"wfkit.store_writer"``), so pluggy calls it after every other
+    plain implementation except ``trylast`` ones."""
+
+    # (Taking every argument of the spec makes these the cheapest direct calls.)
+    @hookimpl
+    def wfkit_flow_run_state_changed(self, flow_run: Any, old_state: Any, new_state: Any) -> None:
+        current_store().record_flow_run(flow_run)
+
+    @hookimpl
+    def wfkit_task_run_state_changed(self, task_run: Any, old_state: Any, new_state: Any) -> None:
+        current_store().record_task_run(task_run)
+
+    @hookimpl
+    def wfkit_log(self, record: Any) -> None:
+        current_store().record_log(record)
+
+
+add_builtin_plugin("wfkit.store_writer", StoreWriter)

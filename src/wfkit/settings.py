@@ -18,10 +18,15 @@ all. Variable names are matched without regard to case, as pydantic-settings mat
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from wfkit._pydantic import load_pydantic
+from wfkit.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
@@ -62,8 +67,8 @@ def logging_level() -> str:
     return get_settings().logging_level  # type: ignore[no-any-return]
 
 
-def _settings_class() -> type[BaseSettings]:
-    from pydantic import Field, field_validator
+def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
+    # (lazy: pydantic-settings is ~37 ms more than pydantic; only a set WFKIT_* variable needs it)
     from pydantic_settings import BaseSettings, SettingsConfigDict
 
     class Settings(BaseSettings):
@@ -71,20 +76,18 @@ def _settings_class() -> type[BaseSettings]:
 
         model_config = SettingsConfigDict(env_prefix="WFKIT_", extra="ignore", frozen=True)
 
-        home: Path = Field(default_factory=lambda: Path(DEFAULT_HOME))
+        home: Path = pydantic.Field(default_factory=lambda: Path(DEFAULT_HOME))
         store: str | None = None
         logging_level: str = DEFAULT_LOGGING_LEVEL
 
-        @field_validator("home")
+        @pydantic.field_validator("home")
         @classmethod
         def _expand(cls, value: Path) -> Path:
             return value.expanduser()
 
-        @field_validator("logging_level")
+        @pydantic.field_validator("logging_level")
         @classmethod
         def _level(cls, value: str) -> str:
-            import logging
-
             upper = value.upper()
             if not isinstance(logging.getLevelName(upper), int):
                 raise ValueError(
@@ -104,16 +107,10 @@ def _settings_class() -> type[BaseSettings]:
 @lru_cache(maxsize=1)
 def get_settings() -> Any:
     """The current settings (cached)."""
-    from wfkit._pydantic import load_pydantic
-
-    load_pydantic()  # perhaps a test's first run, under frozen time
-    from pydantic import ValidationError
-
-    from wfkit.exceptions import ConfigurationError
-
+    pydantic = load_pydantic()  # perhaps a test's first run, under frozen time
     try:
-        return _settings_class()()
-    except ValidationError as exc:
+        return _settings_class(pydantic)()
+    except pydantic.ValidationError as exc:
         raise ConfigurationError(f"Invalid WFKIT_* setting: {exc}") from exc
 
 

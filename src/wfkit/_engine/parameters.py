@@ -7,6 +7,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from wfkit._pydantic import load_pydantic
 from wfkit.exceptions import ParameterBindError
 
 __all__ = ["ParameterValidator", "bind_arguments", "bind_parameters", "positional_names"]
@@ -143,16 +144,12 @@ class ParameterValidator:
             for name, value in passed.items()
         ):
             return passed, []
-        from wfkit._pydantic import load_pydantic
-
-        load_pydantic()  # first use of pydantic: never with a test's frozen datetime classes
-        from pydantic import ValidationError
-
+        pydantic = load_pydantic()  # (lazy: ~45 ms; most calls never get here)
         model_class = self._get_model()  # may drop hints it cannot validate
         to_check = {k: v for k, v in passed.items() if k in self._resolve_hints()}
         try:
             model = model_class.model_validate(to_check)
-        except ValidationError as exc:
+        except pydantic.ValidationError as exc:
             problems = [
                 f"- {'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
                 for err in exc.errors()
@@ -187,10 +184,9 @@ class ParameterValidator:
         return (hint, ... if default is inspect.Parameter.empty else default)
 
     def _build(self, fields: dict[str, Any]) -> Any:
-        from pydantic import ConfigDict, create_model
-
-        return create_model(  # type: ignore[call-overload]
+        pydantic = load_pydantic()
+        return pydantic.create_model(
             f"{getattr(self._fn, '__name__', 'fn')}_parameters",
-            __config__=ConfigDict(arbitrary_types_allowed=True),
+            __config__=pydantic.ConfigDict(arbitrary_types_allowed=True),
             **fields,
         )

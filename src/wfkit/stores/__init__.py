@@ -17,9 +17,12 @@ proves itself by subclassing ``wfkit.testing.store_conformance.StoreConformance`
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
+from wfkit._plugins import plugin_manager
 from wfkit.exceptions import ConfigurationError
+from wfkit.settings import store_url
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._protocols import (
     CacheStore,
@@ -44,6 +47,7 @@ __all__ = [
     "RunStore",
     "TaskRun",
     "TaskRunSnapshot",
+    "configured_store",
     "open_store",
 ]
 
@@ -64,11 +68,28 @@ def open_store(url: str | None = None) -> RunStore:
         TypeError: a plugin opened the URL but its store lacks members of :class:`RunStore`.
     """
     if url is None:
-        # (function-level: wfkit.context opens stores through this module)
-        from wfkit.context import default_runtime
-
-        return default_runtime().store
+        return configured_store()
     return open_store_at(url)
+
+
+_configured: RunStore | None = None
+_configured_lock = threading.Lock()
+
+
+def configured_store() -> RunStore:
+    """The configured store (``WFKIT_STORE``, default the SQLite file in ``WFKIT_HOME``),
+    opened on first use and then shared: runs that no harness or ``use_runtime`` redirects
+    are recorded in it, and ``open_store()`` reads it.
+
+    Raises:
+        ConfigurationError, StoreError, TypeError: as for :func:`open_store`.
+    """
+    global _configured
+    if _configured is None:
+        with _configured_lock:
+            if _configured is None:
+                _configured = open_store_at(store_url())
+    return _configured
 
 
 def open_store_at(url: str) -> RunStore:
@@ -81,10 +102,6 @@ def open_store_at(url: str) -> RunStore:
         raise ConfigurationError(
             f"store url={url!r} must be a string such as 'memory://' or 'sqlite:///path/to/wf.db'."
         )
-    # (function-level: the plugin manager's built-in store writer imports wfkit.context,
-    # which opens stores through this module)
-    from wfkit._plugins import plugin_manager
-
     made = plugin_manager().hook.wfkit_make_store(url=url)
     if made is not None:
         return _checked(made, url)
@@ -94,7 +111,7 @@ def open_store_at(url: str) -> RunStore:
 
         return MemoryStore(url)
     if url.startswith("sqlite://"):
-        from wfkit.stores.sqlite import SqliteStore
+        from wfkit.stores.sqlite import SqliteStore  # (lazy: as MemoryStore above)
 
         return SqliteStore.from_url(url)
     raise ConfigurationError(
@@ -119,8 +136,8 @@ def _checked(store: Any, url: str) -> RunStore:
 
 
 def __getattr__(name: str) -> Any:
-    # The record classes load only when someone asks for them (a few ms a run never needs).
     if name in ("FlowRun", "TaskRun", "LogRecord"):
+        # (lazy: the record classes cost a few ms that a run which reads nothing never needs)
         from wfkit.stores import records
 
         return getattr(records, name)

@@ -528,6 +528,6 @@ def _file_size(path: str) -> int:
 def _records() -> Any:
     """The record classes, imported when something first reads: defining them costs a few
     milliseconds that a script which only runs flows does not pay."""
-    from wfkit.stores import records
+    from wfkit.stores import records  # (lazy: see above)
 
     return records

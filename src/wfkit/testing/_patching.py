@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from wfkit import _realtime
+import wfkit._realtime as _realtime
 from wfkit.clock import FakeClock
 from wfkit.context import current_runtime, flow_run_context, task_run_context
 
@@ -89,13 +89,10 @@ _modules_primed = 0  # len(sys.modules) when freezegun's cache was last primed
 def frozen_wall_time(clock: FakeClock) -> Iterator[None]:
     """Freeze ``datetime.now()``, ``time.time()``, ``date.today()``... at the clock's time,
     moving with it."""
-    from freezegun import freeze_time
-
     # Nothing needs importing before time is frozen: the run records are plain dataclasses,
     # and wfkit first imports pydantic (which keeps the datetime class it sees then) with the
     # real classes, through wfkit._pydantic.
-    freezer = freeze_time(clock.now(), tick=False, real_asyncio=True, ignore=_REAL_TIME_MODULES)
-    _prime_freezegun_cache()
+    freezer = _freezer(clock.now())
     factory = freezer.start()
 
     def follow(now: Any) -> None:
@@ -112,15 +109,21 @@ def frozen_wall_time(clock: FakeClock) -> Iterator[None]:
 def warm_up_freezing() -> None:
     """Import freezegun and fill its cache of the loaded modules' time attributes (with a
     throwaway freeze, started and stopped at once), which the first freeze would do."""
-    from freezegun import freeze_time
-
-    freezer = freeze_time(_WARM_UP_TIME, tick=False, real_asyncio=True, ignore=_REAL_TIME_MODULES)
-    _prime_freezegun_cache()
+    freezer = _freezer(_WARM_UP_TIME)
     freezer.start()
     freezer.stop()
 
 
 _WARM_UP_TIME = "2000-01-01T00:00:00+00:00"
+
+
+def _freezer(at: Any) -> Any:
+    """A freezegun freezer of wall time at ``at`` that does not tick, not yet started."""
+    from freezegun import freeze_time  # (lazy: an optional extra, ~26 ms; only freeze=True)
+
+    freezer = freeze_time(at, tick=False, real_asyncio=True, ignore=_REAL_TIME_MODULES)
+    _prime_freezegun_cache()
+    return freezer
 
 
 def _prime_freezegun_cache() -> None:

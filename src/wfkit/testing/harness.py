@@ -13,24 +13,29 @@ Works with or without pytest::
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from wfkit.clock import FakeClock
 from wfkit.context import use_runtime
 from wfkit.exceptions import ConfigurationError
+from wfkit.testing.assertions import assert_state_history
 
 if TYPE_CHECKING:
     from datetime import datetime
-    from pathlib import Path
 
     from wfkit.stores import RunStore
 
-# The pytest plugin imports this module in every pytest session: what only entering a harness
-# needs (the sleep patches import asyncio; freezegun) is imported on entry.
+# The pytest plugin imports this module in every pytest session (which has already loaded
+# pathlib and tempfile): what only entering a harness needs (the sleep patches, which import
+# asyncio; freezegun; the stores) is imported on entry.
 
 __all__ = ["Harness", "harness", "warm_up", "wfkit_test_harness"]
 
@@ -98,7 +103,7 @@ class Harness:
         before = {r.id for r in self.store.flow_runs(flow_name=flow.name)}
         outcome = flow(*args, return_state=True, **kwargs)
         if inspect.isawaitable(outcome):
-            import asyncio
+            import asyncio  # (lazy: ~10 ms of every pytest session; entering loaded it)
 
             asyncio.run(_awaited(outcome))
         new = [
@@ -117,8 +122,6 @@ class Harness:
         """Assert the state history (names) of a run: a FlowRun/TaskRun record, or a
         Flow/Task/name that has exactly one run."""
         __tracebackhide__ = True
-        from wfkit.testing.assertions import assert_state_history
-
         assert_state_history(self._resolve(run_or_target), expected)
 
     def cache_hits(self, task: Any = None) -> int:
@@ -204,22 +207,22 @@ def _exactly_one(kind: str, target: Any, matches: list[Any], everything: list[An
 
 def _open_isolated_store(
     store: str | RunStore, directory: Path | None
-) -> tuple[RunStore, Path | None, Path | None]:
-    """Return (store, sqlite path, temp dir to delete)."""
+) -> tuple[RunStore, Path | None, tempfile.TemporaryDirectory[str] | None]:
+    """Return (store, sqlite path, temporary directory to remove on exit)."""
     if not isinstance(store, str):
         return store, None, None
     if store == "memory":
-        from wfkit.stores.memory import MemoryStore
+        from wfkit.stores.memory import MemoryStore  # (lazy: ~8 ms of every pytest session)
 
         return MemoryStore(), None, None
     if store == "sqlite":
-        import tempfile
-        from pathlib import Path
+        from wfkit.stores.sqlite import SqliteStore  # (lazy: ~24 ms of every pytest session)
 
-        from wfkit.stores.sqlite import SqliteStore
-
-        temp = None if directory is not None else Path(tempfile.mkdtemp(prefix="wfkit-harness-"))
-        path = (directory or temp) / "wfkit.db"  # type: ignore[operator]
+        temp = None
+        if directory is None:
+            temp = tempfile.TemporaryDirectory(prefix="wfkit-harness-", ignore_cleanup_errors=True)
+            directory = Path(temp.name)
+        path = directory / "wfkit.db"
         return SqliteStore(path), path, temp
     raise ConfigurationError(
         f"store={store!r} is not a harness store kind; use one of {list(STORE_KINDS)} "
@@ -261,8 +264,7 @@ def harness(
             "Use the active one (the wf_harness fixture, or the object the outer "
             "harness() returned) instead of opening another."
         )
-    from wfkit.testing._patching import frozen_wall_time, virtual_sleeps
-
+    patching = _patching()
     clock = FakeClock(start)
     run_store, path, temp = _open_isolated_store(store, directory)
     h = Harness(clock, run_store, path, background=background)
@@ -270,17 +272,23 @@ def harness(
     try:
         with ExitStack() as stack:
             stack.enter_context(use_runtime(clock=clock, store=run_store, harness=h))
-            stack.enter_context(virtual_sleeps())
+            stack.enter_context(patching.virtual_sleeps())
             if freeze:
-                stack.enter_context(frozen_wall_time(clock))
+                stack.enter_context(patching.frozen_wall_time(clock))
             yield h
     finally:
         _active.reset(token)
         run_store.close()
         if temp is not None:
-            import shutil
+            temp.cleanup()
 
-            shutil.rmtree(temp, ignore_errors=True)
+
+def _patching() -> ModuleType:
+    """:mod:`wfkit.testing._patching`: the sleep and wall-time patches."""
+    # (lazy: ~23 ms, mostly asyncio, of every pytest session; only entering a harness needs it)
+    import wfkit.testing._patching as patching
+
+    return patching
 
 
 def warm_up(freeze: bool = True) -> None:
@@ -292,14 +300,10 @@ def warm_up(freeze: bool = True) -> None:
     that the first such test's duration is the test's own: the cost (tens of milliseconds)
     moves to collection, it does not go away.
     """
-    import importlib
-
     for name in _FIRST_USE_MODULES:
         importlib.import_module(name)
     if freeze:
-        from wfkit.testing._patching import warm_up_freezing
-
-        warm_up_freezing()
+        _patching().warm_up_freezing()
 
 
 # What the first harness and the first run in it import (the sleep patches import asyncio).

@@ -31,8 +31,10 @@ import pytest
 
 pytest.register_assert_rewrite("wfkit.testing.assertions")
 
+from wfkit._plugins import register_plugin, unregister_plugin  # noqa: E402
+from wfkit.context import current_runtime, using_default_runtime  # noqa: E402
 from wfkit.hookspecs import hookimpl  # noqa: E402
-from wfkit.testing.harness import STORE_KINDS, Harness, harness  # noqa: E402
+from wfkit.testing.harness import STORE_KINDS, Harness, harness, warm_up  # noqa: E402
 
 _harness_key = pytest.StashKey[Harness]()
 _reports_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -93,8 +95,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"wf_store = {store_kind!r}: use one of {list(STORE_KINDS)}")
     config.stash[_kept_key] = []
     if not _option(config, "wf_isolated"):
-        from wfkit._plugins import register_plugin
-
         watcher = _UnisolatedRunWatcher()
         register_plugin(watcher, name="wfkit.pytest.unisolated_watcher")
         config.add_cleanup(watcher.unregister)
@@ -116,8 +116,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if isolated or not _HARNESS_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
     ]
     if users:
-        from wfkit.testing.harness import warm_up
-
         warm_up(freeze=any(_freezes(item) for item in users))
 
 
@@ -272,8 +270,6 @@ class _UnisolatedRunWatcher:
         self.warned = False
 
     def _seen(self) -> None:
-        from wfkit.context import current_runtime, using_default_runtime
-
         if using_default_runtime() and self.store_url is None:
             rt = current_runtime()
             self.store_url = getattr(rt.store, "url", repr(rt.store))
@@ -289,8 +285,6 @@ class _UnisolatedRunWatcher:
             self._seen()
 
     def unregister(self) -> None:
-        from wfkit._plugins import unregister_plugin
-
         with contextlib.suppress(ValueError, KeyError):
             unregister_plugin(self)
 

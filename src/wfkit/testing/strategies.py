@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
+import wfkit.cache_policies as cp
 from wfkit.states import Completed, Failed, State, StateType
 from wfkit.tasks import exponential_backoff
 
@@ -160,8 +161,6 @@ def flaky(plan: FailurePlan, result: Any = "ok", *, is_async: bool = False) -> C
 def cache_policies(draw: st.DrawFn, argument_names: tuple[str, ...] = ()) -> Any:
     """Cache policies: the built-ins, ``INPUTS`` without some of ``argument_names``, sums of
     those, and either isolation level. ``NO_CACHE`` is included (it never caches)."""
-    from wfkit import cache_policies as cp
-
     base = [cp.INPUTS, cp.TASK_SOURCE, cp.RUN_ID, cp.FLOW_PARAMETERS, cp.NO_CACHE, cp.DEFAULT]
     parts = draw(st.lists(st.sampled_from(base), min_size=1, max_size=3))
     policy = parts[0]
