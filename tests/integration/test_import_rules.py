@@ -29,12 +29,7 @@ PACKAGE = SRC / "wfkit"
 
 # Files whose function-level imports have not been given their reason yet (their slices of
 # issue 11 rework these modules). Remove a file once it passes; the test says when.
-NOT_YET_EXPLAINED = {
-    "wfkit/_engine/process.py",
-    "wfkit/_engine/submit.py",
-    "wfkit/futures.py",
-    "wfkit/task_runners/__init__.py",
-}
+NOT_YET_EXPLAINED: set[str] = set()
 # Files that still write ``from wfkit import <submodule>`` (same arrangement).
 NOT_YET_DIRECT: set[str] = set()
 

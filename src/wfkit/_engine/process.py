@@ -154,8 +154,8 @@ class ProcessTaskRun:
                 stack.enter_context(_in_flow_run(identity["flow_run"], rt, task_runner))
             prepared = prepare_task_run(task, (), {}, identity=identity, arguments=self.arguments)
             state = execute_task_run(prepared, return_state=True)
-            if task.isasync:  # (asyncio: imported in the worker only for async tasks)
-                import asyncio
+            if task.isasync:
+                import asyncio  # (lazy: ~30 ms; only an async task in a worker needs it)
 
                 state = asyncio.run(state)
         elapsed = clock.elapsed if isinstance(clock, FakeClock) else 0.0
@@ -277,8 +277,8 @@ def _worker_setup(harness: Any) -> Callable[[], AbstractContextManager[Any]] | N
     if harness is None:
         return None
     setup = getattr(harness, "worker_setup", None)
-    if setup is None:  # (TEMP, until Harness.worker_setup exists: the engine must not
-        # import wfkit.testing; the harness has loaded the module already)
+    if setup is None:
+        # (TEMP, until Harness.worker_setup exists: the engine must not import wfkit.testing)
         from wfkit.testing._patching import virtual_sleeps as setup
     return setup  # type: ignore[no-any-return]
 

@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from wfkit import _realtime
+from wfkit._realtime import sleep as _real_sleep
 from wfkit.task_runners._jobs import Job
 
 __all__ = ["LoopThread", "WorkerPool"]
@@ -56,7 +56,7 @@ class WorkerPool:
             # instead of piling up prepared runs. Workers blocked on I/O do not hold the GIL,
             # so this never waits for a run; pure-Python runs catch up while queued runs are
             # few and young (less for the garbage collector, rows written to a store once).
-            _realtime.sleep(0)
+            _real_sleep(0)
 
     def _start_worker(self) -> None:
         # Daemon threads: a flow run always shuts its runner down (waiting for the work);
