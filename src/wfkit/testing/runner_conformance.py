@@ -438,7 +438,8 @@ class RunnerConformance:
         self, runner: Any, h: Harness
     ) -> None:
         def forgetful() -> None:
-            takes_real_time.submit(0.2)
+            takes_real_time.submit(1.0)  # (long enough that a runner which does not wait
+            # cannot have finished it by the time the flow run ends)
 
         self.run_flow(runner, forgetful)
         assert h.task_run(takes_real_time).state_names == ["Pending", "Running", "Completed"]
@@ -448,7 +449,7 @@ class RunnerConformance:
         seen: dict[str, Any] = {}
 
         def by_hand() -> None:
-            takes_real_time.submit(0.2)
+            takes_real_time.submit(0.5)
             add.submit(1, 2)
             first, second = holder.calls
             copy = runner.duplicate()
