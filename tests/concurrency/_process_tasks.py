@@ -72,3 +72,8 @@ def too_slow():
 @task
 async def async_square(x):
     return x * x
+
+
+@task
+def dies():
+    os._exit(3)  # the worker process is lost mid-run

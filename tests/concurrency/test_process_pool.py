@@ -7,6 +7,7 @@ The tasks live in ``_process_tasks`` (module level) so worker processes can impo
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -194,7 +195,11 @@ def test_a_task_defined_in_a_function_is_rejected_at_submit(store):
 
     with pytest.raises(TypeError, match="module level"):
         main()
-    assert store.task_runs(task_name="local_task") == []
+    # Recorded Pending before the runner saw it; it never started, and it did not stay
+    # Pending: the runner's refusal is its final state.
+    (run,) = store.task_runs(task_name="local_task")
+    assert run.state_names == ["Pending", "Failed"]
+    assert "did not take it" in run.state.message and "module level" in run.state.message
 
 
 # -- under the harness ------------------------------------------------------------------------
@@ -241,3 +246,37 @@ def test_process_task_retries_under_the_harness(h):
     ]
     assert run.run_count == 3
     assert h.clock.elapsed == 20
+
+
+def test_a_run_whose_worker_process_dies_ends_crashed(store):
+    seen = {}
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def main():
+        future = pt.dies.submit()
+        future.wait()
+        seen["state"] = future.state
+        return "the flow goes on"
+
+    assert main() == "the flow goes on"
+    assert seen["state"].is_crashed()
+    (run,) = store.task_runs(task_name="dies")
+    assert run.state_names == ["Pending", "Crashed"]
+    assert run.state.message.startswith("Running it in another process failed: BrokenProcess")
+
+
+def test_a_run_whose_arguments_cannot_be_pickled_ends_crashed(store):
+    seen = {}
+
+    @flow(task_runner=RUNNER)
+    def main():
+        future = pt.square.submit(threading.Lock())
+        future.wait()
+        seen["state"] = future.state
+
+    main()
+    state = seen["state"]
+    assert state.is_crashed()
+    assert "cannot pickle" in state.message
+    (run,) = store.task_runs(task_name="square")
+    assert run.state_names == ["Pending", "Crashed"]

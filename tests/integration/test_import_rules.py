@@ -29,12 +29,7 @@ PACKAGE = SRC / "wfkit"
 
 # Files whose function-level imports have not been given their reason yet (their slices of
 # issue 11 rework these modules). Remove a file once it passes; the test says when.
-NOT_YET_EXPLAINED = {
-    "wfkit/_engine/process.py",
-    "wfkit/_engine/submit.py",
-    "wfkit/futures.py",
-    "wfkit/task_runners/__init__.py",
-}
+NOT_YET_EXPLAINED: set[str] = set()
 # Files that still write ``from wfkit import <submodule>`` (same arrangement).
 NOT_YET_DIRECT: set[str] = set()
 
@@ -209,3 +204,22 @@ def test_a_harness_that_does_not_freeze_time_loads_no_freezegun() -> None:
     loaded = _modules_after(code)
     assert "wfkit.testing._patching" in loaded
     assert {m for m in loaded if m.split(".")[0] == "freezegun"} == set()
+
+
+def test_sync_submissions_load_neither_asyncio_nor_multiprocessing(tmp_path: Path) -> None:
+    # asyncio (~30 ms) is imported by the first async task run (the runner's event loop,
+    # awaiting a future); multiprocessing (~12 ms) by the first process-pool run.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFKIT_")}
+    env["HOME"] = str(tmp_path)
+    code = (
+        "import wfkit\n"
+        "@wfkit.task\n"
+        "def t(x: int) -> int: return x\n"
+        "@wfkit.flow\n"
+        "def f() -> list[int]: return t.map([1, 2]).result() + [t.submit(3).result()]\n"
+        "assert f() == [1, 2, 3]\n"
+    )
+    loaded = _modules_after(code, env)
+    assert "wfkit._engine.submit" in loaded and "wfkit._engine.process" in loaded
+    assert "asyncio" not in loaded
+    assert "multiprocessing" not in loaded

@@ -11,7 +11,6 @@ from contextvars import ContextVar
 from typing import Any
 
 from wfkit._annotations import BaseAnnotation, allow_failure, quote, unmapped
-from wfkit._engine.timelines import catch_up
 from wfkit.exceptions import ConfigurationError, UpstreamTaskError
 from wfkit.futures import WfFuture
 
@@ -130,10 +129,7 @@ class Upstream:
     def _settle(self) -> UpstreamTaskError | None:
         """Check the upstream states; replace the arguments by their values."""
         for future, allowed in self.futures:
-            state = future.state
-            finished_at = future._job.finished_at
-            if finished_at is not None:
-                catch_up(self.clock, finished_at)  # this run starts after what it waited for
+            state = future.state  # (waiting moved this run's time to when it finished)
             if not allowed and not state.is_completed():
                 return UpstreamTaskError(
                     f"Upstream task run {future._name!r} ({future.task_run_id}) did not "

@@ -1,29 +1,45 @@
-"""Running a prepared task run in a worker process (``ProcessPoolTaskRunner``).
+"""Running a submitted task run in another process: ``TaskRunCall.run_remote``.
 
-The parent prepares the run (recorded Pending, id known) and waits for its upstream; the
-child runs the lifecycle (retries, timeouts, hooks) under the same identity, recording into
-a list; the parent replays those state changes and log lines through the plugin hooks, so
-its store (and every plugin) sees them as if the run had been local.
+The flow's process prepared the run (recorded Pending, id known). It waits for the run's
+upstream and looks up its cache record, then hands a picklable :class:`ProcessTaskRun` to
+the runner. In the worker, :meth:`ProcessTaskRun.execute` runs the lifecycle (retries,
+timeouts, hooks) under the same identity, recording into a list; back in the flow's
+process, those state changes, log lines and cache writes are replayed through the plugin
+hooks, so its store (and every plugin) sees them as if the run had been local.
 """
 
 from __future__ import annotations
 
 import importlib
 import pickle
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import Any, NamedTuple
 
-from wfkit._engine.timelines import catch_up, is_virtual
+from wfkit._engine import timelines
+from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
 from wfkit._plugins import notify
-from wfkit.states import NotReady, State
+from wfkit.clock import FakeClock, SystemClock
+from wfkit.context import FlowRunContext, Runtime, flow_run_context, use_runtime
+from wfkit.states import Crashed, Failed, NotReady, State
 
-__all__ = ["run_in_process"]
+__all__ = ["ProcessTaskRun", "RemoteOutcome", "run_remote", "task_reference"]
+
+
+class RemoteOutcome(NamedTuple):
+    """What a worker sends back: the final state, what the run recorded (in order), and
+    the virtual seconds it took (fake clocks; else 0)."""
+
+    state: State
+    events: list[tuple[str, Any]]
+    elapsed: float
 
 
 class _RecordingStore:
-    """A store that keeps what the child's run records, in order, to send to the parent.
+    """A store that keeps what the worker's run records, in order, to send back.
 
-    Cache reads are answered from the one record the parent looked up for the run's key;
-    cache writes are sent back and replayed into the parent's store.
+    Cache reads are answered from the one record the flow's process looked up for the
+    run's key; cache writes are sent back and replayed into the flow's store.
     """
 
     url = "recording://"
@@ -55,17 +71,28 @@ class _RecordingStore:
 
 
 def task_reference(task: Any) -> tuple[str, str]:
-    """(module, qualname) under which a worker process can import ``task``."""
+    """(module, qualname) under which a worker process can import ``task``.
+
+    Raises:
+        TypeError: the task is not reachable by that name (defined inside a function).
+    """
     module, qualname = task.__module__, task.__qualname__
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):
         found = getattr(found, part, None)
     if found is not task and getattr(found, "fn", None) is not task.fn:
         raise TypeError(
-            f"task {task.name!r} ({module}.{qualname}) cannot run in a process pool: worker "
+            f"task {task.name!r} ({module}.{qualname}) cannot run in another process: worker "
             "processes import tasks by name, so define it at module level (not inside a function)."
         )
     return module, qualname
+
+
+class _HarnessInWorker:
+    """Stands in a worker process for the test harness of the flow's process."""
+
+    def __repr__(self) -> str:
+        return "<the flow process's test harness>"
 
 
 class _FlowRunInfo:
@@ -76,43 +103,80 @@ class _FlowRunInfo:
         self.__dict__.update(fields)
 
 
-def _child(
-    reference: tuple[str, str], arguments: dict[str, Any], identity: dict[str, Any]
-) -> tuple[State, list[Any], float]:
-    """Worker-process entry: run the task under ``identity``; return (final state,
-    recorded events, virtual seconds elapsed)."""
-    from contextlib import ExitStack
+class ProcessTaskRun:
+    """A task run's picklable form (a :class:`~wfkit.task_runners.RemoteTaskRun`).
 
-    from wfkit._engine.calls import execute_task_run, prepare_task_run
-    from wfkit.clock import FakeClock, SystemClock
-    from wfkit.context import FlowRunContext, flow_run_context, use_runtime
-    from wfkit.task_runners import ThreadPoolTaskRunner
-    from wfkit.testing._patching import virtual_sleeps  # (TEMP: the runner work replaces this)
+    Attributes:
+        task_run_id: the run's id.
+        reference: (module, qualname) of the task.
+        arguments: its arguments, upstream results filled in.
+        identity: the run's id, name, flow run, tags, upstream ids, start time (fake
+            clocks) and cache record.
+        worker_setup: a context manager factory entered around the run in the worker
+            (the test harness's virtual sleeps), or None.
+    """
 
-    module, qualname = reference
-    task: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        task = getattr(task, part)
-    store = _RecordingStore(identity["cache"])
-    fake = identity["fake_start"]
-    clock = FakeClock(fake) if fake else SystemClock()
-    with ExitStack() as stack:
-        # Under a parent's test harness, the task's own sleeps are virtual here too.
-        rt = stack.enter_context(
-            use_runtime(clock=clock, store=store, harness=fake or None)  # type: ignore[arg-type]
-        )
-        if fake:
-            stack.enter_context(virtual_sleeps())
-        if identity["flow_run"] is not None:
-            ctx = FlowRunContext(None, _FlowRunInfo(identity["flow_run"]), False, rt)
-            ctx.task_runner = ThreadPoolTaskRunner()
-            token = flow_run_context.set(ctx)
-            stack.callback(flow_run_context.reset, token)
-            stack.callback(ctx.task_runner.shutdown)
-        prepared = prepare_task_run(task, (), {}, identity=identity, arguments=arguments)
-        state = execute_task_run(prepared, return_state=True)
-    elapsed = clock.elapsed if isinstance(clock, FakeClock) else 0.0
-    return _picklable(state), store.events, elapsed
+    def __init__(
+        self,
+        reference: tuple[str, str],
+        arguments: dict[str, Any],
+        identity: dict[str, Any],
+        worker_setup: Callable[[], AbstractContextManager[Any]] | None,
+    ) -> None:
+        self.task_run_id: str = identity["id"]
+        self.reference = reference
+        self.arguments = arguments
+        self.identity = identity
+        self.worker_setup = worker_setup
+
+    def execute(self, task_runner: Any = None) -> RemoteOutcome:
+        """Run the task here (a worker process) under the run's identity; what it records
+        is kept for the flow's process. ``task_runner`` runs what the task submits."""
+        module, qualname = self.reference
+        task: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            task = getattr(task, part)
+        identity = self.identity
+        store = _RecordingStore(identity["cache"])
+        fake = identity["fake_start"]
+        clock = FakeClock(fake) if fake else SystemClock()
+        setup = self.worker_setup
+        with ExitStack() as stack:
+            # Under a test harness in the flow's process, the task's own sleeps are
+            # virtual here too: the setup patches them, the marker makes them apply.
+            harness = _HarnessInWorker() if setup is not None else None
+            rt = stack.enter_context(
+                use_runtime(clock=clock, store=store, harness=harness)  # type: ignore[arg-type]
+            )
+            if setup is not None:
+                stack.enter_context(setup())
+            if identity["flow_run"] is not None:
+                stack.enter_context(_in_flow_run(identity["flow_run"], rt, task_runner))
+            prepared = prepare_task_run(task, (), {}, identity=identity, arguments=self.arguments)
+            state = execute_task_run(prepared, return_state=True)
+            if task.isasync:
+                import asyncio  # (lazy: ~30 ms; only an async task in a worker needs it)
+
+                state = asyncio.run(state)
+        elapsed = clock.elapsed if isinstance(clock, FakeClock) else 0.0
+        return RemoteOutcome(_picklable(state), store.events, elapsed)
+
+    def __repr__(self) -> str:
+        return f"ProcessTaskRun({'.'.join(self.reference)}, task_run_id={self.task_run_id!r})"
+
+
+@contextmanager
+def _in_flow_run(fields: dict[str, Any], rt: Runtime, task_runner: Any) -> Iterator[None]:
+    """The flow run the task belongs to, as far as the worker knows it."""
+    ctx = FlowRunContext(None, _FlowRunInfo(fields), False, rt)
+    ctx.task_runner = task_runner
+    token = flow_run_context.set(ctx)
+    try:
+        yield
+    finally:
+        flow_run_context.reset(token)
+        if task_runner is not None:
+            task_runner.shutdown()
 
 
 def _flow_run_fields(run: Any) -> dict[str, Any] | None:
@@ -137,29 +201,44 @@ def _picklable(state: State) -> State:
         return state.copy(data=None, exception=replacement)
 
 
-def run_in_process(runner: Any, prepared: Any) -> State:
-    """The parent's side of a process-pool task run (runs in a parent thread)."""
+def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any]) -> State:
+    """The flow process's side of a remote task run (in the submitter's context, on the
+    run's timeline): wait for the upstream, send, replay; returns the final state."""
     run, plan, runtime = prepared.run, prepared.plan, prepared.runtime
     if plan.upstream is not None:
         problem = plan.upstream.wait_sync()
         if problem is not None:
             return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
     try:
-        cache = _parent_cache_lookup(plan.cache, runtime)
-        return _run_child(runner, prepared, cache)
+        cache = _cache_lookup(plan.cache, runtime)
+        try:
+            remote = _remote_form(prepared, cache)
+        except Exception as exc:  # a task that a worker cannot import
+            message = f"It cannot run in another process: {type(exc).__name__}: {exc}"
+            return run.set_state(Failed(message=message, exception=exc))  # type: ignore[no-any-return]
+        clock = runtime.clock
+        started = clock.monotonic()
+        try:
+            outcome = send(remote)
+        except Exception as exc:  # a lost worker, arguments that cannot be pickled...
+            message = f"Running it in another process failed: {type(exc).__name__}: {exc}"
+            return run.set_state(Crashed(message=message, exception=exc))  # type: ignore[no-any-return]
+        _replay(outcome.events, run, runtime)
+        timelines.catch_up(clock, started + outcome.elapsed)
+        return outcome.state
     finally:
         if plan.cache is not None:
             plan.cache.release()
 
 
-def _parent_cache_lookup(cache: Any, runtime: Any) -> tuple[str | None, Any]:
-    """(key, record) for the child: the parent holds a SERIALIZABLE key's lock while the
-    child runs, so concurrent identical process tasks compute once."""
+def _cache_lookup(cache: Any, runtime: Runtime) -> tuple[str | None, Any]:
+    """(key, record) for the worker: a SERIALIZABLE key's lock is held here while the
+    worker runs, so that concurrent identical remote runs compute once."""
     if cache is None:
         return None, None
     try:
         key = cache.key()
-    except Exception:  # the child computes it again and fails the run with the error
+    except Exception:  # the worker computes it again and fails the run with the error
         return None, None
     if key is None:
         return None, None
@@ -173,9 +252,7 @@ def _parent_cache_lookup(cache: Any, runtime: Any) -> tuple[str | None, Any]:
         return key, None
 
 
-def _run_child(runner: Any, prepared: Any, cache: tuple[str | None, Any]) -> State:
-    from wfkit.context import flow_run_context
-
+def _remote_form(prepared: PreparedTaskRun, cache: tuple[str | None, Any]) -> ProcessTaskRun:
     run, runtime = prepared.run, prepared.runtime
     clock = runtime.clock
     flow_ctx = flow_run_context.get()
@@ -185,21 +262,29 @@ def _run_child(runner: Any, prepared: Any, cache: tuple[str | None, Any]) -> Sta
         "flow_run_id": run.flow_run_id,
         "tags": run.tags,
         "upstream_ids": run.upstream_ids,
-        "fake_start": clock.now().isoformat() if is_virtual(clock) else None,
+        "fake_start": clock.now().isoformat() if timelines.is_virtual(clock) else None,
         "flow_run": _flow_run_fields(flow_ctx.run if flow_ctx else None),
         "cache": cache,
     }
-    started = clock.monotonic()
     arguments = dict(prepared.bound.arguments)
-    future = runner.processes().submit(_child, task_reference(prepared.task), arguments, identity)
-    state, events, elapsed = future.result()
-    _replay(events, run, runtime)
-    catch_up(clock, started + elapsed)
-    return state
+    setup = _worker_setup(runtime.harness)
+    return ProcessTaskRun(task_reference(prepared.task), arguments, identity, setup)
 
 
-def _replay(events: list[tuple[str, Any]], run: Any, runtime: Any) -> None:
-    """Publish what the child recorded, in order, as if it had happened here."""
+def _worker_setup(harness: Any) -> Callable[[], AbstractContextManager[Any]] | None:
+    """What a worker enters around a run of this harness: ``harness.worker_setup`` (a
+    picklable module-level callable: the harness's sleep patches)."""
+    if harness is None:
+        return None
+    setup = getattr(harness, "worker_setup", None)
+    if setup is None:
+        # (TEMP, until Harness.worker_setup exists: the engine must not import wfkit.testing)
+        from wfkit.testing._patching import virtual_sleeps as setup
+    return setup  # type: ignore[no-any-return]
+
+
+def _replay(events: list[tuple[str, Any]], run: Any, runtime: Runtime) -> None:
+    """Publish what the worker recorded, in order, as if it had happened here."""
     previous = run.state
     for kind, payload in events:
         if kind == "log":

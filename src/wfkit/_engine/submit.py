@@ -1,35 +1,205 @@
 """Submitting task runs to a flow run's task runner: ``task.submit`` and ``task.map``.
 
 Each run is prepared (bound, created, recorded Pending) in the caller's thread, so its id is
-known at once; it executes on the runner with a copy of the caller's context (flow run,
-tags, clock, store, harness), on a timeline of its own under a fake clock. A map queues its
-runs in batches, so that the workers start early but are not woken once per item.
+known at once, and handed to the runner as a :class:`SubmittedRun` (the engine's
+:class:`~wfkit.task_runners.TaskRunCall`). Whichever way the runner starts it, it runs with
+a copy of the caller's context (flow run, tags, clock, store, harness) and, under a fake
+clock, on a timeline of its own that starts when it was submitted. The runner's future is
+wrapped in the :class:`~wfkit.futures.WfFuture` the caller gets.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from wfkit._annotations import unmapped
+from wfkit._engine import process, timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
 from wfkit._engine.inputs import is_mappable, looked_through
-from wfkit._engine.jobs import Job
 from wfkit._engine.parameters import bind_parameters
-from wfkit._engine.timelines import branch, is_virtual
 from wfkit.context import flow_run_context
 from wfkit.exceptions import MappingLengthMismatch, MappingMissingIterable, MissingContextError
 from wfkit.futures import WfFuture, WfFutureList
+from wfkit.states import Cancelled, Failed, State
 
-__all__ = ["map_task", "submit_runs", "submit_task"]
+__all__ = ["SubmittedRun", "map_task", "submit_runs", "submit_task"]
 
-_BATCH = 64  # runs prepared before the workers are handed them
+# Taking a run to start or cancel it: held for a few bytecodes, shared by all runs (a map
+# makes many; one lock each would cost more than the rare contention).
+_claim_lock = threading.Lock()
+
+
+# execute_task_run(prepared, return_state=True), without a Python-level frame
+_execute: Callable[[PreparedTaskRun], State] = functools.partial(
+    execute_task_run, return_state=True
+)
+
+
+class SubmittedRun:
+    """A prepared task run handed to a task runner; see
+    :class:`wfkit.task_runners.TaskRunCall` for what a runner may do with it.
+
+    It starts once: the first of run/run_async/run_remote/cancel takes it. Once it is
+    over it keeps only its final state (and ``finished_at``, the fake clock's time then).
+    """
+
+    __slots__ = (
+        "task_run_id", "task_run_name", "task", "flow_run_id", "is_async", "finished_at",
+        "_prepared", "_run", "_upstream", "_context", "_clock", "_submitted_at", "_final",
+        "_cancelled",
+    )  # fmt: skip
+
+    def __init__(self, prepared: PreparedTaskRun, context: contextvars.Context) -> None:
+        run = prepared.run
+        self.task_run_id: str = run.id
+        self.task_run_name: str = run.name
+        self.task = prepared.task
+        self.flow_run_id: str | None = run.flow_run_id
+        self.is_async: bool = prepared.task.isasync
+        self.finished_at: float | None = None
+        self._prepared: PreparedTaskRun | None = prepared
+        self._run: Any = run  # until it is over: its current state
+        self._upstream = prepared.plan.upstream
+        # The runs of one map share the context; each run enters a copy of its own.
+        self._context: contextvars.Context | None = context
+        clock = self._clock = prepared.runtime.clock
+        # (None under a real clock: no timeline to branch)
+        self._submitted_at = clock.monotonic() if timelines.is_virtual(clock) else None
+        self._final: State | None = None
+        self._cancelled = False
+
+    @property
+    def upstream(self) -> tuple[WfFuture[Any], ...]:
+        """The futures it waits for (data and ``wait_for``); empty once it is over."""
+        upstream = self._upstream
+        if upstream is None:
+            return ()
+        return tuple(dict.fromkeys(future for future, _ in upstream.futures))
+
+    @property
+    def state(self) -> State:
+        """Its current state; the final one once it is over."""
+        run = self._run
+        state: State | None = run.state if run is not None else self._final
+        assert state is not None  # a live run has a state from the start
+        return state
+
+    # starting -------------------------------------------------------------------------------
+    def run(self) -> State:
+        """Run it in this thread; its final state."""
+        prepared = self._claim()
+        if prepared is None:
+            return self.state  # cancelled before it started
+        return self._start(_execute, prepared)
+
+    def run_remote(self, send: Callable[[Any], Any]) -> State:
+        """Run it in another process through ``send``; its final state."""
+        prepared = self._claim()
+        if prepared is None:
+            return self.state
+        return self._start(process.run_remote, prepared, send)
+
+    def check_remote(self) -> None:
+        """Raise TypeError if a worker process could not import the task."""
+        process.task_reference(self.task)
+
+    async def run_async(self) -> State:
+        """Run it on the running event loop (an async task); its final state."""
+        prepared = self._claim()
+        if prepared is None:
+            return self.state
+        # (asyncio is loaded: this runs on an event loop. Imported here, not at the top,
+        # so that a process that only submits sync tasks never imports it: ~30 ms.)
+        import asyncio
+
+        context = self._context.copy()  # type: ignore[union-attr]
+        task = asyncio.get_running_loop().create_task(self._drive_async(prepared), context=context)
+        try:
+            state: State = await task
+        finally:
+            self._over(prepared)
+        return state
+
+    async def _drive_async(self, prepared: PreparedTaskRun) -> State:
+        clock = self._clock
+        with timelines.branch(clock, self._submitted_at):
+            try:
+                return await execute_task_run(prepared, return_state=True)  # type: ignore[no-any-return]
+            finally:
+                if self._submitted_at is not None:
+                    self.finished_at = clock.monotonic()
+
+    def _claim(self) -> PreparedTaskRun | None:
+        """Take the prepared run to start it; None if it was cancelled."""
+        with _claim_lock:
+            prepared, self._prepared = self._prepared, None
+        if prepared is None and not self._cancelled:
+            raise RuntimeError(
+                f"task run {self.task_run_name!r} ({self.task_run_id}) was started twice: a "
+                "task runner must call run(), run_async() or run_remote() once per call."
+            )
+        return prepared
+
+    def _start(self, work: Callable[..., State], prepared: PreparedTaskRun, *args: Any) -> State:
+        """``work(prepared, *args)`` in a copy of the submitter's context, on the run's own
+        timeline (fake clocks)."""
+        context = self._context.copy()  # type: ignore[union-attr]
+        try:
+            if self._submitted_at is None:
+                return context.run(work, prepared, *args)
+            return context.run(self._on_timeline, work, prepared, *args)
+        finally:  # (_over inlined: one call less per task run)
+            self._final = prepared.run.state
+            self._run = self._upstream = self._context = None
+
+    def _on_timeline(self, work: Callable[..., State], *args: Any) -> State:
+        clock = self._clock
+        with timelines.branch(clock, self._submitted_at):  # it started when submitted
+            try:
+                return work(*args)
+            finally:
+                self.finished_at = clock.monotonic()
+
+    def _over(self, prepared: PreparedTaskRun) -> None:
+        """Keep the final state only: a finished run's future holds no more."""
+        self._final = prepared.run.state
+        self._run = self._upstream = self._context = None
+
+    # not starting ---------------------------------------------------------------------------
+    def cancel(self) -> bool:
+        """Keep it from starting: it is recorded Cancelled. False if it has started."""
+        with _claim_lock:
+            prepared, self._prepared = self._prepared, None
+            if prepared is not None:
+                self._cancelled = True
+        if prepared is None:
+            return self._cancelled
+        self._end_unstarted(prepared, Cancelled(message="Cancelled before it started."))
+        return True
+
+    def reject(self, error: BaseException) -> None:
+        """The runner refused it (its submit raised ``error``): it is recorded Failed."""
+        with _claim_lock:
+            prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            message = f"The task runner did not take it: {type(error).__name__}: {error}"
+            self._end_unstarted(prepared, Failed(message=message, exception=error))
+
+    def _end_unstarted(self, prepared: PreparedTaskRun, state: State) -> None:
+        self._context.copy().run(prepared.run.set_state, state)  # type: ignore[union-attr]
+        self._over(prepared)
+
+    def __repr__(self) -> str:
+        return f"SubmittedRun({self.task_run_name!r}, state={self.state.name})"
 
 
 def _runner_for(task: Any, verb: str) -> Any:
     ctx = flow_run_context.get()
-    if ctx is None:
+    if ctx is None or ctx.task_runner is None:
         raise MissingContextError(
             f"{task.name}.{verb}(...) was called outside a flow: submitting needs a flow run's "
             f"task runner. Call it inside a @flow, or call the task directly ({task.name}(...)) "
@@ -40,10 +210,10 @@ def _runner_for(task: Any, verb: str) -> Any:
 
 def submit_task(
     task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Any = None
-) -> WfFuture:
+) -> WfFuture[Any]:
     """``task.submit(*args, **kwargs)``: a future of a run on the flow's task runner."""
     runner = _runner_for(task, "submit")
-    return runner.submit(task, _arguments(task, args, kwargs), wait_for)
+    return submit_runs(runner, task, (_arguments(task, args, kwargs),), wait_for)[0]
 
 
 def _arguments(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -51,101 +221,34 @@ def _arguments(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict
     return dict(bound.arguments)
 
 
-class _SubmittedRun(Job):
-    """A prepared task run queued on a runner: a worker, or a thread that waits for it,
-    runs it in a copy of the submitter's context, on a timeline that starts when it was
-    submitted (fake clocks)."""
-
-    __slots__ = ("_prepared", "_execute", "_context", "_submitted_at")
-
-    def __init__(
-        self,
-        prepared: PreparedTaskRun,
-        execute: Callable[[PreparedTaskRun], Any],
-        context: contextvars.Context,
-    ) -> None:
-        Job.__init__(self, None, prepared.run)
-        self._prepared: PreparedTaskRun | None = prepared
-        self._execute = execute  # the runner's run_prepared
-        # The runs of one map share the context; each run enters a copy of its own.
-        self._context: contextvars.Context | None = context
-        clock = prepared.runtime.clock
-        self._submitted_at = clock.monotonic() if is_virtual(clock) else None
-
-    def _work(self) -> Any:
-        prepared, context = self._prepared, self._context
-        self._prepared = self._context = None  # a finished run's future keeps only its state
-        assert prepared is not None and context is not None  # a job runs once
-        if self._submitted_at is None:
-            return context.copy().run(self._execute, prepared)
-        return context.copy().run(self._on_own_timeline, prepared)
-
-    def _on_own_timeline(self, prepared: PreparedTaskRun) -> Any:
-        clock = prepared.runtime.clock
-        with branch(clock, self._submitted_at):  # it started when submitted, not when picked up
-            try:
-                return self._execute(prepared)
-            finally:
-                self.finished_at = clock.monotonic()
-
-
-def _submit_async(runner: Any, prepared: PreparedTaskRun, context: Any) -> WfFuture:
-    """An async task runs on the runner's event loop; its job ends with the coroutine."""
-    import asyncio
-
-    clock = prepared.runtime.clock
-    submitted_at = clock.monotonic()
-    job = Job.external(live=prepared.run)
-
-    async def run_async() -> Any:
-        with branch(clock, submitted_at):
-            try:
-                return await execute_task_run(prepared, return_state=True)
-            finally:
-                job.finished_at = clock.monotonic()
-
-    def finish(done: Any) -> None:
-        error = done.exception()
-        job.complete(None if error else done.result(), error)
-
-    concurrent = context.copy().run(
-        asyncio.run_coroutine_threadsafe, run_async(), runner.event_loop()
-    )
-    concurrent.add_done_callback(finish)
-    return WfFuture(prepared.run, job)
-
-
 def submit_runs(
     runner: Any, task: Any, parameter_sets: Iterable[dict[str, Any]], wait_for: Any
-) -> WfFutureList:
-    """Prepare one run of ``task`` per parameter set and queue them on ``runner``; their
-    futures, in order. Runs prepared before an error are queued all the same."""
-    _check_submittable(task)
+) -> WfFutureList[Any]:
+    """Prepare one run of ``task`` per parameter set and submit each to ``runner``; their
+    futures, in order. A run the runner refuses is recorded Failed, and the error raised."""
+    if task.isgenerator or task.isasyncgen:
+        raise TypeError(
+            f"task {task.name!r} is a generator; generator tasks stream to their caller and "
+            "cannot be submitted. Call it directly instead."
+        )
     context = contextvars.copy_context()
-    execute = runner.run_prepared
-    futures = WfFutureList()
-    batch: list[Job] = []
-    try:
-        for parameters in parameter_sets:
-            prepared = prepare_task_run(task, (), {}, wait_for=wait_for, arguments=parameters)
-            if task.isasync:
-                futures.append(_submit_async(runner, prepared, context))
-                continue
-            job = _SubmittedRun(prepared, execute, context)
-            futures.append(WfFuture(prepared.run, job))
-            batch.append(job)
-            if len(batch) == _BATCH:
-                runner.submit_jobs(batch)
-                batch = []
-    finally:
-        if batch:
-            runner.submit_jobs(batch)
+    submit = runner.submit
+    futures: WfFutureList[Any] = WfFutureList()
+    for parameters in parameter_sets:
+        prepared = prepare_task_run(task, (), {}, wait_for=wait_for, arguments=parameters)
+        call = SubmittedRun(prepared, context)
+        try:
+            future = submit(call)
+        except BaseException as exc:
+            call.reject(exc)
+            raise
+        futures.append(WfFuture(call, future))
     return futures
 
 
 def map_task(
     task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Any = None
-) -> WfFutureList:
+) -> WfFutureList[Any]:
     """``task.map(...)``: one submitted run per position of the iterable arguments."""
     runner = _runner_for(task, "map")
     arguments = _arguments(task, args, kwargs)
@@ -170,9 +273,7 @@ def map_task(
             "lengths, or wrap the ones that should stay whole in unmapped()."
         )
     with looked_through(static.values()):  # not once per run
-        return runner.submit_each(  # type: ignore[no-any-return]
-            task, _rows(arguments, mapped, static), wait_for
-        )
+        return submit_runs(runner, task, _rows(arguments, mapped, static), wait_for)
 
 
 def _rows(
@@ -191,18 +292,3 @@ def _rows(
         row = template.copy()
         row.update(zip(mapped, position, strict=True))
         yield row
-
-
-def _check_submittable(task: Any) -> None:
-    from wfkit.tasks import Task
-
-    if not isinstance(task, Task):
-        raise TypeError(
-            f"task runners run wfkit tasks; got {task!r}. Decorate the function with @task "
-            "(or call it directly)."
-        )
-    if task.isgenerator or task.isasyncgen:
-        raise TypeError(
-            f"task {task.name!r} is a generator; generator tasks stream to their caller and "
-            "cannot be submitted. Call it directly instead."
-        )
