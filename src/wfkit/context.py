@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wfkit.clock import Clock, SystemClock
 from wfkit.exceptions import MissingContextError
@@ -37,6 +37,19 @@ __all__ = [
 ]
 
 
+class HarnessLike(Protocol):
+    """What the engine asks of the test harness a runtime runs under
+    (:class:`wfkit.testing.Harness` implements it; the engine never imports it).
+
+    Attributes:
+        worker_setup: a picklable, module-level function returning a context manager that
+            a worker process enters around each run it executes for this harness (the
+            harness's virtual sleeps), so that process-pool tasks follow the fake clock too.
+    """
+
+    worker_setup: Callable[[], AbstractContextManager[Any]]
+
+
 class Runtime:
     """The clock, store and random source runs use; immutable once built.
 
@@ -51,7 +64,7 @@ class Runtime:
         clock: Clock,
         store: RunStore | None = None,
         rng: random.Random | None = None,
-        harness: Any = None,
+        harness: HarnessLike | None = None,
         parent: Runtime | None = None,
     ) -> None:
         self.clock = clock
@@ -134,7 +147,7 @@ def use_runtime(
     clock: Clock | None = None,
     store: RunStore | str | None = None,
     rng: random.Random | None = None,
-    harness: Any = None,
+    harness: HarnessLike | None = None,
 ) -> Iterator[Runtime]:
     """Run everything inside the block with this clock, store and/or random source.
 

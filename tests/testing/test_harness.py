@@ -427,3 +427,17 @@ def test_warming_up_leaves_wall_time_real_and_a_later_harness_frozen() -> None:
 
 
 _REAL_DATETIME = dt.datetime
+
+
+def test_the_harness_gives_worker_processes_a_setup_that_pickles_by_name() -> None:
+    # Process-pool workers enter harness.worker_setup around each run (their sleeps follow
+    # the fake clock); the engine finds it through wfkit.context.HarnessLike.
+    import pickle
+
+    from wfkit.context import current_runtime
+    from wfkit.testing._patching import virtual_sleeps
+
+    with harness() as h:
+        assert current_runtime().harness is h
+        assert h.worker_setup is virtual_sleeps
+        assert pickle.loads(pickle.dumps(h.worker_setup)) is virtual_sleeps

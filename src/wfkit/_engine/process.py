@@ -20,7 +20,7 @@ from wfkit._engine import timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
 from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
-from wfkit.context import FlowRunContext, Runtime, flow_run_context, use_runtime
+from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
 from wfkit.states import Crashed, Failed, NotReady, State
 
 __all__ = ["ProcessTaskRun", "RemoteOutcome", "run_remote", "task_reference"]
@@ -89,7 +89,11 @@ def task_reference(task: Any) -> tuple[str, str]:
 
 
 class _HarnessInWorker:
-    """Stands in a worker process for the test harness of the flow's process."""
+    """Stands in a worker process for the test harness of the flow's process (what runs
+    here submits to a process pool of its own with the same setup)."""
+
+    def __init__(self, worker_setup: Callable[[], AbstractContextManager[Any]]) -> None:
+        self.worker_setup = worker_setup
 
     def __repr__(self) -> str:
         return "<the flow process's test harness>"
@@ -144,10 +148,11 @@ class ProcessTaskRun:
         with ExitStack() as stack:
             # Under a test harness in the flow's process, the task's own sleeps are
             # virtual here too: the setup patches them, the marker makes them apply.
-            harness = _HarnessInWorker() if setup is not None else None
-            rt = stack.enter_context(
-                use_runtime(clock=clock, store=store, harness=harness)  # type: ignore[arg-type]
-            )
+            harness = _HarnessInWorker(setup) if setup is not None else None
+            # (the recording store is a recorder and a cache store, all the engine uses of
+            # a store; it reads nothing back)
+            recording = use_runtime(clock=clock, store=store, harness=harness)  # type: ignore[arg-type]
+            rt = stack.enter_context(recording)
             if setup is not None:
                 stack.enter_context(setup())
             if identity["flow_run"] is not None:
@@ -271,16 +276,10 @@ def _remote_form(prepared: PreparedTaskRun, cache: tuple[str | None, Any]) -> Pr
     return ProcessTaskRun(task_reference(prepared.task), arguments, identity, setup)
 
 
-def _worker_setup(harness: Any) -> Callable[[], AbstractContextManager[Any]] | None:
-    """What a worker enters around a run of this harness: ``harness.worker_setup`` (a
-    picklable module-level callable: the harness's sleep patches)."""
-    if harness is None:
-        return None
-    setup = getattr(harness, "worker_setup", None)
-    if setup is None:
-        # (TEMP, until Harness.worker_setup exists: the engine must not import wfkit.testing)
-        from wfkit.testing._patching import virtual_sleeps as setup
-    return setup  # type: ignore[no-any-return]
+def _worker_setup(harness: HarnessLike | None) -> Callable[[], AbstractContextManager[Any]] | None:
+    """What a worker enters around a run of this harness (see
+    :class:`wfkit.context.HarnessLike`)."""
+    return harness.worker_setup if harness is not None else None
 
 
 def _replay(events: list[tuple[str, Any]], run: Any, runtime: Runtime) -> None:

@@ -63,6 +63,9 @@ class Harness:
         self.clock = clock
         self.store = store
         self.store_path = store_path
+        # What a process-pool worker enters around a run of this harness: the virtual
+        # sleeps (a module-level function, so it pickles by name; see HarnessLike).
+        self.worker_setup = _patching().virtual_sleeps
         # A background harness (pytest --wf-isolated, not handed to the test) may be shadowed
         # by a harness() the test opens; one handed out (claimed) may not.
         self._background = background
