@@ -24,7 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
 PACKAGE = SRC / "wfkit"
 
 # Files whose function-level imports have not been given their reason yet (their slices of
@@ -223,3 +224,71 @@ def test_sync_submissions_load_neither_asyncio_nor_multiprocessing(tmp_path: Pat
     assert "wfkit._engine.submit" in loaded and "wfkit._engine.process" in loaded
     assert "asyncio" not in loaded
     assert "multiprocessing" not in loaded
+
+
+# -- the layers (import-linter) and cycles ---------------------------------------------------
+def test_the_import_contracts_hold() -> None:
+    # The contracts live in pyproject.toml ([tool.importlinter]): testing -> public API ->
+    # engine -> foundations, and only wfkit.testing imports pytest/hypothesis/freezegun.
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
+
+
+def _cycles(graph: object) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}  # type: ignore[attr-defined]
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in edges[module]:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(edges):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    # Function-level imports count: a lazy import is an import all the same.
+    import grimp
+
+    graph = grimp.build_graph("wfkit", exclude_type_checking_imports=True, cache_dir=None)
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    class Graph:
+        modules = {"a", "b", "c"}
+
+        @staticmethod
+        def find_modules_directly_imported_by(module: str) -> set[str]:
+            return {"a": {"b"}, "b": {"a"}, "c": {"a"}}[module]
+
+    assert _cycles(Graph()) == [["a", "b"]]
