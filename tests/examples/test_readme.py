@@ -1,6 +1,10 @@
 """README.md stays true: its set-up commands are the documented ones, and every ``python``
 block in it runs (each in a fresh interpreter with its own ``WFKIT_HOME``) and prints what its
-comments say."""
+comments say.
+
+A block whose first line names a file (``# my_runner.py``) is a file of an example project:
+every block runs in a directory holding all of them, and the test files among them
+(``test_*.py``) run with pytest there."""
 
 from __future__ import annotations
 
@@ -15,7 +19,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
-PYTHON_BLOCKS = [code for lang, code in BLOCKS if lang == "python"]
+FILE_NAME = re.compile(r"# (\w+\.py)\n")
+ALL_PYTHON = [code for lang, code in BLOCKS if lang == "python"]
+FILES = {m.group(1): code for code in ALL_PYTHON if (m := FILE_NAME.match(code))}
+PYTHON_BLOCKS = [code for code in ALL_PYTHON if not FILE_NAME.match(code)]
+TEST_FILES = sorted(name for name in FILES if name.startswith("test_"))
 
 INSTALL_AND_RUN = (
     'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" '
@@ -48,8 +56,7 @@ def _expected_prints(code: str) -> list[str]:
     "code", PYTHON_BLOCKS, ids=[f"block{i}" for i in range(len(PYTHON_BLOCKS))]
 )
 def test_python_block_runs(code: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WFKIT_")}
-    env["WFKIT_HOME"] = str(tmp_path / "wfkit-home")
+    env = _project(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
@@ -62,6 +69,43 @@ def test_python_block_runs(code: str, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     for expected in _expected_prints(code):
         assert expected in proc.stdout, f"expected {expected!r} in the output:\n{proc.stdout}"
+
+
+def _project(directory: Path) -> dict[str, str]:
+    """Write the README's files into ``directory``; the environment to run things there."""
+    for name, code in FILES.items():
+        (directory / name).write_text(code, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFKIT_")}
+    env["WFKIT_HOME"] = str(directory / "wfkit-home")
+    env["PYTHONPATH"] = os.pathsep.join([str(directory), env.get("PYTHONPATH", "")]).strip(
+        os.pathsep
+    )
+    return env
+
+
+@pytest.mark.parametrize("name", TEST_FILES)
+def test_readme_test_file_passes(name: str, tmp_path: Path) -> None:
+    env = _project(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert " passed" in proc.stdout
+
+
+def test_every_readme_file_is_used() -> None:
+    # A file block that no test file or script imports would be checked by nothing.
+    users = [*PYTHON_BLOCKS, *FILES.values()]
+    for name in FILES:
+        if name.startswith("test_"):
+            continue
+        module = name.removesuffix(".py")
+        assert any(re.search(rf"\b(import|from) {module}\b", code) for code in users), name
 
 
 def test_readme_has_python_examples() -> None:
