@@ -45,8 +45,9 @@ from wfkit.states import Pending, State, StateType
 
 __all__ = ["PreparedTaskRun", "call_flow", "call_task", "execute_task_run", "prepare_task_run"]
 
-# A global read instead of the Enum class attribute (read through its metaclass, ~90 ns):
-# every task call reads it.
+# Globals instead of the Enum class attributes (read through its metaclass, ~90 ns): every
+# task call reads them.
+_PENDING = StateType.PENDING
 _COMPLETED = StateType.COMPLETED
 
 
@@ -204,7 +205,7 @@ def _prepare(
     # (_make: a NamedTuple from a tuple, without the keyword handling of its __new__)
     plan = RunPlan._make((run, task, task.run_spec, ctx, None, upstream, cache))
     if identity is None:
-        run.set_state(Pending())
+        run.set_state(State(_PENDING, "Pending"))  # (Pending() without its keyword handling)
     else:
         run.state = Pending()  # recorded by the parent process
         top_level = False  # the parent commits

@@ -60,26 +60,26 @@ def _failed(exc: BaseException, streamed: bool, clock: Clock) -> Outcome:
 def _carry_out(effect: Any, plan: RunPlan, clock: Clock) -> Reply:
     """Carry out any effect but Invoke, blocking."""
     kind = type(effect)
-    try:
-        if kind is Log:
+    try:  # (the most frequent first: a caching task's every call asks for a key and a lookup)
+        if kind is CacheKey:
+            return plan.cache.key(), None
+        if kind is CacheLookup:
+            return plan.cache.lookup(effect.key), None
+        if kind is CacheWrite:
+            plan.cache.write(effect.key, effect.value)
+        elif kind is CallUser:
+            return resolve_sync(effect.fn(*effect.args)), None
+        elif kind is Resolve:
+            return effect.upstream.wait_sync(), None
+        elif kind is Log:
             _log(effect, plan)
         elif kind is Sleep:
             clock.sleep(effect.seconds)
         elif kind is Now:
             return clock.now(), None
-        elif kind is CallUser:
-            return resolve_sync(effect.fn(*effect.args)), None
-        elif kind is Resolve:
-            return effect.upstream.wait_sync(), None
-        elif kind is CacheKey:
-            return plan.cache.key(), None
         elif kind is Acquire:
             plan.cache.lock_for(effect.key).acquire()
             plan.cache.mark_held()
-        elif kind is CacheLookup:
-            return plan.cache.lookup(effect.key), None
-        elif kind is CacheWrite:
-            plan.cache.write(effect.key, effect.value)
         else:  # pragma: no cover - the lifecycle yields only the effects above
             raise TypeError(f"unknown lifecycle effect {effect!r}")
     except BaseException as exc:  # thrown into the lifecycle, which decides what it means

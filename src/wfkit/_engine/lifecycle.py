@@ -40,7 +40,6 @@ from wfkit._engine.timeouts import DeadlineExceeded
 from wfkit.exceptions import FlowRunTimeoutError, TaskRunTimeoutError
 from wfkit.states import (
     AwaitingRetry,
-    Cached,
     Cancelled,
     Crashed,
     Failed,
@@ -180,19 +179,24 @@ _HOOK_FOR_TYPE = {
     StateType.CANCELLED: "on_cancellation",
 }
 _FINISHED = "Finished in state %s"
-# The final log line of a run that completed with no message, made once: most runs log it.
+# The final log line of a run that completed (or was Cached) with no message, made once:
+# most runs log one of these.
 _LOG_COMPLETED = {
-    "flow": Log(logging.INFO, _FINISHED, ("Completed()",)),
-    "task": Log(logging.DEBUG, _FINISHED, ("Completed()",)),
+    (kind, name): Log(level, _FINISHED, (f"{name}()",))
+    for kind, level in (("flow", logging.INFO), ("task", logging.DEBUG))
+    for name in ("Completed", "Cached")
 }
+_CACHE_KEY = CacheKey()
 _INVOKE_UNTIMED: Invoke  # defined below _never_times_out
 
 
 def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Drive one run (already Pending) to its final state, or to NotReady when an upstream
     did not complete; returns that state. ``rng`` draws the retry jitter."""
-    if plan.upstream is None and plan.pre_failure is None and plan.cache is None:
-        return _attempts(plan, rng)  # most runs: no generator around the attempts
+    if plan.upstream is None and plan.pre_failure is None:
+        # Most runs: no generator around the attempts (or the cache's), which every effect
+        # would resume too.
+        return _attempts(plan, rng) if plan.cache is None else _cached(plan, rng)
     return _prepared(plan, rng)
 
 
@@ -227,7 +231,7 @@ def _cached(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     runs it and writes its result."""
     run, cache = plan.run, plan.cache
     try:
-        key = yield CacheKey()
+        key = yield _CACHE_KEY
     except Exception as exc:  # an argument that cannot be hashed: the call fails clearly
         return (yield from _fail(plan, exc))
     if key is None:  # the policy gave no key: nothing to look up or write
@@ -240,7 +244,7 @@ def _cached(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
         if hit:
             run.run_count += 1
             yield State(_RUNNING, "Running")
-            final = Cached(data=value)
+            final = State(_COMPLETED, "Cached", data=value)  # (Cached(), one call less)
             yield final
             yield _log_final(plan, final)
             yield from _fire_hooks(plan, final)
@@ -405,9 +409,10 @@ def _log_final(plan: RunPlan, state: State) -> Log:
     sensitive); an error with the traceback unless it completed."""
     kind = plan.spec.kind
     if state.type is _COMPLETED:
-        if not state.message and state.name == "Completed":
-            return _LOG_COMPLETED[kind]
-        return Log(_LOG_COMPLETED[kind].level, _FINISHED, (_summary(state),))
+        made = _LOG_COMPLETED.get((kind, state.name))
+        if made is not None and not state.message:
+            return made
+        return Log(_LOG_COMPLETED[kind, "Completed"].level, _FINISHED, (_summary(state),))
     return Log(logging.ERROR, _FINISHED, (_summary(state),), state.exception)
 
 
