@@ -56,23 +56,16 @@ def _expected_prints(code: str) -> list[str]:
     "code", PYTHON_BLOCKS, ids=[f"block{i}" for i in range(len(PYTHON_BLOCKS))]
 )
 def test_python_block_runs(code: str, tmp_path: Path) -> None:
-    env = _project(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _run_in_project(tmp_path, "-c", code)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert "Traceback" not in proc.stderr, proc.stderr
     for expected in _expected_prints(code):
         assert expected in proc.stdout, f"expected {expected!r} in the output:\n{proc.stdout}"
 
 
-def _project(directory: Path) -> dict[str, str]:
-    """Write the README's files into ``directory``; the environment to run things there."""
+def _run_in_project(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in ``directory``, which holds the README's files, with a
+    ``WFKIT_HOME`` of its own."""
     for name, code in FILES.items():
         (directory / name).write_text(code, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WFKIT_")}
@@ -80,20 +73,14 @@ def _project(directory: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(directory), env.get("PYTHONPATH", "")]).strip(
         os.pathsep
     )
-    return env
+    return subprocess.run(
+        [sys.executable, *args], cwd=directory, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.parametrize("name", TEST_FILES)
 def test_readme_test_file_passes(name: str, tmp_path: Path) -> None:
-    env = _project(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _run_in_project(tmp_path, "-m", "pytest", "-q", "-p", "no:cacheprovider", name)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert " passed" in proc.stdout
 
