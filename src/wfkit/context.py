@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FlowRunContext",
     "Runtime",
+    "SubmittedRuns",
     "TaskRunContext",
     "current_clock",
     "current_runtime",
@@ -193,10 +194,44 @@ class _RunContext:
     run_logger: Any
 
 
-class FlowRunContext(_RunContext):
-    """What is known inside a running flow: the flow, its live run, its options."""
+class SubmittedRuns:
+    """The task runs a flow run submitted that have not ended: the flow run ends after them
+    (its final state is recorded only once every run it submitted has one)."""
 
-    __slots__ = ("flow", "task_runner")
+    __slots__ = ("_pending", "_idle", "latest")
+
+    def __init__(self) -> None:
+        self._pending = 0
+        self._idle = threading.Condition(threading.Lock())
+        # The latest fake-clock time (``monotonic()``) at which one of them ended, if any.
+        self.latest: float | None = None
+
+    def started(self) -> None:
+        """One more run was submitted."""
+        with self._idle:
+            self._pending += 1
+
+    def ended(self, finished_at: float | None) -> None:
+        """One of them reached its final state (at ``finished_at`` under a fake clock)."""
+        with self._idle:
+            self._pending -= 1
+            if finished_at is not None and (self.latest is None or finished_at > self.latest):
+                self.latest = finished_at
+            if self._pending == 0:
+                self._idle.notify_all()
+
+    def wait(self) -> None:
+        """Return once every submitted run has ended."""
+        with self._idle:
+            while self._pending:
+                self._idle.wait()
+
+
+class FlowRunContext(_RunContext):
+    """What is known inside a running flow: the flow, its live run, its options, and the
+    task runs it submitted."""
+
+    __slots__ = ("flow", "task_runner", "submitted")
 
     kind = "flow"
 
@@ -204,6 +239,7 @@ class FlowRunContext(_RunContext):
         self.flow, self.run, self.log_prints, self.runtime = flow, run, log_prints, runtime
         self.run_logger = None
         self.task_runner: Any = None
+        self.submitted = SubmittedRuns()
 
 
 class TaskRunContext(_RunContext):

@@ -7,6 +7,7 @@ the lifecycle's effects.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from contextvars import ContextVar
@@ -24,7 +25,7 @@ from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
 from wfkit._engine.parameters import bind_arguments, bind_parameters
 from wfkit._engine.runs import FlowRunLive, TaskRunLive
-from wfkit._engine.timelines import branch
+from wfkit._engine.timelines import branch, catch_up
 from wfkit.context import (
     FlowRunContext,
     Runtime,
@@ -102,7 +103,7 @@ def call_flow(
     plan = RunPlan(run, flow, flow.run_spec, ctx, pre_failure)
     run.set_state(Pending())
     logger_for(ctx).info("Beginning flow run %r for flow %r", run.name, flow.name)
-    body = _flow_body(flow, bound)
+    body = _flow_body(flow, bound, ctx)
     top_level = parent is None and parent_task is None
     return _dispatch(flow, plan, body, runtime, (flow_run_context, ctx), top_level, return_state)
 
@@ -293,19 +294,65 @@ def _body(owner: Any, bound: Any) -> Callable[[], Any]:
     return lambda: fn(*bound.args, **bound.kwargs)
 
 
-def _flow_body(flow: Any, bound: Any) -> Callable[[], Any]:
-    """The flow's body; what it returns has its futures waited for (a future that did not
-    complete fails the flow), and its task runner is shut down when it ends."""
+def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
+    """The flow's body. Each attempt ends only once every task run it submitted has ended
+    (so the flow run's final state comes after theirs), and what it returns has its futures
+    waited for (a future that did not complete fails the flow)."""
     fn = flow.fn
+    submitted = ctx.submitted
+
+    def all_ended() -> None:
+        # The runner finishes what was submitted (this thread helps with queued work, and a
+        # runner cancels what it will not run); a retry submits to a fresh copy of it.
+        runner = ctx.task_runner
+        runner.shutdown(wait=True)
+        ctx.task_runner = runner.duplicate()
+        submitted.wait()  # runs the runner may have handed elsewhere
+        if submitted.latest is not None:  # under a fake clock: the flow ends after them
+            catch_up(ctx.runtime.clock, submitted.latest)
+
     if flow.isasync:
 
         async def run_async() -> Any:
-            return settle_returned(await fn(*bound.args, **bound.kwargs))
+            try:
+                value = await fn(*bound.args, **bound.kwargs)
+            finally:
+                # (asyncio is loaded: this is a coroutine. The wait blocks, so it happens in
+                # a worker thread and the flow's event loop goes on.)
+                await sys.modules["asyncio"].to_thread(all_ended)
+            return settle_returned(value)
 
         return run_async
-    if flow.isgenerator or flow.isasyncgen:
-        return _body(flow, bound)
-    return lambda: settle_returned(fn(*bound.args, **bound.kwargs))
+    if flow.isgenerator:
+
+        def run_gen() -> Any:
+            try:
+                return (yield from fn(*bound.args, **bound.kwargs))
+            finally:
+                all_ended()
+
+        return run_gen
+    if flow.isasyncgen:
+
+        async def run_async_gen() -> Any:
+            values = fn(*bound.args, **bound.kwargs)
+            try:
+                async for value in values:
+                    yield value
+            finally:
+                await values.aclose()
+                await sys.modules["asyncio"].to_thread(all_ended)
+
+        return run_async_gen
+
+    def run() -> Any:
+        try:
+            value = fn(*bound.args, **bound.kwargs)
+        finally:
+            all_ended()
+        return settle_returned(value)
+
+    return run
 
 
 def _dispatch(

@@ -21,7 +21,7 @@ from wfkit._engine import process, timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
 from wfkit._engine.inputs import is_mappable, looked_through
 from wfkit._engine.parameters import bind_parameters
-from wfkit.context import flow_run_context
+from wfkit.context import SubmittedRuns, flow_run_context
 from wfkit.exceptions import MappingLengthMismatch, MappingMissingIterable, MissingContextError
 from wfkit.futures import WfFuture, WfFutureList
 from wfkit.states import Cancelled, Failed, State
@@ -50,10 +50,15 @@ class SubmittedRun:
     __slots__ = (
         "task_run_id", "task_run_name", "task", "flow_run_id", "is_async", "finished_at",
         "_prepared", "_run", "_upstream", "_context", "_clock", "_submitted_at", "_final",
-        "_cancelled",
+        "_cancelled", "_flow_runs_submitted",
     )  # fmt: skip
 
-    def __init__(self, prepared: PreparedTaskRun, context: contextvars.Context) -> None:
+    def __init__(
+        self,
+        prepared: PreparedTaskRun,
+        context: contextvars.Context,
+        submitted: SubmittedRuns | None = None,
+    ) -> None:
         run = prepared.run
         self.task_run_id: str = run.id
         self.task_run_name: str = run.name
@@ -71,6 +76,10 @@ class SubmittedRun:
         self._submitted_at = clock.monotonic() if timelines.is_virtual(clock) else None
         self._final: State | None = None
         self._cancelled = False
+        # The submitting flow run's count of runs not yet ended: it ends after this one.
+        self._flow_runs_submitted = submitted
+        if submitted is not None:
+            submitted.started()
 
     @property
     def upstream(self) -> tuple[WfFuture[Any], ...]:
@@ -152,9 +161,8 @@ class SubmittedRun:
             if self._submitted_at is None:
                 return context.run(work, prepared, *args)
             return context.run(self._on_timeline, work, prepared, *args)
-        finally:  # (_over inlined: one call less per task run)
-            self._final = prepared.run.state
-            self._run = self._upstream = self._context = None
+        finally:
+            self._over(prepared)
 
     def _on_timeline(self, work: Callable[..., State], *args: Any) -> State:
         clock = self._clock
@@ -165,9 +173,12 @@ class SubmittedRun:
                 self.finished_at = clock.monotonic()
 
     def _over(self, prepared: PreparedTaskRun) -> None:
-        """Keep the final state only: a finished run's future holds no more."""
+        """It has ended: keep the final state only (a finished run's future holds no more),
+        and tell the flow run that submitted it."""
         self._final = prepared.run.state
         self._run = self._upstream = self._context = None
+        if self._flow_runs_submitted is not None:
+            self._flow_runs_submitted.ended(self.finished_at)
 
     # not starting ---------------------------------------------------------------------------
     def cancel(self) -> bool:
@@ -232,11 +243,13 @@ def submit_runs(
             "cannot be submitted. Call it directly instead."
         )
     context = contextvars.copy_context()
+    flow_ctx = flow_run_context.get()
+    submitted = flow_ctx.submitted if flow_ctx is not None else None
     submit = runner.submit
     futures: WfFutureList[Any] = WfFutureList()
     for parameters in parameter_sets:
         prepared = prepare_task_run(task, (), {}, wait_for=wait_for, arguments=parameters)
-        call = SubmittedRun(prepared, context)
+        call = SubmittedRun(prepared, context, submitted)
         try:
             future = submit(call)
         except BaseException as exc:
