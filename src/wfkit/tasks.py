@@ -406,7 +406,9 @@ def _cache_options(given: Mapping[str, Any], owner: str) -> dict[str, Any]:
         )
     expiration = given.get("cache_expiration")
     if expiration is not None:
-        seconds = opt.check_seconds(expiration, owner, "cache_expiration")
+        # (a longer bound than a delay's: caching for years is fine, but now + expiration
+        # must stay inside datetime's range)
+        seconds = opt.check_seconds(expiration, owner, "cache_expiration", maximum=1e10)
         expiration = timedelta(seconds=seconds)
     serializer = given.get("result_serializer")
     if serializer is not None and serializer not in ("pickle", "json"):
@@ -442,16 +444,32 @@ def retry_delay_schedule(
     """Resolve ``retry_delay_seconds`` into ``delay(n)`` for retry ``n`` (1-based).
 
     A number is used for every retry; a list gives one delay per retry, its last value
-    repeating; a callable is called once with ``retries`` and must return such a list.
+    repeating; a callable is called once with ``retries``, when the first retry is due, and
+    must return a number or such a list. What it returns is checked then: a bad value
+    raises :class:`~wfkit.exceptions.ConfigurationError`, which fails that run.
     """
-    if callable(setting):
-        produced = setting(retries)
-        if opt._is_number(produced):
-            setting = float(produced)
-        else:
-            setting = opt.check_delay_list(
-                produced, f"@task {name!r}", "retry_delay_seconds(retries)"
-            )
+    if not callable(setting):
+        return _fixed_schedule(setting)
+    make = setting
+    made: list[Callable[[int], float]] = []  # the schedule, once the callable has made it
+
+    def delay(n: int) -> float:
+        if not made:
+            made.append(_fixed_schedule(_checked_delays(make(retries), name)))
+        return made[0](n)
+
+    return delay
+
+
+def _checked_delays(produced: Any, name: str) -> float | tuple[float, ...]:
+    """What a ``retry_delay_seconds`` callable returned, checked like the option itself."""
+    owner, argument = f"@task {name!r}", "retry_delay_seconds(retries)"
+    if opt._is_number(produced):
+        return opt.check_seconds(produced, owner, argument)
+    return opt.check_delay_list(produced, owner, argument)
+
+
+def _fixed_schedule(setting: float | tuple[float, ...]) -> Callable[[int], float]:
     if isinstance(setting, tuple):
         delays = setting
         return lambda n: delays[min(n, len(delays)) - 1]

@@ -277,21 +277,26 @@ def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
             and run.run_count <= spec.retries
             and (yield from _should_retry(plan, state))
         ):
-            delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
-            yield Log(
-                logging.INFO,
-                "%s - Retry %d/%d will start %s second(s) from now",
-                (state.message, run.run_count, spec.retries, f"{delay:g}"),
-            )
-            now = yield Now()
-            yield AwaitingRetry(
-                scheduled_time=now + timedelta(seconds=delay), message=state.message
-            )
             try:
-                yield Sleep(delay)
-                continue
-            except BaseException as exc:  # an enclosing deadline or an interrupt
-                state = _state_from_outcome(plan, Outcome(exception=exc), timeouts)
+                delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
+            except Exception as exc:  # a retry_delay_seconds callable raised or gave a bad
+                # delay: the run fails, saying why it was not retried
+                state = Failed(exception=exc, message=f"{state.message}; not retried: {exc}")
+            else:
+                yield Log(
+                    logging.INFO,
+                    "%s - Retry %d/%d will start %s second(s) from now",
+                    (state.message, run.run_count, spec.retries, f"{delay:g}"),
+                )
+                now = yield Now()
+                yield AwaitingRetry(
+                    scheduled_time=now + timedelta(seconds=delay), message=state.message
+                )
+                try:
+                    yield Sleep(delay)
+                    continue
+                except BaseException as exc:  # an enclosing deadline or an interrupt
+                    state = _state_from_outcome(plan, Outcome(exception=exc), timeouts)
         yield state
         yield _log_final(plan, state)
         if spec.hooks:
