@@ -82,9 +82,7 @@ def check_retries(value: Any, owner: str) -> int:
     return value
 
 
-def check_seconds(
-    value: Any, owner: str, argument: str, maximum: float = MAX_SECONDS
-) -> float:
+def check_seconds(value: Any, owner: str, argument: str, maximum: float = MAX_SECONDS) -> float:
     """``value`` (a number or a timedelta) as seconds, finite and within 0..``maximum``."""
     given = value
     if isinstance(value, timedelta):

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 import wfkit
 from wfkit import hookimpl
 from wfkit._engine import calls
-from wfkit._plugins import unregister_plugin
 from wfkit._engine.lifecycle import lifecycle
+from wfkit._plugins import unregister_plugin
 from wfkit.cache_policies import INPUTS
 from wfkit.exceptions import ConfigurationError
 from wfkit.testing import harness
