@@ -531,11 +531,14 @@ def task(fn: Any = None, /, **options: Any) -> Any:
             arguments or with a ``parameters`` argument; default ``"{name}-{3 hex chars}"``.
         retries: how many times to retry a failed run (default 0).
         retry_delay_seconds: a number, a list (one per retry, the last repeats; at most 50)
-            or a callable ``f(retries) -> list`` such as ``exponential_backoff(10)``.
-        retry_jitter_factor: randomise each delay within ``delay * (1 ± factor)``.
+            or a callable ``f(retries) -> list`` such as ``exponential_backoff(10)``, called
+            when the first retry is due. Each delay is 0..1e7 s (about 116 days).
+        retry_jitter_factor: randomise each delay within ``delay * (1 ± factor)``
+            (0..100).
         retry_condition_fn: ``f(task, task_run, state) -> bool`` (sync or async); retry only
             when it returns true.
-        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never).
+        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never; at
+            most 1e7 s).
         log_prints: send ``print`` inside the run to the run logger too (default: inherit).
         cache_policy: a :mod:`wfkit.cache_policies` policy (``INPUTS``, ``DEFAULT``, ...);
             without it or ``cache_key_fn`` the task is never cached.
