@@ -21,6 +21,14 @@ from typing import Any, Protocol, TypeAlias, TypedDict
 from wfkit.exceptions import ConfigurationError
 
 MAX_DELAYS = 50
+# The longest timeout or retry delay accepted: 10**7 s, about 116 days. Past ~9.2e9 s
+# (``threading.TIMEOUT_MAX``) a lock or event wait raises OverflowError, and a fixed deadline
+# that far out is almost always a unit mistake (milliseconds given as seconds); "no timeout"
+# is written None or 0. A bound well inside every limit also leaves room for the jitter.
+MAX_SECONDS = 1e7
+# The largest retry_jitter_factor: a delay is drawn in ``delay * (1 +- factor)``; beyond a
+# few times the delay the "jitter" is noise, and 1e308 made the product infinite.
+MAX_JITTER_FACTOR = 100.0
 
 
 class RunNameFromParameters(Protocol):
@@ -74,11 +82,19 @@ def check_retries(value: Any, owner: str) -> int:
     return value
 
 
-def check_seconds(value: Any, owner: str, argument: str) -> float:
+def check_seconds(value: Any, owner: str, argument: str, maximum: float = MAX_SECONDS) -> float:
+    """``value`` (a number or a timedelta) as seconds, finite and within 0..``maximum``."""
+    given = value
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if not _is_number(value) or value < 0:
-        raise _fail(owner, argument, value, "it must be a number of seconds >= 0")
+    if not _is_number(value) or not 0 <= value <= maximum:  # (False for NaN too)
+        raise _fail(
+            owner,
+            argument,
+            given,
+            f"it must be a number of seconds from 0 to {maximum:g}"
+            + (" (about 116 days)" if maximum == MAX_SECONDS else ""),
+        )
     return float(value)
 
 
@@ -127,8 +143,13 @@ def check_task_delay(value: Any, owner: str) -> float | tuple[float, ...] | Call
 def check_jitter(value: Any, owner: str) -> float | None:
     if value is None:
         return None
-    if not _is_number(value) or value < 0:
-        raise _fail(owner, "retry_jitter_factor", value, "it must be a number >= 0 or None")
+    if not _is_number(value) or not 0 <= value <= MAX_JITTER_FACTOR:  # (False for NaN too)
+        raise _fail(
+            owner,
+            "retry_jitter_factor",
+            value,
+            f"it must be a number from 0 to {MAX_JITTER_FACTOR:g}, or None",
+        )
     return float(value)
 
 

@@ -247,8 +247,10 @@ def flow(fn: Any = None, /, **options: Any) -> Any:
         flow_run_name: a format template over the parameters (``"etl-{day:%A}"``) or a
             callable with no arguments returning a string; default: a random slug.
         retries: how many times to retry a failed run (default 0).
-        retry_delay_seconds: seconds to wait before each retry (default 0), on the clock.
-        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never).
+        retry_delay_seconds: seconds to wait before each retry (default 0; at most 1e7 s),
+            on the clock.
+        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never; at
+            most 1e7 s).
         validate_parameters: validate and coerce arguments from the type hints (pydantic).
         log_prints: send ``print`` inside the run to the run logger too.
         task_runner: where ``task.submit``/``task.map`` run (an instance or a class; default

@@ -406,7 +406,9 @@ def _cache_options(given: Mapping[str, Any], owner: str) -> dict[str, Any]:
         )
     expiration = given.get("cache_expiration")
     if expiration is not None:
-        seconds = opt.check_seconds(expiration, owner, "cache_expiration")
+        # (a longer bound than a delay's: caching for years is fine, but now + expiration
+        # must stay inside datetime's range)
+        seconds = opt.check_seconds(expiration, owner, "cache_expiration", maximum=1e10)
         expiration = timedelta(seconds=seconds)
     serializer = given.get("result_serializer")
     if serializer is not None and serializer not in ("pickle", "json"):
@@ -442,16 +444,32 @@ def retry_delay_schedule(
     """Resolve ``retry_delay_seconds`` into ``delay(n)`` for retry ``n`` (1-based).
 
     A number is used for every retry; a list gives one delay per retry, its last value
-    repeating; a callable is called once with ``retries`` and must return such a list.
+    repeating; a callable is called once with ``retries``, when the first retry is due, and
+    must return a number or such a list. What it returns is checked then: a bad value
+    raises :class:`~wfkit.exceptions.ConfigurationError`, which fails that run.
     """
-    if callable(setting):
-        produced = setting(retries)
-        if opt._is_number(produced):
-            setting = float(produced)
-        else:
-            setting = opt.check_delay_list(
-                produced, f"@task {name!r}", "retry_delay_seconds(retries)"
-            )
+    if not callable(setting):
+        return _fixed_schedule(setting)
+    make = setting
+    made: list[Callable[[int], float]] = []  # the schedule, once the callable has made it
+
+    def delay(n: int) -> float:
+        if not made:
+            made.append(_fixed_schedule(_checked_delays(make(retries), name)))
+        return made[0](n)
+
+    return delay
+
+
+def _checked_delays(produced: Any, name: str) -> float | tuple[float, ...]:
+    """What a ``retry_delay_seconds`` callable returned, checked like the option itself."""
+    owner, argument = f"@task {name!r}", "retry_delay_seconds(retries)"
+    if opt._is_number(produced):
+        return opt.check_seconds(produced, owner, argument)
+    return opt.check_delay_list(produced, owner, argument)
+
+
+def _fixed_schedule(setting: float | tuple[float, ...]) -> Callable[[int], float]:
     if isinstance(setting, tuple):
         delays = setting
         return lambda n: delays[min(n, len(delays)) - 1]
@@ -513,11 +531,14 @@ def task(fn: Any = None, /, **options: Any) -> Any:
             arguments or with a ``parameters`` argument; default ``"{name}-{3 hex chars}"``.
         retries: how many times to retry a failed run (default 0).
         retry_delay_seconds: a number, a list (one per retry, the last repeats; at most 50)
-            or a callable ``f(retries) -> list`` such as ``exponential_backoff(10)``.
-        retry_jitter_factor: randomise each delay within ``delay * (1 ± factor)``.
+            or a callable ``f(retries) -> list`` such as ``exponential_backoff(10)``, called
+            when the first retry is due. Each delay is 0..1e7 s (about 116 days).
+        retry_jitter_factor: randomise each delay within ``delay * (1 ± factor)``
+            (0..100).
         retry_condition_fn: ``f(task, task_run, state) -> bool`` (sync or async); retry only
             when it returns true.
-        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never).
+        timeout_seconds: fail the run as ``TimedOut`` after this long (0/None: never; at
+            most 1e7 s).
         log_prints: send ``print`` inside the run to the run logger too (default: inherit).
         cache_policy: a :mod:`wfkit.cache_policies` policy (``INPUTS``, ``DEFAULT``, ...);
             without it or ``cache_key_fn`` the task is never cached.

@@ -59,8 +59,10 @@ def test_callable_schedule_may_return_a_number() -> None:
 
 
 def test_callable_schedule_returning_garbage_names_the_task() -> None:
+    delay = retry_delay_schedule(lambda retries: "soon", 2, "flaky")
+
     with pytest.raises(ConfigurationError) as info:
-        retry_delay_schedule(lambda retries: "soon", 2, "flaky")
+        delay(1)  # (checked when the first retry is due, so that it fails that run)
 
     assert "'flaky'" in str(info.value)
     assert "'soon'" in str(info.value)

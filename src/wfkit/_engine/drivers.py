@@ -6,12 +6,19 @@ lifecycle, runs the body when asked (:class:`~wfkit._engine.lifecycle.Invoke`), 
 every other effect to :func:`_carry_out` (blocking) or :func:`_carry_out_async` (awaiting,
 so an async run never blocks its event loop on a store or a lock). Every decision lives in
 :mod:`wfkit._engine.lifecycle`.
+
+The invariant every driver keeps: once it has started, a run reaches a final state. What the
+user's code raises becomes a state through the lifecycle; when wfkit itself fails (the
+lifecycle raises, publishing a state or logging fails), the driver records the run
+``Crashed``, with the traceback in its message, and the error goes on to the caller
+(:func:`_crash`).
 """
 
 from __future__ import annotations
 
 import inspect
 import sys
+import traceback
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
@@ -36,7 +43,7 @@ from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
 from wfkit._realtime import asyncio_sleep as real_asyncio_sleep
 from wfkit.clock import Clock
 from wfkit.logging import base_logger, logger_for
-from wfkit.states import State
+from wfkit.states import Crashed, State
 
 __all__ = ["FinalState", "drive_async", "drive_async_gen", "drive_sync", "drive_sync_gen"]
 
@@ -157,7 +164,11 @@ def drive_sync(steps: Steps, plan: RunPlan, body: Callable[[], Any], clock: Cloc
             send, throw = None, None
             kind = type(effect)
             if kind is State:
-                run.set_state(effect)
+                try:
+                    run.set_state(effect)
+                except BaseException as exc:  # publishing failed: the run did not reach it
+                    _crash(plan, exc, publishing=True)
+                    raise
             elif kind is Log:  # (here, not in _carry_out: every run's last effect is a Log,
                 # mostly at a level nobody listens to)
                 if logs_to.isEnabledFor(effect.level):
@@ -173,6 +184,9 @@ def drive_sync(steps: Steps, plan: RunPlan, body: Callable[[], Any], clock: Cloc
                     send = _failed(exc, False, clock)
             else:
                 send, throw = _carry_out(effect, plan, clock)
+    except BaseException as exc:
+        _crash(plan, exc)
+        raise
     finally:
         _release(plan)
 
@@ -189,7 +203,11 @@ async def drive_async(steps: Steps, plan: RunPlan, body: Callable[[], Any], cloc
                 return stop.value  # type: ignore[no-any-return]
             send, throw = None, None
             if type(effect) is State:
-                plan.run.set_state(effect)
+                try:
+                    plan.run.set_state(effect)
+                except BaseException as exc:  # publishing failed: the run did not reach it
+                    _crash(plan, exc, publishing=True)
+                    raise
             elif type(effect) is Invoke:
                 try:
                     value = await call_async_with_timeout(
@@ -200,6 +218,9 @@ async def drive_async(steps: Steps, plan: RunPlan, body: Callable[[], Any], cloc
                     send = _failed(exc, False, clock)
             else:
                 send, throw = await _carry_out_async(effect, plan, clock)
+    except BaseException as exc:
+        _crash(plan, exc)
+        raise
     finally:
         _release(plan)
 
@@ -222,7 +243,11 @@ def drive_sync_gen(
                 return stop.value  # type: ignore[no-any-return]
             send, throw = None, None
             if type(effect) is State:
-                plan.run.set_state(effect)
+                try:
+                    plan.run.set_state(effect)
+                except BaseException as exc:  # publishing failed: the run did not reach it
+                    _crash(plan, exc, publishing=True)
+                    raise
             elif type(effect) is Invoke:
                 # (The attempt is written out here, not delegated with ``yield from``: closing
                 # a delegating generator closes the delegate and then raises GeneratorExit
@@ -252,6 +277,9 @@ def drive_sync_gen(
                     send = _failed(exc, streamed, clock)
             else:
                 send, throw = _carry_out(effect, plan, clock)
+    except BaseException as exc:
+        _crash(plan, exc)
+        raise
     finally:
         _release(plan)
 
@@ -284,7 +312,11 @@ async def drive_async_gen(
                 return
             send, throw = None, None
             if type(effect) is State:
-                plan.run.set_state(effect)
+                try:
+                    plan.run.set_state(effect)
+                except BaseException as exc:  # publishing failed: the run did not reach it
+                    _crash(plan, exc, publishing=True)
+                    raise
             elif type(effect) is Invoke:
                 streamed = False
                 deadline = clock.monotonic() + effect.timeout if effect.timeout else None
@@ -311,8 +343,34 @@ async def drive_async_gen(
                     send = _failed(exc, streamed, clock)
             else:
                 send, throw = await _carry_out_async(effect, plan, clock)
+    except BaseException as exc:
+        _crash(plan, exc)
+        raise
     finally:
         _release(plan)
+
+
+def _crash(plan: RunPlan, error: BaseException, publishing: bool = False) -> None:
+    """``error`` escaped the lifecycle or the driver: record the run ``Crashed``, with the
+    traceback in the message, unless it already reached a final state (``publishing``: the
+    error came while publishing the run's latest state, which it therefore did not reach).
+    The caller re-raises ``error``."""
+    run = plan.run
+    if not publishing and run.state is not None and run.state.is_final():
+        return  # e.g. the last log line failed, or a crash already recorded: it stands
+    label = "Flow run" if plan.spec.kind == "flow" else "Task run"
+    # An interrupt (KeyboardInterrupt, SystemExit) is not wfkit's own failure.
+    where = "inside wfkit" if isinstance(error, Exception) else "by an interrupt"
+    trace = "".join(traceback.format_exception(error)).rstrip()
+    crashed = Crashed(
+        exception=error,
+        message=f"{label} crashed {where}: {type(error).__name__}: {error}\n{trace}",
+    )
+    try:
+        run.set_state(crashed)
+    except Exception:  # publishing failed again (a broken store): the error that caused
+        # the crash is the one to report; the run's own state is Crashed all the same
+        run.state = crashed
 
 
 def _release(plan: RunPlan) -> None:

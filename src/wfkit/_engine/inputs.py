@@ -36,9 +36,7 @@ def looked_through(values: Iterable[Any]) -> Iterator[None]:
     """Within the block, :func:`find_upstream` does not walk those of ``values`` that are
     containers holding no future or annotation: they are looked through once, here, instead
     of once per run."""
-    plain = tuple(
-        v for v in values if isinstance(v, (dict, *_CONTAINERS)) and not _walk(v, False, [])
-    )
+    plain = tuple(v for v in values if isinstance(v, (dict, *_CONTAINERS)) and _is_plain(v))
     token = _looked_through.set(_looked_through.get() + plain)
     try:
         yield
@@ -46,25 +44,104 @@ def looked_through(values: Iterable[Any]) -> Iterator[None]:
         _looked_through.reset(token)
 
 
-def _walk(value: Any, allowed: bool, found: list[tuple[WfFuture, bool]]) -> bool:
+# How deep find_upstream looks into a task's arguments (lists in lists...): each level is a
+# Python call, and Python stops at ~1,000 frames (RecursionError). 100 levels is far past
+# real data; a value nested deeper is refused with an error naming the parameter, and a value
+# that contains itself (it would be "infinitely deep") is passed as it is, not looked into.
+MAX_DEPTH = 100
+
+
+class _TooDeep(Exception):
+    """_walk went past MAX_DEPTH levels."""
+
+
+def _is_plain(value: Any) -> bool:
+    """Whether ``value`` holds no future or annotation (False when too deep to tell)."""
+    try:
+        return not _walk(value, False, [])
+    except _TooDeep:
+        return False
+
+
+def _walk(value: Any, allowed: bool, found: list[tuple[WfFuture, bool]], depth: int = 0) -> bool:
     """Collect futures in ``value`` (with whether their failure is allowed); return True
-    if anything needs replacing (a future or an annotation)."""
+    if anything needs replacing (a future or an annotation). Raises _TooDeep past
+    MAX_DEPTH levels."""
     if isinstance(value, WfFuture):
         found.append((value, allowed))
         return True
     if isinstance(value, quote):
         return True
+    if depth >= MAX_DEPTH:
+        raise _TooDeep
     if isinstance(value, allow_failure):
-        _walk(value.value, True, found)
+        _walk(value.value, True, found, depth + 1)
         return True
     if isinstance(value, BaseAnnotation):
-        _walk(value.value, allowed, found)
+        _walk(value.value, allowed, found, depth + 1)
         return True
     if isinstance(value, dict):
-        return any([_walk(v, allowed, found) for v in value.values()])
+        return any([_walk(v, allowed, found, depth + 1) for v in value.values()])
     if isinstance(value, _CONTAINERS):
-        return any([_walk(v, allowed, found) for v in value])
+        return any([_walk(v, allowed, found, depth + 1) for v in value])
     return False
+
+
+def _children(value: Any) -> Iterable[Any] | None:
+    """What _walk looks into inside ``value`` (None: nothing, it is a leaf)."""
+    if isinstance(value, dict):
+        return value.values()
+    if isinstance(value, _CONTAINERS):
+        return value
+    if isinstance(value, BaseAnnotation) and not isinstance(value, quote):
+        return (value.value,)
+    return None
+
+
+def _contains_itself(value: Any) -> bool:
+    """Whether ``value`` reaches itself, or a container on the way reaches itself (a depth-
+    first search without recursion, keeping the containers on the current path)."""
+    children = _children(value)
+    if children is None:
+        return False
+    path = {id(value)}
+    stack: list[tuple[Any, Iterator[Any]]] = [(value, iter(children))]
+    while stack:
+        node, pending = stack[-1]
+        for child in pending:
+            grandchildren = _children(child)
+            if grandchildren is None:
+                continue
+            if id(child) in path:
+                return True
+            path.add(id(child))
+            stack.append((child, iter(grandchildren)))
+            break
+        else:
+            stack.pop()
+            path.discard(id(node))
+    return False
+
+
+def _scan_parameter(name: str, value: Any, found: list[tuple[WfFuture, bool]]) -> bool | None:
+    """_walk over one argument; None when it contains itself (it is then not looked into).
+
+    Raises:
+        ConfigurationError: the argument is nested deeper than MAX_DEPTH levels.
+    """
+    before = len(found)
+    try:
+        return _walk(value, False, found)
+    except _TooDeep:
+        del found[before:]
+        if _contains_itself(value):
+            return None
+        raise ConfigurationError(
+            f"parameter {name!r} (a {type(value).__name__}) is nested more than {MAX_DEPTH} "
+            "levels deep: wfkit looks through a task's arguments for futures, and stops "
+            f"there. Flatten it, or pass quote({name}) to hand it over without looking into "
+            "it."
+        ) from None
 
 
 def _resolve(value: Any, allowed: bool = False) -> Any:
@@ -88,15 +165,26 @@ def _resolve(value: Any, allowed: bool = False) -> Any:
 
 def recorded_value(value: Any) -> Any:
     """What a task run records as a parameter: futures become a short reference (so the
-    record does not keep the upstream result alive)."""
+    record does not keep the upstream result alive). A value that contains itself (the
+    only kind past MAX_DEPTH levels here: find_upstream refused deeper ones) is recorded
+    as it is, and the store records its repr."""
+    try:
+        return _recorded(value, 0)
+    except _TooDeep:
+        return value
+
+
+def _recorded(value: Any, depth: int) -> Any:
     if isinstance(value, WfFuture):
         return f"<future of task run {value.task_run_id}>"
+    if depth >= MAX_DEPTH:
+        raise _TooDeep
     if isinstance(value, BaseAnnotation):
-        return recorded_value(value.value)
+        return _recorded(value.value, depth + 1)
     if isinstance(value, dict):
-        return {k: recorded_value(v) for k, v in value.items()}
+        return {k: _recorded(v, depth + 1) for k, v in value.items()}
     if isinstance(value, _CONTAINERS):
-        items = [recorded_value(v) for v in value]
+        items = [_recorded(v, depth + 1) for v in value]
         return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return value
 
@@ -105,12 +193,19 @@ class Upstream:
     """The futures a task run depends on (arguments and ``wait_for``), and how to turn its
     arguments into plain values once they are done."""
 
-    __slots__ = ("bound", "futures", "clock")
+    __slots__ = ("bound", "futures", "clock", "opaque")
 
-    def __init__(self, bound: Any, futures: list[tuple[WfFuture, bool]], clock: Any) -> None:
+    def __init__(
+        self,
+        bound: Any,
+        futures: list[tuple[WfFuture, bool]],
+        clock: Any,
+        opaque: frozenset[str] = frozenset(),
+    ) -> None:
         self.bound = bound
         self.futures = futures
         self.clock = clock
+        self.opaque = opaque  # arguments that contain themselves: passed as they are
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -136,9 +231,10 @@ class Upstream:
                     f"complete: it ended {state.name}. Wrap it in allow_failure(...) to run "
                     "this task anyway."
                 )
-        arguments = self.bound.arguments
+        arguments, opaque = self.bound.arguments, self.opaque
         for name, value in list(arguments.items()):
-            arguments[name] = _resolve(value)
+            if name not in opaque:
+                arguments[name] = _resolve(value)
         return None
 
 
@@ -146,14 +242,20 @@ def find_upstream(
     bound: Any, wait_for: Iterable[Any] | None, flow_run_id: str | None, clock: Any
 ) -> Upstream | None:
     """The task's Upstream, or None when its arguments hold no future or annotation."""
-    values = bound.arguments.values()
-    if not wait_for and _PLAIN.issuperset(map(type, values)):
+    arguments = bound.arguments
+    if not wait_for and _PLAIN.issuperset(map(type, arguments.values())):
         return None  # the common case: nothing to look into
     skipped = _looked_through.get()
-    if skipped:
-        values = [v for v in values if not any(v is s for s in skipped)]
     found: list[tuple[WfFuture, bool]] = []
-    needs = _walk(list(values), False, found)
+    needs = False
+    opaque: list[str] = []
+    for name, value in arguments.items():
+        if skipped and any(value is s for s in skipped):
+            continue
+        needs_it = _scan_parameter(name, value, found)
+        if needs_it is None:
+            opaque.append(name)
+        needs = needs or bool(needs_it)
     for item in wait_for or ():
         if isinstance(item, allow_failure) and isinstance(item.value, WfFuture):
             found.append((item.value, True))
@@ -172,7 +274,7 @@ def find_upstream(
             )
     if not needs and not found:
         return None
-    return Upstream(bound, found, clock)
+    return Upstream(bound, found, clock, frozenset(opaque))
 
 
 def is_mappable(value: Any) -> bool:
@@ -205,5 +307,8 @@ def settle_returned(value: Any) -> Any:
 
 def _holds_futures(value: Any) -> bool:
     found: list[tuple[WfFuture, bool]] = []
-    _walk(value, False, found)
+    try:
+        _walk(value, False, found)
+    except _TooDeep:  # a value this deep (or containing itself) is returned as it is
+        return False
     return bool(found)

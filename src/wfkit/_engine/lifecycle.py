@@ -187,6 +187,7 @@ _LOG_COMPLETED = {
     for name in ("Completed", "Cached")
 }
 _CACHE_KEY = CacheKey()
+_MAX_DEPTH = 100  # how deep _not_completed looks into what a flow returned
 _INVOKE_UNTIMED: Invoke  # defined below _never_times_out
 
 
@@ -277,21 +278,26 @@ def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
             and run.run_count <= spec.retries
             and (yield from _should_retry(plan, state))
         ):
-            delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
-            yield Log(
-                logging.INFO,
-                "%s - Retry %d/%d will start %s second(s) from now",
-                (state.message, run.run_count, spec.retries, f"{delay:g}"),
-            )
-            now = yield Now()
-            yield AwaitingRetry(
-                scheduled_time=now + timedelta(seconds=delay), message=state.message
-            )
             try:
-                yield Sleep(delay)
-                continue
-            except BaseException as exc:  # an enclosing deadline or an interrupt
-                state = _state_from_outcome(plan, Outcome(exception=exc), timeouts)
+                delay = _jittered(spec.delay_for(run.run_count), spec.jitter_factor, rng)
+            except Exception as exc:  # a retry_delay_seconds callable raised or gave a bad
+                # delay: the run fails, saying why it was not retried
+                state = Failed(exception=exc, message=f"{state.message}; not retried: {exc}")
+            else:
+                yield Log(
+                    logging.INFO,
+                    "%s - Retry %d/%d will start %s second(s) from now",
+                    (state.message, run.run_count, spec.retries, f"{delay:g}"),
+                )
+                now = yield Now()
+                yield AwaitingRetry(
+                    scheduled_time=now + timedelta(seconds=delay), message=state.message
+                )
+                try:
+                    yield Sleep(delay)
+                    continue
+                except BaseException as exc:  # an enclosing deadline or an interrupt
+                    state = _state_from_outcome(plan, Outcome(exception=exc), timeouts)
         yield state
         yield _log_final(plan, state)
         if spec.hooks:
@@ -351,18 +357,21 @@ def _is_cancellation(exc: BaseException) -> bool:
     return asyncio is not None and isinstance(exc, asyncio.CancelledError)
 
 
-def _not_completed(value: Any) -> list[State]:
-    """The states in a returned collection (lists, tuples, sets, dict values, at any depth)
-    that did not complete; a flow that returns them has failed."""
+def _not_completed(value: Any, depth: int = 0) -> list[State]:
+    """The states in a returned collection (lists, tuples, sets, dict values, down to
+    _MAX_DEPTH levels) that did not complete; a flow that returns them has failed."""
     if isinstance(value, State):
         return [] if value.is_completed() else [value]
+    if depth >= _MAX_DEPTH:  # (a value that contains itself, or absurdly deep: each level is
+        # a Python call, and RecursionError here would crash the run)
+        return []
     if isinstance(value, dict):
         value = value.values()
     elif not isinstance(value, (list, tuple, set, frozenset)):
         return []
     found: list[State] = []
     for item in value:
-        found.extend(_not_completed(item))
+        found.extend(_not_completed(item, depth + 1))
     return found
 
 

@@ -88,6 +88,8 @@ def _from_us(us: int | None) -> datetime | None:
 def _short_repr(value: object) -> str:
     try:
         text = repr(value)
+    except RecursionError:  # (a value nested thousands of levels deep)
+        text = f"<{type(value).__qualname__} nested too deeply to show>"
     except Exception:
         text = f"<unrepresentable {type(value).__qualname__}>"
     return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
