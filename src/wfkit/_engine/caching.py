@@ -7,10 +7,20 @@ them out, the async driver in a worker thread.
 
 Cache records live in the run store (``write_cache`` / ``read_cache``), so hits work across
 flow runs and processes for policies without ``RUN_ID``. Expiry is measured on the clock.
+
+Nothing read from the store is trusted: whoever can write a store file could otherwise make
+wfkit unpickle what they like. A record's value is a MAC followed by the payload: an
+HMAC-SHA256, keyed by the store's :meth:`~wfkit.stores.CacheStore.cache_secret`, over the
+cache key, the serializer name and the payload. A hit needs a record whose serializer is the
+task's own ``result_serializer`` (never the one the record names) and whose MAC checks; the
+payload is deserialized only then. JSON payloads carry a MAC too: ``json.loads`` runs no code,
+but a forged JSON record would still be a result the task never returned. The expiry and task
+name are not covered: changing them can only make a genuine result live longer or shorter.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import pickle
@@ -21,7 +31,7 @@ from typing import Any, Self
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
 from wfkit.logging import logger_for
 
-__all__ = ["SERIALIZERS", "TaskCache"]
+__all__ = ["MAC_SIZE", "SERIALIZERS", "TaskCache", "sign"]
 
 SERIALIZERS = ("pickle", "json")
 _locks_guard = threading.Lock()
@@ -35,12 +45,27 @@ def _serialize(value: Any, serializer: str) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
+MAC_SIZE = 32
+"""Bytes of MAC before the payload in a cache record's value."""
+
+
+def sign(secret: bytes, key: str, serializer: str, payload: bytes) -> bytes:
+    """The value stored for ``payload`` under ``key``: its MAC, then the payload."""
+    return _mac(secret, key, serializer, payload) + payload
+
+
+def _mac(secret: bytes, key: str, serializer: str, payload: bytes) -> bytes:
+    # The key's length goes first so that no (key, serializer, payload) triple can be read as
+    # another one; the version lets a later format refuse these records.
+    key_bytes = key.encode()
+    header = b"wfkit-cache-1\0%d\0%s\0%s\0" % (len(key_bytes), key_bytes, serializer.encode())
+    return hmac.digest(secret, header + payload, "sha256")
+
+
 def _deserialize(data: bytes, serializer: str) -> Any:
     if serializer == "json":
         return json.loads(data)
-    if serializer == "pickle":
-        return pickle.loads(data)  # noqa: S301 - records this store wrote
-    raise ValueError(f"unknown serializer {serializer!r} (this wfkit knows {SERIALIZERS})")
+    return pickle.loads(data)  # noqa: S301 - its MAC was checked
 
 
 class TaskCache:
@@ -149,25 +174,48 @@ class TaskCache:
                     del _key_locks[key]
 
     def lookup(self, key: str) -> tuple[bool, Any]:
-        """``(True, value)`` for a live record, else ``(False, None)``; an expired, unreadable
-        or corrupt record is a miss (with a warning for the last two)."""
+        """``(True, value)`` for a live record, else ``(False, None)``; an expired record is
+        a miss, and so (with a warning naming the key) is one that cannot be read, was written
+        with another serializer than the task's, or fails its MAC check. Nothing is
+        deserialized before the MAC checks."""
         runtime = self.runtime
         try:
-            record = runtime.store.read_cache(key)
+            store = runtime.store
+            record = store.read_cache(key)
+            if record is None:
+                return False, None
+            secret = store.cache_secret()
         except Exception as exc:
             self.logger.warning(
                 "Reading the cache record %r failed (%s); treating it as a miss.", key, exc
             )
             return False, None
-        if record is None:
-            return False, None
         expires_at = record.expires_at
         if expires_at is not None and expires_at <= runtime.clock.now():
             return False, None
+        serializer, value = self.serializer, record.value
+        if record.serializer != serializer:
+            self.logger.warning(
+                "The cache record %r was written with serializer %r, but this task reads "
+                "results with %r; treating it as a miss.",
+                key,
+                record.serializer,
+                serializer,
+            )
+            return False, None
+        payload = value[MAC_SIZE:]
+        if not hmac.compare_digest(value[:MAC_SIZE], _mac(secret, key, serializer, payload)):
+            self.logger.warning(
+                "The cache record %r fails its integrity check (its MAC is missing, wrong, or "
+                "made with another store's key), so it was not deserialized; treating it as a "
+                "miss. If others can write the store, make it yours alone (chmod 600).",
+                key,
+            )
+            return False, None
         try:
-            if record.serializer == "pickle":  # the default, without a call
-                return True, pickle.loads(record.value)  # noqa: S301 - records wfkit wrote
-            return True, _deserialize(record.value, record.serializer)
+            if serializer == "pickle":  # the default, without a call
+                return True, pickle.loads(payload)  # noqa: S301 - its MAC was checked
+            return True, _deserialize(payload, serializer)
         except Exception as exc:
             self.logger.warning(
                 "The cache record %r cannot be read back (%s: %s); treating it as a miss.",
@@ -194,7 +242,9 @@ class TaskCache:
             return
         now = self.runtime.clock.now()
         expires = now + self.expiration if self.expiration is not None else None
+        store = self.runtime.store
         try:
-            self.runtime.store.write_cache(key, data, self.serializer, expires, self.task.name, now)
+            data = sign(store.cache_secret(), key, self.serializer, data)
+            store.write_cache(key, data, self.serializer, expires, self.task.name, now)
         except Exception as exc:
             self.logger.warning("Writing the cache record %r failed (%s); not cached.", key, exc)
