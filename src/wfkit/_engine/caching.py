@@ -43,6 +43,7 @@ _key_locks: dict[str, list[Any]] = {}
 # which costs ~25k instructions, a tenth of a whole cache hit.
 _checked: dict[str, tuple[bytes, str, bytes]] = {}
 _MAX_CHECKED = 1024
+_MAX_CHECKED_VALUE = 64 * 2**10  # bytes; checking a bigger one costs little next to loading it
 
 
 def _serialize(value: Any, serializer: str) -> bytes:
@@ -66,6 +67,20 @@ def _mac(secret: bytes, key: str, serializer: str, payload: bytes) -> bytes:
     key_bytes = key.encode()
     header = b"wfkit-cache-1\0%d\0%s\0%s\0" % (len(key_bytes), key_bytes, serializer.encode())
     return hmac.digest(secret, header + payload, "sha256")
+
+
+def _authentic(secret: bytes, key: str, serializer: str, value: bytes) -> bool:
+    """Whether ``value`` (a MAC, then the payload) is what this store signed for ``key``."""
+    if _checked.get(key) == (secret, serializer, value):
+        return True
+    mac = _mac(secret, key, serializer, value[MAC_SIZE:])
+    if not hmac.compare_digest(value[:MAC_SIZE], mac):
+        return False
+    if len(value) <= _MAX_CHECKED_VALUE:  # not pinning big values the store let go
+        if len(_checked) >= _MAX_CHECKED:
+            _checked.clear()
+        _checked[key] = (secret, serializer, value)
+    return True
 
 
 def _deserialize(data: bytes, serializer: str) -> Any:
@@ -211,21 +226,15 @@ class TaskCache:
                 serializer,
             )
             return False, None
+        if not _authentic(secret, key, serializer, value):
+            self.logger.warning(
+                "The cache record %r fails its integrity check (its MAC is missing, wrong, or "
+                "made with another store's key), so it was not deserialized; treating it as a "
+                "miss. If others can write the store, make it yours alone (chmod 600).",
+                key,
+            )
+            return False, None
         payload = value[MAC_SIZE:]
-        checked = _checked.get(key)
-        if checked is None or checked != (secret, serializer, value):
-            if not hmac.compare_digest(value[:MAC_SIZE], _mac(secret, key, serializer, payload)):
-                self.logger.warning(
-                    "The cache record %r fails its integrity check (its MAC is missing, wrong, "
-                    "or made with another store's key), so it was not deserialized; treating "
-                    "it as a miss. If others can write the store, make it yours alone "
-                    "(chmod 600).",
-                    key,
-                )
-                return False, None
-            if len(_checked) >= _MAX_CHECKED:
-                _checked.clear()
-            _checked[key] = (secret, serializer, value)
         try:
             if serializer == "pickle":  # the default, without a call
                 return True, pickle.loads(payload)  # noqa: S301 - its MAC was checked
