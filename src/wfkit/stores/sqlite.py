@@ -12,11 +12,12 @@ write one file (WAL journal, a busy timeout and a few retries with backoff).
 The file is created readable by its owner only; opening an existing file that other users can
 write (or whose directory they can write) logs one warning on the ``wfkit.stores`` logger with
 the ``chmod`` that fixes it. The secret key that authenticates cached results lives beside the
-file, in ``<file>.key`` (owner-only; see :mod:`wfkit.stores._trust`). Its schema is versioned in ``wfkit_meta`` and
-moved forward by ``_MIGRATIONS``; a file wfkit cannot vouch for (not SQLite, another program's
-database, a newer schema) is refused with :class:`~wfkit.exceptions.StoreError` and left
-byte-for-byte as it was. Timestamps are stored as integer microseconds since the Unix epoch.
-State ``data`` and ``exception`` are not stored: read-back states carry neither.
+file, in ``<file>.key`` (owner-only; see :mod:`wfkit.stores._trust`). The schema is versioned
+in ``wfkit_meta`` and moved forward by ``_MIGRATIONS``; a file wfkit cannot vouch for (not
+SQLite, another program's database, a newer schema) is refused with
+:class:`~wfkit.exceptions.StoreError` and left byte-for-byte as it was. Timestamps are stored
+as integer microseconds since the Unix epoch. State ``data`` and ``exception`` are not stored:
+read-back states carry neither.
 """
 
 from __future__ import annotations
