@@ -18,6 +18,7 @@ import pytest
 
 import wfkit
 from wfkit import flow, task
+from wfkit._engine.caching import MAC_SIZE
 from wfkit.cache_policies import INPUTS, TASK_SOURCE
 from wfkit.stores.sqlite import SqliteStore
 from wfkit.testing import Harness, harness
@@ -87,7 +88,7 @@ def test_a_second_process_gets_the_hit_from_the_sqlite_store(tmp_path: Path) -> 
     store = SqliteStore(db)
     try:
         records = store.cache_records()
-        assert sorted(pickle.loads(r.value)["square"] for r in records) == [49, 64]
+        assert sorted(pickle.loads(r.value[MAC_SIZE:])["square"] for r in records) == [49, 64]
         assert {r.task_name for r in records} == {"expensive"}
         runs = store.task_runs(task_name="expensive")
         assert [r.state.name for r in runs] == ["Completed", "Cached", "Completed"]
@@ -168,7 +169,7 @@ def test_pickle_is_the_default_serializer(h: Harness) -> None:
     value = make(1)
     (record,) = h.store.cache_records()
     assert record.serializer == "pickle"
-    assert pickle.loads(record.value) == value
+    assert pickle.loads(record.value[MAC_SIZE:]) == value
     assert make(1) == {"x": 1, "t": (1, 2), "s": {3}}  # types survive the round trip
 
 
@@ -180,7 +181,7 @@ def test_json_serializer_stores_json(h: Harness) -> None:
     assert make(1) == {"x": 1, "items": [1, 2.5, "three", None, True]}
     (record,) = h.store.cache_records()
     assert record.serializer == "json"
-    assert json.loads(record.value.decode("utf-8")) == {
+    assert json.loads(record.value[MAC_SIZE:].decode("utf-8")) == {
         "x": 1,
         "items": [1, 2.5, "three", None, True],
     }

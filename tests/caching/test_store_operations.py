@@ -7,6 +7,7 @@ import pickle
 from datetime import timedelta
 
 from wfkit import task
+from wfkit._engine.caching import MAC_SIZE
 from wfkit.cache_policies import INPUTS
 from wfkit.testing import Harness
 
@@ -34,7 +35,7 @@ def test_cache_records_list_what_the_engine_wrote(store_h: Harness) -> None:
     assert first.key == h.task_runs(extract)[0].cache_key
     assert second.key == h.task_run(transform).cache_key
     assert (first.serializer, second.serializer) == ("pickle", "json")
-    assert pickle.loads(first.value) == 1
+    assert pickle.loads(first.value[MAC_SIZE:]) == 1
     assert first.expires_at is None
     assert second.created_at == h.clock.now()
     assert second.expires_at == h.clock.now() + timedelta(minutes=1)

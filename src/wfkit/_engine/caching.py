@@ -7,10 +7,20 @@ them out, the async driver in a worker thread.
 
 Cache records live in the run store (``write_cache`` / ``read_cache``), so hits work across
 flow runs and processes for policies without ``RUN_ID``. Expiry is measured on the clock.
+
+Nothing read from the store is trusted: whoever can write a store file could otherwise make
+wfkit unpickle what they like. A record's value is a MAC followed by the payload: an
+HMAC-SHA256, keyed by the store's :meth:`~wfkit.stores.CacheStore.cache_secret`, over the
+cache key, the serializer name and the payload. A hit needs a record whose serializer is the
+task's own ``result_serializer`` (never the one the record names) and whose MAC checks; the
+payload is deserialized only then. JSON payloads carry a MAC too: ``json.loads`` runs no code,
+but a forged JSON record would still be a result the task never returned. The expiry and task
+name are not covered: changing them can only make a genuine result live longer or shorter.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import pickle
@@ -21,12 +31,19 @@ from typing import Any, Self
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
 from wfkit.logging import logger_for
 
-__all__ = ["SERIALIZERS", "TaskCache"]
+__all__ = ["MAC_SIZE", "SERIALIZERS", "TaskCache", "sign"]
 
 SERIALIZERS = ("pickle", "json")
 _locks_guard = threading.Lock()
 # key -> [lock, number of runs holding or waiting for it]; an entry goes when unused.
 _key_locks: dict[str, list[Any]] = {}
+# key -> (secret, serializer, value) of the last record whose MAC checked. The stores hand
+# back the very bytes object they keep, so a repeated hit on one record compares the tuple
+# (identity first, then equality: never a false match) instead of computing an HMAC again,
+# which costs ~25k instructions, a tenth of a whole cache hit.
+_checked: dict[str, tuple[bytes, str, bytes]] = {}
+_MAX_CHECKED = 1024
+_MAX_CHECKED_VALUE = 64 * 2**10  # bytes; checking a bigger one costs little next to loading it
 
 
 def _serialize(value: Any, serializer: str) -> bytes:
@@ -35,12 +52,41 @@ def _serialize(value: Any, serializer: str) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
+MAC_SIZE = 32
+"""Bytes of MAC before the payload in a cache record's value."""
+
+
+def sign(secret: bytes, key: str, serializer: str, payload: bytes) -> bytes:
+    """The value stored for ``payload`` under ``key``: its MAC, then the payload."""
+    return _mac(secret, key, serializer, payload) + payload
+
+
+def _mac(secret: bytes, key: str, serializer: str, payload: bytes) -> bytes:
+    # The key's length goes first so that no (key, serializer, payload) triple can be read as
+    # another one; the version lets a later format refuse these records.
+    key_bytes = key.encode()
+    header = b"wfkit-cache-1\0%d\0%s\0%s\0" % (len(key_bytes), key_bytes, serializer.encode())
+    return hmac.digest(secret, header + payload, "sha256")
+
+
+def _authentic(secret: bytes, key: str, serializer: str, value: bytes) -> bool:
+    """Whether ``value`` (a MAC, then the payload) is what this store signed for ``key``."""
+    if _checked.get(key) == (secret, serializer, value):
+        return True
+    mac = _mac(secret, key, serializer, value[MAC_SIZE:])
+    if not hmac.compare_digest(value[:MAC_SIZE], mac):
+        return False
+    if len(value) <= _MAX_CHECKED_VALUE:  # not pinning big values the store let go
+        if len(_checked) >= _MAX_CHECKED:
+            _checked.clear()
+        _checked[key] = (secret, serializer, value)
+    return True
+
+
 def _deserialize(data: bytes, serializer: str) -> Any:
     if serializer == "json":
         return json.loads(data)
-    if serializer == "pickle":
-        return pickle.loads(data)  # noqa: S301 - records this store wrote
-    raise ValueError(f"unknown serializer {serializer!r} (this wfkit knows {SERIALIZERS})")
+    return pickle.loads(data)  # noqa: S301 - its MAC was checked
 
 
 class TaskCache:
@@ -149,25 +195,50 @@ class TaskCache:
                     del _key_locks[key]
 
     def lookup(self, key: str) -> tuple[bool, Any]:
-        """``(True, value)`` for a live record, else ``(False, None)``; an expired, unreadable
-        or corrupt record is a miss (with a warning for the last two)."""
+        """``(True, value)`` for a live record, else ``(False, None)``; an expired record is
+        a miss, and so (with a warning naming the key) is one that cannot be read, was written
+        with another serializer than the task's, or fails its MAC check. Nothing is
+        deserialized before the MAC checks."""
         runtime = self.runtime
         try:
-            record = runtime.store.read_cache(key)
+            store = runtime.store
+            # The secret first: a store that makes a new one deletes the records signed with
+            # the lost one (and says so once), so none of them is read and warned about.
+            secret = store.cache_secret()
+            record = store.read_cache(key)
+            if record is None:
+                return False, None
         except Exception as exc:
             self.logger.warning(
                 "Reading the cache record %r failed (%s); treating it as a miss.", key, exc
             )
             return False, None
-        if record is None:
-            return False, None
         expires_at = record.expires_at
         if expires_at is not None and expires_at <= runtime.clock.now():
             return False, None
+        serializer, value = self.serializer, record.value
+        if record.serializer != serializer:
+            self.logger.warning(
+                "The cache record %r was written with serializer %r, but this task reads "
+                "results with %r; treating it as a miss.",
+                key,
+                record.serializer,
+                serializer,
+            )
+            return False, None
+        if not _authentic(secret, key, serializer, value):
+            self.logger.warning(
+                "The cache record %r fails its integrity check (its MAC is missing, wrong, or "
+                "made with another store's key), so it was not deserialized; treating it as a "
+                "miss. If others can write the store, make it yours alone (chmod 600).",
+                key,
+            )
+            return False, None
+        payload = value[MAC_SIZE:]
         try:
-            if record.serializer == "pickle":  # the default, without a call
-                return True, pickle.loads(record.value)  # noqa: S301 - records wfkit wrote
-            return True, _deserialize(record.value, record.serializer)
+            if serializer == "pickle":  # the default, without a call
+                return True, pickle.loads(payload)  # noqa: S301 - its MAC was checked
+            return True, _deserialize(payload, serializer)
         except Exception as exc:
             self.logger.warning(
                 "The cache record %r cannot be read back (%s: %s); treating it as a miss.",
@@ -194,7 +265,9 @@ class TaskCache:
             return
         now = self.runtime.clock.now()
         expires = now + self.expiration if self.expiration is not None else None
+        store = self.runtime.store
         try:
-            self.runtime.store.write_cache(key, data, self.serializer, expires, self.task.name, now)
+            data = sign(store.cache_secret(), key, self.serializer, data)
+            store.write_cache(key, data, self.serializer, expires, self.task.name, now)
         except Exception as exc:
             self.logger.warning("Writing the cache record %r failed (%s); not cached.", key, exc)

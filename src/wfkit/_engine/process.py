@@ -21,6 +21,7 @@ from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_
 from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
+from wfkit.exceptions import StoreError
 from wfkit.states import Crashed, Failed, NotReady, State
 
 __all__ = ["ProcessTaskRun", "RemoteOutcome", "run_remote", "task_reference"]
@@ -39,17 +40,23 @@ class _RecordingStore:
     """A store that keeps what the worker's run records, in order, to send back.
 
     Cache reads are answered from the one record the flow's process looked up for the
-    run's key; cache writes are sent back and replayed into the flow's store.
+    run's key, checked with that store's secret, sent along; cache writes are signed with
+    it, sent back and replayed into the flow's store.
     """
 
     url = "recording://"
 
-    def __init__(self, cache: tuple[str | None, Any] = (None, None)) -> None:
+    def __init__(self, cache: tuple[str | None, Any, Any] = (None, None, None)) -> None:
         self.events: list[tuple[str, Any]] = []
-        self._cache_key, self._cache_record = cache
+        self._cache_key, self._cache_record, self._secret = cache
 
     def read_cache(self, key: str) -> Any:
         return self._cache_record if key == self._cache_key else None
+
+    def cache_secret(self) -> bytes:
+        if self._secret is None:
+            raise StoreError("the flow's store could not give its cache secret")
+        return self._secret  # type: ignore[no-any-return]
 
     def write_cache(self, *args: Any) -> None:
         self.events.append(("cache", args))
@@ -236,28 +243,34 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
             plan.cache.release()
 
 
-def _cache_lookup(cache: Any, runtime: Runtime) -> tuple[str | None, Any]:
-    """(key, record) for the worker: a SERIALIZABLE key's lock is held here while the
-    worker runs, so that concurrent identical remote runs compute once."""
+def _cache_lookup(cache: Any, runtime: Runtime) -> tuple[str | None, Any, bytes | None]:
+    """(key, record, the store's cache secret) for the worker: a SERIALIZABLE key's lock is
+    held here while the worker runs, so that concurrent identical remote runs compute once."""
     if cache is None:
-        return None, None
+        return None, None, None
+    try:
+        secret = runtime.store.cache_secret()
+    except Exception:  # the worker's lookup and write fail, and warn
+        secret = None
     try:
         key = cache.key()
     except Exception:  # the worker computes it again and fails the run with the error
-        return None, None
+        return None, None, secret
     if key is None:
-        return None, None
+        return None, None, secret
     lock = cache.lock_for(key)
     if lock is not None:
         lock.acquire()
         cache.mark_held()
     try:
-        return key, runtime.store.read_cache(key)
+        return key, runtime.store.read_cache(key), secret
     except Exception:
-        return key, None
+        return key, None, secret
 
 
-def _remote_form(prepared: PreparedTaskRun, cache: tuple[str | None, Any]) -> ProcessTaskRun:
+def _remote_form(
+    prepared: PreparedTaskRun, cache: tuple[str | None, Any, bytes | None]
+) -> ProcessTaskRun:
     run, runtime = prepared.run, prepared.runtime
     clock = runtime.clock
     flow_ctx = flow_run_context.get()

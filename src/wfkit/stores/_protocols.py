@@ -132,7 +132,23 @@ class CacheStore(Protocol):
     Records are written through at once, never buffered, so that other processes using the
     store see them. The store never judges expiry itself (the engine does, on its clock),
     except in :meth:`prune_cache`, which is given the time. Naive times are read as UTC.
+
+    The store keeps values as opaque bytes and trusts none of them: the engine signs each
+    value it writes with :meth:`cache_secret` (an HMAC-SHA256 over the key, the serializer and
+    the payload, put before the payload) and checks it before deserializing anything, so a
+    record changed, forged or copied from another store is a miss. The store only has to keep
+    its secret where those who can write its records cannot read it.
     """
+
+    def cache_secret(self) -> bytes:
+        """The secret key (at least 32 random bytes) that authenticates this store's cache
+        records; the same for every process and every call while the records last, and
+        unknown to other stores.
+
+        Raises:
+            StoreError: the secret cannot be read or made (the engine then caches nothing).
+        """
+        ...
 
     def write_cache(
         self,

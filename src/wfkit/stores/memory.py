@@ -27,6 +27,7 @@ run tracked, as it must.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
@@ -83,6 +84,7 @@ class MemoryStore:
         self._task_runs: dict[str, _Run[TaskRunSnapshot] | _Frozen] = {}
         self._logs: list[LogEntry] = []
         self._cache: dict[str, CacheRecord] = {}
+        self._secret = secrets.token_bytes(32)  # lives and dies with the records it signs
 
     # recording --------------------------------------------------------------------------
     def record_flow_run(self, run: FlowRunSnapshot) -> None:
@@ -210,6 +212,11 @@ class MemoryStore:
         with self._lock:
             records = list(self._cache.values())
         return sorted(records, key=lambda r: (r.created_at, r.key))
+
+    def cache_secret(self) -> bytes:
+        """This store's own random key for authenticating cache records (made with the
+        store, so no other store's records pass the check)."""
+        return self._secret
 
     def delete_cache(self, key: str) -> bool:
         """Delete the record under ``key``; whether there was one."""

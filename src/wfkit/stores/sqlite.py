@@ -9,11 +9,15 @@ collected, and when the interpreter exits; so a script that ends right after a r
 Several threads share one store (one connection, one writer path) and several processes may
 write one file (WAL journal, a busy timeout and a few retries with backoff).
 
-The file is created readable by its owner only. Its schema is versioned in ``wfkit_meta`` and
-moved forward by ``_MIGRATIONS``; a file wfkit cannot vouch for (not SQLite, another program's
-database, a newer schema) is refused with :class:`~wfkit.exceptions.StoreError` and left
-byte-for-byte as it was. Timestamps are stored as integer microseconds since the Unix epoch.
-State ``data`` and ``exception`` are not stored: read-back states carry neither.
+The file is created readable by its owner only; opening an existing file that other users can
+write (or whose directory they can write) logs one warning on the ``wfkit.stores`` logger with
+the ``chmod`` that fixes it. The secret key that authenticates cached results lives beside the
+file, in ``<file>.key`` (owner-only; see :mod:`wfkit.stores._trust`). The schema is versioned
+in ``wfkit_meta`` and moved forward by ``_MIGRATIONS``; a file wfkit cannot vouch for (not
+SQLite, another program's database, a newer schema) is refused with
+:class:`~wfkit.exceptions.StoreError` and left byte-for-byte as it was. Timestamps are stored
+as integer microseconds since the Unix epoch. State ``data`` and ``exception`` are not stored:
+read-back states carry neither.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from wfkit.stores._sqlite_schema import (
     _connect,
     retrying,
 )
+from wfkit.stores._trust import read_or_create_key, report_loose_permissions
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -105,6 +110,8 @@ class SqliteStore:
         self.url = url if url is not None else f"sqlite:///{self.path}"
         self._w = _Writer(self.path, timeout)
         self._kept = KeptCacheRecords()  # cache records served from memory while still valid
+        self._secret: bytes | None = None  # read from <path>.key on first use
+        report_loose_permissions(self.path)
         # Flushes and closes when the store is garbage collected or the interpreter exits,
         # without keeping the store alive (the writer holds no reference back to it).
         self._finalizer = weakref.finalize(self, self._w.close, quiet=True)
@@ -284,6 +291,41 @@ class SqliteStore:
         with self._w.db_lock:
             self._kept.forget()
             return self._w.execute(sql, (expiry,), "prune the cache")[1]
+
+    def cache_secret(self) -> bytes:
+        """The key that authenticates this store's cache records: the 32 bytes in
+        ``<path>.key``, read on first use.
+
+        If that file is missing, a new key is made (owner-only, atomically, never replacing a
+        key another process made meanwhile); the records signed with the lost key can never
+        be checked again, so they are deleted, with one warning saying how many.
+
+        Raises:
+            StoreError: the key file cannot be read or created, or holds no key.
+        """
+        secret = self._secret
+        if secret is None:
+            secret = self._secret = self._load_secret()
+        return secret
+
+    def _load_secret(self) -> bytes:
+        with self._w.db_lock:
+            if self._secret is not None:
+                return self._secret
+            key_path = self.path.with_name(f"{self.path.name}.key")
+            secret, created = read_or_create_key(key_path)
+            if created:
+                self._kept.forget()
+                deleted = self._w.execute("DELETE FROM cache", (), "delete old cache records")[1]
+                if deleted:
+                    _log.warning(
+                        "wfkit: the run store's secret key file %r was missing, so a new key "
+                        "was made; the %d cached results signed with the old key cannot be "
+                        "checked and were deleted (they are computed again when needed).",
+                        str(key_path),
+                        deleted,
+                    )
+            return secret
 
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: path, schema version, row counts and size on disk."""

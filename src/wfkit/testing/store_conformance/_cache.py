@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,23 @@ __all__ = ["CacheCases"]
 
 
 class CacheCases(StoreCases):
-    """The cache store: records written through, read by key, listed, deleted and pruned."""
+    """The cache store: records written through, read by key, listed, deleted and pruned;
+    and the secret that authenticates them."""
+
+    def test_the_cache_secret_is_a_stable_random_key(self, store: RunStore) -> None:
+        secret = store.cache_secret()
+
+        assert isinstance(secret, bytes) and len(secret) >= 32
+        assert len(set(secret)) > 8  # random bytes, not a constant like b"\0" * 32
+        assert store.cache_secret() == secret
+
+    def test_the_cache_secret_outlives_the_store_object(
+        self, store: RunStore, reopened: Callable[[], RunStore]
+    ) -> None:
+        # Records written before a reopen must still pass the check after it.
+        secret = store.cache_secret()
+        write_cache(store, "k1")
+        assert reopened().cache_secret() == secret
 
     def test_a_record_round_trips_every_field(self, store: RunStore) -> None:
         value = bytes(range(256)) * 40  # binary, and bigger than a page
