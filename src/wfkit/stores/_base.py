@@ -84,7 +84,8 @@ class CacheRecord(NamedTuple):
 
     Attributes:
         key: the cache key (see :mod:`wfkit.cache_policies`).
-        value: the serialized result.
+        value: the signed, serialized result (a MAC, then the payload: see
+            :mod:`wfkit._engine.caching`).
         serializer: the name of the serializer that wrote ``value`` (``"pickle"``, ``"json"``).
         expires_at: when the record stops being restorable; None: never.
         task_name: the task that wrote it, for listings.
