@@ -1,12 +1,15 @@
 """The SQLite store's write path: turning a buffered batch into rows and writing them in
-one transaction (with one retry after cleaning values SQLite cannot store)."""
+one transaction (with one retry after cleaning values SQLite cannot store), and the thread
+that commits buffers their callers have left."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
 
+from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.states import StateType
 from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._sqlite_rows import (
@@ -176,3 +179,62 @@ def _batch_rows(
         for e in logs
     ]
     return _Rows(flow_rows, task_rows, flow_state_rows, task_state_rows, log_rows)
+
+
+# the committer ----------------------------------------------------------------------------
+class Buffered(Protocol):
+    """What the committer needs of a store's buffer."""
+
+    def commit_if_due(self) -> float | None:
+        """Flush if the oldest buffered row is due; when to look again (real monotonic
+        time), or None while the buffer is empty."""
+
+
+class IdleCommitter:
+    """One daemon thread per process that commits the buffers whose oldest row is due.
+
+    A caller that keeps recording commits on its own thread (a background thread alone
+    lags by hundreds of milliseconds while the caller holds the GIL), so in practice this
+    thread commits the buffers their caller has left: during a long task body, or after the
+    last record of a script that has not ended yet. It sleeps until the earliest buffer is
+    due, and without a timeout while every buffer is empty; a buffer's first row wakes it.
+
+    Args:
+        buffers: returns the live buffers each time it is called.
+    """
+
+    def __init__(self, buffers: Callable[[], Iterable[Buffered]]) -> None:
+        self._buffers = buffers
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        # True while the thread may sleep with no timeout: a buffer that starts then must
+        # call wake(). Read without the lock on every buffer's first row, so that the busy
+        # path costs one attribute read.
+        self.idle = True
+
+    def wake(self) -> None:
+        """Tell the thread a buffer has started (starting the thread the first time)."""
+        with self._cond:
+            self.idle = False
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="wfkit-store-committer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            # Idle *before* looking: a buffer that starts after its check below sees the
+            # flag and wakes us, so no first row is missed.
+            self.idle = True
+            deadlines = [
+                due for b in self._buffers() for due in [b.commit_if_due()] if due is not None
+            ]
+            with self._cond:
+                if deadlines:
+                    # A buffer started now is due later than these: no need to be woken.
+                    self.idle = False
+                    self._cond.wait(max(0.0, min(deadlines) - _real_monotonic()))
+                elif self.idle:  # nobody called wake() since the flag was set
+                    self._cond.wait()
