@@ -213,7 +213,10 @@ class IdleCommitter:
         self.idle = True
 
     def wake(self) -> None:
-        """Tell the thread a buffer has started (starting the thread the first time)."""
+        """Tell the thread a buffer has started (starting the thread the first time).
+
+        Call it after the buffer counts its first row: the thread sets ``idle`` before it
+        reads the counts, so either it sees the row or the caller sees ``idle``."""
         with self._cond:
             self.idle = False
             if self._thread is None:

@@ -374,11 +374,13 @@ class _Writer:
                 getattr(self, runs)[item.id] = item  # a known key keeps its creation position
             getattr(self, rows).append(item)
             now = _real_monotonic()
-            if not self.pending:
+            started = not self.pending
+            if started:
                 self.oldest = now
-                if _committer.idle:  # (once per buffer at most: see IdleCommitter.wake)
-                    _committer.wake()
             self.pending += 1
+            # After the count: the committer reads it after setting idle (see IdleCommitter).
+            if started and _committer.idle:
+                _committer.wake()
             due = self.pending > _MAX_PENDING or now - self.oldest >= self.interval
         if due:
             # If another thread is flushing, let it: block only when the buffer runs far ahead.
