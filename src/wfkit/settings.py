@@ -150,9 +150,15 @@ def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
                 )
             return upper
 
-        @pydantic.field_validator("store_commit_interval")
+        @pydantic.field_validator("store_commit_interval", mode="before")
         @classmethod
-        def _interval(cls, value: float) -> float:
+        def _interval(cls, value: object) -> float:
+            # Before pydantic's parsing, so that every bad value gets the message naming
+            # the variable and its range.
+            try:
+                value = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                pass  # refused just below, shown as given
             return _checked_interval(value, "WFKIT_STORE_COMMIT_INTERVAL")
 
         @property
