@@ -185,6 +185,8 @@ def _batch_rows(
 class Buffered(Protocol):
     """What the committer needs of a store's buffer."""
 
+    interval: float  # the most seconds its oldest row may wait
+
     def commit_if_due(self) -> float | None:
         """Flush if the oldest buffered row is due; when to look again (real monotonic
         time), or None while the buffer is empty."""
@@ -197,7 +199,8 @@ class IdleCommitter:
     lags by hundreds of milliseconds while the caller holds the GIL), so in practice this
     thread commits the buffers their caller has left: during a long task body, or after the
     last record of a script that has not ended yet. It sleeps until the earliest buffer is
-    due, and without a timeout while every buffer is empty; a buffer's first row wakes it.
+    due, and without a timeout once every buffer has stayed empty for an interval; a
+    buffer's first row wakes it then.
 
     Args:
         buffers: returns the live buffers each time it is called.
@@ -227,17 +230,26 @@ class IdleCommitter:
             self._cond.notify()
 
     def _run(self) -> None:
+        lingered = False
         while True:
             # Idle *before* looking: a buffer that starts after its check below sees the
             # flag and wakes us, so no first row is missed.
             self.idle = True
-            deadlines = [
-                due for b in self._buffers() for due in [b.commit_if_due()] if due is not None
-            ]
+            buffers = list(self._buffers())
+            deadlines = [due for b in buffers for due in [b.commit_if_due()] if due is not None]
             with self._cond:
                 if deadlines:
                     # A buffer started now is due later than these: no need to be woken.
-                    self.idle = False
+                    self.idle, lingered = False, False
                     self._cond.wait(max(0.0, min(deadlines) - _real_monotonic()))
+                elif not lingered and buffers:
+                    # Every buffer was just flushed by its caller. In a loop of short
+                    # top-level calls (each flushes at its end) a new one starts at once:
+                    # waiting one interval here, rather than being woken by every call,
+                    # saves each call a thread switch (~15% of an empty flow call). A buffer
+                    # started meanwhile is due no sooner than this wait ends.
+                    self.idle, lingered = False, True
+                    self._cond.wait(min(b.interval for b in buffers))
                 elif self.idle:  # nobody called wake() since the flag was set
                     self._cond.wait()
+                    lingered = False
