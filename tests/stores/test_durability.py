@@ -193,6 +193,26 @@ def test_the_committer_serves_every_open_store(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_store_with_a_short_interval_is_not_kept_waiting_by_one_with_a_long_one(
+    tmp_path: Path,
+) -> None:
+    # The committer sleeps until the earliest due buffer: a buffer started meanwhile that is
+    # due sooner must wake it.
+    slow = SqliteStore(tmp_path / "slow.db", commit_interval=60)
+    record_task(slow, finished(), "slow")
+    _wait_for_committer_to_sleep()
+    fast = SqliteStore(tmp_path / "fast.db", commit_interval=0.05)
+    record_task(fast, finished(), "fast")
+    assert _wait_for_rows(tmp_path / "fast.db", "task_runs", 1) == 1
+    fast.close()
+    slow.close()
+
+
+def _wait_for_committer_to_sleep() -> None:
+    """Give the committer thread the GIL so that it computes its next wake-up."""
+    threading.Event().wait(0.05)
+
+
 def test_a_long_commit_interval_keeps_rows_buffered(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     store = SqliteStore(db, commit_interval=60)

@@ -4,6 +4,8 @@ that commits buffers their callers have left."""
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +28,7 @@ from wfkit.stores._sqlite_rows import (
 from wfkit.stores._sqlite_schema import retrying
 
 _ROWS_PER_STATEMENT = 64
+_log = logging.getLogger("wfkit.stores")
 # Read once: an Enum class attribute goes through the metaclass's __getattr__ (CPython 3.11),
 # about ten times slower than a global, and every flushed flow state is compared with it.
 _RUNNING = StateType.RUNNING
@@ -199,8 +202,8 @@ class IdleCommitter:
     lags by hundreds of milliseconds while the caller holds the GIL), so in practice this
     thread commits the buffers their caller has left: during a long task body, or after the
     last record of a script that has not ended yet. It sleeps until the earliest buffer is
-    due, and without a timeout once every buffer has stayed empty for an interval; a
-    buffer's first row wakes it then.
+    due, and without a timeout once every buffer has stayed empty for an interval. A buffer
+    whose first row is due before ``wait_until`` must call :meth:`wake`.
 
     Args:
         buffers: returns the live buffers each time it is called.
@@ -210,19 +213,21 @@ class IdleCommitter:
         self._buffers = buffers
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
-        # True while the thread may sleep with no timeout: a buffer that starts then must
-        # call wake(). Read without the lock on every buffer's first row, so that the busy
-        # path costs one attribute read.
-        self.idle = True
+        self._woken = False  # guarded by _cond
+        # When the thread looks next (real monotonic time; inf: only when woken). Read
+        # without the lock on every buffer's first row, so that the busy path costs one
+        # attribute read and a comparison.
+        self.wait_until = math.inf
 
     def wake(self) -> None:
-        """Tell the thread a buffer has started (starting the thread the first time).
+        """Make the thread look at the buffers now (starting it the first time).
 
-        Call it after the buffer counts its first row: the thread sets ``idle`` before it
-        reads the counts, so either it sees the row or the caller sees ``idle``."""
+        Call it after the buffer counts its first row: the thread resets ``wait_until``
+        before it reads the counts, so either it sees the row or the caller sees a
+        ``wait_until`` that tells it to wake the thread."""
         with self._cond:
-            self.idle = False
-            if self._thread is None:
+            self._woken = True
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="wfkit-store-committer", daemon=True
                 )
@@ -232,24 +237,36 @@ class IdleCommitter:
     def _run(self) -> None:
         lingered = False
         while True:
-            # Idle *before* looking: a buffer that starts after its check below sees the
-            # flag and wakes us, so no first row is missed.
-            self.idle = True
+            self.wait_until = math.inf  # before looking: see wake()
             buffers = list(self._buffers())
-            deadlines = [due for b in buffers for due in [b.commit_if_due()] if due is not None]
+            deadlines = [due for b in buffers for due in [_commit_if_due(b)] if due is not None]
             with self._cond:
+                if self._woken:  # a buffer started while we looked: look again
+                    self._woken = lingered = False
+                    continue
                 if deadlines:
-                    # A buffer started now is due later than these: no need to be woken.
-                    self.idle, lingered = False, False
-                    self._cond.wait(max(0.0, min(deadlines) - _real_monotonic()))
+                    lingered = False
+                    self.wait_until = min(deadlines)
+                    self._cond.wait(max(0.0, self.wait_until - _real_monotonic()))
                 elif not lingered and buffers:
                     # Every buffer was just flushed by its caller. In a loop of short
                     # top-level calls (each flushes at its end) a new one starts at once:
                     # waiting one interval here, rather than being woken by every call,
-                    # saves each call a thread switch (~15% of an empty flow call). A buffer
-                    # started meanwhile is due no sooner than this wait ends.
-                    self.idle, lingered = False, True
-                    self._cond.wait(min(b.interval for b in buffers))
-                elif self.idle:  # nobody called wake() since the flag was set
+                    # saves each call a thread switch (~15% of an empty flow call).
+                    lingered = True
+                    linger = min(b.interval for b in buffers)
+                    self.wait_until = _real_monotonic() + linger
+                    self._cond.wait(linger)
+                else:
                     self._cond.wait()
                     lingered = False
+
+
+def _commit_if_due(buffer: Buffered) -> float | None:
+    """``buffer.commit_if_due()``; an unexpected error is logged (the thread serves every
+    store: one broken buffer must not stop it) and the buffer is looked at again later."""
+    try:
+        return buffer.commit_if_due()
+    except Exception:
+        _log.exception("wfkit: the run store committer failed on a buffer; it will retry")
+        return _real_monotonic() + 1.0

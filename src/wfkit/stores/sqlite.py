@@ -378,8 +378,9 @@ class _Writer:
             if started:
                 self.oldest = now
             self.pending += 1
-            # After the count: the committer reads it after setting idle (see IdleCommitter).
-            if started and _committer.idle:
+            # After the count: see IdleCommitter.wake. (Only a buffer with a shorter
+            # interval than the one the committer waits for is due before it looks.)
+            if started and now + self.interval < _committer.wait_until:
                 _committer.wake()
             due = self.pending > _MAX_PENDING or now - self.oldest >= self.interval
         if due:
