@@ -124,14 +124,21 @@ def _states(db: Path) -> tuple[dict[str, list[str]], dict[int, list[str]]]:
     return flows, tasks
 
 
+def _states_after_a_kill(
+    tmp_path: Path, mode: str, n: int
+) -> tuple[dict[str, list[str]], dict[int, list[str]]]:
+    """What the store holds after the child was killed just past the window."""
+    with _child_at_its_point(tmp_path, mode, n) as db:
+        _let_the_window_pass()
+    return _states(db)
+
+
 def test_task_runs_that_finished_before_the_caller_went_idle_survive_a_sigkill(
     tmp_path: Path,
 ) -> None:
     # The flow runs 50 tasks and then sleeps: nothing records any more, so only the idle
     # committer can commit the last rows.
-    with _child_at_its_point(tmp_path, "idle", n=50) as db:
-        _let_the_window_pass()
-    flows, tasks = _states(db)
+    flows, tasks = _states_after_a_kill(tmp_path, "idle", n=50)
     assert list(flows.values()) == [["Pending", "Running"]]
     assert tasks == {i: ["Pending", "Running", "Completed"] for i in range(50)}
 
@@ -141,9 +148,7 @@ def test_task_runs_that_finished_while_the_caller_keeps_working_survive_a_sigkil
 ) -> None:
     # 2 ms tasks (~1,600 rows/s): the buffer never fills to 1,000 rows within the window,
     # so the caller must commit by age on its own thread, while it holds the GIL.
-    with _child_at_its_point(tmp_path, "busy", n=20) as db:
-        _let_the_window_pass()
-    _, tasks = _states(db)
+    _, tasks = _states_after_a_kill(tmp_path, "busy", n=20)
     for i in range(20):
         assert tasks.get(i) == ["Pending", "Running", "Completed"], i
 
