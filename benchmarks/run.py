@@ -271,7 +271,7 @@ class Bench:
 
     def g_crash_loss(self) -> None:
         names = [f"sigkill_lost_task_runs_{d}ms" for d in (50, 200, 1000)]
-        self._from_worker(names, "crash_loss", {"n": 300 if self.q else 1000})
+        self._from_worker(names, "crash_loss", {"n": 300 if self.q else 1500})
 
     def g_harness(self) -> None:
         self._from_worker(["harness_entry", "harness_entry_nofreeze"], "harness",
