@@ -48,10 +48,13 @@ class Runner:
         return d
 
     def env(self, **extra: str) -> dict[str, str]:
+        # PYTHONPATH is kept: it is how a run measures another checkout's sources with this
+        # virtualenv (run.py reports which wfkit the workloads import as wfkit_file).
         env = {
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("WFKIT_", "PREFECT_", "PYTHON", "PYTEST_", "COV_"))
+            or k == "PYTHONPATH"
         }
         env.update(extra)
         return env

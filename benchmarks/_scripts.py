@@ -155,3 +155,49 @@ def pytest_sessionfinish(session):
         with open(path, "w") as out:
             json.dump(_durations, out)
 """
+
+# A flow of N tasks (each ~0.5 ms of work), then the flow body idles; the child writes one
+# byte to the pipe fd when the last task has finished. The benchmark kills it D ms later.
+_CRASH_WORK = """\
+def work():
+    end = time.perf_counter() + 0.0005
+    while time.perf_counter() < end:
+        pass
+"""
+CRASH_WFKIT = (
+    "import os, sys, time\nfrom wfkit import flow, task\n"
+    + _CRASH_WORK
+    + """
+fd, n = int(sys.argv[1]), int(sys.argv[2])
+
+@task(name="crash-step")
+def step(i):
+    work()
+    return i
+
+@flow(name="crash-flow")
+def crash_flow():
+    for i in range(n):
+        step(i)
+    os.write(fd, b"!")
+    time.sleep(60)
+
+crash_flow()
+"""
+)
+CRASH_PLAIN = (
+    "import os, sqlite3, sys, time\n"
+    + _CRASH_WORK
+    + """
+fd, n = int(sys.argv[1]), int(sys.argv[2])
+conn = sqlite3.connect(sys.argv[3], isolation_level=None)  # autocommit: a commit per task
+conn.execute("PRAGMA journal_mode = WAL")
+conn.execute("PRAGMA synchronous = NORMAL")
+conn.execute("CREATE TABLE IF NOT EXISTS done (i INTEGER)")
+for i in range(n):
+    work()
+    conn.execute("INSERT INTO done VALUES (?)", (i,))
+os.write(fd, b"!")
+time.sleep(60)
+"""
+)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import MIB, Checks, emit, median, peak_rss_bytes, perf, rss_bytes, slope
+from _crash import w_crash_loss
 
 DONE = ["Pending", "Running", "Completed"]
 RETRIED_3 = [
@@ -662,6 +663,7 @@ WORKLOADS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "harness": w_harness,
     "retry": w_retry,
     "first_call_verify": w_first_call_verify,
+    "crash_loss": w_crash_loss,
 }
 
 

@@ -269,6 +269,10 @@ class Bench:
         self._from_worker(["store_size_per_task_run"], "store_size",
                           {"n": 1000 if self.q else 10_000})  # fmt: skip
 
+    def g_crash_loss(self) -> None:
+        names = [f"sigkill_lost_task_runs_{d}ms" for d in (50, 200, 1000)]
+        self._from_worker(names, "crash_loss", {"n": 300 if self.q else 1500})
+
     def g_harness(self) -> None:
         self._from_worker(["harness_entry", "harness_entry_nofreeze"], "harness",
                           {"n": 20 if self.q else 200})  # fmt: skip
@@ -496,6 +500,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
         "python_is_a_script_shim": is_script,
         "python_version": out([args.python, "-c", "import sys; print(sys.version.split()[0])"]),
         "wfkit_version": out([args.python, "-c", "import wfkit; print(wfkit.__version__)"]),
+        "wfkit_file": out([args.python, "-c", "import wfkit; print(wfkit.__file__)"]),
         "git_commit": out(["git", "rev-parse", "--short", "HEAD"]),
         "src_modified_files": len(dirty.splitlines()) if dirty else 0,
         "platform": platform.platform(),

@@ -6,11 +6,13 @@ variable                  default                              meaning
 ``WFKIT_HOME``            ``~/.wfkit``                         where wfkit keeps its files
 ``WFKIT_STORE``           ``sqlite:///$WFKIT_HOME/wfkit.db``   the run store URL (see stores)
 ``WFKIT_LOGGING_LEVEL``   ``INFO``                             level of the ``wfkit`` loggers
+``WFKIT_STORE_COMMIT_``   ``0.1``                              most seconds a recorded state
+``INTERVAL``                                                   waits before it is committed
 ========================  ===================================  =================================
 
 The settings are loaded on first use and cached; :func:`reload_settings` reads the
 environment again. The engine asks for one setting at a time (:func:`store_url`,
-:func:`logging_level`): a setting none of whose variables is set is its default, without
+:func:`logging_level`, :func:`store_commit_interval`): a setting none of whose variables is set is its default, without
 loading (and importing) pydantic-settings, which keeps a script's first flow call and a
 test's first run fast. Asking for a setting whose variable is set loads and validates them
 all. Variable names are matched without regard to case, as pydantic-settings matches them.
@@ -19,6 +21,7 @@ all. Variable names are matched without regard to case, as pydantic-settings mat
 from __future__ import annotations
 
 import logging
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -34,18 +37,38 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_HOME",
     "DEFAULT_LOGGING_LEVEL",
+    "DEFAULT_STORE_COMMIT_INTERVAL",
     "get_settings",
     "logging_level",
     "reload_settings",
+    "store_commit_interval",
     "store_url",
 ]
 
 DEFAULT_HOME = "~/.wfkit"
 DEFAULT_LOGGING_LEVEL = "INFO"
+DEFAULT_STORE_COMMIT_INTERVAL = 0.1  # seconds: what a SIGKILL may lose
+_MAX_STORE_COMMIT_INTERVAL = 60.0
 
 
 def _default_store_url(home: Path) -> str:
+    _check_home(home)
     return f"sqlite:///{home / 'wfkit.db'}"
+
+
+def _check_home(home: Path) -> None:
+    """Raise ConfigurationError if ``home`` (or a parent) exists and is not a directory:
+    the store file could not be made there, and the OS error would not say why."""
+    for path in (home, *home.parents):
+        if path.exists():  # the nearest existing one decides
+            if path.is_dir():
+                return
+            named = "it" if path == home else f"its parent {str(path)!r}"
+            raise ConfigurationError(
+                f"wfkit's home directory WFKIT_HOME={str(home)!r} cannot be used: {named} is "
+                "a file, not a directory. Point WFKIT_HOME at a directory (it is created if "
+                "missing), or move the file aside."
+            )
 
 
 def _configured(*variables: str) -> bool:
@@ -67,6 +90,36 @@ def logging_level() -> str:
     return get_settings().logging_level  # type: ignore[no-any-return]
 
 
+def store_commit_interval(value: float | None = None) -> float:
+    """``value`` if given (checked), else the configured ``WFKIT_STORE_COMMIT_INTERVAL``:
+    the most seconds a state recorded in a SQLite store waits before it is committed.
+
+    Raises:
+        ConfigurationError: the value is not a number of seconds from 0 to 60.
+    """
+    if value is not None:
+        try:
+            return _checked_interval(value, "commit_interval")
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+    if not _configured("WFKIT_STORE_COMMIT_INTERVAL"):
+        return DEFAULT_STORE_COMMIT_INTERVAL
+    return get_settings().store_commit_interval  # type: ignore[no-any-return]
+
+
+def _checked_interval(value: object, name: str) -> float:
+    """``value`` as seconds, or ValueError naming ``name``."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    seconds = float(value) if number else math.nan  # type: ignore[arg-type]
+    if not 0 <= seconds <= _MAX_STORE_COMMIT_INTERVAL:  # NaN fails too
+        raise ValueError(
+            f"{name}={value!r} is not a commit interval: give the most seconds a recorded "
+            f"state may wait before it is committed, from 0 to {_MAX_STORE_COMMIT_INTERVAL:g} "
+            f"(default {DEFAULT_STORE_COMMIT_INTERVAL}; a SIGKILL loses at most that much)."
+        )
+    return seconds
+
+
 def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
     # (lazy: pydantic-settings is ~37 ms more than pydantic; only a set WFKIT_* variable needs it)
     from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +132,7 @@ def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
         home: Path = pydantic.Field(default_factory=lambda: Path(DEFAULT_HOME))
         store: str | None = None
         logging_level: str = DEFAULT_LOGGING_LEVEL
+        store_commit_interval: float = DEFAULT_STORE_COMMIT_INTERVAL
 
         @pydantic.field_validator("home")
         @classmethod
@@ -95,6 +149,17 @@ def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
                     "use DEBUG, INFO, WARNING, ERROR or CRITICAL."
                 )
             return upper
+
+        @pydantic.field_validator("store_commit_interval", mode="before")
+        @classmethod
+        def _interval(cls, value: object) -> float:
+            # Before pydantic's parsing, so that every bad value gets the message naming
+            # the variable and its range.
+            try:
+                value = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                pass  # refused just below, shown as given
+            return _checked_interval(value, "WFKIT_STORE_COMMIT_INTERVAL")
 
         @property
         def store_url(self) -> str:

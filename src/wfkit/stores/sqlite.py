@@ -6,6 +6,14 @@ writes the whole buffer in one ``BEGIN IMMEDIATE`` transaction. The buffer flush
 holds more than ``_MAX_PENDING`` rows, before every read, when the store is closed or garbage
 collected, and when the interpreter exits; so a script that ends right after a run loses nothing.
 
+Nothing waits long in the buffer either: its oldest row is committed within the commit interval
+(``WFKIT_STORE_COMMIT_INTERVAL``, default 100 ms, measured in real time), so a process killed
+by SIGKILL loses at most the rows of that last interval, and another process sees a run
+within about that long of its start. A caller that keeps recording flushes on its own thread
+at its first record past the interval; a buffer its caller has left (a long task body, an idle
+script) is committed by one daemon thread per process (:class:`~wfkit.stores._sqlite_batch.
+IdleCommitter`). A committer thread alone is not enough: a busy caller starves it of the GIL.
+
 Several threads share one store (one connection, one writer path) and several processes may
 write one file (WAL journal, a busy timeout and a few retries with backoff).
 
@@ -35,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
+from wfkit.settings import store_commit_interval
 from wfkit.states import State, StateType
 from wfkit.stores._base import (
     CacheRecord,
@@ -46,7 +55,7 @@ from wfkit.stores._base import (
     check_moment,
     check_tags,
 )
-from wfkit.stores._sqlite_batch import DATA_ERRORS, write_batch
+from wfkit.stores._sqlite_batch import DATA_ERRORS, IdleCommitter, write_batch
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
@@ -82,13 +91,14 @@ _SELECT_CACHE_KEY = f"{_SELECT_CACHE} WHERE key = ?"
 _START = "coalesce(start_us, first_us)"
 _HAS_TAG = "EXISTS (SELECT 1 FROM json_each(flow_runs.tags) WHERE value = ?)"
 _MAX_PENDING = 1000  # buffered state + log rows that trigger a flush
-# Durability is about real time, not a test's fake clock: a process killed mid-run loses at
-# most the rows of the last second (or the last _MAX_PENDING rows).
-_MAX_AGE_SECONDS = 1.0
+# How soon the committer looks again at a due buffer it could not flush (another thread
+# held the connection): often enough to keep the window, rarely enough not to spin.
+_RETRY_SECONDS = 0.01
 
 _log = logging.getLogger("wfkit.stores")
 _live_writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
 _abandoned: list[sqlite3.Connection] = []  # inherited through fork: never use, never close
+_committer = IdleCommitter(lambda: list(_live_writers))
 
 
 class SqliteStore:
@@ -98,17 +108,26 @@ class SqliteStore:
         path: the database file; it and its parent directory are created if missing.
         url: the URL the store was opened with (default: built from ``path``).
         timeout: seconds to wait for another process's write lock before retrying.
+        commit_interval: the most seconds a recorded row stays buffered (real time); default
+            the ``WFKIT_STORE_COMMIT_INTERVAL`` setting (0.1). 0 commits every row at once.
 
     Raises:
         StoreError: the file is not a wfkit store, has a newer schema, or cannot be opened.
+        ConfigurationError: ``commit_interval`` is not a number of seconds from 0 to 60.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, url: str | None = None, timeout: float = 30.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        url: str | None = None,
+        timeout: float = 30.0,
+        commit_interval: float | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         self.url = url if url is not None else f"sqlite:///{self.path}"
-        self._w = _Writer(self.path, timeout)
+        interval = store_commit_interval(commit_interval)
+        self._w = _Writer(self.path, timeout, interval)
         self._kept = KeptCacheRecords()  # cache records served from memory while still valid
         self._secret: bytes | None = None  # read from <path>.key on first use
         report_loose_permissions(self.path)
@@ -355,8 +374,9 @@ class _Writer:
     """The connection, the buffer and the locks of one store: kept apart from the store so
     that the store's finalizer can flush them without keeping the store alive."""
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    def __init__(self, path: Path, timeout: float, commit_interval: float) -> None:
         self.path, self.timeout, self.closed = path, timeout, False
+        self.interval = commit_interval  # seconds the oldest buffered row may wait
         self._new_locks_and_buffer()
         self.conn: sqlite3.Connection | None = _connect(path, timeout)
         _live_writers.add(self)
@@ -388,7 +408,7 @@ class _Writer:
     # writing ----------------------------------------------------------------------------
     def add(self, rows: str, item: Any, runs: str | None = None) -> None:
         """Buffer one row in the buffer named ``rows`` (and upsert its run in ``runs``);
-        flush when the buffer is full or old."""
+        flush when the buffer is full or its oldest row is due."""
         with self.lock:  # a flush swaps the buffers: look them up only under the lock
             if self.closed:
                 raise self.closed_error()
@@ -396,16 +416,23 @@ class _Writer:
                 getattr(self, runs)[item.id] = item  # a known key keeps its creation position
             getattr(self, rows).append(item)
             now = _real_monotonic()
-            if not self.pending:
+            started = not self.pending
+            if started:
                 self.oldest = now
             self.pending += 1
-            due = self.pending > _MAX_PENDING or now - self.oldest > _MAX_AGE_SECONDS
+            # After the count: see IdleCommitter.wake. (Only a buffer with a shorter
+            # interval than the one the committer waits for is due before it looks.)
+            if started and now + self.interval < _committer.wait_until:
+                _committer.wake()
+            due = self.pending > _MAX_PENDING or now - self.oldest >= self.interval
         if due:
-            self.auto_flush()
+            # If another thread is flushing, let it: block only when the buffer runs far ahead.
+            self.auto_flush(blocking=self.pending > 10 * _MAX_PENDING)
 
-    def auto_flush(self) -> None:
-        # If another thread is flushing, let it: block only when the buffer runs far ahead.
-        if self.db_lock.acquire(blocking=self.pending > 10 * _MAX_PENDING):
+    def auto_flush(self, blocking: bool) -> None:
+        """Flush unless ``blocking`` is false and another thread holds the connection; a
+        failure is logged, not raised."""
+        if self.db_lock.acquire(blocking=blocking):
             try:
                 self.flush()
             except StoreError as exc:
@@ -416,6 +443,20 @@ class _Writer:
                 _log.warning("wfkit: automatic flush of the run store failed: %s", exc)
             finally:
                 self.db_lock.release()
+
+    def commit_if_due(self) -> float | None:
+        """For the committer: flush if the oldest buffered row is due; when to look again
+        (real monotonic time), or None while the buffer is empty."""
+        if self.closed or not self.pending:
+            return None
+        due = self.oldest + self.interval
+        now = _real_monotonic()
+        if now < due:
+            return due
+        self.auto_flush(blocking=False)
+        if self.closed or not self.pending:
+            return None
+        return max(self.oldest + self.interval, now + _RETRY_SECONDS)
 
     def flush(self) -> None:
         with self.db_lock:
@@ -539,6 +580,8 @@ class _Writer:
 
 
 def _after_fork_in_child() -> None:
+    global _committer
+    _committer = IdleCommitter(lambda: list(_live_writers))  # its thread did not cross the fork
     for writer in list(_live_writers):
         writer.after_fork()
 
