@@ -34,7 +34,7 @@ import os
 import signal
 import threading
 from types import FrameType
-from typing import Any
+from typing import Any, TypeGuard
 
 from wfkit.context import current_store
 from wfkit.states import Crashed
@@ -75,7 +75,7 @@ def flow_ended(ctx: Any) -> None:
     _flows.pop(ctx.run.id, None)
 
 
-def is_interrupt(error: BaseException | None) -> bool:
+def is_interrupt(error: BaseException | None) -> TypeGuard[BaseException]:
     """Whether ``error`` ends the program rather than a run (Ctrl-C, ``sys.exit``)."""
     return isinstance(error, KeyboardInterrupt | SystemExit)
 
