@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -86,6 +87,31 @@ def test_sigterm_records_crashed_and_exits_143(url: str) -> None:
     names = _names(runs)
     assert names["Running"] == names["Pending"] == 0, names
     assert names["Cancelled"] > 300, names  # queued: never started
+
+
+def test_sigterm_while_another_writer_holds_the_store_waits_for_it(tmp_path: Path) -> None:
+    db = tmp_path / "locked.db"
+    url = f"sqlite:///{db}"
+    proc, _ = _start(url)
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+        proc.send_signal(signal.SIGTERM)
+        try:  # the process cannot record while the lock is held (bounded: the test fails)
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    status, _, err = _finish(proc)
+
+    assert status == -signal.SIGTERM, err
+    flow_run, runs = _read(url)
+    assert flow_run.state.message == "Flow run terminated by SIGTERM."
+    assert runs[3].state.message == "Task run terminated by SIGTERM."
+    names = _names(runs)
+    assert names["Running"] == names["Pending"] == 0, names
 
 
 def test_sigterm_chains_the_users_handler(url: str) -> None:
