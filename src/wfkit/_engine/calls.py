@@ -25,6 +25,15 @@ from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
 from wfkit._engine.parameters import bind_arguments, bind_parameters
 from wfkit._engine.runs import FlowRunLive, TaskRunLive
+from wfkit._engine.signals import (
+    crash_unfinished,
+    flow_ended,
+    flow_started,
+    install_sigterm_handler,
+    is_interrupt,
+    task_ended,
+    task_started,
+)
 from wfkit._engine.timelines import branch, catch_up
 from wfkit.context import (
     FlowRunContext,
@@ -63,6 +72,7 @@ def call_flow(
     parent_task = task_run_context.get()
     if parent is None and parent_task is None:
         runtime.store  # noqa: B018 - open (and check) the store before a run exists
+        install_sigterm_handler(runtime.harness)  # (returns at once once installed)
     options = flow.options
     bound, passed, parameters = bind_parameters(flow, args, kwargs)
     pre_failure = None
@@ -301,7 +311,7 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
     fn = flow.fn
     submitted = ctx.submitted
 
-    def all_ended() -> None:
+    def wait_all() -> None:
         # The runner finishes what was submitted (this thread helps with queued work, and a
         # runner cancels what it will not run); a retry submits to a fresh copy of it.
         runner = ctx.task_runner
@@ -311,15 +321,28 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
         if submitted.latest is not None:  # under a fake clock: the flow ends after them
             catch_up(ctx.runtime.clock, submitted.latest)
 
+    def all_ended(error: BaseException | None = None) -> None:
+        # An interrupt (the body's, or one that reaches this thread while it waits or helps)
+        # ends the flow run now: nothing queued may run, so the interrupt is not held up.
+        if is_interrupt(error):
+            _abandon(ctx, error)
+            return
+        try:
+            wait_all()
+        except BaseException as exc:
+            if is_interrupt(exc):
+                _abandon(ctx, exc)
+            raise
+
     if flow.isasync:
 
         async def run_async() -> Any:
             try:
                 value = await fn(*bound.args, **bound.kwargs)
-            finally:
-                # (asyncio is loaded: this is a coroutine. The wait blocks, so it happens in
-                # a worker thread and the flow's event loop goes on.)
-                await sys.modules["asyncio"].to_thread(all_ended)
+            except BaseException as exc:
+                await _to_thread(all_ended, exc)
+                raise
+            await _to_thread(all_ended)
             return settle_returned(value)
 
         return run_async
@@ -327,9 +350,12 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
 
         def run_gen() -> Any:
             try:
-                return (yield from fn(*bound.args, **bound.kwargs))
-            finally:
-                all_ended()
+                value = yield from fn(*bound.args, **bound.kwargs)
+            except BaseException as exc:
+                all_ended(exc)
+                raise
+            all_ended()
+            return value
 
         return run_gen
     if flow.isasyncgen:
@@ -339,20 +365,40 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
             try:
                 async for value in values:
                     yield value
-            finally:
+            except BaseException as exc:
                 await values.aclose()
-                await sys.modules["asyncio"].to_thread(all_ended)
+                await _to_thread(all_ended, exc)
+                raise
+            await values.aclose()
+            await _to_thread(all_ended)
 
         return run_async_gen
 
     def run() -> Any:
         try:
             value = fn(*bound.args, **bound.kwargs)
-        finally:
-            all_ended()
+        except BaseException as exc:
+            all_ended(exc)
+            raise
+        all_ended()
         return settle_returned(value)
 
     return run
+
+
+async def _to_thread(fn: Callable[..., None], *args: Any) -> None:
+    # (asyncio is loaded: this is a coroutine. The wait blocks, so it happens in a worker
+    # thread and the flow's event loop goes on.)
+    await sys.modules["asyncio"].to_thread(fn, *args)
+
+
+def _abandon(ctx: FlowRunContext, error: BaseException) -> None:
+    """The flow run is interrupted: cancel the task runs it queued (recorded Cancelled, never
+    run), and record Crashed those running in other threads (the interrupt cannot stop
+    them; they go on, daemon threads, until the process ends)."""
+    ctx.task_runner.shutdown(wait=False)
+    message = f"Task run crashed: its flow run was interrupted ({type(error).__name__})."
+    crash_unfinished(ctx.run.id, message)
 
 
 def _dispatch(
@@ -388,9 +434,12 @@ def _dispatch(
     if var is task_run_context and not value.log_prints:  # (the common case, without
         # _enter/_exit's tuples)
         token = var.set(value)
+        run = plan.run
+        task_started(run)  # (live, for the SIGTERM handler)
         try:
             state = drive_sync(steps, plan, body, clock)
         finally:
+            task_ended(run)
             var.reset(token)
             if top_level:
                 runtime.store.flush()
@@ -419,12 +468,19 @@ def _enter(var: ContextVar[Any], value: Any) -> tuple[Any, ...]:
         acquire_print_logging()
     # A flow called inside a task is not part of that task's body: clear the task context.
     if var is flow_run_context:
-        return var, var.set(value), task_run_context.set(None), value.log_prints
+        tokens = var, var.set(value), task_run_context.set(None), value.log_prints
+        flow_started(value)  # (live in this context, for the SIGTERM handler)
+        return tokens
+    task_started(value.run)
     return var, var.set(value), None, value.log_prints
 
 
 def _exit(tokens: tuple[Any, ...]) -> None:
     var, token, task_token, log_prints = tokens
+    if var is flow_run_context:
+        flow_ended(var.get())
+    else:
+        task_ended(var.get().run)
     if task_token is not None:
         task_run_context.reset(task_token)
     var.reset(token)

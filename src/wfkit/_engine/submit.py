@@ -21,12 +21,15 @@ from wfkit._engine import process, timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
 from wfkit._engine.inputs import is_mappable, looked_through
 from wfkit._engine.parameters import bind_parameters
+from wfkit._engine.signals import is_interrupt
 from wfkit.context import SubmittedRuns, flow_run_context
 from wfkit.exceptions import MappingLengthMismatch, MappingMissingIterable, MissingContextError
 from wfkit.futures import WfFuture, WfFutureList
-from wfkit.states import Cancelled, Failed, State
+from wfkit.states import Cancelled, Failed, State, StateType
 
 __all__ = ["SubmittedRun", "map_task", "submit_runs", "submit_task"]
+
+_CRASHED = StateType.CRASHED  # (a global: read once per run)
 
 # Taking a run to start or cancel it: held for a few bytecodes, shared by all runs (a map
 # makes many; one lock each would cost more than the rare contention).
@@ -99,11 +102,19 @@ class SubmittedRun:
 
     # starting -------------------------------------------------------------------------------
     def run(self) -> State:
-        """Run it in this thread; its final state."""
+        """Run it in this thread; its final state.
+
+        Raises:
+            KeyboardInterrupt, SystemExit: the run was interrupted (it is recorded Crashed):
+                the interrupt goes on to whoever runs it, on its way to the flow's caller.
+        """
         prepared = self._claim()
         if prepared is None:
             return self.state  # cancelled before it started
-        return self._start(_execute, prepared)
+        state = self._start(_execute, prepared)
+        if state.type is _CRASHED and is_interrupt(state.exception):
+            raise state.exception  # type: ignore[misc]
+        return state
 
     def run_remote(self, send: Callable[[Any], Any]) -> State:
         """Run it in another process through ``send``; its final state."""

@@ -17,12 +17,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Job", "LoopJob"]
+__all__ = ["INTERRUPTS", "Job", "LoopJob"]
 
 # A job's status. (Not a run's states: a queued job's run is Pending; a started one may be
 # waiting for its upstream, running, or retrying.)
 _QUEUED, _STARTED, _FINISHED = "queued", "started", "finished"
 _status_lock = threading.Lock()
+# Errors that end the program, not a run: they go on from the thread that ran the job.
+INTERRUPTS = (KeyboardInterrupt, SystemExit)
 _logger = logging.getLogger("wfkit.task_runners")
 
 
@@ -98,7 +100,12 @@ class Job:
 
     # the pool's side ----------------------------------------------------------------------
     def run_if_queued(self) -> None:
-        """Run the job unless another thread has started it (the workers' entry point)."""
+        """Run the job unless another thread has started it (the workers' entry point).
+
+        Raises:
+            KeyboardInterrupt, SystemExit: the work raised it (once the job is finished,
+                with the interrupt as its error): Ctrl-C is never swallowed by a pool.
+        """
         if self._status is not _QUEUED:  # settled for good; checked again under the lock
             return
         with _status_lock:  # (_claim inlined: one call less per task run)
@@ -111,6 +118,8 @@ class Job:
         except BaseException as exc:  # handed to whoever waits on the job
             state, error = None, exc
         self._finish(state, error)
+        if error is not None and isinstance(error, INTERRUPTS):
+            raise error
 
     def _claim(self) -> bool:
         with _status_lock:

@@ -8,7 +8,7 @@ from collections import deque
 from typing import Any
 
 from wfkit._realtime import sleep as _real_sleep
-from wfkit.task_runners._jobs import Job
+from wfkit.task_runners._jobs import INTERRUPTS, Job
 
 __all__ = ["LoopThread", "WorkerPool"]
 
@@ -34,6 +34,9 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._sleeping = 0  # workers waiting for work, not yet woken
         self._closed = False
+        # The first interrupt a worker's job raised: drain() raises it in the waiting thread
+        # (a signal reaches the main thread only; this one reached a worker).
+        self._interrupt: BaseException | None = None
 
     def put(self, job: Job) -> None:
         """Queue ``job``.
@@ -83,13 +86,23 @@ class WorkerPool:
                         self._idle.notify_all()
                     wakeup.wait()
                 continue
-            job.run_if_queued()
+            try:
+                job.run_if_queued()
+            except INTERRUPTS as exc:
+                self._interrupted(exc)
             del job  # an idle worker keeps no finished job alive
 
+    def _interrupted(self, error: BaseException) -> None:
+        with self._lock:
+            if self._interrupt is None:
+                self._interrupt = error
+            self._idle.notify_all()
+
     def _help(self) -> None:
-        """Run queued jobs in this thread until the queue is empty."""
+        """Run queued jobs in this thread until the queue is empty (or a worker was
+        interrupted)."""
         queue = self._queue
-        while True:
+        while self._interrupt is None:
             try:
                 job = queue.popleft()
             except IndexError:
@@ -98,10 +111,17 @@ class WorkerPool:
 
     def drain(self) -> None:
         """Return once no job is queued or running; this thread helps with the queued ones.
-        The pool still takes work (what the running jobs submit)."""
+        The pool still takes work (what the running jobs submit).
+
+        Raises:
+            KeyboardInterrupt, SystemExit: a job this thread helped with, or one a worker
+                ran, was interrupted (the rest stay queued).
+        """
         while True:
             self._help()
             with self._wakeup:
+                if self._interrupt is not None:
+                    raise self._interrupt
                 if self._queue:
                     continue
                 if self._closed or self._sleeping == len(self._threads):
