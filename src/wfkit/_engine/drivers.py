@@ -203,11 +203,7 @@ async def drive_async(steps: Steps, plan: RunPlan, body: Callable[[], Any], cloc
                 return stop.value  # type: ignore[no-any-return]
             send, throw = None, None
             if type(effect) is State:
-                try:
-                    plan.run.set_state(effect)
-                except BaseException as exc:  # publishing failed: the run did not reach it
-                    _crash(plan, exc, publishing=True)
-                    raise
+                _enter(plan, effect)
             elif type(effect) is Invoke:
                 try:
                     value = await call_async_with_timeout(
@@ -243,11 +239,7 @@ def drive_sync_gen(
                 return stop.value  # type: ignore[no-any-return]
             send, throw = None, None
             if type(effect) is State:
-                try:
-                    plan.run.set_state(effect)
-                except BaseException as exc:  # publishing failed: the run did not reach it
-                    _crash(plan, exc, publishing=True)
-                    raise
+                _enter(plan, effect)
             elif type(effect) is Invoke:
                 # (The attempt is written out here, not delegated with ``yield from``: closing
                 # a delegating generator closes the delegate and then raises GeneratorExit
@@ -258,9 +250,7 @@ def drive_sync_gen(
                 try:
                     gen = body()
                     while True:
-                        remaining = (
-                            None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
-                        )
+                        remaining = _remaining(deadline, clock)
                         try:
                             value = call_with_timeout(
                                 gen.__next__, remaining, clock, effect.make_error
@@ -282,6 +272,21 @@ def drive_sync_gen(
         raise
     finally:
         _release(plan)
+
+
+def _enter(plan: RunPlan, state: State) -> None:
+    """The run enters ``state``; if publishing it fails, the run never did: it is Crashed.
+    (drive_sync has this inline: every task call enters two states.)"""
+    try:
+        plan.run.set_state(state)
+    except BaseException as exc:
+        _crash(plan, exc, publishing=True)
+        raise
+
+
+def _remaining(deadline: float | None, clock: Clock) -> float | None:
+    """Seconds left before a streaming body's ``deadline`` (None: no timeout)."""
+    return None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
 
 
 class FinalState:
@@ -312,20 +317,14 @@ async def drive_async_gen(
                 return
             send, throw = None, None
             if type(effect) is State:
-                try:
-                    plan.run.set_state(effect)
-                except BaseException as exc:  # publishing failed: the run did not reach it
-                    _crash(plan, exc, publishing=True)
-                    raise
+                _enter(plan, effect)
             elif type(effect) is Invoke:
                 streamed = False
                 deadline = clock.monotonic() + effect.timeout if effect.timeout else None
                 gen = body()
                 try:
                     while True:
-                        remaining = (
-                            None if deadline is None else max(deadline - clock.monotonic(), 1e-6)
-                        )
+                        remaining = _remaining(deadline, clock)
                         try:
                             value = await call_async_with_timeout(
                                 gen.__anext__, remaining, clock, effect.make_error
