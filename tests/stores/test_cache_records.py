@@ -18,10 +18,12 @@ import pytest
 
 import wfkit.stores
 from wfkit.exceptions import StoreError
-from wfkit.states import Completed, Pending
+from wfkit.states import Pending
 from wfkit.stores import _sqlite_schema as schema
 from wfkit.stores.sqlite import SCHEMA_VERSION, SqliteStore
 from wfkit.testing.store_conformance import T0, at, record_flow, write_cache
+
+from ._old_files import version_1_store
 
 SRC = Path(wfkit.stores.__file__).resolve().parents[2]
 
@@ -236,25 +238,19 @@ def _schema_of(path: Path) -> tuple[str, set[str]]:
         conn.close()
 
 
-def test_a_version_1_file_is_migrated_and_keeps_its_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_version_1_file_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
-    # Write the file as the code of schema version 1 did: only the first migration step.
-    monkeypatch.setattr(schema, "_MIGRATIONS", schema._MIGRATIONS[:1])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
-    with SqliteStore(path) as old:
-        record_flow(old, [Pending(timestamp=at(0)), Completed(timestamp=at(1))], "f1")
+    version_1_store(path)
     assert _schema_of(path)[0] == "1" and "cache" not in _schema_of(path)[1]
-    monkeypatch.undo()
 
     with SqliteStore(path) as store:
         assert _schema_of(path) == (str(SCHEMA_VERSION), _schema_of(path)[1])
-        assert "cache" in _schema_of(path)[1]
-        assert store.flow_run("f1").state_names == ["Pending", "Completed"]
+        assert {"cache", "owners"} <= _schema_of(path)[1]
+        # A run written before owners existed names none: it is never judged crashed.
+        assert store.flow_run("old-run").state_names == ["Pending"]
         written = write_cache(store, "k1")
         assert store.read_cache("k1") == written
-        assert store.info()["schema_version"] == SCHEMA_VERSION == 2
+        assert store.info()["schema_version"] == SCHEMA_VERSION == 3
 
 
 def test_the_released_first_migration_step_is_unchanged() -> None:

@@ -8,7 +8,6 @@ import os
 import random
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,8 @@ from wfkit.states import Completed, Pending, Running
 from wfkit.stores import _sqlite_schema
 from wfkit.stores.sqlite import SCHEMA_VERSION, SqliteStore
 from wfkit.testing.store_conformance import at, log_entry, record_task
+
+from ._old_files import version_1_store
 
 SRC = Path(wfkit.stores.__file__).resolve().parents[2]
 PAGE = 4096  # SQLite's default page size, which wfkit keeps
@@ -219,23 +220,6 @@ _INSPECT = """
 """
 
 
-def _version_1_store(path: Path) -> None:
-    """A store as the first released schema left it, with one flow run in it."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    for statement in _sqlite_schema._MIGRATIONS[0]:
-        conn.execute(statement)
-    conn.execute("INSERT INTO wfkit_meta VALUES ('schema_version', '1')")
-    conn.execute(
-        "INSERT INTO flow_runs (seq, id, flow_name, parameters, tags, run_count, state_type, "
-        "state_name) VALUES (1, 'old-run', 'etl', '{}', '[]', 0, 'PENDING', 'Pending')"
-    )
-    conn.execute(
-        "INSERT INTO flow_run_states (run_seq, type, name) VALUES (1, 'PENDING', 'Pending')"
-    )
-    conn.close()
-
-
 def _kill_when_paused(path: Path, pause_at: str) -> None:
     child = _python(_MIGRATE_AND_PAUSE, str(path), pause_at)
     try:
@@ -257,7 +241,7 @@ def _inspect(path: Path) -> dict:
 _V1_TABLES = sorted(
     ["wfkit_meta", "flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs"]
 )
-_V2_TABLES = sorted([*_V1_TABLES, "cache"])
+_NEW_TABLES = sorted([*_V1_TABLES, "cache", "owners"])
 
 
 @pytest.mark.parametrize(
@@ -265,6 +249,9 @@ _V2_TABLES = sorted([*_V1_TABLES, "cache"])
     [
         ("CREATE TABLE cache", 1),
         ("CREATE INDEX cache_expires", 1),
+        ("CREATE TABLE owners", 1),
+        ("ALTER TABLE task_runs ADD COLUMN owner", 1),
+        ("CREATE INDEX task_runs_live", 1),
         ("INSERT INTO wfkit_meta", 1),
         ("COMMIT", 1),
         ("opened", SCHEMA_VERSION),
@@ -273,16 +260,16 @@ _V2_TABLES = sorted([*_V1_TABLES, "cache"])
 def test_a_migration_killed_half_way_leaves_the_old_version(
     tmp_path: Path, pause_at: str, version: int
 ) -> None:
-    assert SCHEMA_VERSION == 2, "add the newest migration's statements to the pause points"
+    assert SCHEMA_VERSION == 3, "add the newest migration's statements to the pause points"
     path = tmp_path / "runs.db"
-    _version_1_store(path)
+    version_1_store(path)
 
     _kill_when_paused(path, pause_at)
 
     seen = _inspect(path)
     assert seen == {
         "version": version,
-        "tables": _V1_TABLES if version == 1 else _V2_TABLES,
+        "tables": _V1_TABLES if version == 1 else _NEW_TABLES,
         "runs": ["old-run"],
         "check": ["ok"],
     }

@@ -139,7 +139,7 @@ def test_task_runs_that_finished_before_the_caller_went_idle_survive_a_sigkill(
     # The flow runs 50 tasks and then sleeps: nothing records any more, so only the idle
     # committer can commit the last rows.
     flows, tasks = _states_after_a_kill(tmp_path, "idle", n=50)
-    assert list(flows.values()) == [["Pending", "Running"]]
+    assert list(flows.values()) == [["Pending", "Running", "Crashed"]]  # its owner is dead
     assert tasks == {i: ["Pending", "Running", "Completed"] for i in range(50)}
 
 
@@ -159,9 +159,30 @@ def test_a_run_inside_a_long_body_is_visible_to_another_process_and_survives_a_s
     with _child_at_its_point(tmp_path, "long_body") as db:
         _let_the_window_pass()
         while_alive = _states(db)  # the child is still running its 30 s task body
-    expected = ({"durable": ["Pending", "Running"]}, {-1: ["Pending", "Running"]})
-    assert while_alive == expected
-    assert _states(db) == expected  # and after the kill
+        child_pid = _owner_pids(db)
+    # While the child lives, its runs are left alone; once it is dead, they are Crashed.
+    assert while_alive == ({"durable": ["Pending", "Running"]}, {-1: ["Pending", "Running"]})
+    crashed = ["Pending", "Running", "Crashed"]
+    assert _states(db) == ({"durable": crashed}, {-1: crashed})
+    with SqliteStore(db) as store:
+        (run,) = store.flow_runs()
+        (task_run,) = store.task_runs()
+    assert run.state.is_crashed() and task_run.state.is_crashed()
+    assert run.state.message == task_run.state.message
+    assert f"pid {child_pid}" in run.state.message
+    assert f"host {os.uname().nodename!r}" in run.state.message
+    assert "last heartbeat was at 20" in run.state.message
+
+
+def _owner_pids(db: Path) -> int:
+    """The pid of the one process other than this one that owns runs in ``db``."""
+    conn = sqlite3.connect(db)
+    try:
+        sql = "SELECT DISTINCT o.pid FROM owners o JOIN flow_runs r ON r.owner = o.id"
+        (pid,) = [pid for (pid,) in conn.execute(sql) if pid != os.getpid()]
+    finally:
+        conn.close()
+    return int(pid)
 
 
 # in one process: the committer and the setting ----------------------------------------------

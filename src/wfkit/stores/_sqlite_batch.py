@@ -9,6 +9,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from wfkit._realtime import monotonic as _real_monotonic
@@ -71,6 +72,7 @@ _INSERT_STATES = {
     kind: _Insert(f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message)", 5)
     for kind in ("flow_run", "task_run")
 }
+_HEARTBEAT = "UPDATE owners SET heartbeat_us = ? WHERE id = ?"
 _INSERT_LOG = _Insert(
     "INSERT INTO logs (flow_run_id, task_run_id, level, logger, message, at_us)", 6
 )
@@ -87,16 +89,17 @@ DATA_ERRORS = (
 )
 
 
-def write_batch(conn: sqlite3.Connection, batch: tuple[Any, ...]) -> None:
-    """Write one buffer's worth of snapshots; a value SQLite refuses is cleaned, not fatal."""
+def write_batch(conn: sqlite3.Connection, batch: tuple[Any, ...], owner: int) -> None:
+    """Write one buffer's worth of snapshots as the owner with row id ``owner`` (its runs
+    name it, and its heartbeat is refreshed); a value SQLite refuses is cleaned, not fatal."""
     try:
-        rows = _batch_rows(*batch)
-        retrying(lambda: _write(conn, rows))
+        rows = _batch_rows(owner, *batch)
+        retrying(lambda: _write(conn, rows, owner))
     except DATA_ERRORS:
         rows = _Rows(
-            *([tuple(map(_storable, row)) for row in part] for part in _batch_rows(*batch))
+            *([tuple(map(_storable, row)) for row in part] for part in _batch_rows(owner, *batch))
         )
-        retrying(lambda: _write(conn, rows))
+        retrying(lambda: _write(conn, rows, owner))
 
 
 def _storable(value: Any) -> Any:
@@ -120,9 +123,10 @@ class _Rows(NamedTuple):
     logs: list[tuple[Any, ...]]
 
 
-def _write(conn: sqlite3.Connection, rows: _Rows) -> None:
+def _write(conn: sqlite3.Connection, rows: _Rows, owner: int) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
+        conn.execute(_HEARTBEAT, (_to_us(datetime.now(UTC)), owner))
         _UPSERT_FLOW.run(conn, rows.flows)
         _UPSERT_TASK.run(conn, rows.tasks)
         _insert_states(conn, "flow_run", rows.flows, rows.flow_states)
@@ -154,6 +158,7 @@ def _insert_states(
 
 # rows out ---------------------------------------------------------------------------------
 def _batch_rows(
+    owner: int,
     flow_runs: dict[str, FlowRunSnapshot],
     task_runs: dict[str, TaskRunSnapshot],
     flow_states: list[FlowRunSnapshot],
@@ -166,8 +171,8 @@ def _batch_rows(
         first = firsts.setdefault(snap.id, [_to_us(snap.state.timestamp), None])
         if first[1] is None and snap.state.type is _RUNNING:
             first[1] = _to_us(snap.state.timestamp)
-    flow_rows = [_flow_row(s, *firsts[s.id]) for s in flow_runs.values()]
-    task_rows = [_task_row(s) for s in task_runs.values()]
+    flow_rows = [_flow_row(s, owner, *firsts[s.id]) for s in flow_runs.values()]
+    task_rows = [_task_row(s, owner) for s in task_runs.values()]
     flow_state_rows = [_state_row(s.id, s.state) for s in flow_states]
     task_state_rows = [_state_row(s.id, s.state) for s in task_states]
     log_rows = [

@@ -33,23 +33,26 @@ _MICROSECOND = timedelta(microseconds=1)
 _REPR_LIMIT = 200
 
 
-def _flow_row(s: FlowRunSnapshot, first_us: int | None, start_us: int | None) -> tuple[Any, ...]:
+def _flow_row(
+    s: FlowRunSnapshot, owner: int, first_us: int | None, start_us: int | None
+) -> tuple[Any, ...]:
     at = _to_us(s.state.timestamp)
     return (
         s.id, s.name, s.flow_name, _nullable(s.flow_version), _params_json(s.parameters),
         _list_json(s.tags), _nullable(s.parent_flow_run_id), _nullable(s.parent_task_run_id),
         s.root_flow_run_id, s.run_count, STATE_TYPE_VALUES[s.state.type], s.state.name, at,
-        _nullable(start_us), first_us, at, s.host, s.pid,
+        _nullable(start_us), first_us, at, s.host, s.pid, owner,
     )  # fmt: skip
 
 
-def _task_row(s: TaskRunSnapshot) -> tuple[Any, ...]:
+def _task_row(s: TaskRunSnapshot, owner: int) -> tuple[Any, ...]:
     flow_run_id, cache_key = s.flow_run_id, s.cache_key
     return (
         s.id, s.name, s.task_name, flow_run_id if flow_run_id is not None else _NULL,
         _params_json(s.parameters), _list_json(s.tags),
         cache_key if cache_key is not None else _NULL, _list_json(s.upstream_ids), s.run_count,
         STATE_TYPE_VALUES[s.state.type], s.state.name, _to_us(s.state.timestamp), s.host, s.pid,
+        owner,
     )  # fmt: skip
 
 
@@ -171,15 +174,17 @@ _to_json = reusable_encoder(_short_repr, separators=(", ", ": "))
 _FLOW_COLUMNS = (
     "id", "name", "flow_name", "flow_version", "parameters", "tags", "parent_flow_run_id",
     "parent_task_run_id", "root_flow_run_id", "run_count", "state_type", "state_name",
-    "state_us", "start_us", "first_us", "heartbeat_us", "host", "pid",
+    "state_us", "start_us", "first_us", "heartbeat_us", "host", "pid", "owner",
 )  # fmt: skip
 
 _TASK_COLUMNS = (
     "id", "name", "task_name", "flow_run_id", "parameters", "tags", "cache_key",
     "upstream_ids", "run_count", "state_type", "state_name", "state_us", "host", "pid",
+    "owner",
 )  # fmt: skip
 
-# What the records are built from (the other columns serve ordering and crash detection).
+# What the records are built from (the other columns serve ordering and crash detection:
+# ``owner`` is the owners row of the process that last wrote the run).
 _FLOW_FIELDS = (*_FLOW_COLUMNS[:10], "host", "pid")
 
 _TASK_FIELDS = (*_TASK_COLUMNS[:9], "host", "pid")

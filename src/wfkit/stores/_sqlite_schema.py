@@ -32,6 +32,11 @@ _QUICK_CHECK_MAX_BYTES = 32 * 1024 * 1024
 _QUICK_CHECK_ERRORS = 3  # quick_check stops after this many problems: enough to show, and fast
 _log = logging.getLogger("wfkit.stores")
 
+#: The SQL condition "this run is not final". The partial indexes of schema version 3 are
+#: declared with this exact text (so it never changes), and SQLite uses them only for a
+#: query that says the same.
+NOT_FINAL = "state_type NOT IN ('CANCELLED', 'COMPLETED', 'CRASHED', 'FAILED')"
+
 #: Each step moves the schema from version ``i`` to ``i + 1``. Steps are never edited once
 #: released: a change to the schema is a new step appended here.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -78,6 +83,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             key TEXT PRIMARY KEY, serializer TEXT NOT NULL, expires_us INTEGER,
             task_name TEXT, created_us INTEGER NOT NULL, value BLOB NOT NULL)""",
         "CREATE INDEX cache_expires ON cache (expires_us) WHERE expires_us IS NOT NULL",
+    ),
+    (
+        # Owners: the processes that record runs (see wfkit.stores._sqlite_owners). Each run
+        # names the owner that last wrote it; the partial indexes hold only the runs that are
+        # not final, so finding a dead owner's runs never scans the finished ones.
+        """CREATE TABLE owners (
+            id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+            start_ticks INTEGER NOT NULL, heartbeat_us INTEGER NOT NULL,
+            UNIQUE (host, pid, start_ticks))""",
+        "ALTER TABLE flow_runs ADD COLUMN owner INTEGER",
+        "ALTER TABLE task_runs ADD COLUMN owner INTEGER",
+        f"CREATE INDEX flow_runs_live ON flow_runs (owner) WHERE {NOT_FINAL}",
+        f"CREATE INDEX task_runs_live ON task_runs (owner) WHERE {NOT_FINAL}",
     ),
 )
 

@@ -36,8 +36,8 @@ import sqlite3
 import sys
 import threading
 import weakref
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -57,6 +57,7 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._sqlite_batch import DATA_ERRORS, IdleCommitter, write_batch
 from wfkit.stores._sqlite_cache import KeptCacheRecords
+from wfkit.stores._sqlite_owners import current_owner, record_crashed, register_owner
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
     _FLOW_FIELDS,
@@ -80,6 +81,7 @@ from wfkit.stores._trust import read_or_create_key, report_loose_permissions
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 _R = TypeVar("_R", "FlowRun", "TaskRun")
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
@@ -378,8 +380,28 @@ class _Writer:
         self.path, self.timeout, self.closed = path, timeout, False
         self.interval = commit_interval  # seconds the oldest buffered row may wait
         self._new_locks_and_buffer()
-        self.conn: sqlite3.Connection | None = _connect(path, timeout)
+        self.owner: int | None = None  # this process's row in the owners table
+        self.conn: sqlite3.Connection | None = self._open()
         _live_writers.add(self)
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, register this process as an owner, and record dead owners' runs as
+        Crashed: opening a store for writing is one of the moments the check runs."""
+        conn = _connect(self.path, self.timeout)
+        try:
+            now = _now_us()
+            self.owner = retrying(lambda: register_owner(conn, current_owner(), now))
+            retrying(lambda: record_crashed(conn, self.owner, now))
+        except BaseException as exc:
+            conn.close()
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            raise StoreError(
+                f"Could not register this process in the run store {str(self.path)!r}: {exc}. "
+                "Check that the disk has space and that no other program keeps the database "
+                "locked."
+            ) from exc
+        return conn
 
     def _new_locks_and_buffer(self) -> None:
         self.lock = threading.Lock()  # guards the buffer; held only for a few appends
@@ -401,8 +423,8 @@ class _Writer:
     def _connection(self) -> sqlite3.Connection:
         if self.closed:
             raise self.closed_error()
-        if self.conn is None:  # dropped after a fork
-            self.conn = _connect(self.path, self.timeout)
+        if self.conn is None:  # dropped after a fork: the child is a new owner
+            self.conn = self._open()
         return self.conn
 
     # writing ----------------------------------------------------------------------------
@@ -469,7 +491,9 @@ class _Writer:
                 self.flow_states, self.task_states, self.logs = [], [], []
                 self.pending = 0
             try:
-                write_batch(self._connection(), batch)
+                conn = self._connection()
+                assert self.owner is not None  # set with the connection
+                write_batch(conn, batch, self.owner)
             except DATA_ERRORS as exc:
                 raise StoreError(
                     f"Could not store {sum(len(part) for part in batch[2:])} buffered rows in the run store "
@@ -517,23 +541,33 @@ class _Writer:
     def execute(self, sql: str, args: Sequence[Any], doing: str) -> tuple[list[Any], int]:
         """Run one statement now, in its own transaction, without flushing the buffer;
         its rows and row count. ``doing`` names the action for the error message."""
+
+        def run(conn: sqlite3.Connection) -> tuple[list[Any], int]:
+            cursor = conn.execute(sql, args)
+            return cursor.fetchall(), cursor.rowcount
+
+        return self.call(run, doing)
+
+    def call(self, action: Callable[[sqlite3.Connection], _T], doing: str) -> _T:
+        """``action(connection)`` under the connection's lock, retried while the file is
+        locked; a failure is a StoreError saying it could not do ``doing``."""
         with self.db_lock:
             conn = self._connection()
-
-            def run() -> tuple[list[Any], int]:
-                cursor = conn.execute(sql, args)
-                return cursor.fetchall(), cursor.rowcount
-
             try:
-                return retrying(run)
+                return retrying(lambda: action(conn))
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"Could not {doing} in the run store {str(self.path)!r}: {exc}. Check that "
                     "the disk has space and that no other program keeps the database locked."
                 ) from exc
 
+    def record_crashed(self) -> None:
+        """Record the runs of dead owners as Crashed (see :mod:`._sqlite_owners`)."""
+        self.call(lambda conn: record_crashed(conn, self.owner, _now_us()), "record crashed runs")
+
     def read_runs(self, cls: type[_R], selection: str, args: Sequence[Any]) -> list[_R]:
         """The runs chosen by ``selection`` (a WHERE/ORDER BY clause), with their histories."""
+        self.record_crashed()  # a reader sees a dead process's runs as Crashed at once
         kind, fields = (
             ("flow_run", _FLOW_FIELDS) if cls.__name__ == "FlowRun" else ("task_run", _TASK_FIELDS)
         )
@@ -604,6 +638,12 @@ def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
+
+
+def _now_us() -> int:
+    now = _to_us(datetime.now(UTC))  # real time: crash detection is not on any run's clock
+    assert now is not None
+    return now
 
 
 def _file_size(path: str) -> int:
