@@ -168,3 +168,20 @@ def test_finding_the_runs_of_dead_owners_uses_the_partial_indexes(tmp_path: Path
             assert index in str(plan), plan
     finally:
         conn.close()
+
+
+@linux_only
+def test_an_owner_in_another_pid_namespace_is_never_judged(tmp_path: Path) -> None:
+    # Same host name (containers sharing the host's network), another pid namespace: its
+    # pids mean nothing here, so its runs are left alone.
+    path = tmp_path / "runs.db"
+    _record_some_runs(path)
+    _set_owner(path, _dead_pid(), 0)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("UPDATE owners SET pid_space = 'pid:[1]'")
+    finally:
+        conn.close()
+
+    with SqliteStore(path) as store:
+        assert store.flow_run("live").state_names == ["Pending", "Running"]

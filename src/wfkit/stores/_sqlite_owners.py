@@ -1,18 +1,21 @@
 """Owners of the SQLite store's runs, and the runs of dead owners becoming ``Crashed``.
 
-Every process that writes a store registers once as an *owner*: its host, pid and process
-start time (on Linux, field 22 of ``/proc/<pid>/stat``, in clock ticks since boot; 0 where it
-is unknown). Each run row names the owner that last wrote it, and each flush refreshes the
-owner's ``heartbeat_us``, so it says when the process last recorded anything.
+Every process that writes a store registers once as an *owner*: its host, its pid namespace
+(on Linux; '' elsewhere), pid and process start time (on Linux, field 22 of
+``/proc/<pid>/stat``, in clock ticks since boot; 0 where it is unknown). Each run row names
+the owner that last wrote it, and each flush refreshes the owner's ``heartbeat_us``, so it
+says when the process last recorded anything.
 
 A run that is not final and whose owner is gone is recorded as ``Crashed``, with a message
-naming the process and its last heartbeat. "Gone" is judged only on this host: the pid does
-not exist, is a zombie, or belongs to a process with another start time (a reused pid). Where
-the start time is unknown (not Linux), a live pid counts as the owner, so a reused pid keeps
-a dead owner's runs ``Running`` until that process ends too. Owners on other hosts are never
-judged yet (that needs a heartbeat thread). The check runs when a store is opened and before
-every read of runs; the non-final runs are found through partial indexes, so it costs one
-indexed query when nothing is dead.
+naming the process and its last heartbeat. "Gone" is judged only for owners that share this
+process's host name and pid namespace (two containers may share a host name, never a pid
+namespace, and a pid means nothing in another namespace): the pid does not exist, is a
+zombie, or belongs to a process with another start time (a reused pid). Where the start time
+is unknown (not Linux), a live pid counts as the owner, so a reused pid keeps a dead owner's
+runs ``Running`` until that process ends too. Owners on other hosts are never judged yet
+(that needs a heartbeat thread). The check runs when a store is opened and before every
+read of runs; the non-final runs are found through partial indexes, so it costs one indexed
+query when nothing is dead.
 """
 
 from __future__ import annotations
@@ -38,15 +41,25 @@ def _host_name() -> str:
     return socket.gethostname()
 
 
+def _pid_space() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")  # for example 'pid:[4026531836]'
+    except OSError:  # not Linux
+        return ""
+
+
 _HOST = _host_name()
+_PID_SPACE = _pid_space()
 
 _CRASHED = STATE_TYPE_VALUES[StateType.CRASHED]
 
 
 class Owner(NamedTuple):
-    """A process that records runs: its host, pid and start time (0: unknown)."""
+    """A process that records runs: its host, pid namespace ('' where there is none), pid
+    and start time (0: unknown)."""
 
     host: str
+    pid_space: str
     pid: int
     start: int
 
@@ -82,14 +95,14 @@ def _pid_exists(pid: int) -> int | None:
 def current_owner() -> Owner:
     """This process as an owner (called again after a fork: the child is a new owner)."""
     pid = os.getpid()
-    return Owner(_HOST, pid, process_start(pid) or 0)
+    return Owner(_HOST, _PID_SPACE, pid, process_start(pid) or 0)
 
 
 def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int) -> int:
     """Insert ``owner`` (or refresh its heartbeat) in its own transaction; its row id."""
     ((owner_id,),) = conn.execute(
-        "INSERT INTO owners (host, pid, start_ticks, heartbeat_us) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (host, pid, start_ticks) DO UPDATE SET heartbeat_us = excluded.heartbeat_us "
+        "INSERT INTO owners (host, pid_space, pid, start_ticks, heartbeat_us) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (host, pid_space, pid, start_ticks) DO UPDATE SET heartbeat_us = excluded.heartbeat_us "
         "RETURNING id",
         (*owner, now_us),
     ).fetchall()  # all rows: a RETURNING statement ends (and commits) when read to its end
@@ -97,12 +110,14 @@ def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int) -> int:
 
 
 def _dead_owners(conn: sqlite3.Connection, own_id: int | None) -> list[tuple[int, str]]:
-    """(id, message) of each owner on this host that is gone but has non-final runs."""
+    """(id, message) of each owner on this host (and pid namespace) that is gone but has
+    non-final runs."""
     rows = conn.execute(
-        "SELECT id, pid, start_ticks, heartbeat_us FROM owners WHERE host = ? AND id IS NOT ? "
+        "SELECT id, pid, start_ticks, heartbeat_us FROM owners WHERE host = ? AND pid_space = ? "
+        "AND id IS NOT ? "
         f"AND (EXISTS (SELECT 1 FROM flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
         f"OR EXISTS (SELECT 1 FROM task_runs WHERE owner = owners.id AND {NOT_FINAL}))",
-        (_HOST, own_id),
+        (_HOST, _PID_SPACE, own_id),
     ).fetchall()
     dead = []
     for owner_id, pid, start, heartbeat_us in rows:

@@ -89,9 +89,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # names the owner that last wrote it; the partial indexes hold only the runs that are
         # not final, so finding a dead owner's runs never scans the finished ones.
         """CREATE TABLE owners (
-            id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
-            start_ticks INTEGER NOT NULL, heartbeat_us INTEGER NOT NULL,
-            UNIQUE (host, pid, start_ticks))""",
+            id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid_space TEXT NOT NULL,
+            pid INTEGER NOT NULL, start_ticks INTEGER NOT NULL, heartbeat_us INTEGER NOT NULL,
+            UNIQUE (host, pid_space, pid, start_ticks))""",
         "ALTER TABLE flow_runs ADD COLUMN owner INTEGER",
         "ALTER TABLE task_runs ADD COLUMN owner INTEGER",
         f"CREATE INDEX flow_runs_live ON flow_runs (owner) WHERE {NOT_FINAL}",
