@@ -5,14 +5,17 @@ written into the owners table.)"""
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from wfkit.exceptions import ConfigurationError
 from wfkit.states import Completed, Pending, Running
 from wfkit.stores._sqlite_owners import current_owner, process_start
 from wfkit.stores._sqlite_schema import NOT_FINAL
@@ -185,3 +188,90 @@ def test_an_owner_in_another_pid_namespace_is_never_judged(tmp_path: Path) -> No
 
     with SqliteStore(path) as store:
         assert store.flow_run("live").state_names == ["Pending", "Running"]
+
+
+# other hosts: heartbeats --------------------------------------------------------------------
+def _as_other_host(path: Path, heartbeat_us: int, interval_us: int) -> None:
+    """Make the owner of the runs of ``path`` a process of host 'elsewhere' with that
+    heartbeat and interval."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(
+            "UPDATE owners SET host = 'elsewhere', heartbeat_us = ?, interval_us = ? "
+            "WHERE id = (SELECT owner FROM flow_runs WHERE id = 'live')",
+            (heartbeat_us, interval_us),
+        )
+    finally:
+        conn.close()
+
+
+def _now_us() -> int:
+    return round(time.time() * 1e6)
+
+
+def test_another_hosts_runs_crash_once_its_heartbeat_is_three_intervals_old(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    _record_some_runs(path)
+    _as_other_host(path, _now_us() - 25_000_000, 10_000_000)  # 2.5 intervals ago
+    with SqliteStore(path) as store:
+        assert store.flow_run("live").state_names == ["Pending", "Running"]
+
+    _as_other_host(path, _now_us() - 31_000_000, 10_000_000)  # 3.1 intervals ago
+    with SqliteStore(path) as store:
+        assert _names(store) == CRASHED
+        message = store.flow_run("live").state.message
+    assert message is not None and "(host 'elsewhere', pid " in message
+    assert "no heartbeat for over 30 s" in message
+
+
+def test_a_heartbeat_from_the_future_is_not_proof_of_life_forever(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    _record_some_runs(path)
+    # The other host's clock is a day ahead; it promised a heartbeat every 0.5 s.
+    _as_other_host(path, _now_us() + 86_400_000_000, 500_000)
+    with SqliteStore(path) as store:
+        # Its heartbeat time says nothing: this store notes its beat count (when opened) ...
+        assert store.flow_run("live").state_names == ["Pending", "Running"]
+        # ... and once that has not moved for three intervals of its own clock, it is dead.
+        deadline = time.monotonic() + 30
+        while store.flow_run("live").state.is_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.flow_run("live").state_names == CRASHED["live"]
+        message = store.flow_run("live").state.message
+    assert message is not None and "later than this host's clock" in message
+
+
+def _beats(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT sum(beats) FROM owners").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_the_heartbeat_thread_beats_only_while_the_process_has_live_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with SqliteStore(path, heartbeat_interval=0.005) as store:
+        record_flow(store, [Pending(timestamp=at(0)), Running(timestamp=at(1))], "live")
+        store.flush()
+        first = _beats(path)
+        deadline = time.monotonic() + 10
+        while _beats(path) < first + 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert _beats(path) >= first + 3  # the thread beats while the run is live
+
+        record_flow(store, [Completed(timestamp=at(2))], "live")
+        store.flush()
+        ended = _beats(path)
+        time.sleep(0.05)  # ten intervals
+        assert _beats(path) == ended  # and not once it has ended
+
+
+@pytest.mark.parametrize("interval", [0, -1, math.nan, math.inf, "10", True, 7200])
+def test_a_bad_heartbeat_interval_is_refused_naming_it(tmp_path: Path, interval: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"heartbeat_interval=.* is invalid"):
+        SqliteStore(tmp_path / "runs.db", heartbeat_interval=interval)  # type: ignore[arg-type]

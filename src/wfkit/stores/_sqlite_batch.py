@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.states import StateType
 from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._sqlite_owners import HEARTBEAT
 from wfkit.stores._sqlite_rows import (
     _FLOW_COLUMNS,
     _KEEP_FIRST,
@@ -72,7 +73,6 @@ _INSERT_STATES = {
     kind: _Insert(f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message)", 5)
     for kind in ("flow_run", "task_run")
 }
-_HEARTBEAT = "UPDATE owners SET heartbeat_us = ? WHERE id = ?"
 _INSERT_LOG = _Insert(
     "INSERT INTO logs (flow_run_id, task_run_id, level, logger, message, at_us)", 6
 )
@@ -126,7 +126,7 @@ class _Rows(NamedTuple):
 def _write(conn: sqlite3.Connection, rows: _Rows, owner: int) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(_HEARTBEAT, (_to_us(datetime.now(UTC)), owner))
+        conn.execute(HEARTBEAT, (_to_us(datetime.now(UTC)), owner))
         _UPSERT_FLOW.run(conn, rows.flows)
         _UPSERT_TASK.run(conn, rows.tasks)
         _insert_states(conn, "flow_run", rows.flows, rows.flow_states)

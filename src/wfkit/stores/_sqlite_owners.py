@@ -20,16 +20,33 @@ query when nothing is dead.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import sqlite3
+import threading
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
+from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.states import StateType
 from wfkit.stores._base import STATE_TYPE_VALUES
 from wfkit.stores._sqlite_schema import NOT_FINAL
 
-__all__ = ["Owner", "current_owner", "process_start", "record_crashed", "register_owner"]
+__all__ = [
+    "HEARTBEAT",
+    "HeartbeatThread",
+    "Owner",
+    "Progress",
+    "beat_if_live",
+    "current_owner",
+    "process_start",
+    "record_crashed",
+    "register_owner",
+]
+
+_log = logging.getLogger("wfkit.stores")
 
 
 def _host_name() -> str:
@@ -98,49 +115,111 @@ def current_owner() -> Owner:
     return Owner(_HOST, _PID_SPACE, pid, process_start(pid) or 0)
 
 
-def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int) -> int:
-    """Insert ``owner`` (or refresh its heartbeat) in its own transaction; its row id."""
+def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int, interval: float) -> int:
+    """Insert ``owner``, which promises a heartbeat every ``interval`` seconds while it has
+    live runs (or refresh its row), in its own transaction; its row id."""
     ((owner_id,),) = conn.execute(
-        "INSERT INTO owners (host, pid_space, pid, start_ticks, heartbeat_us) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (host, pid_space, pid, start_ticks) DO UPDATE SET heartbeat_us = excluded.heartbeat_us "
-        "RETURNING id",
-        (*owner, now_us),
+        "INSERT INTO owners (host, pid_space, pid, start_ticks, heartbeat_us, interval_us) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid_space, pid, start_ticks) DO UPDATE "
+        "SET heartbeat_us = excluded.heartbeat_us, interval_us = excluded.interval_us, "
+        "beats = beats + 1 RETURNING id",
+        (*owner, now_us, round(interval * 1e6)),
     ).fetchall()  # all rows: a RETURNING statement ends (and commits) when read to its end
     return int(owner_id)
 
 
-def _dead_owners(conn: sqlite3.Connection, own_id: int | None) -> list[tuple[int, str]]:
-    """(id, message) of each owner on this host (and pid namespace) that is gone but has
-    non-final runs."""
+#: Refreshes an owner's heartbeat: parameters (now_us, owner id).
+HEARTBEAT = "UPDATE owners SET heartbeat_us = ?, beats = beats + 1 WHERE id = ?"
+_HAS_LIVE_RUNS = (
+    f"(EXISTS (SELECT 1 FROM flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
+    f"OR EXISTS (SELECT 1 FROM task_runs WHERE owner = owners.id AND {NOT_FINAL}))"
+)
+
+
+def beat_if_live(conn: sqlite3.Connection, owner_id: int, now_us: int) -> bool:
+    """Refresh the heartbeat of owner ``owner_id`` if it has runs that are not final;
+    whether it has."""
+    return conn.execute(f"{HEARTBEAT} AND {_HAS_LIVE_RUNS}", (now_us, owner_id)).rowcount > 0
+
+
+#: What a store remembers of other hosts' owners: owner id -> (its beat count when first
+#: seen, and this process's real monotonic time then).
+Progress = dict[int, tuple[int, float]]
+
+
+def _dead_owners(
+    conn: sqlite3.Connection, own_id: int | None, now_us: int, progress: Progress
+) -> list[tuple[int, str]]:
+    """(id, message) of each owner that is gone but has runs that are not final."""
     rows = conn.execute(
-        "SELECT id, pid, start_ticks, heartbeat_us FROM owners WHERE host = ? AND pid_space = ? "
-        "AND id IS NOT ? "
-        f"AND (EXISTS (SELECT 1 FROM flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
-        f"OR EXISTS (SELECT 1 FROM task_runs WHERE owner = owners.id AND {NOT_FINAL}))",
-        (_HOST, _PID_SPACE, own_id),
+        "SELECT id, host, pid_space, pid, start_ticks, heartbeat_us, interval_us, beats "
+        f"FROM owners WHERE id IS NOT ? AND {_HAS_LIVE_RUNS}",
+        (own_id,),
     ).fetchall()
     dead = []
-    for owner_id, pid, start, heartbeat_us in rows:
-        now_start = process_start(pid)
-        if now_start is None:
-            why = "no longer exists"
-        elif start and now_start and now_start != start:
-            why = "no longer exists (its pid now belongs to another process)"
+    for owner_id, host, pid_space, pid, start, heartbeat_us, interval_us, beats in rows:
+        if host == _HOST and pid_space == _PID_SPACE:
+            why = _gone(pid, start)
         else:
+            why = _silent(owner_id, heartbeat_us, interval_us, beats, now_us, progress)
+        if why is None:
             continue
         beat = datetime.fromtimestamp(heartbeat_us / 1e6, UTC).isoformat(timespec="seconds")
         message = (
-            f"The process that was running this (host {_HOST!r}, pid {pid}) {why}; it was "
+            f"The process that was running this (host {host!r}, pid {pid}) {why}; it was "
             f"probably killed. Its last heartbeat was at {beat}."
         )
         dead.append((owner_id, message))
     return dead
 
 
-def record_crashed(conn: sqlite3.Connection, own_id: int | None, now_us: int) -> int:
+def _gone(pid: int, start: int) -> str | None:
+    """Why the owner (``pid``, ``start``) on this host is gone; None if it is alive."""
+    now_start = process_start(pid)
+    if now_start is None:
+        return "no longer exists"
+    if start and now_start and now_start != start:
+        return "no longer exists (its pid now belongs to another process)"
+    return None
+
+
+def _silent(
+    owner_id: int,
+    heartbeat_us: int,
+    interval_us: int,
+    beats: int,
+    now_us: int,
+    progress: Progress,
+) -> str | None:
+    """Why an owner on another host counts as dead; None while it may be alive.
+
+    Its heartbeat is older than three intervals; or (another host's clock may run ahead,
+    and a heartbeat "from the future" must not prove life forever) this process has seen
+    its beat count stand still for three intervals of its own monotonic clock."""
+    limit_us = 3 * interval_us
+    now = _real_monotonic()
+    seen = progress.get(owner_id)
+    if seen is None or seen[0] != beats:
+        seen = progress[owner_id] = (beats, now)
+    if now_us - heartbeat_us > limit_us:
+        return f"has sent no heartbeat for over {limit_us / 1e6:g} s (three intervals)"
+    if (now - seen[1]) * 1e6 > limit_us:
+        return (
+            f"has sent no heartbeat for over {limit_us / 1e6:g} s (three intervals), as "
+            "this process saw; its heartbeat time is later than this host's clock, which "
+            "differs from the other host's"
+        )
+    return None
+
+
+def record_crashed(
+    conn: sqlite3.Connection, own_id: int | None, now_us: int, progress: Progress
+) -> int:
     """Record every non-final run of a dead owner as Crashed (a new state in its history)
     in one transaction; how many runs. Never touches runs of live owners or of ``own_id``."""
-    dead = _dead_owners(conn, own_id)  # outside the write lock: usually nothing is dead
+    dead = _dead_owners(
+        conn, own_id, now_us, progress
+    )  # outside the write lock: usually nothing is dead
     if not dead:
         return 0
     crashed = 0
@@ -166,3 +245,67 @@ def record_crashed(conn: sqlite3.Connection, own_id: int | None, now_us: int) ->
             conn.execute("ROLLBACK")
         raise
     return crashed
+
+
+class Beating(Protocol):
+    """What the heartbeat thread needs of a store's writer."""
+
+    heartbeat_interval: float  # seconds between heartbeats
+
+    def beat(self) -> bool:
+        """Refresh the heartbeat if the store has live runs of this process; whether it has."""
+
+
+class HeartbeatThread:
+    """One daemon thread per process that refreshes the owner rows of the stores with live
+    runs of this process, every (smallest) heartbeat interval, and ends once none has any.
+
+    A store calls :meth:`poke` after each flush, which starts the thread if needed.
+
+    Args:
+        writers: returns the live writers each time it is called.
+    """
+
+    def __init__(self, writers: Callable[[], Iterable[Beating]]) -> None:
+        self._writers = writers
+        self._cond = threading.Condition(threading.Lock())
+        self._running = False  # guarded by _cond
+        self._poked = False  # guarded by _cond: a flush happened since the thread last looked
+        self._waiting = math.inf  # guarded by _cond: the interval the thread waits now
+
+    def poke(self, interval: float) -> None:
+        """Tell the thread a store with heartbeat ``interval`` wrote runs (starting it if it
+        is not running, waking it if it waits longer than that)."""
+        with self._cond:
+            self._poked = True
+            if interval < self._waiting:
+                self._cond.notify()
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="wfkit-heartbeat", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            writers = list(self._writers())
+            interval = min((w.heartbeat_interval for w in writers), default=0.0)
+            with self._cond:
+                self._poked = False
+                if interval:
+                    self._waiting = interval
+                    self._cond.wait(interval)
+                    self._waiting = math.inf
+            live = [w for w in writers if _beat(w)]
+            with self._cond:
+                # A flush after the look above may have written new live runs: look again.
+                if not live and not self._poked:
+                    self._running = False
+                    return
+
+
+def _beat(writer: Beating) -> bool:
+    """``writer.beat()``; an error is logged (the thread serves every store)."""
+    try:
+        return writer.beat()
+    except Exception:
+        _log.exception("wfkit: the heartbeat thread failed on a run store; it will retry")
+        return True

@@ -91,6 +91,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE owners (
             id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid_space TEXT NOT NULL,
             pid INTEGER NOT NULL, start_ticks INTEGER NOT NULL, heartbeat_us INTEGER NOT NULL,
+            interval_us INTEGER NOT NULL, beats INTEGER NOT NULL DEFAULT 0,
             UNIQUE (host, pid_space, pid, start_ticks))""",
         "ALTER TABLE flow_runs ADD COLUMN owner INTEGER",
         "ALTER TABLE task_runs ADD COLUMN owner INTEGER",

@@ -57,7 +57,14 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._sqlite_batch import DATA_ERRORS, IdleCommitter, write_batch
 from wfkit.stores._sqlite_cache import KeptCacheRecords
-from wfkit.stores._sqlite_owners import current_owner, record_crashed, register_owner
+from wfkit.stores._sqlite_owners import (
+    HeartbeatThread,
+    Progress,
+    beat_if_live,
+    current_owner,
+    record_crashed,
+    register_owner,
+)
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
     _FLOW_FIELDS,
@@ -101,6 +108,8 @@ _log = logging.getLogger("wfkit.stores")
 _live_writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
 _abandoned: list[sqlite3.Connection] = []  # inherited through fork: never use, never close
 _committer = IdleCommitter(lambda: list(_live_writers))
+_heart = HeartbeatThread(lambda: list(_live_writers))
+DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds
 
 
 class SqliteStore:
@@ -112,10 +121,13 @@ class SqliteStore:
         timeout: seconds to wait for another process's write lock before retrying.
         commit_interval: the most seconds a recorded row stays buffered (real time); default
             the ``WFKIT_STORE_COMMIT_INTERVAL`` setting (0.1). 0 commits every row at once.
+        heartbeat_interval: seconds between this process's heartbeats while it has live runs
+            (default 10); a reader on another host judges its runs Crashed after three.
 
     Raises:
         StoreError: the file is not a wfkit store, has a newer schema, or cannot be opened.
-        ConfigurationError: ``commit_interval`` is not a number of seconds from 0 to 60.
+        ConfigurationError: ``commit_interval`` is not a number of seconds from 0 to 60, or
+            ``heartbeat_interval`` not one from 0.001 to 3600.
     """
 
     def __init__(
@@ -125,11 +137,12 @@ class SqliteStore:
         url: str | None = None,
         timeout: float = 30.0,
         commit_interval: float | None = None,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     ) -> None:
         self.path = Path(path).expanduser()
         self.url = url if url is not None else f"sqlite:///{self.path}"
         interval = store_commit_interval(commit_interval)
-        self._w = _Writer(self.path, timeout, interval)
+        self._w = _Writer(self.path, timeout, interval, _checked_heartbeat(heartbeat_interval))
         self._kept = KeptCacheRecords()  # cache records served from memory while still valid
         self._secret: bytes | None = None  # read from <path>.key on first use
         report_loose_permissions(self.path)
@@ -376,9 +389,13 @@ class _Writer:
     """The connection, the buffer and the locks of one store: kept apart from the store so
     that the store's finalizer can flush them without keeping the store alive."""
 
-    def __init__(self, path: Path, timeout: float, commit_interval: float) -> None:
+    def __init__(
+        self, path: Path, timeout: float, commit_interval: float, heartbeat_interval: float
+    ) -> None:
         self.path, self.timeout, self.closed = path, timeout, False
         self.interval = commit_interval  # seconds the oldest buffered row may wait
+        self.heartbeat_interval = heartbeat_interval
+        self.progress: Progress = {}  # what this store saw of other hosts' heartbeats
         self._new_locks_and_buffer()
         self.owner: int | None = None  # this process's row in the owners table
         self.conn: sqlite3.Connection | None = self._open()
@@ -390,8 +407,9 @@ class _Writer:
         conn = _connect(self.path, self.timeout)
         try:
             now = _now_us()
-            self.owner = retrying(lambda: register_owner(conn, current_owner(), now))
-            retrying(lambda: record_crashed(conn, self.owner, now))
+            me, every = current_owner(), self.heartbeat_interval
+            self.owner = retrying(lambda: register_owner(conn, me, now, every))
+            retrying(lambda: record_crashed(conn, self.owner, now, self.progress))
         except BaseException as exc:
             conn.close()
             if not isinstance(exc, sqlite3.Error):
@@ -494,6 +512,9 @@ class _Writer:
                 conn = self._connection()
                 assert self.owner is not None  # set with the connection
                 write_batch(conn, batch, self.owner)
+                _heart.poke(
+                    self.heartbeat_interval
+                )  # the batch may hold live runs: they need heartbeats
             except DATA_ERRORS as exc:
                 raise StoreError(
                     f"Could not store {sum(len(part) for part in batch[2:])} buffered rows in the run store "
@@ -563,7 +584,18 @@ class _Writer:
 
     def record_crashed(self) -> None:
         """Record the runs of dead owners as Crashed (see :mod:`._sqlite_owners`)."""
-        self.call(lambda conn: record_crashed(conn, self.owner, _now_us()), "record crashed runs")
+        self.call(
+            lambda conn: record_crashed(conn, self.owner, _now_us(), self.progress),
+            "record crashed runs",
+        )
+
+    def beat(self) -> bool:
+        """For the heartbeat thread: refresh this process's heartbeat if it has live runs in
+        this store; whether it has."""
+        if self.closed or self.owner is None:
+            return False
+        owner = self.owner
+        return self.call(lambda conn: beat_if_live(conn, owner, _now_us()), "send a heartbeat")
 
     def read_runs(self, cls: type[_R], selection: str, args: Sequence[Any]) -> list[_R]:
         """The runs chosen by ``selection`` (a WHERE/ORDER BY clause), with their histories."""
@@ -614,8 +646,10 @@ class _Writer:
 
 
 def _after_fork_in_child() -> None:
-    global _committer
-    _committer = IdleCommitter(lambda: list(_live_writers))  # its thread did not cross the fork
+    global _committer, _heart
+    # Their threads did not cross the fork.
+    _committer = IdleCommitter(lambda: list(_live_writers))
+    _heart = HeartbeatThread(lambda: list(_live_writers))
     for writer in list(_live_writers):
         writer.after_fork()
 
@@ -638,6 +672,17 @@ def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
+
+
+def _checked_heartbeat(seconds: object) -> float:
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        if 0.001 <= seconds <= 3600:  # NaN fails too
+            return float(seconds)
+    raise ConfigurationError(
+        f"heartbeat_interval={seconds!r} is invalid: give the seconds between heartbeats, from "
+        f"0.001 to 3600 (default {DEFAULT_HEARTBEAT_INTERVAL:g}); another host judges a run "
+        "Crashed after three intervals without one."
+    )
 
 
 def _now_us() -> int:
