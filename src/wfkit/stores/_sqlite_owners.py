@@ -7,15 +7,21 @@ the owner that last wrote it, and each flush refreshes the owner's ``heartbeat_u
 says when the process last recorded anything.
 
 A run that is not final and whose owner is gone is recorded as ``Crashed``, with a message
-naming the process and its last heartbeat. "Gone" is judged only for owners that share this
-process's host name and pid namespace (two containers may share a host name, never a pid
-namespace, and a pid means nothing in another namespace): the pid does not exist, is a
-zombie, or belongs to a process with another start time (a reused pid). Where the start time
-is unknown (not Linux), a live pid counts as the owner, so a reused pid keeps a dead owner's
-runs ``Running`` until that process ends too. Owners on other hosts are never judged yet
-(that needs a heartbeat thread). The check runs when a store is opened and before every
-read of runs; the non-final runs are found through partial indexes, so it costs one indexed
-query when nothing is dead.
+naming the process and its last heartbeat. For an owner with this process's host name and
+pid namespace (two containers may share a host name, never a pid namespace, and a pid means
+nothing in another namespace), "gone" means: the pid does not exist, is a zombie, or belongs
+to a process with another start time (a reused pid). Where the start time is unknown (not
+Linux), a live pid counts as the owner, so a reused pid keeps a dead owner's runs
+``Running`` until that process ends too.
+
+Any other owner is judged by its heartbeat: :class:`HeartbeatThread` refreshes it every
+``heartbeat_interval`` while the process has live runs, and the owner is gone once its
+heartbeat is three intervals old, or (its clock may run ahead of ours, and a heartbeat "from
+the future" must not prove life forever) once this store has seen its beat count stand still
+for three intervals of its own monotonic clock.
+
+The check runs when a store is opened and before every read of runs; the non-final runs are
+found through partial indexes, so it costs one indexed query when nothing is dead.
 """
 
 from __future__ import annotations
@@ -25,22 +31,29 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from wfkit._realtime import monotonic as _real_monotonic
+from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import StateType
 from wfkit.stores._base import STATE_TYPE_VALUES
-from wfkit.stores._sqlite_schema import NOT_FINAL
+from wfkit.stores._sqlite_schema import NOT_FINAL, _connect, retrying
 
 __all__ = [
+    "DEFAULT_HEARTBEAT_INTERVAL",
     "HEARTBEAT",
     "HeartbeatThread",
     "Owner",
     "Progress",
     "beat_if_live",
+    "checked_heartbeat",
+    "connect_as_owner",
     "current_owner",
+    "now_us",
     "process_start",
     "record_crashed",
     "register_owner",
@@ -113,6 +126,52 @@ def current_owner() -> Owner:
     """This process as an owner (called again after a fork: the child is a new owner)."""
     pid = os.getpid()
     return Owner(_HOST, _PID_SPACE, pid, process_start(pid) or 0)
+
+
+DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds
+
+
+def checked_heartbeat(seconds: object) -> float:
+    """``seconds`` as a heartbeat interval, or a ConfigurationError naming the argument."""
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        if 0.001 <= seconds <= 3600:  # NaN fails too
+            return float(seconds)
+    raise ConfigurationError(
+        f"heartbeat_interval={seconds!r} is invalid: give the seconds between heartbeats, from "
+        f"0.001 to 3600 (default {DEFAULT_HEARTBEAT_INTERVAL:g}); another host judges a run "
+        "Crashed after three intervals without one."
+    )
+
+
+def now_us() -> int:
+    """Real time in microseconds since the epoch: owners live outside any run's clock."""
+    return time.time_ns() // 1000
+
+
+def connect_as_owner(
+    path: Path, timeout: float, interval: float, progress: Progress
+) -> tuple[sqlite3.Connection, int]:
+    """Connect to the store file, register this process as an owner with heartbeat
+    ``interval``, and record dead owners' runs as Crashed (opening a store for writing is
+    one of the moments the check runs); the connection and this owner's row id.
+
+    Raises:
+        StoreError: as for opening the store, or the owner could not be registered.
+    """
+    conn = _connect(path, timeout)
+    try:
+        now, me = now_us(), current_owner()
+        owner_id = retrying(lambda: register_owner(conn, me, now, interval))
+        retrying(lambda: record_crashed(conn, owner_id, now, progress))
+    except BaseException as exc:
+        conn.close()
+        if not isinstance(exc, sqlite3.Error):
+            raise
+        raise StoreError(
+            f"Could not register this process in the run store {str(path)!r}: {exc}. Check "
+            "that the disk has space and that no other program keeps the database locked."
+        ) from exc
+    return conn, owner_id
 
 
 def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int, interval: float) -> int:

@@ -37,7 +37,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -58,12 +58,14 @@ from wfkit.stores._base import (
 from wfkit.stores._sqlite_batch import DATA_ERRORS, IdleCommitter, write_batch
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_owners import (
+    DEFAULT_HEARTBEAT_INTERVAL,
     HeartbeatThread,
     Progress,
     beat_if_live,
-    current_owner,
+    checked_heartbeat,
+    connect_as_owner,
+    now_us,
     record_crashed,
-    register_owner,
 )
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
@@ -80,7 +82,6 @@ from wfkit.stores._sqlite_rows import (
 from wfkit.stores._sqlite_schema import (
     _EXAMPLE_URLS,
     SCHEMA_VERSION,
-    _connect,
     retrying,
 )
 from wfkit.stores._trust import read_or_create_key, report_loose_permissions
@@ -109,7 +110,6 @@ _live_writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
 _abandoned: list[sqlite3.Connection] = []  # inherited through fork: never use, never close
 _committer = IdleCommitter(lambda: list(_live_writers))
 _heart = HeartbeatThread(lambda: list(_live_writers))
-DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds
 
 
 class SqliteStore:
@@ -142,7 +142,7 @@ class SqliteStore:
         self.path = Path(path).expanduser()
         self.url = url if url is not None else f"sqlite:///{self.path}"
         interval = store_commit_interval(commit_interval)
-        self._w = _Writer(self.path, timeout, interval, _checked_heartbeat(heartbeat_interval))
+        self._w = _Writer(self.path, timeout, interval, checked_heartbeat(heartbeat_interval))
         self._kept = KeptCacheRecords()  # cache records served from memory while still valid
         self._secret: bytes | None = None  # read from <path>.key on first use
         report_loose_permissions(self.path)
@@ -402,23 +402,9 @@ class _Writer:
         _live_writers.add(self)
 
     def _open(self) -> sqlite3.Connection:
-        """Connect, register this process as an owner, and record dead owners' runs as
-        Crashed: opening a store for writing is one of the moments the check runs."""
-        conn = _connect(self.path, self.timeout)
-        try:
-            now = _now_us()
-            me, every = current_owner(), self.heartbeat_interval
-            self.owner = retrying(lambda: register_owner(conn, me, now, every))
-            retrying(lambda: record_crashed(conn, self.owner, now, self.progress))
-        except BaseException as exc:
-            conn.close()
-            if not isinstance(exc, sqlite3.Error):
-                raise
-            raise StoreError(
-                f"Could not register this process in the run store {str(self.path)!r}: {exc}. "
-                "Check that the disk has space and that no other program keeps the database "
-                "locked."
-            ) from exc
+        conn, self.owner = connect_as_owner(
+            self.path, self.timeout, self.heartbeat_interval, self.progress
+        )
         return conn
 
     def _new_locks_and_buffer(self) -> None:
@@ -585,7 +571,7 @@ class _Writer:
     def record_crashed(self) -> None:
         """Record the runs of dead owners as Crashed (see :mod:`._sqlite_owners`)."""
         self.call(
-            lambda conn: record_crashed(conn, self.owner, _now_us(), self.progress),
+            lambda conn: record_crashed(conn, self.owner, now_us(), self.progress),
             "record crashed runs",
         )
 
@@ -595,7 +581,7 @@ class _Writer:
         if self.closed or self.owner is None:
             return False
         owner = self.owner
-        return self.call(lambda conn: beat_if_live(conn, owner, _now_us()), "send a heartbeat")
+        return self.call(lambda conn: beat_if_live(conn, owner, now_us()), "send a heartbeat")
 
     def read_runs(self, cls: type[_R], selection: str, args: Sequence[Any]) -> list[_R]:
         """The runs chosen by ``selection`` (a WHERE/ORDER BY clause), with their histories."""
@@ -672,23 +658,6 @@ def _read(conn: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
-
-
-def _checked_heartbeat(seconds: object) -> float:
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        if 0.001 <= seconds <= 3600:  # NaN fails too
-            return float(seconds)
-    raise ConfigurationError(
-        f"heartbeat_interval={seconds!r} is invalid: give the seconds between heartbeats, from "
-        f"0.001 to 3600 (default {DEFAULT_HEARTBEAT_INTERVAL:g}); another host judges a run "
-        "Crashed after three intervals without one."
-    )
-
-
-def _now_us() -> int:
-    now = _to_us(datetime.now(UTC))  # real time: crash detection is not on any run's clock
-    assert now is not None
-    return now
 
 
 def _file_size(path: str) -> int:
