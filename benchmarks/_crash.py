@@ -53,8 +53,9 @@ def _wfkit_kept(db: Path, checks: Checks) -> int:
     store = open_store(f"sqlite:///{db}")
     try:
         flows = [r.state_names for r in store.flow_runs()]
-        checks.check(flows == [["Pending", "Running"]], "wfkit: the killed flow run is Running",
-                     flows)  # fmt: skip
+        # (the store sees the killed process is gone: its run is Crashed, not left Running)
+        checks.check(flows == [["Pending", "Running", "Crashed"]],
+                     "wfkit: the killed flow run is recorded Crashed", flows)  # fmt: skip
         return sum(r.state.is_completed() for r in store.task_runs())
     finally:
         store.close()
