@@ -15,10 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["asyncio_sleep", "monotonic", "sleep"]
+__all__ = ["asyncio_sleep", "monotonic", "sleep", "time_ns"]
 
 sleep: Callable[[float], None] = time.sleep
 monotonic: Callable[[], float] = time.monotonic
+# Wall time, for what lives outside any run's clock (an owner's heartbeat); captured here, so
+# the test harness's frozen wall time (freezegun) does not reach it.
+time_ns: Callable[[], int] = time.time_ns
 
 
 def asyncio_sleep() -> Callable[..., Awaitable[Any]]:

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 import wfkit.stores
-from wfkit.stores.sqlite import SqliteStore, _Writer
+from wfkit.stores._sqlite_writer import Writer as _Writer
+from wfkit.stores.sqlite import SqliteStore
 from wfkit.testing.store_conformance import record_flow, record_task
 from wfkit.testing.store_conformance._support import finished
 

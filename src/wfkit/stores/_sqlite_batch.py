@@ -9,13 +9,12 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.states import StateType
 from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot
-from wfkit.stores._sqlite_owners import HEARTBEAT
+from wfkit.stores._sqlite_owners import HEARTBEAT, now_us
 from wfkit.stores._sqlite_rows import (
     _FLOW_COLUMNS,
     _KEEP_FIRST,
@@ -126,7 +125,7 @@ class _Rows(NamedTuple):
 def _write(conn: sqlite3.Connection, rows: _Rows, owner: int) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(HEARTBEAT, (_to_us(datetime.now(UTC)), owner))
+        conn.execute(HEARTBEAT, (now_us(), owner))
         _UPSERT_FLOW.run(conn, rows.flows)
         _UPSERT_TASK.run(conn, rows.tasks)
         _insert_states(conn, "flow_run", rows.flows, rows.flow_states)

@@ -31,12 +31,12 @@ import math
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+import wfkit._realtime as _realtime
 from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import StateType
@@ -145,7 +145,7 @@ def checked_heartbeat(seconds: object) -> float:
 
 def now_us() -> int:
     """Real time in microseconds since the epoch: owners live outside any run's clock."""
-    return time.time_ns() // 1000
+    return _realtime.time_ns() // 1000
 
 
 def connect_as_owner(
