@@ -126,13 +126,15 @@ def test_plain_loggers_do_not_reach_the_store(runtime: Runtime, mode: Any) -> No
 
 
 # -- log_prints ---------------------------------------------------------------------------------
-def test_log_prints_routes_print_to_the_store_and_stdout(
+def test_log_prints_logs_a_print_instead_of_printing_it(
     runtime: Runtime, mode: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mode.call(mode.flow(lambda: print("printed", 42), log_prints=True))
+    # As in Prefect (docs/v3/how-to-guides/workflows/add-logging.mdx, "Log print
+    # statements"): the print becomes a run log line, and is not printed as well.
+    mode.call(mode.flow(lambda: print("printed", 42, sep="-"), log_prints=True))
 
-    assert "printed 42" in messages(runtime, only_run(runtime, "flow").id)
-    assert "printed 42\n" in capsys.readouterr().out
+    assert "printed-42" in messages(runtime, only_run(runtime, "flow").id)
+    assert "printed" not in capsys.readouterr().out
 
 
 def test_without_log_prints_print_only_goes_to_stdout(
@@ -165,7 +167,7 @@ def test_tasks_inherit_log_prints_from_the_flow(
     task_run = only_run(runtime, "task")
     [record] = [log for log in runtime.store.logs(task_run.id) if log.message == "from the task"]
     assert record.flow_run_id == only_run(runtime, "flow").id
-    assert "from the task" in capsys.readouterr().out
+    assert "from the task" not in capsys.readouterr().out  # logged, not printed
 
 
 def test_task_can_opt_out_of_inherited_log_prints(runtime: Runtime, mode: Any) -> None:

@@ -487,7 +487,7 @@ def test_cache_hit() -> None:
         ("CacheLookup", "key-1"),
         ("state", "Running"),
         ("state", "Cached"),
-        FINISHED_OK[:2] + ("Finished in state Cached()",),
+        FINISHED_OK[:2] + ("Finished in state Cached(type=COMPLETED)",),
     ]
     assert final.name == "Cached" and final.data == 42
     assert p.run.cache_key == "key-1" and p.run.run_count == 1

@@ -194,9 +194,9 @@ _FINISHED = "Finished in state %s"
 # The final log line of a run that completed (or was Cached) with no message, made once:
 # most runs log one of these.
 _LOG_COMPLETED = {
-    (kind, name): Log(logging.INFO, _FINISHED, (f"{name}()",))
+    (kind, name): Log(logging.INFO, _FINISHED, (text,))
     for kind in ("flow", "task")
-    for name in ("Completed", "Cached")
+    for name, text in (("Completed", "Completed()"), ("Cached", "Cached(type=COMPLETED)"))
 }
 _CACHE_KEY = CacheKey()
 _STATE_COLLECTIONS = (list, tuple, set)  # what a flow may return its states in (as in Prefect)
@@ -465,8 +465,12 @@ def _log_final(plan: RunPlan, state: State) -> Log:
 
 
 def _summary(state: State) -> str:
-    """``Completed()`` / ``Failed('message')``."""
-    return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
+    """``Completed()`` / ``Failed('message')`` / ``TimedOut('message', type=FAILED)``: the
+    name, the message, and the type when the name is not the type's (as Prefect logs it)."""
+    shown = [repr(state.message)] if state.message else []
+    if state.name.upper() != state.type.value:
+        shown.append(f"type={state.type.value}")
+    return f"{state.name}({', '.join(shown)})"
 
 
 def _never_times_out() -> BaseException:  # pragma: no cover - a run without a timeout

@@ -10,6 +10,7 @@ logger (or ``print`` under ``log_prints``) reach the store.
 from __future__ import annotations
 
 import builtins
+import io
 import logging
 import sys
 import threading
@@ -245,12 +246,16 @@ def release_print_logging() -> None:
 def _print_to_run_logger(
     *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
 ) -> None:
-    _print_in_force(*args, sep=sep, end=end, file=file, flush=flush)
-    if file is not None and file is not sys.stdout:
-        return
+    """``print`` while runs with ``log_prints`` are active: inside such a run, a print to
+    stdout becomes an INFO line of the run's logger instead (as in Prefect: the console
+    handler shows it once, and the store keeps it); anything else prints as usual."""
     ctx: Any = task_run_context.get() or flow_run_context.get()
-    if ctx is not None and ctx.log_prints:
-        logger_for(ctx).info((sep if sep is not None else " ").join(str(a) for a in args))
+    if ctx is None or not ctx.log_prints or (file is not None and file is not sys.stdout):
+        _print_in_force(*args, sep=sep, end=end, file=file, flush=flush)
+        return
+    buffer = io.StringIO()  # (print itself formats: sep, end, and str() of each argument)
+    _print_in_force(*args, sep=sep, end=end, file=buffer)
+    logger_for(ctx).info(buffer.getvalue().rstrip())
 
 
 class StoreWriter:
