@@ -8,6 +8,7 @@ subclasses spell out, with overloads, what calling and binding them returns."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -122,6 +123,24 @@ class Decorated(Generic[P, R]):
     @property
     def timeout_seconds(self) -> float | None:
         return self.options.timeout_seconds  # type: ignore[no-any-return]
+
+    def _add_hook(self, which: str, hook: Any) -> Any:
+        """Append ``hook`` to the ``which`` hooks (``on_failure``...) of this object, as the
+        decorator form ``@my_flow.on_failure`` does in Prefect; returns ``hook``.
+
+        Raises:
+            ConfigurationError: ``hook`` is not callable.
+        """
+        if not callable(hook):
+            raise ConfigurationError(
+                f"@{self.name}.{which} decorates a hook function hook({self.kind}, run, "
+                f"state); got {hook!r}."
+            )
+        hooks = (*getattr(self.options, which), hook)
+        self.options = dataclasses.replace(self.options, **{which: hooks})
+        self._given[which] = hooks  # (kept by with_options)
+        self.__dict__.pop("run_spec", None)  # (a cached_property: worked out again)
+        return hook
 
     def _replaced(self, changes: Mapping[str, Any]) -> Self:
         """A new Flow/Task with the same function and ``changes`` applied to the options."""

@@ -26,7 +26,7 @@ import wfkit._options as opt
 from wfkit._decorated import Decorated, G, P, Q, R, T
 from wfkit._engine.lifecycle import RunSpec
 from wfkit._engine.naming import check_name_template
-from wfkit._engine.parameters import ParameterValidator
+from wfkit._engine.parameters import ParameterValidator, parameter_schema
 from wfkit.states import State
 from wfkit.task_runners import TaskRunner, ThreadPoolTaskRunner, resolve_task_runner
 
@@ -171,6 +171,36 @@ class Flow(Decorated[P, R]):
     def with_options(self, **changes: Unpack[FlowOptionKwargs]) -> Flow[P, R]:
         """A new Flow with the same function and ``changes`` applied to the options."""
         return self._replaced(changes)
+
+    @property
+    def parameters(self) -> Any:
+        """The JSON schema of the flow's parameters, from its signature and type hints, as
+        Prefect's ``ParameterSchema`` (a pydantic model: ``title``, ``type``,
+        ``properties``, ``required``, ``definitions``; ``model_dump()``,
+        ``model_json_schema()``)."""
+        return parameter_schema(self.fn, self.signature, self.skips_first_parameter)
+
+    # Hooks added with decorators (``@my_flow.on_failure``), as in Prefect; each returns
+    # the hook and adds it to this flow's hooks of that kind.
+    def on_completion(self, hook: FlowStateHook) -> FlowStateHook:
+        """Decorator: call ``hook(flow, flow_run, state)`` when a run completes."""
+        return self._add_hook("on_completion", hook)  # type: ignore[no-any-return]
+
+    def on_failure(self, hook: FlowStateHook) -> FlowStateHook:
+        """Decorator: call ``hook(flow, flow_run, state)`` when a run fails."""
+        return self._add_hook("on_failure", hook)  # type: ignore[no-any-return]
+
+    def on_cancellation(self, hook: FlowStateHook) -> FlowStateHook:
+        """Decorator: call ``hook(flow, flow_run, state)`` when a run is cancelled."""
+        return self._add_hook("on_cancellation", hook)  # type: ignore[no-any-return]
+
+    def on_crashed(self, hook: FlowStateHook) -> FlowStateHook:
+        """Decorator: call ``hook(flow, flow_run, state)`` when a run crashes."""
+        return self._add_hook("on_crashed", hook)  # type: ignore[no-any-return]
+
+    def on_running(self, hook: FlowStateHook) -> FlowStateHook:
+        """Decorator: call ``hook(flow, flow_run, state)`` when a run starts running."""
+        return self._add_hook("on_running", hook)  # type: ignore[no-any-return]
 
     # Calling (see Task.__call__: with ``return_state=`` the arguments are not checked).
     @overload

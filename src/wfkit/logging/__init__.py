@@ -122,7 +122,10 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """
     if _disabled.get():
         return logging.LoggerAdapter(_null_logger(), {})
-    return logger_for(get_run_context())
+    ctx = get_run_context()
+    if not _is_set_up:  # a process that runs no flow itself (a with_context worker)
+        setup_logging()
+    return logger_for(ctx)
 
 
 @contextmanager
