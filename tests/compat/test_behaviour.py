@@ -143,6 +143,7 @@ def test_a_task_returning_a_completed_state_hands_the_state_back(wf_harness: Har
 
     state = fine()
     assert isinstance(state, State) and state.data == 5
+
     # a future's result is the state's data, as for any run
     @flow
     def main() -> Any:
