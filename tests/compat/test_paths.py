@@ -53,6 +53,22 @@ def test_prefect_test_harness_isolates_runs_and_ignores_the_server_timeout() -> 
         assert other.flow_runs() == []  # a fresh store each time
 
 
+def test_prefect_test_harnesses_nest() -> None:
+    # how-to-guides/workflows/test-workflows.mdx: a session-scoped harness, and a
+    # function-scoped one for a test that needs a fresh database.
+    @flow
+    def answer() -> int:
+        return 42
+
+    with prefect_test_harness() as session:
+        answer()
+        with prefect_test_harness() as fresh:
+            assert fresh.flow_runs() == []
+            answer()
+            assert len(fresh.flow_runs()) == 1
+        assert len(session.flow_runs()) == 1
+
+
 def test_prefect_test_harness_as_a_session_fixture(pytester: pytest.Pytester) -> None:
     # how-to-guides/workflows/test-workflows.mdx: an autouse, session-scoped fixture, and
     # caplog seeing the run loggers' lines.

@@ -16,6 +16,9 @@ def prefect_test_harness(server_startup_timeout: int | None = 30) -> Iterator[Ha
     ``prefect_test_harness`` does: :func:`wfkit.testing.harness`, with its fake clock
     (sleeps, retry delays and timeouts take no real time) and an in-memory store.
 
+    Another ``prefect_test_harness`` (or the pytest plugin's per-test harness) may be
+    opened inside it: the inner one is in force until it exits.
+
     Args:
         server_startup_timeout: accepted for Prefect's signature and ignored: wfkit starts
             no server.
@@ -24,5 +27,7 @@ def prefect_test_harness(server_startup_timeout: int | None = 30) -> Iterator[Ha
         The :class:`~wfkit.testing.Harness` (Prefect's yields nothing; ``with
         prefect_test_harness():`` works the same).
     """
-    with harness() as h:
+    # (background: like Prefect's, it may be nested -- a function-scoped one inside a
+    # session-scoped one -- and the inner one shadows the outer until it exits)
+    with harness(background=True) as h:
         yield h
