@@ -28,6 +28,7 @@ R = TypeVar("R")
 Q = ParamSpec("Q")
 T = TypeVar("T")
 G = TypeVar("G", bound="Generator[Any, Any, Any] | AsyncGenerator[Any, Any]")
+H = TypeVar("H", bound="Callable[..., object]")  # a state hook, returned by its decorator
 
 
 class Decorated(Generic[P, R]):
@@ -124,7 +125,22 @@ class Decorated(Generic[P, R]):
     def timeout_seconds(self) -> float | None:
         return self.options.timeout_seconds  # type: ignore[no-any-return]
 
-    def _add_hook(self, which: str, hook: Any) -> Any:
+    # Hooks added with decorators, as in Prefect (``@my_flow.on_failure``,
+    # ``@my_task.on_running``): each adds ``hook(flow_or_task, run, state)`` to this
+    # object's hooks of that kind and returns it.
+    def on_completion(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow_or_task, run, state)`` when a run completes."""
+        return self._add_hook("on_completion", hook)
+
+    def on_failure(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow_or_task, run, state)`` when a run fails."""
+        return self._add_hook("on_failure", hook)
+
+    def on_running(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow_or_task, run, state)`` when a run starts."""
+        return self._add_hook("on_running", hook)
+
+    def _add_hook(self, which: str, hook: H) -> H:
         """Append ``hook`` to the ``which`` hooks (``on_failure``...) of this object, as the
         decorator form ``@my_flow.on_failure`` does in Prefect; returns ``hook``.
 

@@ -196,6 +196,11 @@ class _RunContext:
     # most task runs never log).
     run_logger: Any
 
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The run's parameters (a copy)."""
+        return dict(self.run.parameters)
+
 
 class SubmittedRuns:
     """The task runs a flow run submitted that have not ended: the flow run ends after them
@@ -263,10 +268,6 @@ class FlowRunContext(_RunContext):
     def flow_run(self) -> Any:
         return self.run
 
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return dict(self.run.parameters)
-
 
 class TaskRunContext(_RunContext):
     """What is known inside a running task: the task, its live run, its options.
@@ -297,10 +298,6 @@ class TaskRunContext(_RunContext):
     @property
     def task_run(self) -> Any:
         return self.run
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return dict(self.run.parameters)
 
 
 flow_run_context: ContextVar[FlowRunContext | None] = ContextVar("wfkit_flow_run", default=None)

@@ -23,7 +23,7 @@ from typing import (
 )
 
 import wfkit._options as opt
-from wfkit._decorated import Decorated, G, P, Q, R, T
+from wfkit._decorated import Decorated, G, H, P, Q, R, T
 from wfkit._engine.lifecycle import RunSpec
 from wfkit._engine.naming import check_name_template
 from wfkit._engine.parameters import ParameterValidator, parameter_schema
@@ -180,27 +180,14 @@ class Flow(Decorated[P, R]):
         ``model_json_schema()``)."""
         return parameter_schema(self.fn, self.signature, self.skips_first_parameter)
 
-    # Hooks added with decorators (``@my_flow.on_failure``), as in Prefect; each returns
-    # the hook and adds it to this flow's hooks of that kind.
-    def on_completion(self, hook: FlowStateHook) -> FlowStateHook:
-        """Decorator: call ``hook(flow, flow_run, state)`` when a run completes."""
-        return self._add_hook("on_completion", hook)  # type: ignore[no-any-return]
+    # More decorators for hooks (see Decorated.on_completion): flows also have these.
+    def on_cancellation(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow, flow_run, state)`` when a run is cancelled."""
+        return self._add_hook("on_cancellation", hook)
 
-    def on_failure(self, hook: FlowStateHook) -> FlowStateHook:
-        """Decorator: call ``hook(flow, flow_run, state)`` when a run fails."""
-        return self._add_hook("on_failure", hook)  # type: ignore[no-any-return]
-
-    def on_cancellation(self, hook: FlowStateHook) -> FlowStateHook:
-        """Decorator: call ``hook(flow, flow_run, state)`` when a run is cancelled."""
-        return self._add_hook("on_cancellation", hook)  # type: ignore[no-any-return]
-
-    def on_crashed(self, hook: FlowStateHook) -> FlowStateHook:
-        """Decorator: call ``hook(flow, flow_run, state)`` when a run crashes."""
-        return self._add_hook("on_crashed", hook)  # type: ignore[no-any-return]
-
-    def on_running(self, hook: FlowStateHook) -> FlowStateHook:
-        """Decorator: call ``hook(flow, flow_run, state)`` when a run starts running."""
-        return self._add_hook("on_running", hook)  # type: ignore[no-any-return]
+    def on_crashed(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow, flow_run, state)`` when a run crashes."""
+        return self._add_hook("on_crashed", hook)
 
     # Calling (see Task.__call__: with ``return_state=`` the arguments are not checked).
     @overload

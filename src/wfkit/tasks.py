@@ -228,20 +228,6 @@ class Task(Decorated[P, R]):
         """A new Task with the same function and ``changes`` applied to the options."""
         return self._replaced(changes)
 
-    # Hooks added with decorators (``@my_task.on_failure``), as in Prefect; each returns
-    # the hook and adds it to this task's hooks of that kind.
-    def on_completion(self, hook: TaskStateHook) -> TaskStateHook:
-        """Decorator: call ``hook(task, task_run, state)`` when a run completes."""
-        return self._add_hook("on_completion", hook)  # type: ignore[no-any-return]
-
-    def on_failure(self, hook: TaskStateHook) -> TaskStateHook:
-        """Decorator: call ``hook(task, task_run, state)`` when a run fails."""
-        return self._add_hook("on_failure", hook)  # type: ignore[no-any-return]
-
-    def on_running(self, hook: TaskStateHook) -> TaskStateHook:
-        """Decorator: call ``hook(task, task_run, state)`` when a run starts running."""
-        return self._add_hook("on_running", hook)  # type: ignore[no-any-return]
-
     @functools.cached_property
     def run_spec(self) -> RunSpec:
         """What every run of this task shares, worked out once: its retry settings (a
