@@ -12,6 +12,7 @@ Three things live here:
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -393,14 +394,16 @@ class ContextCarrier:
     def __init__(self, fn: Callable[..., Any], snapshot: dict[str, Any]) -> None:
         self.fn = fn
         self.snapshot = snapshot
-        # In this process the live context itself is used (a copy per call: threads).
+        # In this process the live context itself is used (a copy per call: threads); a
+        # forked child that inherited this object rebuilds it from the snapshot instead.
         self._context: Any = copy_context()
+        self._pid = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"fn": self.fn, "snapshot": self.snapshot, "_context": None}
+        return {"fn": self.fn, "snapshot": self.snapshot, "_context": None, "_pid": None}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._context is not None:
+        if self._context is not None and self._pid == os.getpid():
             return self._context.copy().run(self.fn, *args, **kwargs)
         with _hydrated(self.snapshot):
             return self.fn(*args, **kwargs)

@@ -323,13 +323,17 @@ def test_with_context_outside_a_run_just_calls(wf_harness: Harness) -> None:
     assert with_context(lambda x: x + 1)(1) == 2
 
 
-def test_with_context_in_a_process_pool_logs_to_the_stored_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_with_context_in_other_processes_logs_to_the_stored_run(
+    tmp_path: Path, method: str
+) -> None:
     # how-to-guides/workflows/add-logging.mdx: `pool.map(with_context(process_item), items)`
-    # inside a task, with get_run_logger() in the worker processes.
+    # inside a task, with get_run_logger() in the worker processes (and a Process too).
     proc = run_script(
         tmp_path,
         """
         import multiprocessing
+        METHOD = "<method>"
         from wfkit import flow, runtime, task
         from wfkit.context import with_context
         from wfkit.logging import get_run_logger
@@ -341,8 +345,13 @@ def test_with_context_in_a_process_pool_logs_to_the_stored_run(tmp_path: Path) -
 
         @task
         def parallel_task(items):
-            with multiprocessing.get_context("spawn").Pool(2) as pool:
-                return pool.map(with_context(process_item), items)
+            processes = multiprocessing.get_context(METHOD)
+            with processes.Pool(2) as pool:
+                doubled = pool.map(with_context(process_item), items)
+            single = processes.Process(target=with_context(process_item), args=(5,))
+            single.start()
+            single.join()
+            return doubled
 
         @flow
         def my_flow():
@@ -353,11 +362,11 @@ def test_with_context_in_a_process_pool_logs_to_the_stored_run(tmp_path: Path) -
             run = open_store().task_runs(task_name="parallel_task")[-1]
             for line in open_store().logs(run.id):
                 print("stored:", line.message)
-        """,
+        """.replace("<method>", method),
     )
     assert proc.returncode == 0, proc.stderr
     assert "result: [2, 4, 6, 8]" in proc.stdout
-    for item in (1, 2, 3, 4):
+    for item in (1, 2, 3, 4, 5):
         assert f"stored: Processing {item} in parallel_task" in proc.stdout
 
 
