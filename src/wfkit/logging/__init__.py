@@ -14,6 +14,7 @@ import io
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -105,6 +106,9 @@ def log_for_run(
     ``Logger.log`` does, but without looking up the caller's frame (``findCaller``, a tenth
     of the cost of a record): the caller is always the engine. Every task run logs such a
     line, so this is on the per-task path. The caller has checked the level."""
+    if exc is None and _only_own_handlers(base_logger(ctx.kind), level):
+        _emit_directly(ctx.run, ctx.kind, level, message % args)
+        return
     adapter = logger_for(ctx)
     logger = adapter.logger
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
@@ -112,6 +116,66 @@ def log_for_run(
         logger.name, level, "(wfkit engine)", 0, message, args, exc_info, extra=adapter.extra
     )
     logger.handle(record)
+
+
+# The engine's own lines without a LogRecord. Every task run logs one ("Finished in state
+# Completed()"); making a LogRecord, passing it through Logger.handle and formatting it cost
+# about as much as the rest of the line (benchmarks/instructions.py --workload memory: 250k
+# instructions per task run with the record, 197k without, 150k with no line at all). When
+# the only handlers that would see the line are wfkit's own two (nothing added to these
+# loggers or to the root logger, no filters, no logging.disable), the line goes straight to
+# them: the same store entry, the same console text. Anything else (pytest's caplog, a
+# user's handler or filter) gets a real record.
+_own_handlers: list[logging.Handler] = []  # [store handler] or [store handler, console]
+_own_console: logging.StreamHandler | None = None  # type: ignore[type-arg]
+_wfkit_logger = logging.getLogger("wfkit")
+
+
+def _only_own_handlers(logger: logging.Logger, level: int) -> bool:
+    wf = _wfkit_logger
+    return (
+        logger.parent is wf
+        and not logger.handlers
+        and not logger.filters
+        and logger.propagate
+        and not logger.disabled
+        and wf.handlers == _own_handlers
+        and not wf.filters
+        and not (wf.propagate and logging.root.handlers)
+        and logging.root.manager.disable < level
+    )
+
+
+def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
+    """What the store handler and the console handler would do with this line of ``run``
+    (without making the run's logger either: a task run is over after this line)."""
+    global _LogEntry
+    if _LogEntry is None:
+        # (lazy: wfkit.stores costs ~4.5 ms of ``import wfkit``; a run loads it)
+        from wfkit.stores import LogEntry as _LogEntry
+    if kind == "flow":
+        name, ids, label = _FLOW_LOGGER, (run.id, None), "Flow run"
+    else:
+        name, ids, label = _TASK_LOGGER, (run.flow_run_id, run.id), "Task run"
+    notify("wfkit_log", record=_LogEntry(*ids, level, name, text, current_clock().now()))
+    console = _own_console
+    if console is None or level < console.level or console.filters:
+        return
+    created = time.time()  # what a LogRecord's time is (frozen under the test harness)
+    formatter = console.formatter
+    assert isinstance(formatter, _ConsoleFormatter)
+    line = (
+        f"{formatter.time_of_day(created)}.{int((created - int(created)) * 1000):03d} | "
+        f"{logging.getLevelName(level):<7} | {label} {run.name!r} - {text}{console.terminator}"
+    )
+    console.acquire()
+    try:
+        console.stream.write(line)
+        console.flush()
+    except Exception:
+        console.handleError(logging.makeLogRecord({"msg": text, "levelno": level}))
+    finally:
+        console.release()
 
 
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
@@ -186,10 +250,15 @@ class _ConsoleFormatter(logging.Formatter):
         return super().format(record)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        second = int(record.created)
+        return self.time_of_day(record.created)
+
+    def time_of_day(self, created: float) -> str:
+        """``created`` (seconds since the epoch) as this formatter shows it, to the second."""
+        second = int(created)
         cached = self._second
         if cached[0] != second:
-            cached = self._second = (second, super().formatTime(record, datefmt))
+            shown = time.strftime(self.datefmt or "%H:%M:%S", self.converter(created))
+            cached = self._second = (second, shown)
         return cached[1]
 
 
@@ -204,9 +273,12 @@ def setup_logging() -> None:
         # (lazy: wfkit.settings costs ~3 ms of ``import wfkit``; the first run needs it)
         from wfkit.settings import logging_level
 
+        global _own_console
         root = logging.getLogger("wfkit")
         root.setLevel(logging_level())
-        root.addHandler(StoreLogHandler())
+        store_handler = StoreLogHandler()
+        root.addHandler(store_handler)
+        _own_handlers.append(store_handler)
         if not logging.getLogger().handlers:
             console = logging.StreamHandler(sys.stderr)
             console.setFormatter(
@@ -216,6 +288,8 @@ def setup_logging() -> None:
                 )
             )
             root.addHandler(console)
+            _own_handlers.append(console)
+            _own_console = console
         _is_set_up = True
 
 
