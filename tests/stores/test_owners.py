@@ -273,5 +273,7 @@ def test_the_heartbeat_thread_beats_only_while_the_process_has_live_runs(
 
 @pytest.mark.parametrize("interval", [0, -1, math.nan, math.inf, "10", True, 7200])
 def test_a_bad_heartbeat_interval_is_refused_naming_it(tmp_path: Path, interval: object) -> None:
-    with pytest.raises(ConfigurationError, match=r"heartbeat_interval=.* is invalid"):
+    with pytest.raises(
+        ConfigurationError, match=r"heartbeat_interval=.* is not a heartbeat interval"
+    ):
         SqliteStore(tmp_path / "runs.db", heartbeat_interval=interval)  # type: ignore[arg-type]

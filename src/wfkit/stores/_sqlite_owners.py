@@ -38,21 +38,20 @@ from typing import NamedTuple, Protocol
 
 import wfkit._realtime as _realtime
 from wfkit._realtime import monotonic as _real_monotonic
-from wfkit.exceptions import ConfigurationError, StoreError
+from wfkit.exceptions import StoreError
 from wfkit.states import StateType
 from wfkit.stores._base import STATE_TYPE_VALUES
 from wfkit.stores._sqlite_schema import NOT_FINAL, _connect, retrying
 
 __all__ = [
-    "DEFAULT_HEARTBEAT_INTERVAL",
     "HEARTBEAT",
     "HeartbeatThread",
     "Owner",
     "Progress",
     "beat_if_live",
-    "checked_heartbeat",
     "connect_as_owner",
     "current_owner",
+    "dead_owners",
     "now_us",
     "process_start",
     "record_crashed",
@@ -128,21 +127,6 @@ def current_owner() -> Owner:
     return Owner(_HOST, _PID_SPACE, pid, process_start(pid) or 0)
 
 
-DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds
-
-
-def checked_heartbeat(seconds: object) -> float:
-    """``seconds`` as a heartbeat interval, or a ConfigurationError naming the argument."""
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        if 0.001 <= seconds <= 3600:  # NaN fails too
-            return float(seconds)
-    raise ConfigurationError(
-        f"heartbeat_interval={seconds!r} is invalid: give the seconds between heartbeats, from "
-        f"0.001 to 3600 (default {DEFAULT_HEARTBEAT_INTERVAL:g}); another host judges a run "
-        "Crashed after three intervals without one."
-    )
-
-
 def now_us() -> int:
     """Real time in microseconds since the epoch: owners live outside any run's clock."""
     return _realtime.time_ns() // 1000
@@ -190,8 +174,10 @@ def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int, interval
 #: Refreshes an owner's heartbeat: parameters (now_us, owner id).
 HEARTBEAT = "UPDATE owners SET heartbeat_us = ?, beats = beats + 1 WHERE id = ?"
 _HAS_LIVE_RUNS = (
-    f"(EXISTS (SELECT 1 FROM flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
-    f"OR EXISTS (SELECT 1 FROM task_runs WHERE owner = owners.id AND {NOT_FINAL}))"
+    # main.: a read-only connection shadows the run tables with views (._sqlite_readonly),
+    # whose computed state columns no index serves.
+    f"(EXISTS (SELECT 1 FROM main.flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
+    f"OR EXISTS (SELECT 1 FROM main.task_runs WHERE owner = owners.id AND {NOT_FINAL}))"
 )
 
 
@@ -206,7 +192,7 @@ def beat_if_live(conn: sqlite3.Connection, owner_id: int, now_us: int) -> bool:
 Progress = dict[int, tuple[int, float]]
 
 
-def _dead_owners(
+def dead_owners(
     conn: sqlite3.Connection, own_id: int | None, now_us: int, progress: Progress
 ) -> list[tuple[int, str]]:
     """(id, message) of each owner that is gone but has runs that are not final."""
@@ -276,7 +262,7 @@ def record_crashed(
 ) -> int:
     """Record every non-final run of a dead owner as Crashed (a new state in its history)
     in one transaction; how many runs. Never touches runs of live owners or of ``own_id``."""
-    dead = _dead_owners(
+    dead = dead_owners(
         conn, own_id, now_us, progress
     )  # outside the write lock: usually nothing is dead
     if not dead:

@@ -232,6 +232,8 @@ class SqliteQueries:
     ) -> PruneResult:
         """Delete finished top-level flow runs older than ``before`` with their trees, in
         transactions of ``batch_size`` top-level runs each."""
+        if self._w.read_only:
+            raise self._w.read_only_error("prune runs")
         check_batch_size(batch_size)
         cutoff = check_moment("before", before)
         if cutoff is None:
