@@ -232,7 +232,7 @@ class SqliteQueries:
     ) -> PruneResult:
         """Delete finished top-level flow runs older than ``before`` with their trees, in
         transactions of ``batch_size`` top-level runs each."""
-        if self._w.read_only:
+        if self._w.read_only and not dry_run:  # (a dry run only reads)
             raise self._w.read_only_error("prune runs")
         check_batch_size(batch_size)
         cutoff = check_moment("before", before)
@@ -243,7 +243,8 @@ class SqliteQueries:
         folded = [name.casefold() for name in wanted or ()]
         totals = [0, 0, 0, 0]
         after = 0
-        self._w.flush()
+        if not self._w.read_only:
+            self._w.flush()
         while True:
             args = [_to_us(cutoff), after, *folded, *folded]
             counts, after = self._w.call(_pruning(select, args, dry_run), "prune runs")
