@@ -7,12 +7,10 @@ stdout. Rich is imported only when a table is printed to a terminal (it costs ~3
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import click
 
@@ -46,8 +44,7 @@ _STYLES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(NamedTuple):
     """A table cell: its text and, in a terminal, its Rich style."""
 
     text: str
@@ -190,10 +187,14 @@ class Output:
 
     def json(self, document: Any) -> None:
         """Print one JSON document."""
+        import json  # (lazy: most commands print no JSON; ~1.5 ms)
+
         self.stream.write(json.dumps(document, indent=2, default=str) + "\n")
 
     def json_line(self, document: Any) -> None:
         """Print one JSON document on one line (a stream of them: ``--follow``)."""
+        import json  # (lazy: as in json())
+
         self.stream.write(json.dumps(document, default=str) + "\n")
         self.stream.flush()
 
