@@ -11,7 +11,7 @@ clock starting at ``START``, so times in outputs are stable), and ways to run ``
 from __future__ import annotations
 
 import os
-import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -50,8 +50,13 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def store_copy(filled: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "copy.db"
-    shutil.copyfile(filled, copy)
-    shutil.copyfile(f"{filled}.key", f"{copy}.key")
+    source, target = sqlite3.connect(filled), sqlite3.connect(copy)
+    try:
+        source.backup(target)  # (a consistent copy, whatever is still in the WAL)
+    finally:
+        source.close()
+        target.close()
+    copy.chmod(0o600)
     return copy
 
 
