@@ -59,8 +59,7 @@ def test_a_plugin_store_that_lacks_members_is_refused_at_open(plugin: _Stores) -
     assert (
         "lacks cache_records, cache_secret, check, delete_cache, find_flow_runs, flow_run, "
         "flow_runs, flow_runs_in_tree, flush, logs, logs_after, prune_cache, prune_runs, "
-        "read_cache, summary, task_run_counts, task_run_groups, task_runs, write_cache."
-        in message
+        "read_cache, summary, task_run_counts, task_run_groups, task_runs, write_cache." in message
     )
     assert "wfkit.testing.store_conformance" in message
 
