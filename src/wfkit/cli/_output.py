@@ -217,7 +217,7 @@ class Output:
                 Text(" ").join(Text(c.text, style=c.style) for c in parts), soft_wrap=True
             )
         else:
-            self.stream.write(" ".join(c.text for c in parts) + "\n")
+            self.stream.write(" ".join(c.text for c in parts).rstrip() + "\n")
             self.stream.flush()
 
     def table(
