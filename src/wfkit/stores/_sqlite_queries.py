@@ -74,10 +74,14 @@ class SqliteQueries:
     def task_run_counts(self, flow_run_ids: Collection[str]) -> dict[str, dict[str, int]]:
         """Task runs by state name, for each given flow run id that has task runs."""
         ids = check_ids(flow_run_ids)
+        table = self._task_runs_table()
+        # Grouped in the covering index's own order (flow run, task, state), so that SQLite
+        # streams the groups instead of sorting every task run of a large run; the task
+        # names are then summed away here.
         queries = [
             (
-                "SELECT flow_run_id, state_name, count(*) FROM task_runs WHERE flow_run_id IN "
-                f"({', '.join('?' * len(chunk))}) GROUP BY flow_run_id, state_name",
+                f"SELECT flow_run_id, state_name, count(*) FROM {table} WHERE flow_run_id IN "
+                f"({', '.join('?' * len(chunk))}) GROUP BY flow_run_id, task_name, state_name",
                 chunk,
             )
             for chunk in _chunks(ids)
@@ -85,15 +89,16 @@ class SqliteQueries:
         counts: dict[str, dict[str, int]] = {}
         for rows in self._w.read(queries) if queries else []:
             for run_id, state_name, n in rows:
-                counts.setdefault(run_id, {})[state_name] = n
+                by_state = counts.setdefault(run_id, {})
+                by_state[state_name] = by_state.get(state_name, 0) + n
         return counts
 
     def task_run_groups(self, flow_run_id: str) -> list[TaskRunGroup]:
         """The task runs of one flow run, summarised per task name in first-run order."""
         # Reads only the covering index task_runs_summary (seq is in every index entry).
         sql = (
-            "SELECT task_name, state_name, count(*), sum(run_count), min(seq) FROM task_runs "
-            "WHERE flow_run_id = ? GROUP BY task_name, state_name"
+            "SELECT task_name, state_name, count(*), sum(run_count), min(seq) FROM "
+            f"{self._task_runs_table()} WHERE flow_run_id = ? GROUP BY task_name, state_name"
         )
         (rows,) = self._w.read([(sql, [str(flow_run_id)])])
         groups: dict[str, list[Any]] = {}  # task name -> [first seq, runs, states, attempts]
@@ -110,6 +115,18 @@ class SqliteQueries:
                 groups.items(), key=lambda item: item[1][0]
             )
         ]
+
+    def _task_runs_table(self) -> str:
+        """The task runs table to count in: on a read-only connection, ``task_runs`` is a
+        view that shows the runs of dead owners as Crashed (see ``_sqlite_readonly``), and
+        its computed state columns keep SQLite off the covering index (a 100,000-task run
+        then takes ~100 ms instead of ~30). While no owner is dead, the view shows what
+        the table holds, so the table itself is read."""
+        if not self._w.read_only:
+            return "task_runs"
+        self._w.record_crashed()  # (refreshes temp.dead_owners)
+        ((any_dead,),) = self._w.read([("SELECT EXISTS (SELECT 1 FROM temp.dead_owners)", ())])[0]
+        return "task_runs" if any_dead else "main.task_runs"
 
     def logs_after(
         self,
