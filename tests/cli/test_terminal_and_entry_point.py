@@ -84,3 +84,12 @@ def test_python_m_wfkit_is_wf(wf_process: Wf) -> None:
     assert result.returncode == 0
     for command in ("ls", "show", "logs", "watch", "retry"):
         assert f"  {command} " in result.stdout
+
+
+def test_the_help_lists_each_group_as_the_group_describes_itself() -> None:
+    from wfkit.cli import _GROUPS
+    from wfkit.cli.runs import runs
+    from wfkit.cli.store import store
+
+    assert _GROUPS["runs"][1] == runs.get_short_help_str(100)
+    assert _GROUPS["store"][1] == store.get_short_help_str(100)

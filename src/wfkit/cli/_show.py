@@ -31,7 +31,7 @@ from wfkit.cli._output import (
 if TYPE_CHECKING:
     from wfkit.states import State
     from wfkit.stores import RunStore
-    from wfkit.stores.records import FlowRun, TaskRun, TaskRunGroup
+    from wfkit.stores.records import FlowRun, LogRecord, TaskRun, TaskRunGroup
 
 __all__ = ["LIST_LIMIT", "show_run"]
 
@@ -42,15 +42,19 @@ _LAST_LOGS = 20
 def show_run(out: Output, store: RunStore, run: FlowRun, show_all: bool) -> None:
     """Print ``run`` (see the module docstring)."""
     children = _descendants(store, run)
-    counts = store.task_run_counts([run.id, *(child.id for child in children)])
-    big = not show_all and sum(counts.get(run.id, {}).values()) > LIST_LIMIT
-    groups = store.task_run_groups(run.id) if big else None
+    # The per-task summary comes first: one indexed query however large the run, and the
+    # run's own counts by state are its sum.
+    every_group = store.task_run_groups(run.id)
+    counts = store.task_run_counts([child.id for child in children]) if children else {}
+    counts[run.id] = _summed(every_group)
+    big = not show_all and sum(counts[run.id].values()) > LIST_LIMIT
+    groups = every_group if big else None
     tasks: dict[str, list[TaskRun]] = {}
-    for flow_run in [run] if big else [run, *children]:
+    for flow_run in [run] if groups is not None else [run, *children]:
         if show_all or sum(counts.get(flow_run.id, {}).values()) <= LIST_LIMIT:
             tasks[flow_run.id] = store.task_runs(flow_run_id=flow_run.id)
     logs = store.logs_after(run.id, last=_LAST_LOGS).records
-    error = _traceback(store, run)
+    error = _traceback(store, run, logs)
     if out.json_mode:
         out.json(
             {
@@ -107,12 +111,29 @@ def _descendants(store: RunStore, run: FlowRun) -> list[FlowRun]:
     return found
 
 
-def _traceback(store: RunStore, run: FlowRun) -> str | None:
-    """The traceback of a run that failed: its last error line's, as the engine logged it."""
+def _summed(groups: Sequence[TaskRunGroup]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for group in groups:
+        for name, n in group.states.items():
+            total[name] = total.get(name, 0) + n
+    return total
+
+
+def _traceback(store: RunStore, run: FlowRun, last: Sequence[LogRecord]) -> str | None:
+    """The traceback of a run that failed, as the engine logged it with its final state:
+    among its ``last`` lines (where it mostly is), else its last error lines."""
     if not (run.state.is_failed() or run.state.is_crashed()):
         return None
-    errors = store.logs_after(run.id, min_level=logging.ERROR, last=5).records
-    for record in reversed(errors):
+    found = _with_traceback(run, last)
+    if found is None:
+        found = _with_traceback(
+            run, store.logs_after(run.id, min_level=logging.ERROR, last=5).records
+        )
+    return found
+
+
+def _with_traceback(run: FlowRun, records: Sequence[LogRecord]) -> str | None:
+    for record in reversed(records):
         if (
             record.flow_run_id == run.id
             and record.task_run_id is None
