@@ -9,7 +9,7 @@ it takes a few minutes.
 
 Each figure is the fastest of ``--repeat`` whole-process runs of ``python -m wfkit ...``
 (interpreter start, imports, opening the store read-only, the query, printing), stdout to a
-pipe. It prints one JSON document, with the targets of issue 13 beside the figures:
+pipe: its wall time, and its CPU time (less disturbed by other processes on the machine). It prints one JSON document, with the targets of issue 13 beside the figures:
 ``wf runs ls`` <= 150 ms, ``wf runs show`` on the 100,000-task run <= 300 ms, ``wf --help``
 <= 100 ms.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -109,19 +110,24 @@ def cached_store(cache_dir: Path) -> tuple[Path, str]:
     return path, json.loads(marker.read_text())["big_run_id"]
 
 
-def whole_process_ms(args: list[str], env: dict[str, str], repeat: int) -> float:
-    """The fastest of ``repeat`` runs of ``python -m wfkit ARGS``, in milliseconds."""
-    best = float("inf")
+def whole_process_ms(args: list[str], env: dict[str, str], repeat: int) -> dict[str, float]:
+    """The fastest of ``repeat`` runs of ``python -m wfkit ARGS``: wall time, and the CPU
+    time (user + system) the process used, which other processes on a shared machine
+    disturb less; in milliseconds."""
+    best_wall = best_cpu = float("inf")
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "wfkit", *args], env=env, capture_output=True, text=True
         )
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"wf {' '.join(args)} failed: {done.stderr}")
-        best = min(best, elapsed)
-    return round(best * 1000, 1)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best_wall, best_cpu = min(best_wall, elapsed), min(best_cpu, cpu)
+    return {"wall": round(best_wall * 1000, 1), "cpu": round(best_cpu * 1000, 1)}
 
 
 def main() -> None:
@@ -140,7 +146,7 @@ def main() -> None:
         "runs_show_100k": whole_process_ms(
             ["runs", "show", big_id, "--store", url], env, options.repeat
         ),
-        "python_startup": _bare_python_ms(options.repeat),
+        "python_startup": {"wall": _bare_python_ms(options.repeat)},
     }
     print(
         json.dumps(
@@ -153,7 +159,7 @@ def main() -> None:
                 },
                 "ms": figures,
                 "targets_ms": TARGETS_MS,
-                "within_targets": {k: figures[k] <= v for k, v in TARGETS_MS.items()},
+                "within_targets": {k: figures[k]["wall"] <= v for k, v in TARGETS_MS.items()},
             },
             indent=2,
         )
