@@ -40,7 +40,7 @@ import wfkit._realtime as _realtime
 from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import StoreError
 from wfkit.states import StateType
-from wfkit.stores._base import STATE_TYPE_VALUES
+from wfkit.stores._base import STATE_TYPE_VALUES, owner_gone_message
 from wfkit.stores._sqlite_schema import NOT_FINAL, _connect, retrying
 
 __all__ = [
@@ -209,12 +209,8 @@ def dead_owners(
             why = _silent(owner_id, heartbeat_us, interval_us, beats, now_us, progress)
         if why is None:
             continue
-        beat = datetime.fromtimestamp(heartbeat_us / 1e6, UTC).isoformat(timespec="seconds")
-        message = (
-            f"The process that was running this (host {host!r}, pid {pid}) {why}; it was "
-            f"probably killed. Its last heartbeat was at {beat}."
-        )
-        dead.append((owner_id, message))
+        beat = datetime.fromtimestamp(heartbeat_us / 1e6, UTC)
+        dead.append((owner_id, owner_gone_message(host, pid, why, beat)))
     return dead
 
 
