@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wfkit.cli._output import (
     Cell,
@@ -82,7 +82,7 @@ def show_run(out: Output, store: RunStore, run: FlowRun, show_all: bool) -> None
         if children:
             out.line(f"  and {len(children)} child flow runs (--all lists them)", "dim")
     else:
-        _tree(out, run, children, tasks, counts, "  ")
+        _tree(out, run, _Shown(children, tasks, counts), "  ")
     out.line()
     out.line(f"Last {_LAST_LOGS} log lines" if len(logs) == _LAST_LOGS else "Log lines", "bold")
     for record in logs:
@@ -200,16 +200,19 @@ def _between(start: datetime | None, end: datetime | None) -> str:
     return duration((end - start).total_seconds())
 
 
-def _tree(
-    out: Output,
-    run: FlowRun,
-    children: Sequence[FlowRun],
-    tasks: dict[str, list[TaskRun]],
-    counts: dict[str, dict[str, int]],
-    indent: str,
-) -> None:
+class _Shown(NamedTuple):
+    """What the tree of a run shows: its child flow runs (nested ones too), the task runs
+    listed one by one (by flow run id), and every flow run's task counts by state."""
+
+    children: Sequence[FlowRun]
+    tasks: dict[str, list[TaskRun]]
+    counts: dict[str, dict[str, int]]
+
+
+def _tree(out: Output, run: FlowRun, shown: _Shown, indent: str) -> None:
     """Print ``run``'s task runs, each child flow run under the task run that called it (or
     after the task runs), and recursively their own."""
+    children, tasks, counts = shown
     direct = [c for c in children if c.parent_flow_run_id == run.id]
     under_task: dict[str, list[FlowRun]] = {}
     for child in direct:
@@ -228,24 +231,16 @@ def _tree(
             nested = under_task.get(item.id, [])
             for j, child in enumerate(nested):
                 child_branch = "└─" if j == len(nested) - 1 else "├─"
-                _child(out, child, children, tasks, counts, indent + deeper, child_branch)
+                _child(out, child, shown, indent + deeper, child_branch)
         else:
-            _child(out, item, children, tasks, counts, indent, branch)
+            _child(out, item, shown, indent, branch)
 
 
 def _has_task(tasks: dict[str, list[TaskRun]], run: FlowRun, child: FlowRun) -> bool:
     return any(t.id == child.parent_task_run_id for t in tasks.get(run.id, []))
 
 
-def _child(
-    out: Output,
-    child: FlowRun,
-    children: Sequence[FlowRun],
-    tasks: dict[str, list[TaskRun]],
-    counts: dict[str, dict[str, int]],
-    indent: str,
-    branch: str,
-) -> None:
+def _child(out: Output, child: FlowRun, shown: _Shown, indent: str, branch: str) -> None:
     out.cells(
         [
             indent + branch,
@@ -256,7 +251,7 @@ def _child(
         ]
     )
     deeper = indent + ("   " if branch.startswith("└") else "│  ")
-    _tree(out, child, children, tasks, counts, deeper)
+    _tree(out, child, shown, deeper)
 
 
 def _task_cells(task: TaskRun, width: int) -> list[Cell | str]:

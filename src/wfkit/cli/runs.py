@@ -41,6 +41,9 @@ _LS_HEADERS = ("RUN", "FLOW", "STATE", "STARTED", "DURATION", "TASK RUNS", "ID")
 _FOLLOW_POLL_SECONDS = 0.25  # how often --follow looks for new lines (real time)
 
 
+_flow_option = click.option("--flow", "flow_name", metavar="NAME", help="Only runs of this flow.")
+
+
 @click.group()
 def runs() -> None:
     """See, follow and re-run flow runs."""
@@ -48,7 +51,7 @@ def runs() -> None:
 
 # wf runs ls ---------------------------------------------------------------------------------
 @runs.command("ls")
-@click.option("--flow", "flow_name", metavar="NAME", help="Only runs of this flow.")
+@_flow_option
 @click.option(
     "--state",
     "states",
@@ -233,7 +236,7 @@ def _print_logs(out: Output, records: Sequence[LogRecord], names: _TaskNames) ->
 
 # wf runs watch ------------------------------------------------------------------------------
 @runs.command("watch")
-@click.option("--flow", "flow_name", metavar="NAME", help="Only runs of this flow.")
+@_flow_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Runs shown."
 )

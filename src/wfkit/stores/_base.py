@@ -146,15 +146,15 @@ def check_tags(tags: Collection[str] | None) -> tuple[str, ...] | None:
         ConfigurationError: a single string (which would be read as its letters), or
             anything that is not a collection of strings.
     """
-    if tags is None:
-        return None
-    if not isinstance(tags, str | bytes) and isinstance(tags, Collection):
-        wanted = tuple(tags)
-        if all(isinstance(tag, str) for tag in wanted):
-            return wanted
-    raise ConfigurationError(
-        f"tags={tags!r} is invalid: pass a list of tag names, for example ['nightly'], for "
-        "the runs carrying all of them; or None for runs with any tags."
+    return (
+        None
+        if tags is None
+        else _strings(
+            "tags",
+            tags,
+            "tag names, for example ['nightly'], for the runs carrying all of "
+            "them; or None for runs with any tags",
+        )
     )
 
 
@@ -164,13 +164,7 @@ def check_ids(flow_run_ids: Collection[str]) -> list[str]:
     Raises:
         ConfigurationError: anything else.
     """
-    if not isinstance(flow_run_ids, str | bytes) and isinstance(flow_run_ids, Collection):
-        ids = list(flow_run_ids)
-        if all(isinstance(run_id, str) for run_id in ids):
-            return ids
-    raise ConfigurationError(
-        f"flow_run_ids={flow_run_ids!r} is invalid: pass a list of flow run ids."
-    )
+    return list(_strings("flow_run_ids", flow_run_ids, "flow run ids"))
 
 
 def check_states(states: Collection[str] | None) -> tuple[str, ...] | None:
@@ -179,16 +173,24 @@ def check_states(states: Collection[str] | None) -> tuple[str, ...] | None:
     Raises:
         ConfigurationError: a single string, or anything that is not a collection of strings.
     """
-    if states is None:
-        return None
-    if not isinstance(states, str | bytes) and isinstance(states, Collection):
-        wanted = tuple(states)
-        if all(isinstance(name, str) for name in wanted):
-            return wanted
-    raise ConfigurationError(
-        f"states={states!r} is invalid: pass a list of state names or types, for example "
-        "['Completed', 'failed'], or None for any state."
+    return (
+        None
+        if states is None
+        else _strings(
+            "states",
+            states,
+            "state names or types, for example ['Completed', 'failed'], or None for any state",
+        )
     )
+
+
+def _strings(name: str, values: object, what: str) -> tuple[str, ...]:
+    """``values`` as a tuple, if it is a collection of strings (one string is not)."""
+    if not isinstance(values, str | bytes) and isinstance(values, Collection):
+        wanted = tuple(values)
+        if all(isinstance(value, str) for value in wanted):
+            return wanted
+    raise ConfigurationError(f"{name}={values!r} is invalid: pass a list of {what}.")
 
 
 def states_match(state: State, wanted: Collection[str] | None) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from wfkit.exceptions import ConfigurationError
 from wfkit.states import AwaitingRetry, Completed, Failed, Pending, Running
 from wfkit.stores import RunStore
+from wfkit.testing.store_conformance._filters import ids
 from wfkit.testing.store_conformance._support import (
     StoreCases,
     at,
@@ -21,11 +22,6 @@ from wfkit.testing.store_conformance._support import (
 )
 
 __all__ = ["QueryCases"]
-
-
-def ids(runs: list[Any]) -> list[str]:
-    """The ids of ``runs``, in order."""
-    return [run.id for run in runs]
 
 
 def _tree(store: RunStore, root: str, start: float, final: Any = Completed) -> None:
