@@ -4,6 +4,7 @@ and ``wf store prune``, as subprocesses writing real stores."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -126,3 +127,24 @@ def test_prune_keeps_recent_runs(wf_process: Wf, store_copy: Path) -> None:
     result = wf_process("store", "prune", "--older-than", "5000w", store=store_copy)
     assert result.stdout == "Removed 0 flow runs, 0 task runs, 0 states and 0 log lines.\n"
     assert len(_runs(wf_process, store_copy)) == 6
+
+
+def test_check_finds_a_run_without_a_history_and_exits_1(wf_process: Wf, store_copy: Path) -> None:
+    conn = sqlite3.connect(store_copy)
+    with conn:
+        conn.execute(
+            "DELETE FROM flow_run_states WHERE run_seq = (SELECT seq FROM flow_runs WHERE name = 'boom')"
+        )
+        (boom_id,) = conn.execute("SELECT id FROM flow_runs WHERE name = 'boom'").fetchone()
+    conn.close()
+
+    result = wf_process("store", "check", store=store_copy)
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stdout == f"The flow run {boom_id!r} has no state history.\n"
+    assert "1 problem(s) found in sqlite:///" in result.stderr
+    as_json = wf_process("store", "check", "--json", store=store_copy)
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["problems"] == [
+        f"The flow run {boom_id!r} has no state history."
+    ]
