@@ -44,6 +44,7 @@ from wfkit.stores._base import STATE_TYPE_VALUES, owner_gone_message
 from wfkit.stores._sqlite_schema import NOT_FINAL, _connect, retrying
 
 __all__ = [
+    "adopt_unowned_runs",
     "HEARTBEAT",
     "HeartbeatThread",
     "Owner",
@@ -146,6 +147,7 @@ def connect_as_owner(
     try:
         now, me = now_us(), current_owner()
         owner_id = retrying(lambda: register_owner(conn, me, now, interval))
+        retrying(lambda: adopt_unowned_runs(conn, now))
         retrying(lambda: record_crashed(conn, owner_id, now, progress))
     except BaseException as exc:
         conn.close()
@@ -169,6 +171,50 @@ def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int, interval
         (*owner, now_us, round(interval * 1e6)),
     ).fetchall()  # all rows: a RETURNING statement ends (and commits) when read to its end
     return int(owner_id)
+
+
+def adopt_unowned_runs(conn: sqlite3.Connection, now_us: int) -> int:
+    """Give the live runs that name no owner (recorded before schema version 3, which added
+    owners) an owner made from their ``host`` and ``pid`` columns, so that they are judged
+    like any other: on this host by their pid alone (no start time was recorded), elsewhere
+    by a heartbeat that never comes (its last one: their last state change). How many owners
+    were made; usually none, found through the partial indexes of live runs."""
+    found = conn.execute(
+        f"SELECT host, pid, max(state_us) FROM (SELECT host, pid, state_us FROM main.flow_runs "
+        f"WHERE owner IS NULL AND {NOT_FINAL} UNION ALL SELECT host, pid, state_us FROM "
+        f"main.task_runs WHERE owner IS NULL AND {NOT_FINAL}) GROUP BY host, pid"
+    ).fetchall()
+    if not found:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for host, pid, last_us in found:
+            pid_space = _PID_SPACE if host == _HOST else ""
+            conn.execute(
+                "INSERT INTO owners (host, pid_space, pid, start_ticks, heartbeat_us, "
+                "interval_us) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING",
+                (host or "", pid_space, pid or 0, last_us or now_us, _LEGACY_INTERVAL_US),
+            )
+            (owner_id,) = conn.execute(
+                "SELECT id FROM owners WHERE host = ? AND pid_space = ? AND pid = ? "
+                "AND start_ticks = 0",
+                (host or "", pid_space, pid or 0),
+            ).fetchone()
+            for table in ("flow_runs", "task_runs"):
+                conn.execute(
+                    f"UPDATE {table} SET owner = ? WHERE owner IS NULL AND {NOT_FINAL} "
+                    "AND host IS ? AND pid IS ?",
+                    (owner_id, host, pid),
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return len(found)
+
+
+_LEGACY_INTERVAL_US = 10_000_000  # what an owner made for pre-owner runs is judged by
 
 
 #: Refreshes an owner's heartbeat: parameters (now_us, owner id).
