@@ -116,11 +116,15 @@ def test_open_store_read_only_adds_the_mode_to_the_url(dead_store: Path) -> None
 
 
 def test_a_read_only_memory_store_is_the_configured_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WFKIT_STORE", "memory://")
-    from wfkit import stores
+    from wfkit import settings, stores
 
-    monkeypatch.setattr(stores, "_configured", None)
-    assert open_store(read_only=True) is stores.configured_store()
+    monkeypatch.setenv("WFKIT_STORE", "memory://")
+    settings.get_settings.cache_clear()  # (an earlier test may have cached other settings)
+    try:
+        monkeypatch.setattr(stores, "_configured", None)
+        assert open_store(read_only=True) is stores.configured_store()
+    finally:
+        settings.get_settings.cache_clear()
 
 
 def test_a_missing_store_is_an_error_and_is_not_created(tmp_path: Path) -> None:
