@@ -50,6 +50,7 @@ def test_the_reads_of_wf_stay_on_indexes(tmp_path: Path) -> None:
             store.task_run_groups("f1")
             store.logs_after("f1", after=0, last=20)
             store.logs_after("t1", min_level=40)
+            store.logs_after("f1", task_name="extract")
             store.prune_runs(at(100), dry_run=True)
             conn.set_trace_callback(None)
             selects = [sql for sql in seen if sql.lstrip().startswith("SELECT")]

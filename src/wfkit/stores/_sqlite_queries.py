@@ -145,10 +145,15 @@ class SqliteQueries:
             filters.append("level >= ?")
             args.append(int(min_level))
         if task_name is not None:
+            # Within one run, its task runs are found through the index on flow_run_id; a
+            # task run's name (not indexed: one more index on every task run's write) is
+            # then matched in those. Without a run, a name match reads every task run.
+            within = "(flow_run_id = ? OR id = ?) AND " if run_id is not None else ""
             filters.append(
-                "task_run_id IN (SELECT id FROM task_runs WHERE task_name = ? OR name = ?)"
+                "task_run_id IN (SELECT id FROM task_runs WHERE "
+                f"{within}(task_name = ? OR name = ?))"
             )
-            args += [task_name, task_name]
+            args += [*([run_id, run_id] if run_id is not None else []), task_name, task_name]
         order = f"ORDER BY seq DESC LIMIT {last}" if last is not None else "ORDER BY seq"
         # One query per column a run id may be in: each then walks its own index in seq
         # order (an OR of the two would collect and sort every line of a large run).

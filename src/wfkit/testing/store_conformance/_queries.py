@@ -130,8 +130,10 @@ class QueryCases(StoreCases):
         assert store.logs_after("f1", after=page.cursor).cursor == page.cursor
 
     def test_logs_after_filter_by_run_level_and_task(self, store: RunStore) -> None:
-        record_task(store, finished(0), "t1", task_name="extract", name="extract-0")
-        record_task(store, finished(0), "t2", task_name="load", name="load-0")
+        record_task(
+            store, finished(0), "t1", task_name="extract", name="extract-0", flow_run_id="f1"
+        )
+        record_task(store, finished(0), "t2", task_name="load", name="load-0", flow_run_id="f1")
         store.record_log(log_entry("flow info", "f1"))
         store.record_log(log_entry("extract warning", "f1", "t1", level=logging.WARNING))
         store.record_log(log_entry("load error", "f1", "t2", level=logging.ERROR))
