@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOW_RUNS = 100_000
 TASK_RUNS = 1_000_000
 BIG_RUN_TASKS = 100_000
+_BUILD = 2  # bump when build() changes, so that a cached store is rebuilt
 TARGETS_MS = {"help": 100, "runs_ls": 150, "runs_show_100k": 300}
 
 
@@ -50,7 +51,7 @@ def build(path: Path) -> str:
     for i in range(FLOW_RUNS):
         start = t0 + timedelta(seconds=i * 30)
         flow_id = f"{i:08x}-0000-4000-8000-{i:012x}"
-        n_tasks = BIG_RUN_TASKS if i == FLOW_RUNS // 2 else small + (1 if i <= extra else 0)
+        n_tasks = BIG_RUN_TASKS if i == FLOW_RUNS // 2 else small + (1 if i < extra else 0)
         if n_tasks == BIG_RUN_TASKS:
             big_id = flow_id
         final = Failed if i % 50 == 0 else Completed
@@ -97,7 +98,8 @@ def cached_store(cache_dir: Path) -> tuple[Path, str]:
     """The benchmark store (built if missing) and its big run's id."""
     from wfkit.stores._sqlite_schema import SCHEMA_VERSION
 
-    path = cache_dir / f"wfkit-cli-bench-v{SCHEMA_VERSION}.db"
+    # (the name changes with the schema, and with what build() writes: _BUILD)
+    path = cache_dir / f"wfkit-cli-bench-v{SCHEMA_VERSION}.{_BUILD}.db"
     marker = path.with_suffix(".json")
     if not marker.exists():
         for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):

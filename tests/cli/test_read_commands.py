@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from wfkit.stores.sqlite import SqliteStore
@@ -236,3 +237,13 @@ def test_store_check_of_a_sound_store(wf_run: Wf) -> None:
     result = wf_run("store", "check")
     assert result.exit_code == 0
     assert result.stdout.startswith("No problems found in sqlite:///")
+
+
+def test_logs_of_a_run_with_many_task_runs_show_task_run_ids(
+    wf_run: Wf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wfkit.cli.runs
+
+    monkeypatch.setattr(wfkit.cli.runs, "_NAMED_TASKS", 3)  # etl-3 has 4 task runs
+    lines = ok(wf_run("runs", "logs", "etl-3", "--task", "add-1")).splitlines()
+    assert [line.split()[3] for line in lines] == ["<ID>"]

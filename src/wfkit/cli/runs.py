@@ -39,6 +39,7 @@ __all__ = ["runs"]
 
 _LS_HEADERS = ("RUN", "FLOW", "STATE", "STARTED", "DURATION", "TASK RUNS", "ID")
 _FOLLOW_POLL_SECONDS = 0.25  # how often --follow looks for new lines (real time)
+_NAMED_TASKS = 5000  # log lines of a run with more task runs show task run ids
 
 
 _flow_option = click.option("--flow", "flow_name", metavar="NAME", help="Only runs of this flow.")
@@ -204,14 +205,22 @@ def logs(
 
 
 class _TaskNames:
-    """Task run names by id for log lines, read once a line of an unknown task run shows up."""
+    """Task run names by id for log lines, read once a line of an unknown task run shows up;
+    a run with more than ``_NAMED_TASKS`` task runs shows ids instead (reading every task
+    run of a 100,000-task run to name a few lines would take seconds)."""
 
     def __init__(self, store: RunStore, flow_run_id: str) -> None:
         self.store, self.flow_run_id = store, flow_run_id
         self.names: dict[str, str] = {}
+        self.many: bool | None = None  # whether the run has too many task runs to name
 
     def __call__(self, task_run_id: str) -> str:
         if task_run_id not in self.names:
+            if self.many is None:
+                counts = self.store.task_run_counts([self.flow_run_id])
+                self.many = sum(counts.get(self.flow_run_id, {}).values()) > _NAMED_TASKS
+            if self.many:
+                return task_run_id
             tasks = self.store.task_runs(flow_run_id=self.flow_run_id)
             self.names.update((t.id, t.name) for t in tasks)
         return self.names.get(task_run_id, task_run_id)
