@@ -89,6 +89,23 @@ def test_sigterm_records_crashed_and_exits_143(url: str) -> None:
     assert names["Cancelled"] > 300, names  # queued: never started
 
 
+def test_sigterm_records_the_task_runs_a_process_pool_is_running(url: str) -> None:
+    proc, _ = _start(url, "--process")
+    proc.send_signal(signal.SIGTERM)
+    status = proc.wait(timeout=BOUND)  # (not communicate: orphaned workers may hold the pipes)
+    for pipe in (proc.stdout, proc.stderr):
+        assert pipe is not None
+        pipe.close()
+
+    assert status == -signal.SIGTERM
+    flow_run, runs = _read(url)
+    assert flow_run.state.message == "Flow run terminated by SIGTERM."
+    assert runs[3].state.name == "Crashed"
+    assert runs[3].state.message == "Task run terminated by SIGTERM."
+    names = _names(runs)
+    assert names["Running"] == names["Pending"] == 0, names
+
+
 def test_sigterm_while_another_writer_holds_the_store_waits_for_it(tmp_path: Path) -> None:
     db = tmp_path / "locked.db"
     url = f"sqlite:///{db}"

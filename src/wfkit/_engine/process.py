@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from wfkit._engine import timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
+from wfkit._engine.signals import task_ended, task_started
 from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
@@ -230,11 +231,14 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
             return run.set_state(Failed(message=message, exception=exc))  # type: ignore[no-any-return]
         clock = runtime.clock
         started = clock.monotonic()
+        task_started(run)  # live here too: SIGTERM and Ctrl-C record it Crashed
         try:
             outcome = send(remote)
         except Exception as exc:  # a lost worker, arguments that cannot be pickled...
             message = f"Running it in another process failed: {type(exc).__name__}: {exc}"
             return run.set_state(Crashed(message=message, exception=exc))  # type: ignore[no-any-return]
+        finally:
+            task_ended(run)
         _replay(outcome.events, run, runtime)
         timelines.catch_up(clock, started + outcome.elapsed)
         return outcome.state

@@ -66,7 +66,9 @@ def new_run_id() -> str:
 
 
 class _LiveRun:
-    __slots__ = ("id", "name", "parameters", "tags", "run_count", "state", "clock", "pid")
+    __slots__ = (
+        "id", "name", "parameters", "tags", "run_count", "state", "clock", "pid", "handed_back",
+    )  # fmt: skip
 
     hook_name = ""  # the hook a state change is published on
 
@@ -82,6 +84,9 @@ class _LiveRun:
         self.state: State | None = None
         self.clock = clock
         self.pid = _pid
+        # ``(value,)`` when the call hands ``value`` back whatever the final state: the State
+        # a task returned, or the collection of states a flow returned (as in Prefect).
+        self.handed_back: tuple[Any] | None = None
 
     def set_state(self, new: State) -> State:
         """Enter ``new`` (stamped with the clock's time) and publish the change (the

@@ -10,6 +10,7 @@ logger (or ``print`` under ``log_prints``) reach the store.
 from __future__ import annotations
 
 import builtins
+import io
 import logging
 import sys
 import threading
@@ -34,6 +35,7 @@ __all__ = [
     "base_logger",
     "disable_run_logger",
     "get_run_logger",
+    "log_for_run",
     "logger_for",
     "run_logger",
 ]
@@ -94,6 +96,24 @@ def logger_for(ctx: Any) -> RunLoggerAdapter:
     return logger  # type: ignore[no-any-return]
 
 
+def log_for_run(
+    ctx: Any, level: int, message: str, args: tuple[Any, ...], exc: BaseException | None
+) -> None:
+    """Log one of the engine's own lines (``Finished in state ...``) on the run's logger.
+
+    The record is made with ``Logger.makeRecord`` and passed to ``Logger.handle``, as
+    ``Logger.log`` does, but without looking up the caller's frame (``findCaller``, a tenth
+    of the cost of a record): the caller is always the engine. Every task run logs such a
+    line, so this is on the per-task path. The caller has checked the level."""
+    adapter = logger_for(ctx)
+    logger = adapter.logger
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    record = logger.makeRecord(
+        logger.name, level, "(wfkit engine)", 0, message, args, exc_info, extra=adapter.extra
+    )
+    logger.handle(record)
+
+
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """The logger of the current flow or task run; its records are stored with the run.
 
@@ -102,7 +122,10 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """
     if _disabled.get():
         return logging.LoggerAdapter(_null_logger(), {})
-    return logger_for(get_run_context())
+    ctx = get_run_context()
+    if not _is_set_up:  # a process that runs no flow itself (a with_context worker)
+        setup_logging()
+    return logger_for(ctx)
 
 
 @contextmanager
@@ -153,10 +176,21 @@ class StoreLogHandler(logging.Handler):
 
 
 class _ConsoleFormatter(logging.Formatter):
+    # The time of day of the last record's second, kept: every task run logs a line, and
+    # formatting the time (localtime + strftime) was a tenth of the cost of logging one.
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "wf_label"):
             record.wf_label = record.name
         return super().format(record)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, super().formatTime(record, datefmt))
+        return cached[1]
 
 
 def setup_logging() -> None:
@@ -215,12 +249,16 @@ def release_print_logging() -> None:
 def _print_to_run_logger(
     *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
 ) -> None:
-    _print_in_force(*args, sep=sep, end=end, file=file, flush=flush)
-    if file is not None and file is not sys.stdout:
-        return
+    """``print`` while runs with ``log_prints`` are active: inside such a run, a print to
+    stdout becomes an INFO line of the run's logger instead (as in Prefect: the console
+    handler shows it once, and the store keeps it); anything else prints as usual."""
     ctx: Any = task_run_context.get() or flow_run_context.get()
-    if ctx is not None and ctx.log_prints:
-        logger_for(ctx).info((sep if sep is not None else " ").join(str(a) for a in args))
+    if ctx is None or not ctx.log_prints or (file is not None and file is not sys.stdout):
+        _print_in_force(*args, sep=sep, end=end, file=file, flush=flush)
+        return
+    buffer = io.StringIO()  # (print itself formats: sep, end, and str() of each argument)
+    _print_in_force(*args, sep=sep, end=end, file=buffer)
+    logger_for(ctx).info(buffer.getvalue().rstrip())
 
 
 class StoreWriter:
