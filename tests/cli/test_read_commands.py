@@ -63,6 +63,9 @@ def test_ls_filters_and_limit(wf_run: Wf) -> None:
         "wide-250",
     ]
     assert names("--limit", "1") == ["wide-250"]
+    assert names("--state", "failed", "--state", "completed", "--limit", "8") == [
+        "etl-3", "child-7", "etl-5", "child-7", "boom", "wide-250",
+    ]  # fmt: skip
     assert names("--since", "2026-01-01T00:00:06+00:00", "--until", "2026-01-01T00:00:07Z") == [
         "etl-5",
         "child-7",

@@ -123,7 +123,7 @@ def find_runs(
         return store.flow_runs(state=states[0] if states else None, **query)
     merged = {run.id: run for state in states for run in store.flow_runs(state=state, **query)}
     ordered = sorted(merged.values(), key=_start_key)
-    return ordered[len(ordered) - limit :] if limit else ordered
+    return ordered[max(0, len(ordered) - limit) :] if limit else ordered
 
 
 def _start_key(run: FlowRun) -> datetime:

@@ -169,7 +169,7 @@ class SqliteQueries:
         *parts, ((cursor,),) = self._w.read([*queries, ("SELECT max(seq) FROM logs", ())])
         rows = sorted(row for part in parts for row in part)
         if last is not None:
-            rows = rows[len(rows) - last :] if last else []
+            rows = rows[max(0, len(rows) - last) :] if last else []
         LogRecord, LogPage = _records().LogRecord, _records().LogPage
         return LogPage(
             records=tuple(_log_record(LogRecord, row) for row in rows),

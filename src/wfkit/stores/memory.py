@@ -155,7 +155,7 @@ class MemoryStore:
         # The sort is stable: runs that start together keep their creation order.
         starts_and_runs.sort(key=lambda pair: _start_order(pair[0]))
         runs = [run for _, run in starts_and_runs]
-        return runs if limit is None else runs[len(runs) - limit :] if limit else []
+        return runs if limit is None else runs[max(0, len(runs) - limit) :] if limit else []
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
@@ -264,7 +264,7 @@ class MemoryStore:
             and (tasks is None or entry.task_run_id in tasks)
         ]
         if last is not None:
-            matching = matching[len(matching) - last :] if last else []
+            matching = matching[max(0, len(matching) - last) :] if last else []
         return LogPage(records=tuple(matching), cursor=cursor)
 
     def summary(self) -> StoreSummary:

@@ -152,6 +152,8 @@ class QueryCases(StoreCases):
         assert messages(run_id="f1", task_name="load-0") == ["load error"]
         assert messages(run_id="f1", last=2) == ["extract warning", "load error"]
         assert messages(run_id="f1", last=0) == []
+        # More than there are, but fewer than twice as many: all of them.
+        assert messages(run_id="f1", last=5) == ["flow info", "extract warning", "load error"]
         assert messages(min_level=logging.ERROR, last=1) == ["elsewhere"]
         with pytest.raises(ConfigurationError, match="last=-1"):
             store.logs_after(last=-1)
