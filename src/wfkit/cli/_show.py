@@ -85,13 +85,16 @@ def show_run(out: Output, store: RunStore, run: FlowRun, show_all: bool) -> None
         _tree(out, run, _Shown(children, tasks, counts), "  ")
     out.line()
     out.line(f"Last {_LAST_LOGS} log lines" if len(logs) == _LAST_LOGS else "Log lines", "bold")
+    names = {t.id: t.name for t in tasks.get(run.id, [])}  # (ids stand in for a large run's)
     for record in logs:
         style = "red" if record.level >= logging.ERROR else ""
         first, *rest = record.message.splitlines() or [""]
+        where = names.get(record.task_run_id, record.task_run_id) if record.task_run_id else "flow"
         out.cells(
             [
                 Cell(local_time(record.timestamp, date=False), "dim"),
                 Cell(f"{record.level_name:<8}", style),
+                Cell(where, "cyan"),
                 first,
             ]
         )
