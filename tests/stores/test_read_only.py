@@ -116,15 +116,17 @@ def test_open_store_read_only_adds_the_mode_to_the_url(dead_store: Path) -> None
 
 
 def test_a_read_only_memory_store_is_the_configured_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    from wfkit import settings, stores
+    from wfkit import stores
+    from wfkit.settings import reload_settings
 
     monkeypatch.setenv("WFKIT_STORE", "memory://")
-    settings.get_settings.cache_clear()  # (an earlier test may have cached other settings)
+    monkeypatch.setattr(stores, "_configured", None)
+    reload_settings()  # (settings are cached: another test may have read them)
     try:
-        monkeypatch.setattr(stores, "_configured", None)
         assert open_store(read_only=True) is stores.configured_store()
     finally:
-        settings.get_settings.cache_clear()
+        monkeypatch.undo()
+        reload_settings()
 
 
 def test_a_missing_store_is_an_error_and_is_not_created(tmp_path: Path) -> None:
