@@ -101,6 +101,7 @@ def call_flow(
         clock=runtime.clock,
         parent=parent.run if parent else None,
         parent_task_run_id=parent_task.run.id if parent_task else None,
+        flow_path=f"{flow.fn.__module__}:{flow.fn.__qualname__}",
     )
     log_prints = (
         bool(options.log_prints)

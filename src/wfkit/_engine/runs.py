@@ -110,6 +110,7 @@ class FlowRunLive(_LiveRun):
         "parent_task_run_id",
         "root_flow_run_id",
         "scheduled_start_time",
+        "flow_path",
     )
     hook_name = "wfkit_flow_run_state_changed"
     root_flow_run_id: str
@@ -125,8 +126,10 @@ class FlowRunLive(_LiveRun):
         clock: Clock,
         parent: FlowRunLive | None,
         parent_task_run_id: str | None,
+        flow_path: str | None = None,
     ) -> None:
         super().__init__(name, parameters, tags, clock)
+        self.flow_path = flow_path
         self.flow_name = flow_name
         self.flow_version = flow_version
         self.parent_flow_run_id = parent.id if parent else None
@@ -149,6 +152,7 @@ class FlowRunLive(_LiveRun):
             self.state,  # type: ignore[arg-type]  # set before any snapshot
             _HOST,
             self.pid,
+            self.flow_path,
         )
 
 
