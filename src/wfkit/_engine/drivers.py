@@ -38,6 +38,7 @@ from wfkit._engine.lifecycle import (
     RunPlan,
     Sleep,
 )
+from wfkit._engine.signals import ctrl_c_under_asyncio
 from wfkit._engine.timelines import deadline_passed
 from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
 from wfkit._realtime import asyncio_sleep as real_asyncio_sleep
@@ -205,6 +206,8 @@ async def drive_async(steps: Steps, plan: RunPlan, body: Callable[[], Any], cloc
                     )
                     send = Outcome(value)
                 except BaseException as exc:
+                    if ctrl_c_under_asyncio(exc):  # what it is: an interrupt (run Crashed)
+                        exc = KeyboardInterrupt()
                     send = _failed(exc, False, clock)
             else:
                 send, throw = await _carry_out_async(effect, plan, clock)
