@@ -5,6 +5,7 @@ Choose one by URL:
 - ``memory://``: this process only (tests, throwaway runs);
 - ``sqlite:///path/to/file.db``: an embedded SQLite file (the default is
   ``sqlite:///$WFKIT_HOME/wfkit.db``);
+- ``postgresql://user@host/db``: a PostgreSQL database many hosts share (extra ``postgres``);
 - anything a plugin's ``wfkit_make_store(url)`` hook accepts.
 
 ``open_store(url=None)`` opens one; ``None`` opens the configured store (``WFKIT_STORE``).
@@ -52,7 +53,7 @@ __all__ = [
     "open_store",
 ]
 
-_KNOWN_SCHEMES = ("memory://", "sqlite:///")
+_KNOWN_SCHEMES = ("memory://", "sqlite:///", "postgresql://")
 
 
 def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
@@ -135,6 +136,10 @@ def open_store_at(url: str) -> RunStore:
         from wfkit.stores.sqlite import SqliteStore  # (lazy: as MemoryStore above)
 
         return SqliteStore.from_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from wfkit.stores.postgres import PostgresStore  # (lazy: an optional extra)
+
+        return PostgresStore.from_url(url)
     raise ConfigurationError(
         f"store url={url!r} has a scheme wfkit does not know. Use one of "
         f"{', '.join(repr(s + '...') for s in _KNOWN_SCHEMES)} (for example "

@@ -1,0 +1,298 @@
+"""The PostgreSQL store's reads for ``wf`` and the web page, and its batched prune.
+
+Mixed into :class:`~wfkit.stores.postgres.PostgresStore`, as
+:mod:`wfkit.stores._sqlite_queries` is into the SQLite store, with the same indexes behind
+the same queries (``_pg_schema``). Read-only, a dead owner's live runs are shown ``Crashed``
+in the run records; the counts and summaries here show their stored state until a writer
+records the crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from wfkit.exceptions import ConfigurationError
+from wfkit.stores._base import (
+    check_batch_size,
+    check_ids,
+    check_limit,
+    check_moment,
+    check_states,
+)
+from wfkit.stores._pg_schema import SCHEMA_VERSION, PgUrl
+from wfkit.stores._sqlite_queries import _log_record
+from wfkit.stores._sqlite_rows import _from_us, _to_us
+from wfkit.stores._sqlite_schema import FINISHED_ROOT, NOT_FINAL
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from wfkit.stores._pg_writer import PgWriter
+    from wfkit.stores.records import (
+        FlowRun,
+        LogPage,
+        PruneResult,
+        StoreSummary,
+        TaskRunGroup,
+    )
+
+__all__ = ["PgQueries", "records"]
+
+_START = "coalesce(start_us, first_us)"
+_LOG_COLUMNS = "seq, flow_run_id, task_run_id, level, logger, message, at_us"
+
+
+class PgQueries:
+    """The reads of the :class:`~wfkit.stores.RunReader` protocol that ``wf`` needs."""
+
+    _w: PgWriter
+    _pg: PgUrl
+    url: str
+
+    def find_flow_runs(self, ref: str, limit: int = 10) -> list[FlowRun]:
+        """Flow runs with id ``ref``, an id starting with ``ref``, or the name ``ref``."""
+        ref, most = str(ref), check_limit(limit)
+        if not ref or most == 0:
+            return []
+        prefix = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where = (
+            f"WHERE id LIKE %s OR name = %s ORDER BY id = %s DESC, {_START} NULLS FIRST, seq"
+            + (f" LIMIT {most}" if most is not None else "")
+        )
+        return self._w.read_runs(records().FlowRun, where, [prefix, ref, ref])
+
+    def flow_runs_in_tree(self, root_flow_run_id: str) -> list[FlowRun]:
+        """The flow runs whose root flow run is ``root_flow_run_id``, in start order."""
+        where = f"WHERE root_flow_run_id = %s ORDER BY {_START} NULLS FIRST, seq"
+        return self._w.read_runs(records().FlowRun, where, [str(root_flow_run_id)])
+
+    def task_run_counts(self, flow_run_ids: Collection[str]) -> dict[str, dict[str, int]]:
+        """Task runs by state name, for each given flow run id that has task runs."""
+        ids = check_ids(flow_run_ids)
+        if not ids:
+            return {}
+        sql = (
+            "SELECT flow_run_id, state_name, count(*) FROM task_runs "
+            "WHERE flow_run_id = ANY(%s) GROUP BY flow_run_id, state_name"
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for run_id, state_name, n in self._w.read([(sql, [ids])])[0]:
+            counts.setdefault(run_id, {})[state_name] = n
+        return counts
+
+    def task_run_groups(self, flow_run_id: str) -> list[TaskRunGroup]:
+        """The task runs of one flow run, summarised per task name in first-run order."""
+        sql = (
+            "SELECT task_name, state_name, count(*), sum(run_count), min(seq) FROM task_runs "
+            "WHERE flow_run_id = %s GROUP BY task_name, state_name"
+        )
+        (rows,) = self._w.read([(sql, [str(flow_run_id)])])
+        groups: dict[str, list[Any]] = {}  # task name -> [first seq, runs, states, attempts]
+        for task_name, state_name, n, attempts, first in rows:
+            group = groups.setdefault(task_name, [first, 0, {}, 0])
+            group[0] = min(group[0], first)
+            group[1] += n
+            group[2][state_name] = n
+            group[3] += int(attempts or 0)
+        TaskRunGroup = records().TaskRunGroup
+        return [
+            TaskRunGroup(task_name=name, runs=runs, states=states, attempts=attempts)
+            for name, (_, runs, states, attempts) in sorted(
+                groups.items(), key=lambda item: item[1][0]
+            )
+        ]
+
+    def logs_after(
+        self,
+        run_id: str | None = None,
+        *,
+        after: int = 0,
+        min_level: int = 0,
+        task_name: str | None = None,
+        last: int | None = None,
+    ) -> LogPage:
+        """Log records recorded after the cursor ``after`` (a log row's seq), filtered."""
+        last = check_limit(last, "last")
+        filters: list[str] = ["seq > %s"]
+        args: list[Any] = [int(after)]
+        if min_level:
+            filters.append("level >= %s")
+            args.append(int(min_level))
+        if task_name is not None:
+            within = "(flow_run_id = %s OR id = %s) AND " if run_id is not None else ""
+            filters.append(
+                "task_run_id IN (SELECT id FROM task_runs WHERE "
+                f"{within}(task_name = %s OR name = %s))"
+            )
+            args += [*([run_id, run_id] if run_id is not None else []), task_name, task_name]
+        order = f"ORDER BY seq DESC LIMIT {last}" if last is not None else "ORDER BY seq"
+        # One query per column a run id may be in, each walking its own (id, seq) index.
+        columns = ("flow_run_id", "task_run_id") if run_id is not None else (None,)
+        queries: list[tuple[str, Sequence[Any]]] = [
+            (
+                f"SELECT {_LOG_COLUMNS} FROM logs WHERE "
+                f"{' AND '.join([*filters, *([f'{column} = %s'] if column else [])])} {order}",
+                [*args, *([run_id] if column else [])],
+            )
+            for column in columns
+        ]
+        # The cursor: the highest seq committed. (Known gap: another process may commit a
+        # lower seq after this read, since sequences are not transactional; a follower then
+        # misses those lines.)
+        *parts, ((cursor,),) = self._w.read([*queries, ("SELECT max(seq) FROM logs", ())])
+        rows = sorted({row[0]: row for part in parts for row in part}.values())
+        if last is not None:
+            rows = rows[max(0, len(rows) - last) :] if last else []
+        LogRecord, LogPage = records().LogRecord, records().LogPage
+        return LogPage(
+            records=tuple(_log_record(LogRecord, row) for row in rows),
+            cursor=max(int(after), cursor or 0),
+        )
+
+    def summary(self) -> StoreSummary:
+        """What the store holds, with the database's name, host and schema version."""
+        self._w.record_crashed()
+        by_state = "SELECT state_name, count(*) FROM {} GROUP BY state_name"
+        owners = (
+            "SELECT o.host, o.pid, o.heartbeat_us, count(*) FROM flow_runs f JOIN owners o "
+            f"ON o.id = f.owner WHERE f.{NOT_FINAL} GROUP BY o.id ORDER BY o.host, o.pid"
+        )
+        flows, tasks, ((logs,),), ((cache,),), live = self._w.read(
+            [
+                (by_state.format("flow_runs"), ()),
+                (by_state.format("task_runs"), ()),
+                ("SELECT count(*) FROM logs", ()),
+                ("SELECT count(*) FROM cache", ()),
+                (owners, ()),
+            ]
+        )
+        rec = records()
+        return rec.StoreSummary(
+            url=self.url,
+            flow_runs=dict(flows),
+            task_runs=dict(tasks),
+            logs=logs,
+            cache_records=cache,
+            owners=tuple(
+                rec.LiveOwner(host=h, pid=p, heartbeat=_from_us(at), live_runs=n)
+                for h, p, at, n in live
+            ),
+            details={
+                "host": self._pg.host,
+                "database": self._pg.database,
+                "schema_version": SCHEMA_VERSION,
+            },
+        )
+
+    def check(self) -> list[str]:
+        """wfkit's consistency checks (PostgreSQL keeps its own storage consistent)."""
+        checks: list[tuple[str, Sequence[Any]]] = []
+        for kind in ("flow_run", "task_run"):
+            checks += [
+                (
+                    f"SELECT id FROM {kind}s r WHERE NOT EXISTS (SELECT 1 FROM {kind}_states s "
+                    "WHERE s.run_seq = r.seq) LIMIT 20",
+                    (),
+                ),
+                (f"SELECT id FROM {kind}s WHERE state_type IS NULL OR state_name IS NULL", ()),
+                (
+                    f"SELECT DISTINCT run_seq FROM {kind}_states s WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {kind}s r WHERE r.seq = s.run_seq) LIMIT 20",
+                    (),
+                ),
+            ]
+        found = self._w.read(checks)
+        problems: list[str] = []
+        for i, kind in enumerate(("flow run", "task run")):
+            no_history, no_state, orphans = found[3 * i : 3 * i + 3]
+            problems += [f"The {kind} {r[0]!r} has no state history." for r in no_history]
+            problems += [f"The {kind} {r[0]!r} has no current state." for r in no_state]
+            problems += [
+                f"States of a {kind} that is not in the store (run seq {r[0]})." for r in orphans
+            ]
+        return problems
+
+    def prune_runs(
+        self,
+        before: datetime,
+        states: Collection[str] | None = None,
+        *,
+        dry_run: bool = False,
+        batch_size: int = 200,
+    ) -> PruneResult:
+        """Delete finished top-level flow runs older than ``before`` with their trees, in
+        transactions of ``batch_size`` top-level runs each."""
+        if self._w.read_only and not dry_run:
+            raise self._w.read_only_error("prune runs")
+        check_batch_size(batch_size)
+        cutoff = check_moment("before", before)
+        if cutoff is None:
+            raise ConfigurationError("before=None is invalid: pass the datetime to prune before.")
+        wanted = check_states(states)
+        folded = [name.casefold() for name in wanted or ()]
+        state_filter = (
+            " AND (lower(state_name) = ANY(%s) OR lower(state_type) = ANY(%s))" if wanted else ""
+        )
+        select = (
+            f"SELECT seq, id FROM flow_runs WHERE {FINISHED_ROOT} AND state_us < %s AND seq > %s"
+            f"{state_filter} ORDER BY seq LIMIT {batch_size}"
+        )
+        totals = [0, 0, 0, 0]
+        after = 0
+        if not self._w.read_only:
+            self._w.flush()
+        while True:
+            args = [_to_us(cutoff), after, *([folded, folded] if wanted else [])]
+            counts, after = self._w.call(
+                lambda conn, a=args: _prune_batch(conn, select, a, dry_run), "prune runs"
+            )
+            if not counts[0]:
+                break
+            totals = [t + c for t, c in zip(totals, counts, strict=True)]
+        flow_runs, task_runs, states_, logs = totals
+        return records().PruneResult(
+            flow_runs=flow_runs, task_runs=task_runs, states=states_, logs=logs
+        )
+
+
+def _prune_batch(
+    conn: Any, select_roots: str, args: Sequence[Any], dry_run: bool
+) -> tuple[list[int], int]:
+    """Prune (or count) one batch in one transaction: (flow runs, task runs, states, logs),
+    and the last root seq it looked at."""
+    with conn.transaction():
+        roots = conn.execute(select_roots, args).fetchall()
+        if not roots:
+            return [0, 0, 0, 0], 0
+        root_ids = [r[1] for r in roots]
+        flows = conn.execute(
+            "SELECT seq, id FROM flow_runs WHERE root_flow_run_id = ANY(%s)", (root_ids,)
+        ).fetchall()
+        flow_seqs, flow_ids = [f[0] for f in flows], [f[1] for f in flows]
+        tasks = conn.execute(
+            "SELECT seq, id FROM task_runs WHERE flow_run_id = ANY(%s)", (flow_ids,)
+        ).fetchall()
+        task_seqs, task_ids = [t[0] for t in tasks], [t[1] for t in tasks]
+
+        def change(table_and_column: str, values: list[Any]) -> int:
+            if dry_run:
+                sql = f"SELECT count(*) FROM {table_and_column} = ANY(%s)"
+                return int(conn.execute(sql, (values,)).fetchone()[0])
+            return int(conn.execute(f"DELETE FROM {table_and_column} = ANY(%s)", (values,)).rowcount)
+
+        states = change("flow_run_states WHERE run_seq", flow_seqs)
+        states += change("task_run_states WHERE run_seq", task_seqs)
+        logs = change("logs WHERE flow_run_id", flow_ids)
+        # (a task run's lines carry its flow run's id; a line without one is found by task)
+        logs += change("logs WHERE flow_run_id IS NULL AND task_run_id", task_ids)
+        change("task_runs WHERE seq", task_seqs)
+        change("flow_runs WHERE seq", flow_seqs)
+        return [len(flows), len(tasks), states, logs], roots[-1][0]
+
+
+def records() -> Any:
+    """The record classes, imported on the first read (see ``sqlite._records``)."""
+    from wfkit.stores import records as module  # (lazy: defining them costs milliseconds)
+
+    return module

@@ -1,0 +1,402 @@
+"""The PostgreSQL store's writer: the SQLite writer's buffer on a pool of connections.
+
+:class:`PgWriter` keeps the buffer, the commit window, the idle committer, the heartbeats and
+the fork handling of :class:`~wfkit.stores._sqlite_writer.Writer` (they are not about SQLite)
+and replaces what touches the database:
+
+- a flush is one transaction: the runs' upserts as one multi-row statement per table (its
+  ``RETURNING`` gives the run seqs, and leaves out the runs that stay ``Crashed``), their
+  states and the log lines by ``COPY``, and this owner's heartbeat;
+- connections come from a ``psycopg_pool`` pool, made when the store is opened and opened on
+  first use (the first connection, which checks the schema and registers the owner, is a
+  plain one: its error says why the server refused);
+- a flush that cannot reach the server keeps its rows. The flush at the end of a top-level
+  run (and on close) retries with backoff for ``retry_timeout`` seconds, then raises a
+  :class:`~wfkit.exceptions.StoreError` that counts the rows not written; a flush the commit
+  window starts tries once and waits longer before the next attempt, so that recording never
+  stalls on a lost server.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import wfkit.stores._sqlite_writer as _sw
+from wfkit._realtime import monotonic as _real_monotonic
+from wfkit.exceptions import StoreError
+from wfkit.states import State, StateType
+from wfkit.stores._base import STATE_TYPE_VALUES
+from wfkit.stores._pg_owners import (
+    HEARTBEAT,
+    beat_if_live,
+    dead_owners,
+    record_crashed,
+    register_owner,
+)
+from wfkit.stores._pg_schema import PgUrl, connect, ensure_schema
+from wfkit.stores._sqlite_batch import _batch_rows, _storable
+from wfkit.stores._sqlite_owners import now_us
+from wfkit.stores._sqlite_rows import (
+    _FLOW_COLUMNS,
+    _FLOW_FIELDS,
+    _KEEP_FIRST,
+    _NULL,
+    _TASK_COLUMNS,
+    _TASK_FIELDS,
+    _from_us,
+    _record,
+)
+
+if TYPE_CHECKING:
+    from wfkit.stores.records import FlowRun, TaskRun
+
+__all__ = ["PgWriter"]
+
+_R = TypeVar("_R", "FlowRun", "TaskRun")
+_T = TypeVar("_T")
+_log = logging.getLogger("wfkit.stores")
+_CRASHED = STATE_TYPE_VALUES[StateType.CRASHED]
+_FINAL = ("CANCELLED", "COMPLETED", "CRASHED", "FAILED")
+_ROWS_PER_STATEMENT = 500
+_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # then every 4 s until the retry timeout
+_AUTO_BACKOFF_MAX = 5.0  # seconds between automatic flush attempts while the server is lost
+_DATA_ERRORS = (UnicodeError, ValueError, TypeError, OverflowError)  # a value psycopg cannot send
+_abandoned: list[Any] = []  # pools inherited through fork: never use, never close
+
+
+def _upsert(table: str, columns: Sequence[str]) -> tuple[str, str]:
+    """The head and tail of a multi-row upsert of ``table`` that returns (id, seq) of each
+    run it wrote; a run stored Crashed is left as it is (and not returned) unless the new
+    row is Crashed too."""
+    updates = ", ".join(
+        f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
+        for c in columns[1:]
+    )
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ",
+        f" ON CONFLICT (id) DO UPDATE SET {updates} WHERE {table}.state_type != '{_CRASHED}' "
+        f"OR excluded.state_type = '{_CRASHED}' RETURNING id, seq",
+    )
+
+
+_UPSERTS = {"flow_run": _upsert("flow_runs", _FLOW_COLUMNS), "task_run": _upsert("task_runs", _TASK_COLUMNS)}
+_COPY_STATES = "COPY {}_states (run_seq, type, name, at_us, message) FROM STDIN"
+_COPY_LOGS = "COPY logs (flow_run_id, task_run_id, level, logger, message, at_us) FROM STDIN"
+
+
+class _Dropped(StoreError):
+    """Rows that could not be stored even cleaned: dropped, not put back in the buffer."""
+
+
+class PgWriter(_sw.Writer):
+    """The buffer and connections of one PostgreSQL store (see the module docstring)."""
+
+    conn: Any  # the pool (None after a fork, until first used)
+
+    def __init__(
+        self,
+        url: PgUrl,
+        commit_interval: float,
+        heartbeat_interval: float,
+        retry_timeout: float,
+    ) -> None:
+        self.pg = url
+        self.seen_dead: dict[int, int] = {}  # read-only: owner id -> when first seen dead
+        self.retry_timeout = retry_timeout
+        self._auto_backoff = 0.0
+        super().__init__(
+            Path(url.shown), 0.0, commit_interval, heartbeat_interval, url.read_only
+        )
+
+    # connections ------------------------------------------------------------------------
+    def _open(self) -> Any:
+        """Check the schema (creating it), register this process as an owner and record dead
+        owners' runs as Crashed, on one plain connection; then the (unopened) pool."""
+        import psycopg_pool  # (optional extra: only a PostgreSQL store needs it)
+
+        conn = connect(self.pg)
+        try:
+            ensure_schema(conn, self.pg)
+            if self.read_only:
+                conn.execute("SET default_transaction_read_only = on")
+            else:
+                now = now_us()
+                self.owner = register_owner(conn, now, self.heartbeat_interval)
+                record_crashed(conn, self.owner, now, self.progress)
+        except Exception as exc:
+            raise self._error(exc, "open the store") from exc
+        finally:
+            conn.close()
+        options = "-c default_transaction_read_only=on" if self.read_only else None
+        return psycopg_pool.ConnectionPool(
+            self.pg.conninfo,
+            min_size=1,
+            max_size=4,
+            open=False,
+            kwargs={"autocommit": True, **({"options": options} if options else {})},
+            check=psycopg_pool.ConnectionPool.check_connection,
+            name=f"wfkit {self.pg.shown}",
+        )
+
+    def _pool(self) -> Any:
+        pool = self._connection()
+        if pool.closed:
+            pool.open(wait=False)
+        return pool
+
+    def closed_error(self) -> StoreError:
+        return StoreError(
+            f"The run store {self.pg.shown!r} is closed; open it again with open_store(url) "
+            "to record or read runs."
+        )
+
+    def read_only_error(self, doing: str) -> StoreError:
+        return StoreError(
+            f"Cannot {doing}: the run store {self.pg.shown!r} was opened read-only (mode=ro). "
+            "Open it without mode=ro to write."
+        )
+
+    def _error(self, exc: BaseException, doing: str) -> StoreError:
+        if isinstance(exc, StoreError):
+            return exc
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return StoreError(
+            f"Could not {doing} in the PostgreSQL run store ({self.pg.where()}): {reason}"
+        )
+
+    def call(self, action: Callable[[Any], _T], doing: str, timeout: float = 5.0) -> _T:
+        """``action(connection)`` on a pooled connection under the store's lock, retried
+        once after a broken connection or a deadlock; a failure is a StoreError."""
+        import psycopg  # (optional extra)
+        import psycopg_pool  # (optional extra)
+
+        transient = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+        with self.db_lock:
+            for attempt in (1, 2):
+                try:
+                    with self._pool().connection(timeout=timeout) as conn:
+                        return action(conn)
+                except transient as exc:
+                    if attempt == 2 or self.closed:
+                        raise self._error(exc, doing) from exc
+                except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+                    raise self._error(exc, doing) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # writing ----------------------------------------------------------------------------
+    def auto_flush(self, blocking: bool) -> None:
+        """One attempt, unless another thread holds the connection and ``blocking`` is
+        false; a failure is logged and the next attempt waits longer (up to 5 s)."""
+        if self.db_lock.acquire(blocking=blocking):
+            try:
+                self.flush(patient=False)
+                self._auto_backoff = 0.0
+            except StoreError as exc:
+                self._auto_backoff = min(max(2 * self._auto_backoff, 0.2), _AUTO_BACKOFF_MAX)
+                with self.lock:
+                    self.oldest = _real_monotonic() + self._auto_backoff
+                _log.warning("wfkit: automatic flush of the run store failed: %s", exc)
+            finally:
+                self.db_lock.release()
+
+    def flush(self, patient: bool = True) -> None:
+        """Write the buffer in one transaction; ``patient``: retry a lost server with backoff
+        for ``retry_timeout`` seconds.
+
+        Raises:
+            StoreError: it could not be written; the rows stay buffered.
+        """
+        with self.db_lock:
+            with self.lock:
+                if not self.pending:
+                    return
+                batch: tuple[Any, ...] = (self.flow_runs, self.task_runs, self.flow_states)
+                batch += (self.task_states, self.logs)
+                self.flow_runs, self.task_runs = {}, {}
+                self.flow_states, self.task_states, self.logs = [], [], []
+                self.pending = 0
+            try:
+                self._connection()  # (after a fork: registers the child as an owner)
+                assert self.owner is not None  # registered when the store was opened
+                owner = self.owner
+                rows = [[_sql_row(r) for r in part] for part in _batch_rows(owner, *batch)]
+                self._write_patiently(rows, owner, patient)
+                _sw._heart.poke(self.heartbeat_interval)  # the batch may hold live runs
+            except _Dropped:
+                raise
+            except BaseException:
+                self._put_back(batch)
+                raise
+
+    def _write_patiently(self, rows: list[list[Any]], owner: int, patient: bool) -> None:
+        import psycopg  # (optional extra)
+
+        deadline = _real_monotonic() + (self.retry_timeout if patient else 0.0)
+        delays = iter(_BACKOFF)
+        count = sum(len(part) for part in rows[2:])
+        cleaned = False
+        while True:
+            try:
+                return self.call(lambda conn: _write(conn, rows, owner), "write runs", 2.0)
+            except (StoreError, *_DATA_ERRORS) as exc:
+                cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+                if isinstance(cause, (psycopg.DataError, *_DATA_ERRORS)):
+                    if cleaned:
+                        raise _Dropped(
+                            f"Could not store {count} buffered rows in the PostgreSQL run "
+                            f"store ({self.pg.where()}) even with their values cleaned "
+                            f"({cause!r}); they were dropped so that later runs can still be "
+                            "recorded. Please report this."
+                        ) from cause
+                    rows = [[tuple(map(_cleaned, r)) for r in part] for part in rows]
+                    cleaned = True
+                    continue
+                left = deadline - _real_monotonic()
+                if left <= 0 or self.closed or not isinstance(exc, StoreError):
+                    waited = f" for {self.retry_timeout:g} s" if patient else ""
+                    raise StoreError(
+                        f"{count} records (states and log lines) could not be written to the "
+                        f"PostgreSQL run store ({self.pg.where()}){waited}: {exc} They stay "
+                        "buffered in this process (a later flush retries them); what was "
+                        "committed before is intact. Check that the server is up and "
+                        "reachable, or raise WFKIT_STORE_RETRY_TIMEOUT."
+                    ) from exc
+                threading.Event().wait(min(next(delays, _BACKOFF[-1]), left))
+
+    # reading ----------------------------------------------------------------------------
+    def read(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Flush, then run ``queries`` in one snapshot (a REPEATABLE READ transaction)."""
+        self.flush()
+
+        def run(conn: Any) -> list[list[Any]]:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return [conn.execute(sql, args).fetchall() for sql, args in queries]
+
+        return self.call(run, "read runs")
+
+    def execute(self, sql: str, args: Sequence[Any], doing: str) -> tuple[list[Any], int]:
+        """Run one statement in its own transaction; its rows and row count."""
+
+        def run(conn: Any) -> tuple[list[Any], int]:
+            cursor = conn.execute(sql, args)
+            return (cursor.fetchall() if cursor.description else []), cursor.rowcount
+
+        return self.call(run, doing)
+
+    def record_crashed(self) -> None:
+        """Record dead owners' live runs as Crashed (a read-only store only shows them so)."""
+        if not self.read_only:
+            now = now_us()
+            self.call(lambda c: record_crashed(c, self.owner, now, self.progress), "crash runs")
+
+    def beat(self) -> bool:
+        """For the heartbeat thread: refresh this owner's heartbeat while it has live runs."""
+        if self.closed or self.owner is None:
+            return False
+        owner = self.owner
+        return self.call(lambda conn: beat_if_live(conn, owner, now_us()), "send a heartbeat")
+
+    def read_runs(self, cls: type[_R], selection: str, args: Sequence[Any]) -> list[_R]:
+        """The runs chosen by ``selection`` (a WHERE/ORDER BY clause), with their histories;
+        read-only, the live runs of dead owners end with a ``Crashed`` state not stored."""
+        self.record_crashed()
+        flow = cls.__name__ == "FlowRun"
+        kind, fields = ("flow_run", _FLOW_FIELDS) if flow else ("task_run", _TASK_FIELDS)
+        queries: list[tuple[str, Sequence[Any]]] = [
+            (f"SELECT seq, owner, {', '.join(fields)} FROM {kind}s {selection}", args),
+            (
+                f"SELECT run_seq, type, name, at_us, message FROM {kind}_states WHERE run_seq "
+                f"IN (SELECT seq FROM {kind}s {selection}) ORDER BY run_seq, seq",
+                args,
+            ),
+        ]
+        rows, state_rows = self.read(queries)
+        histories: dict[int, list[State]] = {}
+        for run_seq, type_, name, at_us, message in state_rows:
+            state = State(StateType(type_), name, timestamp=_from_us(at_us), message=message)
+            histories.setdefault(run_seq, []).append(state)
+        if self.read_only:
+            self._show_crashed(rows, histories)
+        return [_record(cls, fields, row[2:], histories[row[0]]) for row in rows]
+
+    def _show_crashed(self, rows: list[Any], histories: dict[int, list[State]]) -> None:
+        """End the histories of the live runs of dead owners (``rows``: seq, owner, ...)
+        with a ``Crashed`` state at the moment this store first saw the owner dead."""
+        owners = {row[1] for row in rows if histories[row[0]][-1].type.value not in _FINAL}
+        if not owners:
+            return
+        now = now_us()
+        dead = dict(self.call(lambda c: dead_owners(c, None, now, self.progress), "read owners"))
+        for row in rows:
+            history = histories[row[0]]
+            if row[1] in dead and history[-1].type.value not in _FINAL:
+                at = _from_us(self.seen_dead.setdefault(row[1], now))
+                crashed = State(StateType.CRASHED, "Crashed", timestamp=at, message=dead[row[1]])
+                history.append(crashed)
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's pool (its sockets, its threads) is not ours."""
+        self._new_locks_and_buffer()
+        if self.conn is not None:
+            _abandoned.append(self.conn)
+            self.conn = None
+        if self.owner is not None:
+            self.owner = None  # registered again with the new connection
+
+
+def _sql_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row of :func:`_batch_rows` with its fast SQLite NULLs (``_NULL``) as None."""
+    return tuple(None if value is _NULL else value for value in row)
+
+
+def _cleaned(value: Any) -> Any:
+    """``value`` as PostgreSQL stores it (only after a write failed on a value): text without
+    NUL characters or lone surrogates, integers that fit in a BIGINT."""
+    value = _storable(value)
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _write(conn: Any, rows: list[list[Any]], owner: int) -> None:
+    flows, tasks, flow_states, task_states, logs = rows
+    with conn.transaction():
+        conn.execute(HEARTBEAT, (now_us(), owner))
+        with conn.cursor() as cursor:
+            for kind, runs, states in (
+                ("flow_run", flows, flow_states),
+                ("task_run", tasks, task_states),
+            ):
+                seqs = _upsert_runs(cursor, kind, runs)
+                if states:
+                    with cursor.copy(_COPY_STATES.format(kind)) as copy:
+                        for run_id, *state in states:
+                            seq = seqs.get(run_id)
+                            if seq is not None:  # else: the run stays Crashed
+                                copy.write_row((seq, *state))
+            if logs:
+                with cursor.copy(_COPY_LOGS) as copy:
+                    for log in logs:
+                        copy.write_row(log)
+
+
+def _upsert_runs(cursor: Any, kind: str, runs: list[tuple[Any, ...]]) -> dict[str, int]:
+    head, tail = _UPSERTS[kind]
+    seqs: dict[str, int] = {}
+    for i in range(0, len(runs), _ROWS_PER_STATEMENT):
+        chunk = runs[i : i + _ROWS_PER_STATEMENT]
+        marks = f"({', '.join(['%s'] * len(chunk[0]))})"
+        cursor.execute(
+            head + ", ".join([marks] * len(chunk)) + tail, [v for run in chunk for v in run]
+        )
+        seqs.update(cursor.fetchall())
+    return seqs
+
