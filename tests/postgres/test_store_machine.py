@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +42,7 @@ class PostgresStoreMachine(StoreMachine):
     def log(self, task_id, message):  # type: ignore[no-untyped-def]
         """The store is given ``message`` as it is; the model expects it as stored."""
         super().log(task_id, message)
-        self.logs[-1] = dataclasses.replace(self.logs[-1], message=_as_stored(message))
+        self.logs[-1] = self.logs[-1]._replace(message=_as_stored(message))
 
     def make_store(self, directory: Path) -> RunStore:
         from wfkit.stores.postgres import PostgresStore
