@@ -1,0 +1,118 @@
+"""Many hosts, one PostgreSQL store: processes that play other hosts (``WFKIT_TEST_HOST``)
+write at once without losing rows, and a host whose heartbeat stops has its runs Crashed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from wfkit.stores import open_store
+
+_LONG_FLOW = textwrap.dedent(
+    """
+    import sys, threading
+    from wfkit import flow
+
+    @flow
+    def waits():
+        open(sys.argv[1], "w").close()
+        threading.Event().wait(600)
+
+    waits()
+    """
+)
+
+_MANY_TASKS = textwrap.dedent(
+    """
+    import sys
+    from wfkit import flow, task
+
+    @task
+    def square(x):
+        return x * x
+
+    @flow
+    def many(n):
+        return sum(square(i) for i in range(n))
+
+    print(many(int(sys.argv[1])))
+    """
+)
+
+
+def _env(url: str, host: str, **more: str) -> dict[str, str]:
+    return {**os.environ, "WFKIT_STORE": url, "WFKIT_TEST_HOST": host, **more}
+
+
+def _poll(condition, seconds: float = 30.0) -> bool:  # noqa: ANN001
+    """Whether ``condition()`` became true within ``seconds`` (real time: other processes)."""
+    done = threading.Event()
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return True
+        done.wait(0.1)
+    return bool(condition())
+
+
+def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    ready = tmp_path / "ready"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _LONG_FLOW, str(ready)],
+        env=_env(fresh_url, "host-b", WFKIT_HEARTBEAT_INTERVAL="0.2"),
+    )
+    try:
+        assert _poll(ready.exists), "the child never reached its flow body"
+        with open_store(fresh_url, read_only=True) as reader:
+            assert _poll(lambda: len(reader.flow_runs()) == 1)
+        # Well past three heartbeat intervals: a host that beats stays Running.
+        threading.Event().wait(1.0)
+        with open_store(fresh_url) as writer:
+            (run,) = writer.flow_runs()
+            assert (run.state.name, run.host) == ("Running", run.host)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    with open_store(fresh_url, read_only=True) as reader:
+        assert _poll(lambda: reader.flow_runs()[0].state.name == "Crashed")
+        message = reader.flow_runs()[0].state.message
+    assert "'host-b'" in message and "no heartbeat" in message
+    with open_store(fresh_url) as writer:  # a writer records it
+        assert _poll(lambda: writer.flow_runs()[0].state.name == "Crashed")
+    with open_store(fresh_url, read_only=True) as reader:  # ...so it is stored Crashed
+        assert reader.summary().flow_runs == {"Crashed": 1}
+
+
+@pytest.mark.parametrize("processes", [4])
+def test_processes_on_many_hosts_write_at_once_and_lose_nothing(
+    fresh_url: str, processes: int
+) -> None:
+    tasks = 250
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _MANY_TASKS, str(tasks)],
+            env=_env(fresh_url, f"host-{i}", WFKIT_STORE_COMMIT_INTERVAL="0.01"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
+    outputs = [child.communicate(timeout=300) for child in children]
+    expected = str(sum(i * i for i in range(tasks)))
+    assert [out.strip() for out, _ in outputs] == [expected] * processes, outputs
+    with open_store(fresh_url, read_only=True) as reader:
+        runs = reader.flow_runs()
+        assert [r.state.name for r in runs] == ["Completed"] * processes
+        assert reader.summary().task_runs == {"Completed": tasks * processes}
+        by_run = reader.task_run_counts([r.id for r in runs])
+        assert by_run == {r.id: {"Completed": tasks} for r in runs}
+        assert len(reader.task_runs()[0].states) == 3  # Pending, Running, Completed
