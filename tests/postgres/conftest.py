@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 
 import pytest
-
 from tests.postgres._server import PACKAGE, PgServer, server_bin
 
 TEMPLATE = "wfkit_test_template"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.postgres._server import PgServer
 
 from wfkit.stores import RunStore
 from wfkit.testing.store_conformance import StoreConformance
-from tests.postgres._server import PgServer
 
 
 @pytest.fixture

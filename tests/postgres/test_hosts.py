@@ -61,9 +61,7 @@ def _poll(condition, seconds: float = 30.0) -> bool:  # noqa: ANN001
     return bool(condition())
 
 
-def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(
-    fresh_url: str, tmp_path: Path
-) -> None:
+def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(fresh_url: str, tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     child = subprocess.Popen(
         [sys.executable, "-c", _LONG_FLOW, str(ready)],

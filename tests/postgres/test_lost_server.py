@@ -9,8 +9,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
 from tests.postgres._server import PgServer, server_bin
+
 from wfkit.exceptions import StoreError
 from wfkit.states import Completed, Pending, Running
 from wfkit.testing.store_conformance import at, log_entry, record_flow

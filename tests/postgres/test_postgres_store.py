@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from tests.postgres._server import PASSWORD, PgServer, free_port
+
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import Completed, Pending, Running
 from wfkit.stores import open_store

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
-
 from tests.postgres._server import PgServer
 from tests.properties.test_store_machine import StoreMachine
+
 from wfkit.stores import RunStore
 
 _where: dict[str, object] = {}
@@ -55,6 +55,4 @@ class PostgresStoreMachine(StoreMachine):
 
 
 TestPostgresStoreMachine = PostgresStoreMachine.TestCase
-TestPostgresStoreMachine.settings = settings(
-    max_examples=15, stateful_step_count=25, deadline=None
-)
+TestPostgresStoreMachine.settings = settings(max_examples=15, stateful_step_count=25, deadline=None)

@@ -9,7 +9,7 @@ records the crash.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wfkit.exceptions import ConfigurationError
@@ -244,9 +244,7 @@ class PgQueries:
             self._w.flush()
         while True:
             args = [_to_us(cutoff), after, *([folded, folded] if wanted else [])]
-            counts, after = self._w.call(
-                lambda conn, a=args: _prune_batch(conn, select, a, dry_run), "prune runs"
-            )
+            counts, after = self._w.call(_pruning(select, args, dry_run), "prune runs")
             if not counts[0]:
                 break
             totals = [t + c for t, c in zip(totals, counts, strict=True)]
@@ -254,6 +252,12 @@ class PgQueries:
         return records().PruneResult(
             flow_runs=flow_runs, task_runs=task_runs, states=states_, logs=logs
         )
+
+
+def _pruning(
+    select_roots: str, args: Sequence[Any], dry_run: bool
+) -> Callable[[Any], tuple[list[int], int]]:
+    return lambda conn: _prune_batch(conn, select_roots, args, dry_run)
 
 
 def _prune_batch(
@@ -279,7 +283,9 @@ def _prune_batch(
             if dry_run:
                 sql = f"SELECT count(*) FROM {table_and_column} = ANY(%s)"
                 return int(conn.execute(sql, (values,)).fetchone()[0])
-            return int(conn.execute(f"DELETE FROM {table_and_column} = ANY(%s)", (values,)).rowcount)
+            return int(
+                conn.execute(f"DELETE FROM {table_and_column} = ANY(%s)", (values,)).rowcount
+            )
 
         states = change("flow_run_states WHERE run_seq", flow_seqs)
         states += change("task_run_states WHERE run_seq", task_seqs)

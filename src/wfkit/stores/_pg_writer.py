@@ -84,7 +84,10 @@ def _upsert(table: str, columns: Sequence[str]) -> tuple[str, str]:
     )
 
 
-_UPSERTS = {"flow_run": _upsert("flow_runs", _FLOW_COLUMNS), "task_run": _upsert("task_runs", _TASK_COLUMNS)}
+_UPSERTS = {
+    "flow_run": _upsert("flow_runs", _FLOW_COLUMNS),
+    "task_run": _upsert("task_runs", _TASK_COLUMNS),
+}
 _COPY_STATES = "COPY {}_states (run_seq, type, name, at_us, message) FROM STDIN"
 _COPY_LOGS = "COPY logs (flow_run_id, task_run_id, level, logger, message, at_us) FROM STDIN"
 
@@ -109,9 +112,7 @@ class PgWriter(_sw.Writer):
         self.seen_dead: dict[int, int] = {}  # read-only: owner id -> when first seen dead
         self.retry_timeout = retry_timeout
         self._auto_backoff = 0.0
-        super().__init__(
-            Path(url.shown), 0.0, commit_interval, heartbeat_interval, url.read_only
-        )
+        super().__init__(Path(url.shown), 0.0, commit_interval, heartbeat_interval, url.read_only)
 
     # connections ------------------------------------------------------------------------
     def _open(self) -> Any:
@@ -144,7 +145,7 @@ class PgWriter(_sw.Writer):
         )
 
     def _pool(self) -> Any:
-        pool = self._connection()
+        pool: Any = self._connection()
         if pool.closed:
             pool.open(wait=False)
         return pool
@@ -242,7 +243,7 @@ class PgWriter(_sw.Writer):
         cleaned = False
         while True:
             try:
-                return self.call(lambda conn: _write(conn, rows, owner), "write runs", 2.0)
+                return self.call(_writing(rows, owner), "write runs", 2.0)
             except (StoreError, *_DATA_ERRORS) as exc:
                 cause = exc.__cause__ if isinstance(exc, StoreError) else exc
                 if isinstance(cause, (psycopg.DataError, *_DATA_ERRORS)):
@@ -366,6 +367,10 @@ def _cleaned(value: Any) -> Any:
     return value
 
 
+def _writing(rows: list[list[Any]], owner: int) -> Callable[[Any], None]:
+    return lambda conn: _write(conn, rows, owner)
+
+
 def _write(conn: Any, rows: list[list[Any]], owner: int) -> None:
     flows, tasks, flow_states, task_states, logs = rows
     with conn.transaction():
@@ -399,4 +404,3 @@ def _upsert_runs(cursor: Any, kind: str, runs: list[tuple[Any, ...]]) -> dict[st
         )
         seqs.update(cursor.fetchall())
     return seqs
-

@@ -65,18 +65,19 @@ def store_retry_timeout(value: float | None = None) -> float:
         ConfigurationError: it is not a number of seconds from 0 to 3600.
     """
     name = "retry_timeout"
+    given: object = value
     if value is None:
-        text = os.environ.get("WFKIT_STORE_RETRY_TIMEOUT")
-        if text is None:
+        given = os.environ.get("WFKIT_STORE_RETRY_TIMEOUT")
+        if given is None:
             return _DEFAULT_RETRY_TIMEOUT
-        name, value = "WFKIT_STORE_RETRY_TIMEOUT", text  # type: ignore[assignment]
+        name = "WFKIT_STORE_RETRY_TIMEOUT"
     try:
-        seconds = float(value)
+        seconds = float(given)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         seconds = -1.0
     if not 0 <= seconds <= 3600:
         raise ConfigurationError(
-            f"{name}={value!r} is invalid: give the seconds a flush retries a lost PostgreSQL "
+            f"{name}={given!r} is invalid: give the seconds a flush retries a lost PostgreSQL "
             "server, from 0 to 3600 (default 30)."
         )
     return seconds
@@ -289,7 +290,9 @@ class PostgresStore(PgQueries):
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: the URL (no password), schema version, row counts."""
         tables = ("flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs", "cache")
-        counts = [r[0][0] for r in self._w.read([(f"SELECT count(*) FROM {t}", ()) for t in tables])]
+        counts = [
+            r[0][0] for r in self._w.read([(f"SELECT count(*) FROM {t}", ()) for t in tables])
+        ]
         return {
             "url": self._pg.shown,
             "schema_version": SCHEMA_VERSION,
