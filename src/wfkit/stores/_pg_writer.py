@@ -62,7 +62,6 @@ _T = TypeVar("_T")
 _log = logging.getLogger("wfkit.stores")
 _CRASHED = STATE_TYPE_VALUES[StateType.CRASHED]
 _FINAL = ("CANCELLED", "COMPLETED", "CRASHED", "FAILED")
-_ROWS_PER_STATEMENT = 500
 _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # then every 4 s until the retry timeout
 _AUTO_BACKOFF_MAX = 5.0  # seconds between automatic flush attempts while the server is lost
 _DATA_ERRORS = (UnicodeError, ValueError, TypeError, OverflowError)  # a value psycopg cannot send
@@ -258,7 +257,8 @@ class PgWriter(_sw.Writer):
                     cleaned = True
                     continue
                 left = deadline - _real_monotonic()
-                if left <= 0 or self.closed or not isinstance(exc, StoreError):
+                lost = isinstance(cause, psycopg.OperationalError | _pool_timeout())
+                if left <= 0 or self.closed or not lost:
                     waited = f" for {self.retry_timeout:g} s" if patient else ""
                     raise StoreError(
                         f"{count} records (states and log lines) could not be written to the "
@@ -367,6 +367,12 @@ def _cleaned(value: Any) -> Any:
     return value
 
 
+def _pool_timeout() -> type[Exception]:
+    import psycopg_pool  # (optional extra)
+
+    return psycopg_pool.PoolTimeout  # type: ignore[no-any-return]
+
+
 def _writing(rows: list[list[Any]], owner: int) -> Callable[[Any], None]:
     return lambda conn: _write(conn, rows, owner)
 
@@ -394,13 +400,20 @@ def _write(conn: Any, rows: list[list[Any]], owner: int) -> None:
 
 
 def _upsert_runs(cursor: Any, kind: str, runs: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Upsert ``runs``: ``COPY`` into a temporary table of this session, then one
+    ``INSERT ... SELECT ... ON CONFLICT`` (a multi-row VALUES of thousands of parameters
+    cost the server ~250 ms a flush to parse); the seq of each run written."""
+    if not runs:
+        return {}
     head, tail = _UPSERTS[kind]
-    seqs: dict[str, int] = {}
-    for i in range(0, len(runs), _ROWS_PER_STATEMENT):
-        chunk = runs[i : i + _ROWS_PER_STATEMENT]
-        marks = f"({', '.join(['%s'] * len(chunk[0]))})"
-        cursor.execute(
-            head + ", ".join([marks] * len(chunk)) + tail, [v for run in chunk for v in run]
-        )
-        seqs.update(cursor.fetchall())
-    return seqs
+    stage = f"wfkit_stage_{kind}s"
+    columns = ", ".join(_FLOW_COLUMNS if kind == "flow_run" else _TASK_COLUMNS)
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+        f"SELECT {columns} FROM {kind}s WITH NO DATA"
+    )
+    with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+        for run in runs:
+            copy.write_row(run)
+    cursor.execute(f"{head.removesuffix(' VALUES ')} SELECT {columns} FROM {stage}{tail}")
+    return dict(cursor.fetchall())
