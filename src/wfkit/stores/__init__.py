@@ -25,8 +25,10 @@ from wfkit._plugins import plugin_manager
 from wfkit.exceptions import ConfigurationError
 from wfkit.settings import store_url
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 from wfkit.stores._protocols import (
     CacheStore,
+    LimitStore,
     RunReader,
     RunRecorder,
     RunStore,
@@ -39,13 +41,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CacheRecord",
     "CacheStore",
+    "ConcurrencyLimit",
     "FlowRun",
     "FlowRunSnapshot",
     "LogEntry",
+    "LimitStore",
     "LogRecord",
     "RunReader",
     "RunRecorder",
     "RunStore",
+    "SlotGrant",
     "TaskRun",
     "TaskRunSnapshot",
     "configured_store",

@@ -3,7 +3,8 @@
 - :class:`RunRecorder`: what the engine writes (runs, their state changes, log lines);
 - :class:`RunReader`: what the test harness, the CLI, the UI and scripts read back;
 - :class:`CacheStore`: cached task results, written through and read by key;
-- :class:`RunStore`: all three; what :func:`wfkit.stores.open_store` returns.
+- :class:`LimitStore`: concurrency limits and the slots taken on them;
+- :class:`RunStore`: all four; what :func:`wfkit.stores.open_store` returns.
 
 The engine depends only on the recorder and the cache store. A store is any object with these
 members (the protocols are structural, nothing needs subclassing); ``isinstance(obj,
@@ -13,16 +14,24 @@ are not. ``wfkit.testing.store_conformance`` checks that they behave.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
-__all__ = ["CacheStore", "RunReader", "RunRecorder", "RunStore", "missing_members"]
+__all__ = [
+    "CacheStore",
+    "LimitStore",
+    "RunReader",
+    "RunRecorder",
+    "RunStore",
+    "missing_members",
+]
 
 
 @runtime_checkable
@@ -193,9 +202,58 @@ class CacheStore(Protocol):
 
 
 @runtime_checkable
-class RunStore(RunRecorder, RunReader, CacheStore, Protocol):
-    """A whole run store: a :class:`RunRecorder`, a :class:`RunReader` and a
-    :class:`CacheStore` in one object, as ``open_store(url)`` returns it."""
+class LimitStore(Protocol):
+    """Concurrency limits (:class:`~wfkit.stores.ConcurrencyLimit`) and the slots taken on
+    them, shared by every thread and process using the store (see :mod:`wfkit.stores._limits`
+    for what occupies a slot).
+
+    Taking slots is atomic: on every existing limit named, or on none. Times are epoch
+    seconds on the caller's clock. A store shared by processes ties each lease to the process
+    that took it and frees the leases of a process that is gone.
+    """
+
+    def create_limit(
+        self, name: str, limit: int, slot_decay_per_second: float = 0.0
+    ) -> ConcurrencyLimit:
+        """Create the limit ``name``, or change the size and decay of an existing one (its
+        holders keep their slots); the limit as it is now.
+
+        Raises:
+            ConfigurationError: a bad name, limit or decay (the message names it).
+        """
+        ...
+
+    def read_limit(self, name: str) -> ConcurrencyLimit | None:
+        """The limit ``name``; None if there is none."""
+        ...
+
+    def concurrency_limits(self) -> list[ConcurrencyLimit]:
+        """Every limit, sorted by name."""
+        ...
+
+    def delete_limit(self, name: str) -> bool:
+        """Delete the limit ``name`` and its leases; whether there was one."""
+        ...
+
+    def acquire_slots(
+        self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
+    ) -> SlotGrant:
+        """Take ``occupy`` slots on every existing limit in ``names`` at time ``now``, or
+        none if one has no room; with ``lease``, as a lease for ``holder`` to give back,
+        otherwise as draining slots (``rate_limit``). Names with no limit are reported in
+        ``missing`` and take nothing."""
+        ...
+
+    def release_slots(self, lease_id: str, now: float) -> None:
+        """Give back the slots of a lease at time ``now``; nothing if it is gone."""
+        ...
+
+
+@runtime_checkable
+class RunStore(RunRecorder, RunReader, CacheStore, LimitStore, Protocol):
+    """A whole run store: a :class:`RunRecorder`, a :class:`RunReader`, a
+    :class:`CacheStore` and a :class:`LimitStore` in one object, as ``open_store(url)``
+    returns it."""
 
 
 def missing_members(obj: object, protocol: type) -> list[str]:
@@ -223,7 +281,7 @@ def _members(protocol: type) -> set[str]:
     }
 
 
-_PROTOCOLS = (RunRecorder, RunReader, CacheStore, RunStore)
+_PROTOCOLS = (RunRecorder, RunReader, CacheStore, LimitStore, RunStore)
 _METHODS = frozenset(
     name for cls in _PROTOCOLS for name, value in vars(cls).items() if callable(value)
 )

@@ -98,6 +98,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"CREATE INDEX flow_runs_live ON flow_runs (owner) WHERE {NOT_FINAL}",
         f"CREATE INDEX task_runs_live ON task_runs (owner) WHERE {NOT_FINAL}",
     ),
+    # ---------------------------------------------------------------------------------------
+    # Issue 15: limits, artifacts, assets, events
+    (
+        # Concurrency limits (see wfkit.stores._sqlite_limits): `draining` is what rate_limit
+        # took, as it stood at `updated_s` (epoch seconds on the caller's clock); leases are
+        # what concurrency() holds, one row per limit, owned by a process (owners.id).
+        """CREATE TABLE concurrency_limits (
+            name TEXT PRIMARY KEY, slots INTEGER NOT NULL, decay REAL NOT NULL,
+            draining REAL NOT NULL DEFAULT 0, updated_s REAL NOT NULL DEFAULT 0,
+            released_s REAL NOT NULL DEFAULT 0, created_us INTEGER NOT NULL) WITHOUT ROWID""",
+        """CREATE TABLE limit_leases (
+            lease TEXT NOT NULL, name TEXT NOT NULL, owner INTEGER, holder TEXT NOT NULL,
+            slots INTEGER NOT NULL, PRIMARY KEY (lease, name)) WITHOUT ROWID""",
+        "CREATE INDEX limit_leases_name ON limit_leases (name)",
+        "CREATE INDEX limit_leases_owner ON limit_leases (owner)",
+    ),
 )
 
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from wfkit.exceptions import StoreError
 from wfkit.states import State, StateType
+from wfkit.stores._memory_limits import MemoryLimits
 from wfkit.stores._base import (
     CacheRecord,
     FlowRunSnapshot,
@@ -70,7 +71,7 @@ class _Run(Generic[_S]):
         self.states = states
 
 
-class MemoryStore:
+class MemoryStore(MemoryLimits):
     """A run store in a few dicts and lists; everything is lost when the process ends.
 
     Args:
@@ -78,6 +79,7 @@ class MemoryStore:
     """
 
     def __init__(self, url: str = "memory://") -> None:
+        super().__init__()
         self.url = url
         self._lock = threading.Lock()
         self._flow_runs: dict[str, _Run[FlowRunSnapshot] | _Frozen] = {}

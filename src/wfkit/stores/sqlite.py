@@ -35,7 +35,7 @@ import os
 import secrets
 import sqlite3
 import weakref
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,6 +52,8 @@ from wfkit.stores._base import (
     check_moment,
     check_tags,
 )
+from wfkit.stores import _sqlite_limits as _limits
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, check_limit_name, check_new_limit
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
@@ -359,6 +361,48 @@ class SqliteStore:
                         deleted,
                     )
             return secret
+
+    # concurrency limits: see wfkit.stores._sqlite_limits ---------------------------------
+    def create_limit(
+        self, name: str, limit: int, slot_decay_per_second: float = 0.0
+    ) -> ConcurrencyLimit:
+        """Create the limit ``name`` or change its size and decay; the limit as it is now."""
+        decay = check_new_limit(name, limit, slot_decay_per_second)
+        self._check_writable("create a concurrency limit")
+        return self._w.call(
+            lambda c: _limits.create(c, name, limit, decay), "create a concurrency limit"
+        )
+
+    def read_limit(self, name: str) -> ConcurrencyLimit | None:
+        """The limit ``name``; None if there is none."""
+        found = self._w.call(lambda c: _limits.read(c, check_limit_name(name)), "read a limit")
+        return found[0] if found else None
+
+    def concurrency_limits(self) -> list[ConcurrencyLimit]:
+        """Every limit, by name."""
+        return self._w.call(_limits.read, "read the concurrency limits")
+
+    def delete_limit(self, name: str) -> bool:
+        """Delete the limit ``name`` and its leases; whether there was one."""
+        check_limit_name(name)
+        self._check_writable("delete a concurrency limit")
+        return self._w.call(lambda c: _limits.delete(c, name), "delete a concurrency limit")
+
+    def acquire_slots(
+        self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
+    ) -> SlotGrant:
+        """Take ``occupy`` slots on every existing limit in ``names``, or none, in one
+        transaction; leases are this process's and end with it."""
+        self._check_writable("take concurrency slots")
+        request = (names, occupy, now, holder, lease)
+        w = self._w
+        return w.call(
+            lambda c: _limits.acquire(c, w.owner, w.progress, request), "take concurrency slots"
+        )
+
+    def release_slots(self, lease_id: str, now: float) -> None:
+        """Give back the slots of lease ``lease_id``."""
+        self._w.call(lambda c: _limits.release(c, lease_id, now), "give back concurrency slots")
 
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: path, schema version, row counts and size on disk."""
