@@ -47,7 +47,8 @@ class ConcurrencyLimit(NamedTuple):
         limit: how many slots it has.
         slot_decay_per_second: how fast slots taken by ``rate_limit`` drain (0: never; such a
             limit serves only ``concurrency``).
-        active_slots: slots occupied when it was read (leases and undrained slots).
+        active_slots: slots occupied: leases, and the draining slots as they were at the
+            last ``rate_limit`` (a store has no clock to drain them by when it is read).
         created: when it was created (timezone-aware UTC).
     """
 
@@ -68,7 +69,8 @@ class SlotGrant(NamedTuple):
         blocking: the first limit that had no room (when not granted).
         wait: seconds until drained slots make room on ``blocking``, when only draining
             slots stand in the way (None: leases do, and only their release helps).
-        released_at: when a lease on ``blocking`` was last given back (epoch seconds).
+        released_at: when a lease was last given back (epoch seconds) on ``blocking``, or,
+            when granted, on any of the limits taken.
         self_held: whether the requesting holder itself holds a lease on ``blocking``.
     """
 

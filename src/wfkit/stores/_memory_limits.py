@@ -103,7 +103,8 @@ class MemoryLimits:
                 for _, kept in found:
                     kept.draining = decayed(kept.draining, kept.decay, kept.updated, now) + occupy
                     kept.updated = now
-            return SlotGrant(True, lease_id, missing)
+            released = max((kept.released_at for _, kept in found), default=0.0)
+            return SlotGrant(True, lease_id, missing, released_at=released)
 
     def release_slots(self, lease_id: str, now: float) -> None:
         """Give back the slots of lease ``lease_id`` (nothing if it is gone)."""

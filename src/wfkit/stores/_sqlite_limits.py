@@ -134,7 +134,8 @@ def _judge(
                 "SELECT 1 FROM limit_leases WHERE name = ? AND holder = ?", (name, holder)
             ).fetchone()
             return refusal._replace(missing=missing, released_at=released, self_held=bool(held))
-    return SlotGrant(True, missing=missing)
+    released = max((row[5] for row in rows), default=0.0)
+    return SlotGrant(True, missing=missing, released_at=released)
 
 
 def _free_dead_leases(conn: sqlite3.Connection, owner: int | None, progress: Progress) -> bool:
