@@ -69,6 +69,9 @@ class MemoryLimits:
         """Delete the limit ``name`` (its leases end with it); whether there was one."""
         check_limit_name(name)
         with self._limits_lock:
+            for lease_id, (names, slots, holder) in list(self._leases.items()):
+                if name in names:
+                    self._leases[lease_id] = (tuple(n for n in names if n != name), slots, holder)
             return self._limits.pop(name, None) is not None
 
     def acquire_slots(
