@@ -7,10 +7,12 @@ while there is no room, yields a :class:`Wait` that the face carries out (``time
 - when only slots taken by ``rate_limit`` stand in the way, exactly until enough of them
   have drained (on the run's clock, so under the test harness in virtual time);
 - when leases stand in the way, a short poll. Under a fake clock the poll is in real time and
-  moves no clock: another thread's run must give its slots back, and the waiter then takes up
-  the story at the moment they were given back (so the wait costs no invented virtual time).
+  moves no clock: another thread's run must give its slots back first.
   A lease the waiter itself holds is never given back while it waits: it then waits out its
   timeout in virtual time at once.
+- a lease given back at a virtual time ahead of the waiter's (a run on another timeline)
+  counts until that time: the store says how long, and the waiter sleeps that long on its
+  clock, so in virtual time no more runs hold a limit than it has slots.
 """
 
 from __future__ import annotations
@@ -117,25 +119,15 @@ def acquiring(
     _check_limits(store, wanted, count, strict, lease)
     fake = isinstance(clock, FakeClock)
     start = clock.now().timestamp()
-    polled = False  # waited in real time for another holder (fake clock only)
     while True:
         now = clock.now().timestamp()
         grant = store.acquire_slots(wanted, count, now, holder, lease)
         if grant.granted:
-            slots = Slots(store, grant.lease_id, clock)
-            if polled:  # the wait ended when the slot was given back, on the giver's clock
-                if timeout is not None and grant.released_at > start + timeout:
-                    slots.release()  # given back too late: this wait timed out before
-                    _catch_up(clock, start + timeout)
-                    raise _timed_out(wanted, timeout)
-                _catch_up(clock, grant.released_at)
-            return slots
+            return Slots(store, grant.lease_id, clock)
         left = None if timeout is None else start + timeout - now
         if left is not None and left <= 0:
             raise _timed_out(wanted, timeout)
-        wait = _next_wait(grant, left, fake)
-        polled = polled or wait.real
-        yield wait
+        yield _next_wait(grant, left, fake)
 
 
 def _next_wait(grant: SlotGrant, left: float | None, fake: bool) -> Wait:
@@ -152,11 +144,6 @@ def _next_wait(grant: SlotGrant, left: float | None, fake: bool) -> Wait:
             )
         return Wait(left)
     return Wait(_FAKE_POLL, real=True)
-
-
-def _catch_up(clock: Clock, moment: float) -> None:
-    if isinstance(clock, FakeClock):
-        clock.catch_up(moment - clock.start.timestamp())
 
 
 def _check_timeout(timeout: object) -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from wfkit.exceptions import ConfigurationError
@@ -31,6 +32,7 @@ __all__ = [
     "check_occupy",
     "decayed",
     "judge",
+    "kept_endings",
 ]
 
 #: Tag-based task concurrency limits are limits named ``tag:<tag>`` (as in Prefect 3).
@@ -67,10 +69,9 @@ class SlotGrant(NamedTuple):
         lease_id: the lease to give back, when ``granted`` and leased.
         missing: the names that have no limit (nothing was taken for them).
         blocking: the first limit that had no room (when not granted).
-        wait: seconds until drained slots make room on ``blocking``, when only draining
-            slots stand in the way (None: leases do, and only their release helps).
-        released_at: when a lease was last given back (epoch seconds) on ``blocking``, or,
-            when granted, on any of the limits taken.
+        wait: seconds until ``blocking`` has room, when only time stands in the way
+            (slots draining, leases given back later on another clock); None when leases
+            held now do, and only their release helps.
         self_held: whether the requesting holder itself holds a lease on ``blocking``.
     """
 
@@ -79,7 +80,6 @@ class SlotGrant(NamedTuple):
     missing: tuple[str, ...] = ()
     blocking: str | None = None
     wait: float | None = None
-    released_at: float = 0.0
     self_held: bool = False
 
 
@@ -143,13 +143,49 @@ def decayed(slots: float, decay: float, since: float, now: float) -> float:
 
 
 def judge(
-    name: str, limit: int, decay: float, leased: int, draining: float, occupy: int
+    name: str,
+    limit: int,
+    decay: float,
+    leased: int,
+    draining: float,
+    occupy: int,
+    ending: Sequence[tuple[float, int]] = (),
 ) -> SlotGrant | None:
-    """None if ``occupy`` more slots fit on the limit ``name``; otherwise a refusal naming it,
-    with how long draining slots take to make room when only they stand in the way."""
-    if leased + draining + occupy <= limit:
-        return None
-    wait = None
-    if decay > 0 and leased + occupy <= limit:
-        wait = (leased + draining + occupy - limit) / decay
-    return SlotGrant(False, blocking=name, wait=wait)
+    """None if ``occupy`` more slots fit on the limit ``name`` now; otherwise a refusal
+    naming it, with how long until they fit when only time stands in the way.
+
+    ``leased`` slots are held until given back; ``draining`` slots drain at ``decay`` per
+    second; ``ending`` are (seconds from now, slots) of leases given back *later* than now on
+    the giver's clock: under a fake clock, runs on other timelines give slots back at
+    virtual times ahead of the asker's, and the asker must wait until then to take them.
+    """
+    fixed = leased + occupy
+    if fixed <= limit and not ending and draining + fixed <= limit:
+        return None  # the common case, without sorting anything
+    if fixed > limit:
+        return SlotGrant(False, blocking=name)
+    # Occupation falls over time (slots drain, leases end): find the first moment it fits.
+    points = sorted({0.0, *(at for at, _ in ending)})
+    for i, moment in enumerate(points):
+        room = limit - fixed - sum(slots for at, slots in ending if at > moment)
+        if room < 0:
+            continue
+        if draining - decay * moment <= room:
+            return None if moment == 0 else SlotGrant(False, blocking=name, wait=moment)
+        later = points[i + 1] if i + 1 < len(points) else math.inf
+        if decay > 0 and (draining - room) / decay < later:
+            return SlotGrant(False, blocking=name, wait=(draining - room) / decay)
+    return SlotGrant(False, blocking=name)  # pragma: no cover - draining slots always drain
+
+
+def kept_endings(limit: int, ending: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The (given back at, slots) of given-back leases worth keeping for :func:`judge`: the
+    latest ones, until they hold ``limit`` slots. An earlier one never matters: whenever it
+    would still count, the later ones count too and fill the limit on their own."""
+    kept, total = [], 0
+    for at, slots in sorted(ending, reverse=True):
+        if total >= limit:
+            break
+        kept.append((at, slots))
+        total += slots
+    return kept

@@ -16,19 +16,20 @@ from wfkit.stores._limits import (
     check_new_limit,
     decayed,
     judge,
+    kept_endings,
 )
 
 __all__ = ["MemoryLimits"]
 
 
 class _Limit:
-    __slots__ = ("created", "decay", "draining", "limit", "released_at", "updated")
+    __slots__ = ("created", "decay", "draining", "ending", "limit", "updated")
 
     def __init__(self, limit: int, decay: float, created: datetime) -> None:
         self.limit, self.decay, self.created = limit, decay, created
         self.draining = 0.0  # slots taken by rate_limit, as they were at `updated`
         self.updated = 0.0
-        self.released_at = 0.0
+        self.ending: list[tuple[float, int]] = []  # (given back at, slots), see judge()
 
 
 class MemoryLimits:
@@ -89,11 +90,11 @@ class MemoryLimits:
                     self._leased(name),
                     decayed(kept.draining, kept.decay, kept.updated, now),
                     occupy,
+                    [(at - now, slots) for at, slots in kept.ending if at > now],
                 )
                 if refusal is not None:
                     return refusal._replace(
                         missing=missing,
-                        released_at=kept.released_at,
                         self_held=any(
                             h == holder and name in ns for ns, _, h in self._leases.values()
                         ),
@@ -106,17 +107,16 @@ class MemoryLimits:
                 for _, kept in found:
                     kept.draining = decayed(kept.draining, kept.decay, kept.updated, now) + occupy
                     kept.updated = now
-            released = max((kept.released_at for _, kept in found), default=0.0)
-            return SlotGrant(True, lease_id, missing, released_at=released)
+            return SlotGrant(True, lease_id, missing)
 
     def release_slots(self, lease_id: str, now: float) -> None:
-        """Give back the slots of lease ``lease_id`` (nothing if it is gone)."""
+        """Give back the slots of lease ``lease_id`` at ``now`` (nothing if it is gone)."""
         with self._limits_lock:
-            names, _, _ = self._leases.pop(lease_id, ((), 0, ""))
+            names, slots, _ = self._leases.pop(lease_id, ((), 0, ""))
             for name in names:
                 kept = self._limits.get(name)
                 if kept is not None:
-                    kept.released_at = max(kept.released_at, now)
+                    kept.ending = kept_endings(kept.limit, [*kept.ending, (now, slots)])
 
     def _leased(self, name: str) -> int:
         return sum(slots for names, slots, _ in self._leases.values() if name in names)

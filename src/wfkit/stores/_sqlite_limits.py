@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, decayed, judge
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, decayed, judge, kept_endings
 from wfkit.stores._sqlite_owners import Progress, dead_owners, now_us
 from wfkit.stores._sqlite_rows import _EPOCH, _from_us
 
@@ -24,11 +24,13 @@ __all__ = ["acquire", "create", "delete", "read", "release"]
 _T = TypeVar("_T")
 
 _SELECT = (
-    "SELECT name, slots, decay, draining, updated_s, released_s, created_us, "
-    "(SELECT coalesce(sum(l.slots), 0) FROM limit_leases l WHERE l.name = c.name) "
+    "SELECT name, slots, decay, draining, updated_s, created_us, (SELECT coalesce(sum("
+    "l.slots), 0) FROM limit_leases l WHERE l.name = c.name AND l.released_s IS NULL) "
     "FROM concurrency_limits c"
 )
-_HOLDS_LEASES = "EXISTS (SELECT 1 FROM limit_leases WHERE owner = owners.id)"
+_HOLDS_LEASES = (
+    "EXISTS (SELECT 1 FROM limit_leases WHERE owner = owners.id AND released_s IS NULL)"
+)
 
 
 def _in_transaction(conn: sqlite3.Connection, action: Callable[[], _T]) -> _T:
@@ -61,7 +63,7 @@ def read(conn: sqlite3.Connection, name: str | None = None) -> list[ConcurrencyL
         ConcurrencyLimit(
             n, slots, decay, leased + decayed(draining, decay, upd, upd), _from_us(cr) or _EPOCH
         )
-        for n, slots, decay, draining, upd, _, cr, leased in rows
+        for n, slots, decay, draining, upd, cr, leased in rows
     ]
 
 
@@ -127,15 +129,21 @@ def _judge(
     for name in names:
         if name not in found:
             continue
-        _, slots, decay, draining, updated, released, _, leased = found[name]
-        refusal = judge(name, slots, decay, leased, decayed(draining, decay, updated, now), occupy)
+        _, slots, decay, draining, updated, _, leased = found[name]
+        ending = conn.execute(
+            "SELECT released_s - ?, slots FROM limit_leases WHERE name = ? AND released_s > ?",
+            (now, name, now),
+        ).fetchall()
+        refusal = judge(
+            name, slots, decay, leased, decayed(draining, decay, updated, now), occupy, ending
+        )
         if refusal is not None:
             held = conn.execute(
-                "SELECT 1 FROM limit_leases WHERE name = ? AND holder = ?", (name, holder)
+                "SELECT 1 FROM limit_leases WHERE name = ? AND holder = ? AND released_s IS NULL",
+                (name, holder),
             ).fetchone()
-            return refusal._replace(missing=missing, released_at=released, self_held=bool(held))
-    released = max((row[5] for row in rows), default=0.0)
-    return SlotGrant(True, missing=missing, released_at=released)
+            return refusal._replace(missing=missing, self_held=bool(held))
+    return SlotGrant(True, missing=missing)
 
 
 def _free_dead_leases(conn: sqlite3.Connection, owner: int | None, progress: Progress) -> bool:
@@ -147,14 +155,25 @@ def _free_dead_leases(conn: sqlite3.Connection, owner: int | None, progress: Pro
 
 
 def release(conn: sqlite3.Connection, lease_id: str, now: float) -> None:
-    """Give back the slots of a lease (nothing if it is gone), noting when."""
+    """Give back the slots of a lease at ``now`` (nothing if it is gone), keeping the rows
+    of given-back leases :func:`~wfkit.stores._limits.kept_endings` keeps."""
 
     def action() -> None:
-        conn.execute(
-            "UPDATE concurrency_limits SET released_s = max(released_s, ?) "
-            "WHERE name IN (SELECT name FROM limit_leases WHERE lease = ?)",
-            (now, lease_id),
-        )
-        conn.execute("DELETE FROM limit_leases WHERE lease = ?", (lease_id,))
+        conn.execute("UPDATE limit_leases SET released_s = ? WHERE lease = ?", (now, lease_id))
+        for name, limit in conn.execute(
+            "SELECT name, slots FROM concurrency_limits WHERE name IN "
+            "(SELECT name FROM limit_leases WHERE lease = ?)",
+            (lease_id,),
+        ).fetchall():
+            ended = conn.execute(
+                "SELECT released_s, slots, lease FROM limit_leases "
+                "WHERE name = ? AND released_s IS NOT NULL",
+                (name,),
+            ).fetchall()
+            keep = set(kept_endings(limit, [(at, slots) for at, slots, _ in ended]))
+            conn.executemany(
+                "DELETE FROM limit_leases WHERE name = ? AND lease = ?",
+                [(name, lease) for at, slots, lease in ended if (at, slots) not in keep],
+            )
 
     _in_transaction(conn, action)

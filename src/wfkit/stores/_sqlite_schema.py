@@ -107,10 +107,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE concurrency_limits (
             name TEXT PRIMARY KEY, slots INTEGER NOT NULL, decay REAL NOT NULL,
             draining REAL NOT NULL DEFAULT 0, updated_s REAL NOT NULL DEFAULT 0,
-            released_s REAL NOT NULL DEFAULT 0, created_us INTEGER NOT NULL) WITHOUT ROWID""",
+            created_us INTEGER NOT NULL) WITHOUT ROWID""",
+        # A lease given back keeps its row, with `released_s`, while that time is ahead of
+        # an asker's clock (fake clocks: see wfkit.stores._limits.judge).
         """CREATE TABLE limit_leases (
             lease TEXT NOT NULL, name TEXT NOT NULL, owner INTEGER, holder TEXT NOT NULL,
-            slots INTEGER NOT NULL, PRIMARY KEY (lease, name)) WITHOUT ROWID""",
+            slots INTEGER NOT NULL, released_s REAL, PRIMARY KEY (lease, name)) WITHOUT ROWID""",
         "CREATE INDEX limit_leases_name ON limit_leases (name)",
         "CREATE INDEX limit_leases_owner ON limit_leases (owner)",
     ),
