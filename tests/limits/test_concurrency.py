@@ -110,14 +110,17 @@ def test_a_timeout_also_ends_a_wait_for_another_threads_slot(h):
     create_limit("db", 1)
     errors = []
 
+    taken = threading.Event()
+
     @task
     def long_holder():
         with concurrency("db"):
+            taken.set()
             time.sleep(60)
 
     @task
     def impatient():
-        time.sleep(1)  # start after the holder took the slot
+        assert taken.wait(60)  # ask only once the holder has the slot (real time)
         try:
             with concurrency("db", timeout_seconds=5):
                 pass  # pragma: no cover - never entered

@@ -13,6 +13,7 @@ from wfkit.concurrency._core import (
     AcquireConcurrencySlotTimeoutError,
     ConcurrencySlotAcquisitionError,
 )
+from wfkit.concurrency._tags import forget_tag_limits
 from wfkit.context import current_store
 from wfkit.stores import ConcurrencyLimit
 from wfkit.stores._limits import TAG_PREFIX, check_limit_name
@@ -42,7 +43,9 @@ def create_limit(name: str, limit: int, slot_decay_per_second: float = 0.0) -> C
     Raises:
         ConfigurationError: a bad name, limit or decay.
     """
-    return current_store().create_limit(name, limit, slot_decay_per_second)
+    store = current_store()
+    forget_tag_limits(store)
+    return store.create_limit(name, limit, slot_decay_per_second)
 
 
 def create_tag_limit(tag: str, limit: int) -> ConcurrencyLimit:
@@ -67,4 +70,6 @@ def list_limits() -> list[ConcurrencyLimit]:
 
 def delete_limit(name: str) -> bool:
     """Delete the limit ``name`` (its holders' slots go with it); whether there was one."""
-    return current_store().delete_limit(name)
+    store = current_store()
+    forget_tag_limits(store)
+    return store.delete_limit(name)

@@ -104,9 +104,13 @@ def acquiring(
     strict: bool,
     holder: str,
     lease: bool,
+    *,
+    warn: bool = True,
 ) -> Generator[Wait, None, Slots]:
     """Take ``occupy`` slots on each limit in ``names`` from the store in force, yielding
     the waits in between; the slots taken.
+
+    ``warn=False`` takes a missing limit silently (a tag limit deleted meanwhile).
 
     Raises:
         ConfigurationError: bad names, occupy or timeout.
@@ -116,7 +120,7 @@ def acquiring(
     wanted, count = check_names(names), check_occupy(occupy)
     timeout = _check_timeout(timeout_seconds)
     store, clock = current_store(), current_clock()
-    _check_limits(store, wanted, count, strict, lease)
+    _check_limits(store, wanted, count, strict, lease, warn)
     fake = isinstance(clock, FakeClock)
     start = clock.now().timestamp()
     while True:
@@ -158,7 +162,7 @@ def _check_timeout(timeout: object) -> float | None:
 
 
 def _check_limits(
-    store: RunStore, names: Sequence[str], occupy: int, strict: bool, lease: bool
+    store: RunStore, names: Sequence[str], occupy: int, strict: bool, lease: bool, warn: bool
 ) -> None:
     for name in names:
         found = store.read_limit(name)
@@ -170,13 +174,14 @@ def _check_limits(
                     f"wfkit.concurrency.create_limit({name!r}, limit=5), or drop strict=True "
                     "to run without it."
                 )
-            _log.warning(
-                "Concurrency limit %r does not exist in the run store %r: running without "
-                "it. Create it with wfkit.concurrency.create_limit(%r, limit=N).",
-                name,
-                store.url,
-                name,
-            )
+            if warn:
+                _log.warning(
+                    "Concurrency limit %r does not exist in the run store %r: running "
+                    "without it. Create it with wfkit.concurrency.create_limit(%r, limit=N).",
+                    name,
+                    store.url,
+                    name,
+                )
         elif occupy > found.limit:
             raise ConcurrencySlotAcquisitionError(
                 f"occupy={occupy!r} is more than the {found.limit} slots of the concurrency "

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 
@@ -14,10 +14,11 @@ from wfkit.context import current_clock
 __all__ = ["concurrency", "rate_limit"]
 
 
-async def _drive(steps: Generator[Wait, None, Slots]) -> Slots:
-    """Carry out the waits of :func:`~wfkit.concurrency._core.acquiring` by awaiting."""
+async def drive_waits(steps: Generator[Wait, None, Slots], first: Wait | None = None) -> Slots:
+    """Carry out the waits of :func:`~wfkit.concurrency._core.acquiring` by awaiting
+    (``first``: a wait it already yielded); the slots it took."""
     try:
-        wait = next(steps)
+        wait = next(steps) if first is None else first
         while True:
             if wait.real:
                 await _realtime.asyncio_sleep()(wait.seconds)
@@ -28,8 +29,11 @@ async def _drive(steps: Generator[Wait, None, Slots]) -> Slots:
         return done.value  # type: ignore[no-any-return]
 
 
-def _holder() -> str:
-    return holder_name(id(asyncio.current_task()))
+def holder() -> str:
+    """Who takes slots here: this thread's current asyncio task."""
+    # (asyncio from sys.modules: only code under a running loop asks, and importing asyncio
+    # here would load it, ~40 ms, with every ``import wfkit``)
+    return holder_name(id(sys.modules["asyncio"].current_task()))
 
 
 @asynccontextmanager
@@ -41,7 +45,7 @@ async def concurrency(
 ) -> AsyncIterator[None]:
     """Hold ``occupy`` slots on each named limit for the block; as
     :func:`wfkit.concurrency.sync.concurrency`, waiting without blocking the event loop."""
-    slots = await _drive(acquiring(names, occupy, timeout_seconds, strict, _holder(), True))
+    slots = await drive_waits(acquiring(names, occupy, timeout_seconds, strict, holder(), True))
     try:
         yield
     finally:
@@ -56,4 +60,4 @@ async def rate_limit(
 ) -> None:
     """Take ``occupy`` draining slots on each named limit; as
     :func:`wfkit.concurrency.sync.rate_limit`, waiting without blocking the event loop."""
-    await _drive(acquiring(names, occupy, timeout_seconds, strict, _holder(), False))
+    await drive_waits(acquiring(names, occupy, timeout_seconds, strict, holder(), False))

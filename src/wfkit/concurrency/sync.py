@@ -13,10 +13,11 @@ from wfkit.context import current_clock
 __all__ = ["concurrency", "rate_limit"]
 
 
-def _drive(steps: Generator[Wait, None, Slots]) -> Slots:
-    """Carry out the waits of :func:`~wfkit.concurrency._core.acquiring` by blocking."""
+def drive_waits(steps: Generator[Wait, None, Slots], first: Wait | None = None) -> Slots:
+    """Carry out the waits of :func:`~wfkit.concurrency._core.acquiring` by blocking
+    (``first``: a wait it already yielded); the slots it took."""
     try:
-        wait = next(steps)
+        wait = next(steps) if first is None else first
         while True:
             if wait.real:
                 _realtime.sleep(wait.seconds)
@@ -52,7 +53,7 @@ def concurrency(
             a limit.
         AcquireConcurrencySlotTimeoutError: ``timeout_seconds`` passed (a TimeoutError).
     """
-    slots = _drive(acquiring(names, occupy, timeout_seconds, strict, holder_name(), True))
+    slots = drive_waits(acquiring(names, occupy, timeout_seconds, strict, holder_name(), True))
     try:
         yield
     finally:
@@ -72,4 +73,4 @@ def rate_limit(
     Args and Raises: as for :func:`concurrency`; also ConfigurationError when a limit has no
     ``slot_decay_per_second``.
     """
-    _drive(acquiring(names, occupy, timeout_seconds, strict, holder_name(), False))
+    drive_waits(acquiring(names, occupy, timeout_seconds, strict, holder_name(), False))

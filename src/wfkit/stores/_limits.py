@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple
 
 from wfkit.exceptions import ConfigurationError

@@ -28,9 +28,7 @@ _SELECT = (
     "l.slots), 0) FROM limit_leases l WHERE l.name = c.name AND l.released_s IS NULL) "
     "FROM concurrency_limits c"
 )
-_HOLDS_LEASES = (
-    "EXISTS (SELECT 1 FROM limit_leases WHERE owner = owners.id AND released_s IS NULL)"
-)
+_HOLDS_LEASES = "EXISTS (SELECT 1 FROM limit_leases WHERE owner = owners.id AND released_s IS NULL)"
 
 
 def _in_transaction(conn: sqlite3.Connection, action: Callable[[], _T]) -> _T:

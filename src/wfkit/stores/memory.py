@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from wfkit.exceptions import StoreError
 from wfkit.states import State, StateType
-from wfkit.stores._memory_limits import MemoryLimits
 from wfkit.stores._base import (
     CacheRecord,
     FlowRunSnapshot,
@@ -49,6 +48,7 @@ from wfkit.stores._base import (
     run_times,
     state_matches,
 )
+from wfkit.stores._memory_limits import MemoryLimits
 
 if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun

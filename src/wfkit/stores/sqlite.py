@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
+from wfkit.stores import _sqlite_limits as _limits
 from wfkit.stores._base import (
     CacheRecord,
     FlowRunSnapshot,
@@ -52,7 +53,6 @@ from wfkit.stores._base import (
     check_moment,
     check_tags,
 )
-from wfkit.stores import _sqlite_limits as _limits
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, check_limit_name, check_new_limit
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_rows import (

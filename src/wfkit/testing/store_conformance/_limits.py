@@ -26,9 +26,7 @@ class LimitCases(StoreCases):
         assert store.read_limit("db") == made
         assert store.read_limit("other") is None
 
-    def test_creating_again_changes_size_and_decay_but_keeps_holders(
-        self, store: RunStore
-    ) -> None:
+    def test_creating_again_changes_size_and_decay_but_keeps_holders(self, store: RunStore) -> None:
         store.create_limit("db", 1)
         assert store.acquire_slots(["db"], 1, 0.0, "h", True).granted
 
