@@ -4,7 +4,8 @@
 - :class:`RunReader`: what the test harness, the CLI, the UI and scripts read back;
 - :class:`CacheStore`: cached task results, written through and read by key;
 - :class:`LimitStore`: concurrency limits and the slots taken on them;
-- :class:`RunStore`: all four; what :func:`wfkit.stores.open_store` returns.
+- :class:`ArtifactStore`: artifacts created in runs;
+- :class:`RunStore`: all five; what :func:`wfkit.stores.open_store` returns.
 
 The engine depends only on the recorder and the cache store. A store is any object with these
 members (the protocols are structural, nothing needs subclassing); ``isinstance(obj,
@@ -18,6 +19,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = [
+    "ArtifactStore",
     "CacheStore",
     "LimitStore",
     "RunReader",
@@ -250,10 +253,31 @@ class LimitStore(Protocol):
 
 
 @runtime_checkable
-class RunStore(RunRecorder, RunReader, CacheStore, LimitStore, Protocol):
+class ArtifactStore(Protocol):
+    """Artifacts (:class:`~wfkit.stores.ArtifactRecord`) created in runs or outside them,
+    written through at once. Several may share a key: the latest is the key's current
+    version."""
+
+    def record_artifact(self, artifact: ArtifactRecord) -> None:
+        """Keep ``artifact``; one with the same id is replaced (progress updates), keeping
+        its place in creation order."""
+        ...
+
+    def artifacts(self, key: str | None = None, run_id: str | None = None) -> list[ArtifactRecord]:
+        """Artifacts in creation order; ``key`` keeps the versions of one key, ``run_id``
+        those created in one flow run (its task runs' too) or one task run."""
+        ...
+
+    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        """The artifact with this id; None if there is none."""
+        ...
+
+
+@runtime_checkable
+class RunStore(RunRecorder, RunReader, CacheStore, LimitStore, ArtifactStore, Protocol):
     """A whole run store: a :class:`RunRecorder`, a :class:`RunReader`, a
-    :class:`CacheStore` and a :class:`LimitStore` in one object, as ``open_store(url)``
-    returns it."""
+    :class:`CacheStore`, a :class:`LimitStore` and an :class:`ArtifactStore` in one object,
+    as ``open_store(url)`` returns it."""
 
 
 def missing_members(obj: object, protocol: type) -> list[str]:
@@ -281,7 +305,7 @@ def _members(protocol: type) -> set[str]:
     }
 
 
-_PROTOCOLS = (RunRecorder, RunReader, CacheStore, LimitStore, RunStore)
+_PROTOCOLS = (RunRecorder, RunReader, CacheStore, LimitStore, ArtifactStore, RunStore)
 _METHODS = frozenset(
     name for cls in _PROTOCOLS for name, value in vars(cls).items() if callable(value)
 )

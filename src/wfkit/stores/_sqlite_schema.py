@@ -115,6 +115,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             slots INTEGER NOT NULL, released_s REAL, PRIMARY KEY (lease, name)) WITHOUT ROWID""",
         "CREATE INDEX limit_leases_name ON limit_leases (name)",
         "CREATE INDEX limit_leases_owner ON limit_leases (owner)",
+        # Artifacts (see wfkit.stores._sqlite_artifacts); `data` is JSON.
+        """CREATE TABLE artifacts (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, key TEXT, type TEXT NOT NULL,
+            data TEXT NOT NULL, description TEXT, flow_run_id TEXT, task_run_id TEXT,
+            created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL)""",
+        "CREATE INDEX artifacts_key ON artifacts (key) WHERE key IS NOT NULL",
+        "CREATE INDEX artifacts_flow_run ON artifacts (flow_run_id)",
+        "CREATE INDEX artifacts_task_run ON artifacts (task_run_id)",
     ),
 )
 

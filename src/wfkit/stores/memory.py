@@ -48,6 +48,7 @@ from wfkit.stores._base import (
     run_times,
     state_matches,
 )
+from wfkit.stores._memory_artifacts import MemoryArtifacts
 from wfkit.stores._memory_limits import MemoryLimits
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class _Run(Generic[_S]):
         self.states = states
 
 
-class MemoryStore(MemoryLimits):
+class MemoryStore(MemoryLimits, MemoryArtifacts):
     """A run store in a few dicts and lists; everything is lost when the process ends.
 
     Args:
@@ -79,7 +80,8 @@ class MemoryStore(MemoryLimits):
     """
 
     def __init__(self, url: str = "memory://") -> None:
-        super().__init__()
+        MemoryLimits.__init__(self)
+        MemoryArtifacts.__init__(self)
         self.url = url
         self._lock = threading.Lock()
         self._flow_runs: dict[str, _Run[FlowRunSnapshot] | _Frozen] = {}

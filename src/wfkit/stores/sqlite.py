@@ -42,7 +42,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
+from wfkit.stores import _sqlite_artifacts as _artifacts
 from wfkit.stores import _sqlite_limits as _limits
+from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import (
     CacheRecord,
     FlowRunSnapshot,
@@ -403,6 +405,25 @@ class SqliteStore:
     def release_slots(self, lease_id: str, now: float) -> None:
         """Give back the slots of lease ``lease_id``."""
         self._w.call(lambda c: _limits.release(c, lease_id, now), "give back concurrency slots")
+
+    # artifacts: see wfkit.stores._sqlite_artifacts ---------------------------------------
+    def record_artifact(self, artifact: ArtifactRecord) -> None:
+        """Write ``artifact`` (or replace the data of the one with its id), committed before
+        this returns."""
+        self._check_writable("record an artifact")
+        self._w.call(lambda c: _artifacts.write(c, artifact), "record an artifact")
+
+    def artifacts(self, key: str | None = None, run_id: str | None = None) -> list[ArtifactRecord]:
+        """Artifacts in creation order, of one key and/or one flow or task run."""
+        where, args = _where(("key = ?", key), ("(flow_run_id = ? OR task_run_id = ?)", run_id))
+        return self._w.call(lambda c: _artifacts.read(c, where, tuple(args)), "read artifacts")
+
+    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        """The artifact with this id; None if there is none."""
+        found = self._w.call(
+            lambda c: _artifacts.read(c, "WHERE id = ?", (artifact_id,)), "read an artifact"
+        )
+        return found[0] if found else None
 
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: path, schema version, row counts and size on disk."""

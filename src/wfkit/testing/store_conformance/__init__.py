@@ -34,11 +34,12 @@ then checks that everything reads back the same after reopening.
 
 Importing this module imports pytest; importing :mod:`wfkit.testing` does not. The helpers
 (``flow_snapshot``, ``task_snapshot``, ``log_entry``, ``record_flow``, ``record_task``,
-``write_cache``, ``at``, ``T0``...) are exported for a store's own extra tests.
+``write_cache``, ``artifact``, ``at``, ``T0``...) are exported for a store's own extra tests.
 """
 
 from __future__ import annotations
 
+from wfkit.testing.store_conformance._artifacts import ArtifactCases, artifact
 from wfkit.testing.store_conformance._cache import CacheCases
 from wfkit.testing.store_conformance._filters import FlowRunQueryCases
 from wfkit.testing.store_conformance._limits import LimitCases
@@ -58,6 +59,7 @@ from wfkit.testing.store_conformance._support import (
 
 __all__ = [
     "T0",
+    "artifact",
     "StoreConformance",
     "at",
     "finished",
@@ -71,7 +73,7 @@ __all__ = [
 ]
 
 
-class StoreConformance(RunCases, FlowRunQueryCases, CacheCases, LimitCases):
+class StoreConformance(RunCases, FlowRunQueryCases, CacheCases, LimitCases, ArtifactCases):
     """Every conformance case of the store protocols; subclass it and define ``store``.
 
     The name does not start with ``Test``, so pytest collects only the subclasses.
