@@ -194,31 +194,40 @@ def _check_progress(progress: object) -> float:
 
 def _rows(table: object) -> list[Any]:
     """The table as JSON-ready rows (see :func:`create_table_artifact`)."""
+    rows: list[Any]
     if isinstance(table, Mapping):
-        lengths = {len(column) for column in table.values() if _is_list(column)}
-        if len(lengths) > 1 or not all(_is_list(c) for c in table.values()):
+        columns = list(table.values())
+        lengths = {len(column) for column in columns if _is_list(column)}
+        if len(lengths) > 1 or not all(_is_list(c) for c in columns):
             raise ConfigurationError(
                 f"table={table!r} is a dict whose values are not columns of one length "
                 f"(lengths {sorted(lengths)}); give every column the same number of values."
             )
         names = [str(name) for name in table]
-        rows: list[Any] = [dict(zip(names, values, strict=True)) for values in zip(*table.values())]
-    elif _is_list(table) and all(isinstance(row, Mapping) for row in table):
-        rows = [{str(k): v for k, v in row.items()} for row in table]
-    elif _is_list(table) and all(_is_list(row) for row in table):
-        lengths = {len(row) for row in table}
-        if len(lengths) > 1:
-            raise ConfigurationError(
-                f"table rows have different lengths {sorted(lengths)}; give every row the "
-                f"same number of cells (table={table!r})."
-            )
-        rows = [list(row) for row in table]
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    elif isinstance(table, Sequence) and _is_list(table):
+        if all(isinstance(row, Mapping) for row in table):
+            rows = [{str(k): v for k, v in row.items()} for row in table]
+        elif all(_is_list(row) for row in table):
+            lengths = {len(row) for row in table}
+            if len(lengths) > 1:
+                raise ConfigurationError(
+                    f"table rows have different lengths {sorted(lengths)}; give every row "
+                    f"the same number of cells (table={table!r})."
+                )
+            rows = [list(row) for row in table]
+        else:
+            raise _not_a_table(table)
     else:
-        raise ConfigurationError(
-            f"table={table!r} is not a table: pass a list of dicts, a list of lists, or a "
-            "dict of lists."
-        )
+        raise _not_a_table(table)
     return [_json_ready(row) for row in rows]
+
+
+def _not_a_table(table: object) -> ConfigurationError:
+    return ConfigurationError(
+        f"table={table!r} is not a table: pass a list of dicts, a list of lists, or a dict "
+        "of lists."
+    )
 
 
 def _is_list(value: object) -> bool:

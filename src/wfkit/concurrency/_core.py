@@ -129,7 +129,7 @@ def acquiring(
         if grant.granted:
             return Slots(store, grant.lease_id, clock)
         left = None if timeout is None else start + timeout - now
-        if left is not None and left <= 0:
+        if timeout is not None and left is not None and left <= 0:
             raise _timed_out(wanted, timeout)
         yield _next_wait(grant, left, fake)
 
