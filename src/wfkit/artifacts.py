@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wfkit.context import current_clock, current_store, flow_run_context, task_run_context
+from wfkit._run_ids import current_run_ids
+from wfkit.context import current_clock, current_store
 from wfkit.exceptions import ConfigurationError
 from wfkit.stores import ArtifactRecord
 
@@ -150,12 +151,7 @@ def _create(kind: str, data: Any, key: str | None, description: str | None) -> u
         _check_key(key)
     if description is not None:
         _check_text("description", description)
-    task_ctx = task_run_context.get()
-    if task_ctx is not None:
-        flow_run_id, task_run_id = task_ctx.run.flow_run_id, task_ctx.run.id
-    else:
-        flow_ctx = flow_run_context.get()
-        flow_run_id, task_run_id = (flow_ctx.run.id if flow_ctx else None), None
+    flow_run_id, task_run_id = current_run_ids()
     new_id, now = uuid.uuid4(), current_clock().now()
     current_store().record_artifact(
         ArtifactRecord(

@@ -242,7 +242,7 @@ _V1_TABLES = sorted(
     ["wfkit_meta", "flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs"]
 )
 _NEW_TABLES = sorted(
-    [*_V1_TABLES, "cache", "owners", "concurrency_limits", "limit_leases", "artifacts"]
+    [*_V1_TABLES, "cache", "owners", "concurrency_limits", "limit_leases", "artifacts", "events"]
 )
 
 

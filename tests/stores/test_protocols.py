@@ -58,9 +58,9 @@ def test_a_plugin_store_that_lacks_members_is_refused_at_open(plugin: _Stores) -
     assert "test_protocols._RecorderOnly" in message and "url='half://x'" in message
     assert (
         "lacks acquire_slots, artifact, artifacts, cache_records, cache_secret, "
-        "concurrency_limits, create_limit, delete_cache, delete_limit, flow_run, flow_runs, "
-        "flush, logs, prune_cache, read_cache, read_limit, record_artifact, release_slots, "
-        "task_runs, write_cache." in message
+        "concurrency_limits, create_limit, delete_cache, delete_limit, events, flow_run, "
+        "flow_runs, flush, logs, prune_cache, read_cache, read_limit, record_artifact, "
+        "record_event, release_slots, task_runs, write_cache." in message
     )
     assert "wfkit.testing.store_conformance" in message
 

@@ -26,10 +26,12 @@ from wfkit.exceptions import ConfigurationError
 from wfkit.settings import store_url
 from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._event_records import EventRecord
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 from wfkit.stores._protocols import (
     ArtifactStore,
     CacheStore,
+    EventStore,
     LimitStore,
     RunReader,
     RunRecorder,
@@ -46,6 +48,8 @@ __all__ = [
     "CacheRecord",
     "CacheStore",
     "ConcurrencyLimit",
+    "EventRecord",
+    "EventStore",
     "FlowRun",
     "FlowRunSnapshot",
     "LogEntry",

@@ -5,7 +5,8 @@
 - :class:`CacheStore`: cached task results, written through and read by key;
 - :class:`LimitStore`: concurrency limits and the slots taken on them;
 - :class:`ArtifactStore`: artifacts created in runs;
-- :class:`RunStore`: all five; what :func:`wfkit.stores.open_store` returns.
+- :class:`EventStore`: events emitted in runs (asset materializations among them);
+- :class:`RunStore`: all six; what :func:`wfkit.stores.open_store` returns.
 
 The engine depends only on the recorder and the cache store. A store is any object with these
 members (the protocols are structural, nothing needs subclassing); ``isinstance(obj,
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._event_records import EventRecord
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactStore",
     "CacheStore",
+    "EventStore",
     "LimitStore",
     "RunReader",
     "RunRecorder",
@@ -274,10 +277,28 @@ class ArtifactStore(Protocol):
 
 
 @runtime_checkable
-class RunStore(RunRecorder, RunReader, CacheStore, LimitStore, ArtifactStore, Protocol):
+class EventStore(Protocol):
+    """Events (:class:`~wfkit.stores.EventRecord`), written through at once; asset
+    materializations are events named ``prefect.asset.materialization.*``."""
+
+    def record_event(self, event: EventRecord) -> None:
+        """Keep ``event`` (after every event recorded before it)."""
+        ...
+
+    def events(
+        self, event: str | None = None, run_id: str | None = None, resource_id: str | None = None
+    ) -> list[EventRecord]:
+        """Events in the order they were recorded: of one name (``"prefix.*"`` matches every
+        name starting with ``prefix.``), of one flow run (its task runs' too) or task run,
+        about one resource (``resource["prefect.resource.id"]``)."""
+        ...
+
+
+@runtime_checkable
+class RunStore(RunRecorder, RunReader, CacheStore, LimitStore, ArtifactStore, EventStore, Protocol):
     """A whole run store: a :class:`RunRecorder`, a :class:`RunReader`, a
-    :class:`CacheStore`, a :class:`LimitStore` and an :class:`ArtifactStore` in one object,
-    as ``open_store(url)`` returns it."""
+    :class:`CacheStore`, a :class:`LimitStore`, an :class:`ArtifactStore` and an
+    :class:`EventStore` in one object, as ``open_store(url)`` returns it."""
 
 
 def missing_members(obj: object, protocol: type) -> list[str]:
@@ -305,7 +326,15 @@ def _members(protocol: type) -> set[str]:
     }
 
 
-_PROTOCOLS = (RunRecorder, RunReader, CacheStore, LimitStore, ArtifactStore, RunStore)
+_PROTOCOLS = (
+    RunRecorder,
+    RunReader,
+    CacheStore,
+    LimitStore,
+    ArtifactStore,
+    EventStore,
+    RunStore,
+)
 _METHODS = frozenset(
     name for cls in _PROTOCOLS for name, value in vars(cls).items() if callable(value)
 )

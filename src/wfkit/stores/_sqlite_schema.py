@@ -123,6 +123,16 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX artifacts_key ON artifacts (key) WHERE key IS NOT NULL",
         "CREATE INDEX artifacts_flow_run ON artifacts (flow_run_id)",
         "CREATE INDEX artifacts_task_run ON artifacts (task_run_id)",
+        # Events (see wfkit.stores._sqlite_events), asset materializations among them.
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, event TEXT NOT NULL,
+            resource TEXT NOT NULL, resource_id TEXT, related TEXT NOT NULL,
+            payload TEXT NOT NULL, flow_run_id TEXT, task_run_id TEXT,
+            occurred_us INTEGER NOT NULL)""",
+        "CREATE INDEX events_event ON events (event)",
+        "CREATE INDEX events_resource ON events (resource_id)",
+        "CREATE INDEX events_flow_run ON events (flow_run_id)",
+        "CREATE INDEX events_task_run ON events (task_run_id)",
     ),
 )
 

@@ -49,6 +49,7 @@ from wfkit.stores._base import (
     state_matches,
 )
 from wfkit.stores._memory_artifacts import MemoryArtifacts
+from wfkit.stores._memory_events import MemoryEvents
 from wfkit.stores._memory_limits import MemoryLimits
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class _Run(Generic[_S]):
         self.states = states
 
 
-class MemoryStore(MemoryLimits, MemoryArtifacts):
+class MemoryStore(MemoryLimits, MemoryArtifacts, MemoryEvents):
     """A run store in a few dicts and lists; everything is lost when the process ends.
 
     Args:
@@ -82,6 +83,7 @@ class MemoryStore(MemoryLimits, MemoryArtifacts):
     def __init__(self, url: str = "memory://") -> None:
         MemoryLimits.__init__(self)
         MemoryArtifacts.__init__(self)
+        MemoryEvents.__init__(self)
         self.url = url
         self._lock = threading.Lock()
         self._flow_runs: dict[str, _Run[FlowRunSnapshot] | _Frozen] = {}

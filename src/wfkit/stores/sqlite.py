@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
 from wfkit.stores import _sqlite_artifacts as _artifacts
+from wfkit.stores import _sqlite_events as _events
 from wfkit.stores import _sqlite_limits as _limits
 from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import (
@@ -55,6 +56,7 @@ from wfkit.stores._base import (
     check_moment,
     check_tags,
 )
+from wfkit.stores._event_records import EventRecord
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, check_limit_name, check_new_limit
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_rows import (
@@ -424,6 +426,27 @@ class SqliteStore:
             lambda c: _artifacts.read(c, "WHERE id = ?", (artifact_id,)), "read an artifact"
         )
         return found[0] if found else None
+
+    # events: see wfkit.stores._sqlite_events -----------------------------------------------
+    def record_event(self, event: EventRecord) -> None:
+        """Write ``event``, committed before this returns."""
+        self._check_writable("record an event")
+        self._w.call(lambda c: _events.write(c, event), "record an event")
+
+    def events(
+        self, event: str | None = None, run_id: str | None = None, resource_id: str | None = None
+    ) -> list[EventRecord]:
+        """Events in emission order, filtered by name (``"prefix.*"`` matches a prefix), run
+        and resource id."""
+        name = None if event is None or event.endswith("*") else event
+        prefix = event[:-1] if event is not None and event.endswith("*") else None
+        where, args = _where(
+            ("event = ?", name),
+            ("substr(event, 1, length(?)) = ?", prefix),
+            ("(flow_run_id = ? OR task_run_id = ?)", run_id),
+            ("resource_id = ?", resource_id),
+        )
+        return self._w.call(lambda c: _events.read(c, where, tuple(args)), "read events")
 
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: path, schema version, row counts and size on disk."""

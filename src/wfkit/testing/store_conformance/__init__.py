@@ -34,13 +34,14 @@ then checks that everything reads back the same after reopening.
 
 Importing this module imports pytest; importing :mod:`wfkit.testing` does not. The helpers
 (``flow_snapshot``, ``task_snapshot``, ``log_entry``, ``record_flow``, ``record_task``,
-``write_cache``, ``artifact``, ``at``, ``T0``...) are exported for a store's own extra tests.
+``write_cache``, ``artifact``, ``event``, ``at``, ``T0``...) are exported for a store's own extra tests.
 """
 
 from __future__ import annotations
 
 from wfkit.testing.store_conformance._artifacts import ArtifactCases, artifact
 from wfkit.testing.store_conformance._cache import CacheCases
+from wfkit.testing.store_conformance._events import EventCases, event
 from wfkit.testing.store_conformance._filters import FlowRunQueryCases
 from wfkit.testing.store_conformance._limits import LimitCases
 from wfkit.testing.store_conformance._runs import RunCases
@@ -60,6 +61,7 @@ from wfkit.testing.store_conformance._support import (
 __all__ = [
     "T0",
     "artifact",
+    "event",
     "StoreConformance",
     "at",
     "finished",
@@ -73,7 +75,9 @@ __all__ = [
 ]
 
 
-class StoreConformance(RunCases, FlowRunQueryCases, CacheCases, LimitCases, ArtifactCases):
+class StoreConformance(
+    RunCases, FlowRunQueryCases, CacheCases, LimitCases, ArtifactCases, EventCases
+):
     """Every conformance case of the store protocols; subclass it and define ``store``.
 
     The name does not start with ``Test``, so pytest collects only the subclasses.
