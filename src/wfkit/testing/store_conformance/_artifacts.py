@@ -11,21 +11,21 @@ from wfkit.testing.store_conformance._support import StoreCases, at
 __all__ = ["ArtifactCases", "artifact"]
 
 
+_DEFAULTS: dict[str, Any] = {
+    "key": None,
+    "type": "markdown",
+    "data": "# hi",
+    "description": None,
+    "flow_run_id": "flow-1",
+    "task_run_id": None,
+    "created": at(0),
+    "updated": at(0),
+}
+
+
 def artifact(artifact_id: str = "a1", **fields: Any) -> ArtifactRecord:
     """An artifact record with plain defaults, changed by ``fields``."""
-    values: dict[str, Any] = {
-        "id": artifact_id,
-        "key": None,
-        "type": "markdown",
-        "data": "# hi",
-        "description": None,
-        "flow_run_id": "flow-1",
-        "task_run_id": None,
-        "created": at(0),
-        "updated": at(0),
-    }
-    values.update(fields)
-    return ArtifactRecord(**values)
+    return ArtifactRecord(**{"id": artifact_id, **_DEFAULTS, **fields})
 
 
 class ArtifactCases(StoreCases):

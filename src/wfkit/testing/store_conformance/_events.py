@@ -11,20 +11,20 @@ from wfkit.testing.store_conformance._support import StoreCases, at
 __all__ = ["EventCases", "event"]
 
 
+_DEFAULTS: dict[str, Any] = {
+    "event": "order.shipped",
+    "resource": {"prefect.resource.id": "order.1"},
+    "related": [],
+    "payload": {},
+    "flow_run_id": "flow-1",
+    "task_run_id": None,
+    "occurred": at(0),
+}
+
+
 def event(event_id: str = "e1", **fields: Any) -> EventRecord:
     """An event record with plain defaults, changed by ``fields``."""
-    values: dict[str, Any] = {
-        "id": event_id,
-        "event": "order.shipped",
-        "resource": {"prefect.resource.id": "order.1"},
-        "related": [],
-        "payload": {},
-        "flow_run_id": "flow-1",
-        "task_run_id": None,
-        "occurred": at(0),
-    }
-    values.update(fields)
-    return EventRecord(**values)
+    return EventRecord(**{"id": event_id, **_DEFAULTS, **fields})
 
 
 class EventCases(StoreCases):
