@@ -27,6 +27,8 @@ __all__ = [
     "create_markdown_artifact",
     "create_progress_artifact",
     "create_table_artifact",
+    "list_artifacts",
+    "read_artifact",
     "update_progress_artifact",
 ]
 
@@ -50,6 +52,21 @@ class Artifact:
     def versions(key: str) -> list[ArtifactRecord]:
         """Every artifact with ``key``, oldest first."""
         return current_store().artifacts(key=_check_key(key))
+
+
+def list_artifacts(key: str | None = None, run_id: str | None = None) -> list[ArtifactRecord]:
+    """Artifacts in the run store in force, oldest first: every version of ``key``, those of
+    one flow run (its task runs' too) or task run, or all.
+
+    Raises:
+        ConfigurationError: ``key`` is not a valid artifact key.
+    """
+    return current_store().artifacts(key=None if key is None else _check_key(key), run_id=run_id)
+
+
+def read_artifact(artifact_id: uuid.UUID | str) -> ArtifactRecord | None:
+    """The artifact with this id in the run store in force; None if there is none."""
+    return current_store().artifact(str(artifact_id))
 
 
 def create_markdown_artifact(

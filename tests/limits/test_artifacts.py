@@ -16,9 +16,15 @@ from wfkit.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
+    list_artifacts,
+    read_artifact,
     update_progress_artifact,
 )
-from wfkit.exceptions import ConfigurationError
+from wfkit.concurrency import create_limit, list_limits
+from wfkit.concurrency.sync import concurrency
+from wfkit.context import use_runtime
+from wfkit.events import emit_event, list_events
+from wfkit.exceptions import ConfigurationError, StoreError
 
 
 def test_artifacts_are_stored_with_the_run_that_created_them(h):
@@ -125,3 +131,34 @@ def test_updating_what_is_not_a_progress_artifact_is_refused(h):
     md = create_markdown_artifact("x")
     with pytest.raises(ConfigurationError, match="names no progress artifact"):
         update_progress_artifact(md, 50)
+
+
+def test_artifacts_are_listed_and_read_by_id_for_the_cli(h):
+    @flow
+    def main():
+        return create_markdown_artifact("a", key="k"), create_markdown_artifact("b")
+
+    first, second = main()
+    run_id = h.flow_run(main).id
+    assert [a.id for a in list_artifacts()] == [str(first), str(second)]
+    assert [a.id for a in list_artifacts(key="k")] == [str(first)]
+    assert [a.id for a in list_artifacts(run_id=run_id)] == [str(first), str(second)]
+    assert read_artifact(second).data == "b" and read_artifact(str(first)).key == "k"
+    assert read_artifact("no-such-id") is None
+
+
+def test_a_read_only_store_reads_limits_artifacts_and_events(tmp_path):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with use_runtime(store=url):
+        create_limit("db", 1)
+        create_markdown_artifact("kept", key="kept")
+        emit_event("e", {"prefect.resource.id": "r"})
+    with use_runtime(store=f"{url}?mode=ro"):
+        assert [lim.name for lim in list_limits()] == ["db"]
+        assert Artifact.get("kept").data == "kept"
+        assert [e.event for e in list_events()] == ["e"]
+        with pytest.raises(StoreError, match="read-only"):
+            with concurrency("db"):
+                pass  # pragma: no cover - never entered
+        with pytest.raises(StoreError, match="read-only"):
+            create_markdown_artifact("x")
