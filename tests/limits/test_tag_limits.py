@@ -12,7 +12,9 @@ import time
 from wfkit import flow, tags, task
 from wfkit.concurrency import create_tag_limit, delete_limit, read_limit
 from wfkit.context import current_clock
-from wfkit.task_runners import ThreadPoolTaskRunner
+from wfkit.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+from . import _process_tasks as pt  # module-level tasks: workers import them by name
 
 
 class _Spans:
@@ -138,3 +140,16 @@ def test_async_task_runs_wait_for_tag_slots_without_blocking_the_loop(h):
     # their sleeps add up even without a limit.)
     waited = [r for r in h.task_runs(call) if "AwaitingConcurrencySlot" in r.state_names]
     assert len(waited) == 3
+
+
+def test_a_tag_limit_holds_task_runs_on_a_process_pool(h):
+    create_tag_limit("gpu", 1)
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
+    def trainings():
+        return [f.result() for f in [pt.train.submit(i) for i in range(2)]]
+
+    trainings()
+    histories = [r.state_names for r in h.task_runs(pt.train)]
+    assert ["Pending", "AwaitingConcurrencySlot", "Running", "Completed"] in histories
+    assert read_limit("tag:gpu").active_slots == 0

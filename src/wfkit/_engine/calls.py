@@ -222,8 +222,8 @@ def _prepare(
     policy = task.effective_cache_policy
     cache = _task_cache(task, policy, ctx, flow_ctx, bound) if policy is not None else None
     # (_make: a NamedTuple from a tuple, without the keyword handling of its __new__)
-    # Tag concurrency limits. Not in a process-pool worker (identity given): its recording
-    # store has no limits, so such task runs are not held by tag limits yet.
+    # Tag concurrency limits; not in a process-pool worker (identity given): the flow's
+    # process takes the slots for it (process.run_remote).
     slots = tag_slots(runtime.store, tags) if tags and identity is None else None
     plan = RunPlan._make((run, task, task.run_spec, ctx, None, upstream, cache, slots))
     if identity is None:
