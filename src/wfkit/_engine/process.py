@@ -21,9 +21,10 @@ from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_
 from wfkit._engine.signals import task_ended, task_started
 from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
+from wfkit.concurrency._tags import take_slots_sync
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
 from wfkit.exceptions import StoreError
-from wfkit.states import Crashed, Failed, NotReady, State
+from wfkit.states import Crashed, Failed, NotReady, State, StateType
 
 __all__ = ["ProcessTaskRun", "RemoteOutcome", "run_remote", "task_reference"]
 
@@ -222,6 +223,13 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
         problem = plan.upstream.wait_sync()
         if problem is not None:
             return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
+    if plan.slots is not None:  # tag limits: this process holds the slots for the worker
+        try:
+            if not take_slots_sync(plan.slots, False):
+                run.set_state(State(StateType.PENDING, "AwaitingConcurrencySlot"))
+                take_slots_sync(plan.slots, True)
+        except Exception as exc:  # the limit can never grant one (a limit of 0, say)
+            return run.set_state(Failed(message=str(exc), exception=exc))  # type: ignore[no-any-return]
     try:
         cache = _cache_lookup(plan.cache, runtime)
         try:
@@ -245,6 +253,8 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
     finally:
         if plan.cache is not None:
             plan.cache.release()
+        if plan.slots is not None:
+            plan.slots.release()
 
 
 def _cache_lookup(cache: Any, runtime: Runtime) -> tuple[str | None, Any, bytes | None]:

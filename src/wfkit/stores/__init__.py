@@ -24,9 +24,15 @@ from typing import TYPE_CHECKING, Any
 from wfkit._plugins import plugin_manager
 from wfkit.exceptions import ConfigurationError
 from wfkit.settings import store_url
+from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._event_records import EventRecord
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 from wfkit.stores._protocols import (
+    ArtifactStore,
     CacheStore,
+    EventStore,
+    LimitStore,
     RunReader,
     RunRecorder,
     RunStore,
@@ -37,15 +43,22 @@ if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = [
+    "ArtifactRecord",
+    "ArtifactStore",
     "CacheRecord",
     "CacheStore",
+    "ConcurrencyLimit",
+    "EventRecord",
+    "EventStore",
     "FlowRun",
     "FlowRunSnapshot",
     "LogEntry",
+    "LimitStore",
     "LogRecord",
     "RunReader",
     "RunRecorder",
     "RunStore",
+    "SlotGrant",
     "TaskRun",
     "TaskRunSnapshot",
     "configured_store",

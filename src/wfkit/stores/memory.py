@@ -52,6 +52,9 @@ from wfkit.stores._base import (
     state_matches,
     states_match,
 )
+from wfkit.stores._memory_artifacts import MemoryArtifacts
+from wfkit.stores._memory_events import MemoryEvents
+from wfkit.stores._memory_limits import MemoryLimits
 
 if TYPE_CHECKING:
     from wfkit.stores.records import (
@@ -82,7 +85,7 @@ class _Run(Generic[_S]):
         self.states = states
 
 
-class MemoryStore:
+class MemoryStore(MemoryLimits, MemoryArtifacts, MemoryEvents):
     """A run store in a few dicts and lists; everything is lost when the process ends.
 
     Args:
@@ -90,6 +93,9 @@ class MemoryStore:
     """
 
     def __init__(self, url: str = "memory://") -> None:
+        MemoryLimits.__init__(self)
+        MemoryArtifacts.__init__(self)
+        MemoryEvents.__init__(self)
         self.url = url
         self._lock = threading.Lock()
         self._flow_runs: dict[str, _Run[FlowRunSnapshot] | _Frozen] = {}
