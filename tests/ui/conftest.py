@@ -4,18 +4,20 @@ clock starting at ``START``), with a run whose process was killed (Crashed), and
 
 - ``ui_store``: the store's path (shared: the tests only read);
 - ``client``: a ``TestClient`` of the app over it;
-- ``runs``: the store's flow runs by name.
+- ``runs``: the store's flow runs by name;
+- ``wf_ui(*args, store=...)``: ``wf ui`` started in a subprocess on a free port (``.url``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,50 @@ def client(ui_store: Path) -> Iterator[TestClient]:
 def runs(ui_store: Path) -> dict[str, FlowRun]:
     with SqliteStore(ui_store, read_only=True) as store:
         return {run.name: run for run in store.flow_runs()}
+
+
+class WfUi:
+    """``wf ui`` running in a subprocess on a free port, as a user starts it."""
+
+    def __init__(self, store: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wfkit", "ui", "--store", f"sqlite:///{store}", *args],
+            env=process_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.banner = self.proc.stdout.readline()
+        found = re.search(r"http://\S+/", self.banner)
+        if found is None:
+            self.stop()
+            raise AssertionError(f"wf ui printed no URL: {self.banner!r} {self.proc.stderr}")
+        self.url = found[0]
+
+    def stop(self) -> str:
+        """Stop the server (as Ctrl-C does); what it wrote on stderr."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()
+
+
+@pytest.fixture
+def wf_ui(ui_store: Path) -> Iterator[Callable[..., WfUi]]:
+    """``wf_ui(store=ui_store, *args)``: start ``wf ui --port 0`` on a store; stopped after."""
+    started: list[WfUi] = []
+
+    def start(*args: str, store: Path = ui_store) -> WfUi:
+        server = WfUi(store, "--port", "0", *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

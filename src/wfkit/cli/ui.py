@@ -55,6 +55,8 @@ def ui(store_url: str | None, host: str, port: int, open_browser: bool) -> None:
     server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning", lifespan="off"))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # (uvicorn re-raises the Ctrl-C it shut down on: stopping is the normal end)
     finally:
         store.close()
 
