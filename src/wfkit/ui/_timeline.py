@@ -54,7 +54,7 @@ class Timeline:
     rows: list[Row]
     ticks: list[tuple[float, str]]
     aggregated: bool
-    width: int = LABEL_W + PLOT_W + 20
+    width: int = LABEL_W + PLOT_W + 130  # (room for a note right of the plot)
     label_w: int = LABEL_W
 
     @property
