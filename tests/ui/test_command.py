@@ -81,7 +81,10 @@ def test_a_port_in_use_is_named(ui_store: Path) -> None:
 
 def test_without_the_ui_extra_it_says_how_to_install_it(ui_store: Path) -> None:
     result = wf(
-        "ui", "--store", f"sqlite:///{ui_store}", prelude="import sys; sys.modules['uvicorn'] = None"
+        "ui",
+        "--store",
+        f"sqlite:///{ui_store}",
+        prelude="import sys; sys.modules['uvicorn'] = None",
     )
 
     assert result.returncode == 1

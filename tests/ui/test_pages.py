@@ -158,7 +158,7 @@ def test_the_task_run_page(client: TestClient, runs: dict[str, FlowRun], ui_stor
         tasks = {t.name: t for t in store.task_runs(flow_run_id=run.id)}
     page = client.get(f"/task-runs/{run.id}/{tasks['total'].id}").text
 
-    assert "Task run <span class=\"run-name\">total</span>" in page
+    assert 'Task run <span class="run-name">total</span>' in page
     for name in ("square-1", "square-2"):
         assert f">{name}</a>" in page  # upstreams, linked
     flaky = client.get(f"/task-runs/{run.id}/{tasks['flaky'].id}").text
@@ -191,7 +191,9 @@ def test_unknown_ids_give_a_404_page(client: TestClient) -> None:
         assert "<h1>Not found</h1>" in page.text and "Traceback" not in page.text
 
 
-def test_every_value_from_the_store_is_escaped(client: TestClient, runs: dict[str, FlowRun]) -> None:
+def test_every_value_from_the_store_is_escaped(
+    client: TestClient, runs: dict[str, FlowRun]
+) -> None:
     listing = client.get("/").text
     assert "<script>alert(1)</script>" not in listing and "<b>evil</b>" not in listing
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listing
