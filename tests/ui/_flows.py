@@ -1,10 +1,12 @@
 """Flows the web page's tests record: a retried task, cache hits, upstream dependencies, a
-child flow, a failure with a traceback, and names and log lines made of HTML."""
+child flow, and names and log lines made of HTML (a failed run and a wide one are the ``wf``
+tests' own)."""
 
 from __future__ import annotations
 
 import time
 
+from cli._flows import boom, wide  # noqa: F401 - (a failed run; a run of many task runs)
 from wfkit import flow, get_run_logger, task
 from wfkit.cache_policies import INPUTS
 
@@ -55,18 +57,3 @@ def pipeline(n: int = 3) -> int:
 def evil(note: str = "<i>param</i>") -> str:
     get_run_logger().warning("<img src=x onerror=alert(2)>")
     return "<em>result</em>"
-
-
-@flow(flow_run_name="boom")
-def boom() -> None:
-    raise RuntimeError("kaput <b>not bold</b>")
-
-
-@task(task_run_name="noop-{i}")
-def noop(i: int) -> int:
-    return i
-
-
-@flow(flow_run_name="wide-{n}")
-def wide(n: int) -> int:
-    return sum(noop(i) for i in range(n))

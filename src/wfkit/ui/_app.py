@@ -163,11 +163,10 @@ class Pages:
     def task_run(self, request: Request) -> Response:
         run = self._flow_run(request.path_params["run_id"])
         task_id = request.path_params["task_run_id"]
-        found = [t for t in self.store.task_runs(flow_run_id=run.id) if t.id == task_id]
-        if not found:
-            raise HTTPException(404, f"No task run with id {task_id!r} in flow run {run.id!r}.")
-        task = found[0]
         by_id = {t.id: t for t in self.store.task_runs(flow_run_id=run.id)}
+        task = by_id.get(task_id)
+        if task is None:
+            raise HTTPException(404, f"No task run with id {task_id!r} in flow run {run.id!r}.")
         return self.render(
             "task_run.html",
             run=run,
