@@ -27,6 +27,7 @@ def test_counts_and_groups_show_a_dead_owners_task_runs_crashed(
         assert store.task_run_counts(["live"]) == {"live": {"Crashed": 1, "Completed": 1}}
         [group] = store.task_run_groups("live")
         assert group.states == {"Crashed": 1, "Completed": 1}
+        assert store.flow_run_counts() == {"Crashed": 1, "Completed": 1}
         summary = store.summary()
         assert summary.flow_runs == {"Crashed": 1, "Completed": 1}
         assert summary.task_runs == {"Crashed": 1, "Completed": 1}

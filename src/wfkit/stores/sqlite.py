@@ -221,9 +221,10 @@ class SqliteStore(SqliteQueries):
         until: datetime | None = None,
     ) -> dict[str, int]:
         """How many flow runs matching the filters are in each state, by state name."""
-        self._w.record_crashed()  # a dead process's runs are counted Crashed
         where, args = _run_filter(flow_name, None, tags, since, until)
-        sql = f"SELECT state_name, count(*) FROM flow_runs {where} GROUP BY state_name"
+        table = self._runs_table("flow_runs")  # (a dead process's runs are counted Crashed)
+        where = where.replace("flow_runs.tags", f"{table}.tags")  # (the tag test names it)
+        sql = f"SELECT state_name, count(*) FROM {table} {where} GROUP BY state_name"
         (rows,) = self._w.read([(sql, args)])
         return dict(rows)
 
