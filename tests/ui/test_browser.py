@@ -52,12 +52,13 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page; the test fails if the page logged a console error or threw."""
+    """A fresh page; the test fails if it, or any page opened beside it, logged a console
+    error or threw."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
     errors: list[str] = []
-    opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    context.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    opened = context.new_page()
     yield opened
     context.close()
     assert errors == [], errors
@@ -127,11 +128,18 @@ def test_a_running_row_changes_state_without_a_reload(
         row = page.locator("tr.run-row", has_text="slowpoke")
         assert row.locator(".badge").inner_text() == "Running"
         page.evaluate("window.notReloaded = true")
+        run_page = page.context.new_page()
+        run_page.goto(f"{server.url}runs/{_run_id(store, 'slowpoke')}")
+        assert run_page.locator("h1 .badge").inner_text() == "Running"
+        run_page.evaluate("window.notReloaded = true")
 
         go.touch()
         page.wait_for_selector("tr.run-row .badge.completed", timeout=30_000)
         assert page.evaluate("window.notReloaded") is True
         assert row.get_attribute("hx-trigger") is None  # a finished row stops polling
+        run_page.wait_for_selector("h1 .badge.completed", timeout=30_000)  # the run's page too
+        assert run_page.evaluate("window.notReloaded") is True
+        assert run_page.locator("#run-live").get_attribute("hx-trigger") is None
     finally:
         go.touch()
         writer.wait(timeout=60)
@@ -148,6 +156,11 @@ def _wait_for_run(store: Path, name: str) -> None:
                     return
         time.sleep(0.1)
     raise AssertionError(f"no run named {name!r} appeared in {store}")
+
+
+def _run_id(store: Path, name: str) -> str:
+    with SqliteStore(store, read_only=True) as reader:
+        return reader.find_flow_runs(name)[0].id
 
 
 def _screenshot(page: Any, name: str) -> None:

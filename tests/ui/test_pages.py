@@ -52,6 +52,7 @@ def test_filters_are_read_from_the_url(client: TestClient, runs: dict[str, FlowR
         "pipeline-3",
     ]
     assert rows(client.get("/?until=2026-01-01").text) == []
+    assert rows(client.get("/?since=1h").text) == ["doomed"]  # an age: recorded just now
     counts = client.get("/?tag=nightly").text
     assert ">2 runs</a>" in counts and ">2 Completed</a>" in counts
 
@@ -90,6 +91,7 @@ def test_a_running_row_polls_itself_and_a_finished_one_does_not(
     row = client.get(f"/partials/run-row/{runs['pipeline-3'].id}")
     assert row.status_code == 200 and row.text.lstrip().startswith("<tr id=")
     assert "hx-trigger" not in row.text
+    assert 'id="run-live">' in client.get(f"/runs/{runs['pipeline-3'].id}").text  # no polling
     assert client.get("/partials/run-row/nope").status_code == 404
 
 
