@@ -39,14 +39,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 DOOMED = textwrap.dedent(
     """
-    import sys, time
-    from wfkit import flow, get_run_logger
+    import time
+    from wfkit import flow, get_run_logger, task
+
+    @task(task_run_name="stuck")
+    def stuck():
+        print("running", flush=True)
+        time.sleep(120)
 
     @flow(flow_run_name="doomed")
     def doomed():
         get_run_logger().info("started")
-        print("running", flush=True)
-        time.sleep(120)
+        stuck()
 
     doomed()
     """
@@ -62,7 +66,8 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 def killed_run(path: Path) -> None:
-    """Record a flow run whose process is killed while it runs (it reads back Crashed)."""
+    """Record a flow run whose process is killed while its task runs (both read back
+    Crashed)."""
     proc = subprocess.Popen(
         [sys.executable, "-c", DOOMED],
         env=process_env(WFKIT_STORE=f"sqlite:///{path}", WFKIT_STORE_COMMIT_INTERVAL="0"),

@@ -102,6 +102,16 @@ def test_a_crashed_run_carries_a_badge_saying_what_killed_it(client: TestClient)
     assert re.search(r'<span class="why">The process that was running this \(host .*pid \d+', page)
 
 
+def test_a_crashed_run_draws_its_task_until_the_crash(
+    client: TestClient, runs: dict[str, FlowRun]
+) -> None:
+    page = client.get(f"/runs/{runs['doomed'].id}").text
+
+    assert re.search(
+        r'<rect class="bar crashed"[^>]*><title>stuck: attempt 1, [^<]*, then Crashed', page
+    )
+
+
 def test_the_flow_run_page_has_header_timeline_graph_and_logs(
     client: TestClient, runs: dict[str, FlowRun]
 ) -> None:
