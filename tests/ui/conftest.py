@@ -159,3 +159,15 @@ def wf_ui(ui_store: Path) -> Iterator[Callable[..., WfUi]]:
     yield start
     for server in started:
         server.stop()
+
+
+def wait_for_run(store: Path, name: str) -> None:
+    """Wait (real time, up to 30 s) until another process has recorded a run named so."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if store.exists():
+            with SqliteStore(store, read_only=True) as reader:
+                if reader.find_flow_runs(name):
+                    return
+        time.sleep(0.1)
+    raise AssertionError(f"no run named {name!r} appeared in {store}")

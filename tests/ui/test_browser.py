@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 
 from wfkit.stores.sqlite import SqliteStore
 
-from .conftest import WfUi, process_env
+from .conftest import WfUi, process_env, wait_for_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI") != "true":
@@ -122,7 +121,7 @@ def test_a_running_row_changes_state_without_a_reload(
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_run(store, "slowpoke")
+        wait_for_run(store, "slowpoke")
         server = wf_ui(store=store)
         page.goto(server.url)
         row = page.locator("tr.run-row", has_text="slowpoke")
@@ -144,18 +143,6 @@ def test_a_running_row_changes_state_without_a_reload(
         go.touch()
         writer.wait(timeout=60)
     assert writer.returncode == 0
-
-
-def _wait_for_run(store: Path, name: str) -> None:
-    """Wait (real time, up to 30 s) until another process has recorded a run named so."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if store.exists():
-            with SqliteStore(store, read_only=True) as reader:
-                if reader.find_flow_runs(name):
-                    return
-        time.sleep(0.1)
-    raise AssertionError(f"no run named {name!r} appeared in {store}")
 
 
 def _run_id(store: Path, name: str) -> str:
