@@ -21,10 +21,11 @@ def extract(n: int) -> list[int]:
 @task(task_run_name="flaky", retries=2, retry_delay_seconds=5)
 def flaky(rows: list[int]) -> int:
     x = rows[-1]
+    time.sleep(1)  # (on the harness's fake clock)
     if x not in _failed_once:  # fails its first attempt: two attempts, one retry wait
         _failed_once.add(x)
         raise ValueError("flaky")
-    time.sleep(2)  # (on the harness's fake clock)
+    time.sleep(1)
     return x + 1
 
 

@@ -27,6 +27,7 @@ pytest.importorskip("starlette", reason="the `ui` extra is not installed")
 from starlette.testclient import TestClient  # noqa: E402
 
 from wfkit import tags  # noqa: E402
+from wfkit.exceptions import StoreError  # noqa: E402
 from wfkit.stores.records import FlowRun  # noqa: E402
 from wfkit.stores.sqlite import SqliteStore  # noqa: E402
 from wfkit.testing import harness  # noqa: E402
@@ -165,9 +166,11 @@ def wait_for_run(store: Path, name: str) -> None:
     """Wait (real time, up to 30 s) until another process has recorded a run named so."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if store.exists():
+        try:
             with SqliteStore(store, read_only=True) as reader:
                 if reader.find_flow_runs(name):
                     return
+        except StoreError:
+            pass  # (not there yet, or its schema not written yet)
         time.sleep(0.1)
     raise AssertionError(f"no run named {name!r} appeared in {store}")

@@ -81,8 +81,8 @@ def test_filter_by_state_then_open_a_retried_run_and_see_its_attempts(
     page.wait_for_selector("svg.timeline")
     titles = page.locator("svg.timeline rect.bar title").all_text_contents()
     assert [t for t in titles if t.startswith("flaky:")] == [
-        "flaky: attempt 1, 0.00s, then AwaitingRetry",
-        "flaky: retry wait, 5.00s",
+        "flaky: retry wait, 5.00s",  # (drawn first: under the attempts)
+        "flaky: attempt 1, 1.00s, then AwaitingRetry",
         "flaky: attempt 2, 2.00s, then Completed",
     ]
     assert page.locator("svg.timeline path.mark.cached").count() == 1

@@ -23,6 +23,7 @@ MAX_DRAWN = 500
 """Task runs above which a run's timeline is drawn per task name, and its graph not drawn."""
 
 LABEL_W, PLOT_W, ROW_H = 220, 760, 20
+_ENDED = {"AwaitingRetry": "failed"}  # an attempt that ended waiting for a retry had failed
 
 
 @dataclass(slots=True)
@@ -116,7 +117,7 @@ def _draw(row: Row, run: Any, x: Any, now: datetime) -> None:
             )
         elif state.is_running() and end is not None:
             attempt += 1
-            kind = state_class(after) if after is not None else "running"
+            kind = "running" if after is None else _ENDED.get(after.name, state_class(after))
             outcome = after.name if after is not None else "still running"
             seconds = (aware(end) - aware(state.timestamp)).total_seconds()
             row.bars.append(
@@ -129,13 +130,14 @@ def _draw(row: Row, run: Any, x: Any, now: datetime) -> None:
             )
         elif state.name == "AwaitingRetry" and end is not None:
             seconds = (aware(end) - aware(state.timestamp)).total_seconds()
-            row.bars.append(
+            row.bars.insert(  # (first: drawn under the attempts, which may touch it)
+                0,
                 Bar(
                     x(state.timestamp),
                     max(x(end) - x(state.timestamp), 2.0),
                     "waiting",
                     f"{run.name}: retry wait, {duration(seconds)}",
-                )
+                ),
             )
     row.note = f"{attempt} attempts" if attempt > 1 else ""
 
