@@ -133,6 +133,23 @@ class RunReader(Protocol):
         """
         ...
 
+    def flow_run_counts(
+        self,
+        flow_name: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many flow runs are in each state, by state name, among those
+        :meth:`flow_runs` would return for the same filters (``{"Completed": 9,
+        "Failed": 1}``; states with no run are left out). What the web page shows above a
+        page of runs: served by the same indexes as :meth:`flow_runs` when a filter is given.
+
+        Raises:
+            ConfigurationError: an argument has the wrong type.
+        """
+        ...
+
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
 

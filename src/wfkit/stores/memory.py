@@ -163,6 +163,16 @@ class MemoryStore(MemoryLimits, MemoryArtifacts, MemoryEvents):
         runs = [run for _, run in starts_and_runs]
         return runs if limit is None else runs[max(0, len(runs) - limit) :] if limit else []
 
+    def flow_run_counts(
+        self,
+        flow_name: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many flow runs matching the filters are in each state, by state name."""
+        return _count_by_state(self.flow_runs(flow_name, None, tags, since, until))
+
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
 

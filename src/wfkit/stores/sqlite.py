@@ -210,16 +210,7 @@ class SqliteStore(SqliteQueries):
         """Flow runs in start order, filtered by flow name, by state name or type
         (case-insensitively), by tags (all of them), by start time (``since`` <= start <
         ``until``); ``limit`` keeps the most recent N."""
-        where, args = _where(
-            ("flow_name = ?", flow_name),
-            (
-                "(wf_casefold(state_name) = ? OR wf_casefold(state_type) = ?)",
-                state and state.casefold(),
-            ),
-            (f"{_START} >= ?", _to_us(check_moment("since", since))),
-            (f"{_START} < ?", _to_us(check_moment("until", until))),
-            *((_HAS_TAG, tag) for tag in check_tags(tags) or ()),
-        )
+        where, args = _run_filter(flow_name, state, tags, since, until)
         limit = check_limit(limit)
         if limit is not None:
             where += f" ORDER BY {_START} DESC, seq DESC LIMIT {limit}"
@@ -227,6 +218,21 @@ class SqliteStore(SqliteQueries):
             where += f" ORDER BY {_START}, seq"
         runs = self._w.read_runs(_records().FlowRun, where, args)
         return runs[::-1] if limit is not None else runs
+
+    def flow_run_counts(
+        self,
+        flow_name: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many flow runs matching the filters are in each state, by state name."""
+        where, args = _run_filter(flow_name, None, tags, since, until)
+        table = self._runs_table("flow_runs")  # (a dead process's runs are counted Crashed)
+        where = where.replace("flow_runs.tags", f"{table}.tags")  # (the tag test names it)
+        sql = f"SELECT state_name, count(*) FROM {table} {where} GROUP BY state_name"
+        (rows,) = self._w.read([(sql, args)])
+        return dict(rows)
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
@@ -475,6 +481,26 @@ class SqliteStore(SqliteQueries):
     def _check_writable(self, doing: str) -> None:
         if self.read_only:
             raise self._w.read_only_error(doing)
+
+
+def _run_filter(
+    flow_name: str | None,
+    state: str | None,
+    tags: Collection[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause of :meth:`SqliteStore.flow_runs`'s filters, and its arguments."""
+    return _where(
+        ("flow_name = ?", flow_name),
+        (
+            "(wf_casefold(state_name) = ? OR wf_casefold(state_type) = ?)",
+            state and state.casefold(),
+        ),
+        (f"{_START} >= ?", _to_us(check_moment("since", since))),
+        (f"{_START} < ?", _to_us(check_moment("until", until))),
+        *((_HAS_TAG, tag) for tag in check_tags(tags) or ()),
+    )
 
 
 def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
