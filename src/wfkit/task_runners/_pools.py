@@ -61,6 +61,10 @@ class _PoolRunner:
                 f"task.submit() and task.map(); got {call!r}. Submit tasks with "
                 "my_task.submit(...) inside a flow."
             ) from None
+        return self._submit_call(call, is_async)
+
+    def _submit_call(self, call: TaskRunCall, is_async: bool) -> Job:
+        """Queue a checked ``call`` (subclasses send it elsewhere)."""
         if is_async:
             return self._start_on_loop(call)
         return self._queue(Job(call, call.run))
@@ -201,8 +205,11 @@ class ProcessPoolTaskRunner(_PoolRunner):
                 level), or ``call`` is not a task run call.
             RuntimeError: the runner is shut down.
         """
-        if getattr(call, "is_async", True):  # (async: on this process's event loop)
-            return super().submit(call)
+        return super().submit(call)
+
+    def _submit_call(self, call: TaskRunCall, is_async: bool) -> Job:
+        if is_async:  # (on this process's event loop)
+            return super()._submit_call(call, is_async)
         call.check_remote()
         return self._queue(Job(call, functools.partial(call.run_remote, self._send)))
 

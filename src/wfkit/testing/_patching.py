@@ -80,7 +80,7 @@ def virtual_sleeps() -> Iterator[None]:
 
 
 # Code whose timing must stay real under a frozen wall clock: pytest's own test durations.
-_REAL_TIME_MODULES = ["_pytest.timing"]
+_REAL_TIME_MODULES = ["_pytest.timing", "distributed", "tornado", "dask"]
 
 _modules_primed = 0  # len(sys.modules) when freezegun's cache was last primed
 
