@@ -29,7 +29,7 @@ def dask_cluster() -> Iterator[Any]:
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = distributed.LocalCluster(
-            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
         )
     try:
         yield cluster
