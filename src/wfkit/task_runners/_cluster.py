@@ -14,16 +14,18 @@ import contextvars
 import functools
 import pickle
 import threading
+from collections.abc import Callable
 from typing import Any
 
+from wfkit.task_runners._chunks import ChunkSender, run_chunk
 from wfkit.task_runners._jobs import Job
 from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner
 from wfkit.task_runners._protocol import RemoteTaskRun, TaskRunCall
 
-__all__ = ["ClusterRunner", "UnserializableArgument", "run_on_worker"]
+__all__ = ["ClusterRunner", "UnserializableArgument", "run_chunk_on_worker"]
 
-# Runs in flight at once (threads of this process waiting on the cluster). Past a few
-# hundred, the threads cost more than the cluster gains from a longer queue.
+# Runs under way at once (threads of this process waiting for their upstream or their
+# outcome); their chunks keep the cluster busy.
 _IN_FLIGHT = 256
 
 
@@ -34,8 +36,10 @@ class UnserializableArgument(TypeError):
 class ClusterRunner(_PoolRunner):
     """A runner whose task runs execute on a cluster's workers (sync and async tasks).
 
-    Subclasses connect in :meth:`_connect` (called once, on the first submission), send a
-    run with :meth:`_send` and let go of the cluster in :meth:`_disconnect`.
+    Subclasses connect in :meth:`_connect` (called once, on the first submission; returns
+    how many runs the cluster runs at once), send a chunk of runs with :meth:`_submit_chunk`
+    (see :mod:`wfkit.task_runners._chunks`) and let go of the cluster in
+    :meth:`_disconnect`.
     """
 
     _thread_name = "wfkit-cluster"
@@ -44,7 +48,7 @@ class ClusterRunner(_PoolRunner):
 
     def __init__(self) -> None:
         super().__init__(max_workers=None)
-        self._connected = False
+        self._chunks: ChunkSender | None = None
         self._connect_lock = threading.Lock()
 
     def _default_workers(self) -> int:
@@ -52,25 +56,18 @@ class ClusterRunner(_PoolRunner):
 
     def _submit_call(self, call: TaskRunCall, is_async: bool) -> Job:
         call.check_remote()  # TypeError: a worker cannot import the task
-        if not self._connected:
+        chunks = self._chunks
+        if chunks is None:
             with self._connect_lock:
                 self._check_open()
-                if not self._connected:
-                    contextvars.Context().run(self._connect)
-                    self._connected = True
-        return self._queue(Job(call, functools.partial(call.run_remote, self._send_checked)))
-
-    def _send_checked(self, remote: RemoteTaskRun) -> Any:
-        try:
-            # In an empty context: the cluster client's own coroutines (scheduled from this
-            # thread, so in its context) must not see the run, or the test harness's
-            # virtual sleeps would reach them.
-            return contextvars.Context().run(self._send, remote)
-        except Exception as exc:
-            problem = self._unserializable(remote)
-            if problem is not None:
-                raise problem from exc
-            raise
+                if self._chunks is None:
+                    # (in an empty context: the cluster client's own coroutines, scheduled
+                    # from this thread, must not see the run, or the test harness's virtual
+                    # sleeps would reach them)
+                    slots = contextvars.Context().run(self._connect)
+                    self._chunks = ChunkSender(self._submit_chunk, 2 * slots, self._unserializable)
+                chunks = self._chunks
+        return self._queue(Job(call, functools.partial(call.run_remote, chunks.send)))
 
     def _unserializable(self, remote: RemoteTaskRun) -> UnserializableArgument | None:
         """Which argument of ``remote`` cannot be serialized (None if all can)."""
@@ -94,16 +91,17 @@ class ClusterRunner(_PoolRunner):
         let go of the cluster (closing it if this runner started it)."""
         super().shutdown(wait)
         with self._connect_lock:
-            connected, self._connected = self._connected, False
+            chunks, self._chunks = self._chunks, None
             self._closed = True
-        if connected:
+        if chunks is not None:
+            chunks.close(wait)
             self._disconnect()
 
     # for subclasses -----------------------------------------------------------------------
-    def _connect(self) -> None:
+    def _connect(self) -> int:
         raise NotImplementedError
 
-    def _send(self, remote: RemoteTaskRun) -> Any:
+    def _submit_chunk(self, remotes: list[RemoteTaskRun], deliver: Callable[[Any], None]) -> None:
         raise NotImplementedError
 
     def _disconnect(self) -> None:
@@ -111,11 +109,11 @@ class ClusterRunner(_PoolRunner):
 
 
 def run_on_worker(remote: RemoteTaskRun) -> Any:
-    """A cluster worker's entry: run the task there (what it submits runs on a thread pool
-    in that worker); the outcome goes back to the flow's process.
+    """Run ``remote`` here, a cluster worker (what it submits runs on a thread pool in
+    this worker); its outcome, for the flow's process.
 
     Raises:
-        UnserializableArgument: the outcome (the task's result) cannot be pickled.
+        TypeError: the outcome (the task's result) cannot be pickled.
     """
     outcome = remote.execute(task_runner=ThreadPoolTaskRunner())
     try:
@@ -126,3 +124,8 @@ def run_on_worker(remote: RemoteTaskRun) -> Any:
             f"flow's process: {type(exc).__name__}: {exc}. Return plain data."
         ) from None
     return outcome
+
+
+def run_chunk_on_worker(remotes: list[RemoteTaskRun]) -> Any:
+    """A cluster worker's entry: run a chunk of task runs, one after another."""
+    return run_chunk(remotes, run_on_worker)

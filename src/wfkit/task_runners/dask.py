@@ -20,7 +20,7 @@ from typing import Any, Self
 
 from wfkit.context import flow_run_context
 from wfkit.exceptions import ConfigurationError, MissingContextError, MissingExtraError
-from wfkit.task_runners._cluster import ClusterRunner, run_on_worker
+from wfkit.task_runners._cluster import ClusterRunner, run_chunk_on_worker
 from wfkit.task_runners._protocol import RemoteTaskRun
 
 try:
@@ -34,6 +34,15 @@ except ImportError as exc:  # pragma: no cover - the extra is installed where te
 __all__ = ["DaskTaskRunner", "get_dask_client"]
 
 _CONNECT_TIMEOUT = 10  # seconds to reach a scheduler at ``address`` (client_kwargs["timeout"])
+_MIN_SLOTS = 2  # a cluster's worker threads, at least (one that has none yet gets some)
+_ADAPTIVE_SLOTS = 128  # for an adaptive cluster, whose size follows the work
+
+
+def _result_or_error(future: Any) -> Any:
+    try:
+        return future.result()
+    except Exception as exc:  # the chunk was lost: a dead worker, a closed client...
+        return exc
 
 
 def _copy_kwargs(value: Any, name: str) -> dict[str, Any]:
@@ -165,7 +174,7 @@ class DaskTaskRunner(ClusterRunner):
         return self._client
 
     # the cluster --------------------------------------------------------------------------
-    def _connect(self) -> None:
+    def _connect(self) -> int:
         if self.address:
             kwargs = {"timeout": _CONNECT_TIMEOUT, **self.client_kwargs}
             try:
@@ -176,18 +185,23 @@ class DaskTaskRunner(ClusterRunner):
                     f"there within {kwargs['timeout']} s ({type(exc).__name__}: {exc}). Start "
                     "one (`dask scheduler`), or check the address and the network."
                 ) from exc
-            return
-        cluster = self.cluster
-        if cluster is None:
-            cluster_class = self.cluster_class or distributed.LocalCluster
-            cluster = self._own_cluster = cluster_class(**self.cluster_kwargs)
-        if self.adapt_kwargs is not None:
-            cluster.adapt(**self.adapt_kwargs)
-        self._client = distributed.Client(cluster, **self.client_kwargs)
+        else:
+            cluster = self.cluster
+            if cluster is None:
+                cluster_class = self.cluster_class or distributed.LocalCluster
+                cluster = self._own_cluster = cluster_class(**self.cluster_kwargs)
+            self._client = distributed.Client(cluster, **self.client_kwargs)
+            if self.adapt_kwargs is not None:
+                cluster.adapt(**self.adapt_kwargs)
+                # (an adaptive cluster grows with the work queued: let many chunks queue)
+                return _ADAPTIVE_SLOTS
+        threads = sum(self._client.nthreads().values())
+        return max(threads, _MIN_SLOTS)
 
-    def _send(self, remote: RemoteTaskRun) -> Any:
-        key = f"wfkit-{remote.task_run_id}"
-        return self._client.submit(run_on_worker, remote, key=key, pure=False).result()
+    def _submit_chunk(self, remotes: list[RemoteTaskRun], deliver: Callable[[Any], None]) -> None:
+        key = f"wfkit-{remotes[0].task_run_id}-{len(remotes)}"
+        future = self._client.submit(run_chunk_on_worker, remotes, key=key, pure=False)
+        future.add_done_callback(lambda done: deliver(_result_or_error(done)))
 
     def _disconnect(self) -> None:
         client, self._client = self._client, None
