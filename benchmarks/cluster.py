@@ -86,9 +86,12 @@ def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
     from wfkit.task_runners.dask import DaskTaskRunner
 
     figures = []
-    with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
-    ) as cluster, distributed.Client(cluster, set_as_default=False) as client:
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
 
         def raw_map() -> None:
             futures = client.map(tasks.inc, range(args.map), pure=False)
@@ -113,7 +116,6 @@ def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
     import ray
-
     from wfkit.task_runners.ray import RayTaskRunner
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
