@@ -168,3 +168,50 @@ def test_an_unreachable_address_fails_the_flow_naming_it(h: Harness) -> None:
     with pytest.raises(ConnectionError, match=f"address='{address}'.*no Dask scheduler"):
         unreachable()
     assert h.flow_run().state.name == "Failed"
+
+
+def test_an_external_scheduler_and_worker_started_as_commands(h: Harness, tmp_path: Path) -> None:
+    """`dask scheduler` and `dask worker` as subprocesses, reached by ``address``."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    # The worker imports the tasks by the name this session gave their module.
+    package_root = Path(_tasks.__file__).resolve().parents[_tasks.__name__.count(".")]
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(package_root)])}
+    dask = [sys.executable, "-m", "dask"]  # (the `dask` command)
+    common = {
+        "env": env,
+        "cwd": tmp_path,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+    }
+    scheduler = subprocess.Popen(
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        **common,  # type: ignore[call-overload]
+    )
+    worker = subprocess.Popen(
+        [*dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--no-nanny"],
+        **common,  # type: ignore[call-overload]
+    )
+    try:
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=30)
+
+        @flow(task_runner=DaskTaskRunner(address=address))
+        def external() -> tuple[int, list[int]]:
+            return _tasks.inc.submit(1).result(), _tasks.inc.map([1, 2]).result()
+
+        assert external() == (2, [2, 3])
+        assert len(h.task_runs(_tasks.inc)) == 3
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+        for process in (worker, scheduler):
+            process.wait(timeout=30)
