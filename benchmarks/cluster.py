@@ -116,6 +116,7 @@ def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
     import ray
+
     from wfkit.task_runners.ray import RayTaskRunner
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -35,3 +35,27 @@ def dask_cluster() -> Iterator[Any]:
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """A local Ray with 2 CPUs; its workers import the test tasks by the names this session
+    gave their modules."""
+    ray = pytest.importorskip("ray")
+    import os
+
+    from . import _tasks
+
+    package_root = Path(_tasks.__file__).resolve().parents[_tasks.__name__.count(".")]
+    src = Path(__file__).resolve().parents[2] / "src"
+    path = os.pathsep.join([str(src), str(package_root)])
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

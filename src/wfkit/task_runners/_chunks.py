@@ -36,18 +36,19 @@ MAX_CHUNK = 64  # runs in one cluster task at most
 
 # What the cluster hands back for a chunk: per run, (outcome, None) or (None, error).
 ChunkResult = list[tuple[Any, BaseException | None]]
-# submit_chunk(runs, deliver): send the runs as one cluster task; call deliver(result or the
-# exception that lost it) once it is over, from any thread.
-SubmitChunk = Callable[[list[RemoteTaskRun], Callable[[Any], None]], None]
+# submit_chunk(runs, group, deliver): send the runs (of one group) as one cluster task; call
+# deliver(result or the exception that lost it) once it is over, from any thread.
+SubmitChunk = Callable[[list[RemoteTaskRun], Any, Callable[[Any], None]], None]
 
 
 class _Slot:
     """One run waiting in :meth:`ChunkSender.send` for its outcome."""
 
-    __slots__ = ("remote", "outcome", "error", "done")
+    __slots__ = ("remote", "group", "outcome", "error", "done")
 
-    def __init__(self, remote: RemoteTaskRun) -> None:
+    def __init__(self, remote: RemoteTaskRun, group: Any) -> None:
         self.remote = remote
+        self.group = group
         self.outcome: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -81,18 +82,26 @@ class ChunkSender:
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def send(self, remote: RemoteTaskRun) -> Any:
+    def send(self, remote: RemoteTaskRun, group: Any = None) -> Any:
         """Send ``remote`` with the next chunk and wait for its outcome (what its
-        ``execute()`` returned on the worker).
+        ``execute()`` returned on the worker). A chunk holds runs of one ``group`` (runs
+        that the cluster runs with the same options).
 
         Raises:
             Exception: the run was lost (its worker died, the cluster went away), or could
                 not be sent (an argument that cannot be serialized).
         """
-        slot = _Slot(remote)
+        slot = _Slot(remote, group)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the task runner is shut down; it sends no more task runs")
+            alone = not self._in_flight and not self._pending
+            if alone:  # (nothing to group it with: it goes from here, a thread handoff less)
+                self._in_flight += 1
+        if alone:
+            self._submit([slot], group)
+            return self._wait(slot)
+        with self._lock:
             self._pending.append(slot)
             if self._thread is None:
                 # (a new thread starts in an empty context: the cluster client's coroutines,
@@ -102,6 +111,10 @@ class ChunkSender:
                 )
                 self._thread.start()
             self._changed.notify_all()
+        return self._wait(slot)
+
+    @staticmethod
+    def _wait(slot: _Slot) -> Any:
         slot.done.wait()
         if slot.error is not None:
             raise slot.error
@@ -132,18 +145,30 @@ class ChunkSender:
                         return
                     self._changed.wait()
                 size = max(1, min(MAX_CHUNK, int(TARGET_SECONDS / self._seconds_per_run)))
-                chunk = [self._pending.popleft() for _ in range(min(size, len(self._pending)))]
+                chunk = self._take(size)
                 self._in_flight += 1
-            self._submit(chunk)
+            self._submit(chunk, chunk[0].group)
 
-    def _submit(self, chunk: list[_Slot]) -> None:
+    def _take(self, size: int) -> list[_Slot]:
+        """Up to ``size`` waiting runs of the first one's group, in order."""
+        pending = self._pending
+        first = pending.popleft()
+        chunk = [first]
+        others: list[_Slot] = []
+        while pending and len(chunk) < size:
+            slot = pending.popleft()
+            (chunk if slot.group == first.group else others).append(slot)
+        pending.extendleft(reversed(others))
+        return chunk
+
+    def _submit(self, chunk: list[_Slot], group: Any) -> None:
         started = time.perf_counter()
 
         def deliver(result: Any) -> None:
             self._delivered(chunk, started, result)
 
         try:
-            self._submit_chunk([slot.remote for slot in chunk], deliver)
+            self._submit_chunk([slot.remote for slot in chunk], group, deliver)
         except Exception as exc:  # nothing of it ran: it could not be sent
             deliver(exc)
 
@@ -170,7 +195,7 @@ class ChunkSender:
             if problem is None and retry:
                 with self._lock:
                     self._in_flight += 1
-                self._submit([slot])
+                self._submit([slot], slot.group)
                 continue
             slot.error = problem or error
             slot.done.set()

@@ -67,7 +67,13 @@ class ClusterRunner(_PoolRunner):
                     slots = contextvars.Context().run(self._connect)
                     self._chunks = ChunkSender(self._submit_chunk, 2 * slots, self._unserializable)
                 chunks = self._chunks
-        return self._queue(Job(call, functools.partial(call.run_remote, chunks.send)))
+        send = functools.partial(self._send, chunks)
+        return self._queue(Job(call, functools.partial(call.run_remote, send)))
+
+    def _send(self, chunks: ChunkSender, remote: RemoteTaskRun) -> Any:
+        # (called in a copy of the submitter's context: what it set there, such as Ray's
+        # remote_options, picks the run's group)
+        return chunks.send(remote, self._group())
 
     def _unserializable(self, remote: RemoteTaskRun) -> UnserializableArgument | None:
         """Which argument of ``remote`` cannot be serialized (None if all can)."""
@@ -101,7 +107,13 @@ class ClusterRunner(_PoolRunner):
     def _connect(self) -> int:
         raise NotImplementedError
 
-    def _submit_chunk(self, remotes: list[RemoteTaskRun], deliver: Callable[[Any], None]) -> None:
+    def _group(self) -> Any:
+        """What runs sent together must share (hashable; read in the submitter's context)."""
+        return None
+
+    def _submit_chunk(
+        self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
+    ) -> None:
         raise NotImplementedError
 
     def _disconnect(self) -> None:

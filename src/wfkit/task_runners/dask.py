@@ -198,7 +198,9 @@ class DaskTaskRunner(ClusterRunner):
         threads = sum(self._client.nthreads().values())
         return max(threads, _MIN_SLOTS)
 
-    def _submit_chunk(self, remotes: list[RemoteTaskRun], deliver: Callable[[Any], None]) -> None:
+    def _submit_chunk(
+        self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
+    ) -> None:
         key = f"wfkit-{remotes[0].task_run_id}-{len(remotes)}"
         future = self._client.submit(run_chunk_on_worker, remotes, key=key, pure=False)
         future.add_done_callback(lambda done: deliver(_result_or_error(done)))

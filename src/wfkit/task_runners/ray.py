@@ -1,0 +1,151 @@
+"""``RayTaskRunner``: task runs on a Ray cluster (the ``ray`` extra).
+
+Prefect-ray's signature. As with :mod:`wfkit.task_runners.dask`, each task run executes on
+a Ray worker under wfkit's own lifecycle, and its states, logs and cache writes come back
+with its result to be recorded by the flow's process; cache reads go through the flow's
+process. :func:`remote_options` gives the runs submitted in its block Ray resources
+(``num_cpus``, ``num_gpus``, ``resources``, ``memory``...), as in Prefect.
+
+A worker that dies while running a task: Ray runs the task again up to ``max_retries``
+(Ray's default, 3; set it with ``remote_options(max_retries=0)``), then the run ends
+``Crashed`` with Ray's error in its message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any, Self
+
+from wfkit.exceptions import ConfigurationError, MissingExtraError
+from wfkit.task_runners._cluster import ClusterRunner, run_chunk_on_worker
+from wfkit.task_runners._protocol import RemoteTaskRun
+
+try:
+    import ray
+except ImportError as exc:
+    raise MissingExtraError(
+        f"wfkit.task_runners.ray needs the ray extra: pip install 'wfkit[ray]'. ({exc})"
+    ) from exc
+
+# Ray imports pydantic.v1 the first time it serializes anything, which may be inside a flow
+# run under the test harness, whose frozen clock (freezegun's date class) breaks that
+# import: it is imported now instead.
+with contextlib.suppress(ImportError):
+    import pydantic.v1.fields  # noqa: F401
+
+__all__ = ["RayTaskRunner", "remote_options"]
+
+_options: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar(
+    "wfkit_ray_remote_options", default=()
+)
+
+
+@contextlib.contextmanager
+def remote_options(**options: Any) -> Iterator[None]:
+    """Ray options (``num_cpus=2``, ``resources={"GPU": 1}``, ``max_retries=0``...) for
+    the task runs submitted in the block; nested blocks add to the outer one's.
+
+    Raises:
+        ConfigurationError: an option is not one Ray's ``.options()`` takes.
+    """
+    unknown = sorted(set(options) - _RAY_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"remote_options({', '.join(f'{k}=...' for k in unknown)}): not an option of Ray "
+            f"tasks; use one of {', '.join(sorted(_RAY_OPTIONS))}."
+        )
+    merged = {**dict(_options.get()), **options}
+    token = _options.set(tuple(sorted(merged.items(), key=lambda item: item[0])))
+    try:
+        yield
+    finally:
+        _options.reset(token)
+
+
+_RAY_OPTIONS = frozenset(
+    {
+        "num_cpus", "num_gpus", "resources", "memory", "accelerator_type", "max_retries",
+        "retry_exceptions", "scheduling_strategy", "runtime_env", "label_selector", "name",
+    }
+)  # fmt: skip
+
+
+class RayTaskRunner(ClusterRunner):
+    """Runs submitted tasks on Ray: a local Ray started for the flow run by default, or
+    the cluster at ``address``. A Ray already initialized in this process is used as it is
+    (and left running).
+
+    Tasks are imported by name on the workers (define them at module level).
+
+    Args:
+        address: a Ray cluster address (``"ray://host:10001"``, ``"auto"``); default a
+            local Ray.
+        init_kwargs: more keyword arguments for ``ray.init``.
+
+    Raises:
+        ConfigurationError: ``init_kwargs`` is not a dict, or repeats ``address``.
+    """
+
+    def __init__(self, address: str | None = None, init_kwargs: dict[str, Any] | None = None):
+        super().__init__()
+        if init_kwargs is not None and not isinstance(init_kwargs, dict):
+            raise ConfigurationError(
+                f"RayTaskRunner(init_kwargs={init_kwargs!r}): init_kwargs must be a dict of "
+                "ray.init() keyword arguments, or None."
+            )
+        if init_kwargs and "address" in init_kwargs:
+            raise ConfigurationError(
+                f"RayTaskRunner(init_kwargs={init_kwargs!r}): give the address as "
+                "RayTaskRunner(address=...), not in init_kwargs."
+            )
+        self.address = address
+        self.init_kwargs = dict(init_kwargs or {})
+        self._started_ray = False
+        self._run_chunk: Any = None
+
+    def duplicate(self) -> Self:
+        """A fresh, unstarted runner with the same settings (one per flow run)."""
+        return type(self)(address=self.address, init_kwargs=self.init_kwargs)
+
+    def _connect(self) -> int:
+        if not ray.is_initialized():
+            kwargs = {"address": self.address, **self.init_kwargs}
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as exc:
+                raise ConnectionError(
+                    f"RayTaskRunner(address={self.address!r}): no Ray cluster answered "
+                    f"({exc}). Start one (`ray start --head`), or check the address."
+                ) from exc
+            self._started_ray = True
+        self._run_chunk = ray.remote(run_chunk_on_worker)
+        return max(int(ray.cluster_resources().get("CPU", 1)), 1)
+
+    def _group(self) -> Any:
+        return _options.get()
+
+    def _submit_chunk(
+        self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
+    ) -> None:
+        remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
+        ref = remote_fn.remote(remotes)
+        ref.future().add_done_callback(lambda done: deliver(_result_or_error(done)))
+
+    def _disconnect(self) -> None:
+        self._run_chunk = None
+        if self._started_ray:
+            self._started_ray = False
+            with contextlib.suppress(Exception):  # (a Ray that is gone is gone)
+                ray.shutdown()
+
+    def __repr__(self) -> str:
+        return f"RayTaskRunner(address={self.address!r})"
+
+
+def _result_or_error(future: Any) -> Any:
+    try:
+        return future.result()
+    except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
+        return exc
