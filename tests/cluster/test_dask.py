@@ -215,3 +215,36 @@ def test_an_external_scheduler_and_worker_started_as_commands(h: Harness, tmp_pa
             process.terminate()
         for process in (worker, scheduler):
             process.wait(timeout=30)
+
+
+def test_running_reaches_the_store_while_the_task_runs(dask_cluster: Any, tmp_path: Path) -> None:
+    """The run's start comes back through Dask's structured events, before its outcome."""
+    import contextvars
+
+    from wfkit.testing.runner_conformance import wait_for_gate
+
+    gate = tmp_path / "gate"
+
+    @flow(task_runner=DaskTaskRunner(cluster=dask_cluster))
+    def gated() -> str:
+        return wait_for_gate.submit(str(gate)).result()
+
+    with harness() as hh:
+        context = contextvars.copy_context()
+        box: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: box.update(value=context.run(gated)))
+        thread.start()
+        try:
+            seen: list[str] = []
+            for _ in range(3000):  # (up to ~30 s of real time, in 10 ms steps)
+                runs = hh.task_runs(wait_for_gate)
+                seen = runs[0].state_names if runs else []
+                if seen[-1:] == ["Running"]:
+                    break
+                threading.Event().wait(0.01)
+            assert seen == ["Pending", "Running"]
+        finally:
+            gate.touch()
+            thread.join(60)
+        assert box["value"] == "opened"
+        assert hh.task_run(wait_for_gate).state_names == ["Pending", "Running", "Completed"]

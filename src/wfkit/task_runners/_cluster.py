@@ -50,6 +50,9 @@ class ClusterRunner(_PoolRunner):
         super().__init__(max_workers=None)
         self._chunks: ChunkSender | None = None
         self._connect_lock = threading.Lock()
+        # The calls under way by id, for runners whose workers publish runs' starts (a
+        # subclass with a live channel sets it to a dict).
+        self._live_calls: dict[str, TaskRunCall] | None = None
 
     def _default_workers(self) -> int:
         return _IN_FLIGHT
@@ -68,7 +71,18 @@ class ClusterRunner(_PoolRunner):
                     self._chunks = ChunkSender(self._submit_chunk, 2 * slots, self._unserializable)
                 chunks = self._chunks
         send = functools.partial(self._send, chunks)
-        return self._queue(Job(call, functools.partial(call.run_remote, send)))
+        job = Job(call, functools.partial(call.run_remote, send))
+        if self._live_calls is not None:  # its start may come back before its outcome
+            run_id = call.task_run_id
+            self._live_calls[run_id] = call
+            job.add_done_callback(lambda _: self._live_calls.pop(run_id, None))  # type: ignore[union-attr]
+        return self._queue(job)
+
+    def _record_live(self, task_run_id: str, event: Any) -> None:
+        """Hand an event a worker published for ``task_run_id`` to its call."""
+        call = (self._live_calls or {}).get(task_run_id)
+        if call is not None:
+            call.record_live(event)
 
     def _send(self, chunks: ChunkSender, remote: RemoteTaskRun) -> Any:
         # (called in a copy of the submitter's context: what it set there, such as Ray's
@@ -120,14 +134,14 @@ class ClusterRunner(_PoolRunner):
         raise NotImplementedError
 
 
-def run_on_worker(remote: RemoteTaskRun) -> Any:
+def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None = None) -> Any:
     """Run ``remote`` here, a cluster worker (what it submits runs on a thread pool in
-    this worker); its outcome, for the flow's process.
+    this worker; ``publish`` sends its start ahead); its outcome, for the flow's process.
 
     Raises:
         TypeError: the outcome (the task's result) cannot be pickled.
     """
-    outcome = remote.execute(task_runner=ThreadPoolTaskRunner())
+    outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish)
     try:
         pickle.dumps(outcome)
     except Exception as exc:
@@ -138,6 +152,15 @@ def run_on_worker(remote: RemoteTaskRun) -> Any:
     return outcome
 
 
-def run_chunk_on_worker(remotes: list[RemoteTaskRun]) -> Any:
-    """A cluster worker's entry: run a chunk of task runs, one after another."""
-    return run_chunk(remotes, run_on_worker)
+def run_chunk_on_worker(
+    remotes: list[RemoteTaskRun], publish: Callable[[str, Any], object] | None = None
+) -> Any:
+    """A cluster worker's entry: run a chunk of task runs, one after another; ``publish``
+    is called with ``(task_run_id, event)`` for each run's start."""
+
+    def run_one(remote: RemoteTaskRun) -> Any:
+        if publish is None:
+            return run_on_worker(remote)
+        return run_on_worker(remote, functools.partial(publish, remote.task_run_id))
+
+    return run_chunk(remotes, run_one)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import pickle
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Self
 
@@ -36,6 +38,16 @@ __all__ = ["DaskTaskRunner", "get_dask_client"]
 _CONNECT_TIMEOUT = 10  # seconds to reach a scheduler at ``address`` (client_kwargs["timeout"])
 _MIN_SLOTS = 2  # a cluster's worker threads, at least (one that has none yet gets some)
 _ADAPTIVE_SLOTS = 128  # for an adaptive cluster, whose size follows the work
+
+
+def _run_chunk_on_dask(remotes: list[RemoteTaskRun], topic: str) -> Any:
+    """A Dask worker's entry: run a chunk, publishing each run's start on ``topic``."""
+    worker = distributed.get_worker()
+
+    def publish(task_run_id: str, event: Any) -> None:
+        worker.log_event(topic, pickle.dumps((task_run_id, event)))
+
+    return run_chunk_on_worker(remotes, publish)
 
 
 def _result_or_error(future: Any) -> Any:
@@ -154,6 +166,7 @@ class DaskTaskRunner(ClusterRunner):
                 )
         self._client: Any = None
         self._own_cluster: Any = None
+        self._topic = ""
 
     def duplicate(self) -> Self:
         """A fresh, unstarted runner with the same settings (one per flow run; a given
@@ -193,16 +206,31 @@ class DaskTaskRunner(ClusterRunner):
             self._client = distributed.Client(cluster, **self.client_kwargs)
             if self.adapt_kwargs is not None:
                 cluster.adapt(**self.adapt_kwargs)
-                # (an adaptive cluster grows with the work queued: let many chunks queue)
-                return _ADAPTIVE_SLOTS
+        self._listen()
+        if self.adapt_kwargs is not None:
+            return _ADAPTIVE_SLOTS  # (an adaptive cluster grows with the work queued)
         threads = sum(self._client.nthreads().values())
         return max(threads, _MIN_SLOTS)
+
+    def _listen(self) -> None:
+        """Subscribe to the topic on which the workers publish runs' starts (Dask's
+        structured events: worker, scheduler, this client), so each run's ``Running``
+        state reaches the store while it runs, not with its outcome."""
+        self._topic = f"wfkit-live-{uuid.uuid4().hex}"
+        self._live_calls = {}
+        self._client.subscribe_topic(self._topic, self._on_event)
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        # (on the client's event loop: a quick store write; a bad message is dropped)
+        with contextlib.suppress(Exception):
+            task_run_id, payload = pickle.loads(event[1])
+            self._record_live(task_run_id, payload)
 
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
     ) -> None:
         key = f"wfkit-{remotes[0].task_run_id}-{len(remotes)}"
-        future = self._client.submit(run_chunk_on_worker, remotes, key=key, pure=False)
+        future = self._client.submit(_run_chunk_on_dask, remotes, self._topic, key=key, pure=False)
         future.add_done_callback(lambda done: deliver(_result_or_error(done)))
 
     def _disconnect(self) -> None:
