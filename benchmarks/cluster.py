@@ -147,6 +147,56 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
         ray.shutdown()
 
 
+def _peak_rss_child(kind: str, n: int) -> None:
+    """In a fresh process: map ``n`` items on a LocalCluster (its scheduler lives in this
+    process, as for a flow's temporary cluster), print the process's peak RSS in MiB."""
+    import resource
+
+    import distributed
+
+    from wfkit.task_runners.dask import DaskTaskRunner
+
+    with distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
+    ) as cluster:
+        if kind == "raw":
+            with distributed.Client(cluster, set_as_default=False) as client:
+                results = client.gather(client.map(tasks.inc, range(n), pure=False))
+        else:
+
+            @flow(task_runner=DaskTaskRunner(cluster=cluster), log_prints=False)
+            def mapped() -> list[int]:
+                return tasks.inc_task.map(range(n)).result()
+
+            with use_runtime(store="memory://"):
+                results = mapped()
+        assert results == list(range(1, n + 1))
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def peak_rss_figure(n: int) -> dict[str, Any]:
+    import subprocess
+
+    def measure(kind: str) -> float:
+        out = subprocess.run(
+            [sys.executable, __file__, "--peak-child", kind, "--map", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return float(out.strip().splitlines()[-1])
+
+    wfkit, raw = measure("wfkit"), measure("raw")
+    return {
+        "name": "dask_map_peak_rss",
+        "unit": "MiB (the flow's process, with the LocalCluster's scheduler in it)",
+        "n": n,
+        "wfkit": wfkit,
+        "raw": raw,
+        "ratio": wfkit / raw,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--map", type=int, default=10_000)
@@ -154,13 +204,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="dask,ray")
     parser.add_argument("--store", choices=["memory", "sqlite"], default="sqlite")
+    parser.add_argument("--peak-rss", type=int, default=0, help="also: peak RSS for N items")
+    parser.add_argument("--peak-child", choices=["wfkit", "raw"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peak_child:
+        _peak_rss_child(args.peak_child, args.map)
+        return
     with tempfile.TemporaryDirectory(prefix="wfkit-cluster-bench-") as tmp:
         url = "memory://" if args.store == "memory" else f"sqlite:///{tmp}/wfkit.db"
         figures: list[dict[str, Any]] = []
         with use_runtime(store=url):
             for name in args.only.split(","):
                 figures += {"dask": dask_figures, "ray": ray_figures}[name](args)
+        if args.peak_rss:
+            figures.append(peak_rss_figure(args.peak_rss))
     print(json.dumps({"store": args.store, "figures": figures}, indent=2))
 
 
