@@ -248,3 +248,37 @@ def test_running_reaches_the_store_while_the_task_runs(dask_cluster: Any, tmp_pa
             thread.join(60)
         assert box["value"] == "opened"
         assert hh.task_run(wait_for_gate).state_names == ["Pending", "Running", "Completed"]
+
+
+def test_a_cluster_that_goes_away_mid_flow_fails_the_flow_run_clearly(
+    h: Harness, tmp_path: Path
+) -> None:
+    from wfkit.testing.runner_conformance import wait_for_gate
+
+    gate = tmp_path / "gate"
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=1, threads_per_worker=1, dashboard_address=":0"
+    )
+
+    def close_once_started() -> None:
+        for _ in range(3000):
+            if Path(f"{gate}.started").exists():
+                break
+            threading.Event().wait(0.01)
+        cluster.close()
+
+    closer = threading.Thread(target=close_once_started)
+    closer.start()
+
+    @flow(task_runner=DaskTaskRunner(cluster=cluster))
+    def abandoned() -> str:
+        return wait_for_gate.submit(str(gate)).result()
+
+    try:
+        with pytest.raises(ConnectionError, match="the Dask cluster at tcp://.* went away"):
+            abandoned()
+    finally:
+        closer.join(60)
+        cluster.close()
+    assert h.flow_run().state.name == "Failed"
+    assert h.task_run(wait_for_gate).state_names == ["Pending", "Running", "Crashed"]

@@ -18,6 +18,7 @@ import importlib
 import pickle
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from typing import Any, Self
 
 from wfkit.context import flow_run_context
@@ -50,10 +51,16 @@ def _run_chunk_on_dask(remotes: list[RemoteTaskRun], topic: str) -> Any:
     return run_chunk_on_worker(remotes, publish)
 
 
-def _result_or_error(future: Any) -> Any:
+def _result_or_error(future: Any, address: str) -> Any:
     try:
         return future.result()
-    except Exception as exc:  # the chunk was lost: a dead worker, a closed client...
+    except CancelledError as exc:  # (not by wfkit: it never cancels what it sent)
+        return ConnectionError(
+            f"the Dask cluster at {address} went away while the run was on it "
+            f"({type(exc).__name__}: {exc}). Keep the cluster up until the flow run ends "
+            "(a cluster= you pass must outlive the flow run)."
+        )
+    except Exception as exc:  # the chunk was lost: a dead worker (KilledWorker)...
         return exc
 
 
@@ -167,6 +174,7 @@ class DaskTaskRunner(ClusterRunner):
         self._client: Any = None
         self._own_cluster: Any = None
         self._topic = ""
+        self._scheduler_address = ""
 
     def duplicate(self) -> Self:
         """A fresh, unstarted runner with the same settings (one per flow run; a given
@@ -206,6 +214,7 @@ class DaskTaskRunner(ClusterRunner):
             self._client = distributed.Client(cluster, **self.client_kwargs)
             if self.adapt_kwargs is not None:
                 cluster.adapt(**self.adapt_kwargs)
+        self._scheduler_address = str(self._client.scheduler.address)
         self._listen()
         if self.adapt_kwargs is not None:
             return _ADAPTIVE_SLOTS  # (an adaptive cluster grows with the work queued)
@@ -231,7 +240,8 @@ class DaskTaskRunner(ClusterRunner):
     ) -> None:
         key = f"wfkit-{remotes[0].task_run_id}-{len(remotes)}"
         future = self._client.submit(_run_chunk_on_dask, remotes, self._topic, key=key, pure=False)
-        future.add_done_callback(lambda done: deliver(_result_or_error(done)))
+        address = self._scheduler_address
+        future.add_done_callback(lambda done: deliver(_result_or_error(done, address)))
 
     def _disconnect(self) -> None:
         client, self._client = self._client, None
