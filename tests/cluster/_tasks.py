@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 import os
 import signal
+import threading
 
 import wfkit.runtime
 from wfkit import get_run_logger, task
@@ -45,3 +46,10 @@ def adds_on_the_cluster(x: int) -> int:
 @task
 def run_count_and_pid() -> tuple[int, int]:
     return int(wfkit.runtime.task_run.run_count), os.getpid()
+
+
+@task(timeout_seconds=1)
+def overstays() -> str:
+    """Waits far past its timeout, in real time."""
+    threading.Event().wait(20)
+    return "finished anyway"

@@ -282,3 +282,16 @@ def test_a_cluster_that_goes_away_mid_flow_fails_the_flow_run_clearly(
         cluster.close()
     assert h.flow_run().state.name == "Failed"
     assert h.task_run(wait_for_gate).state_names == ["Pending", "Running", "Crashed"]
+
+
+def test_timeouts_are_enforced_on_the_worker(dask_cluster: Any, tmp_path: Path) -> None:
+    from wfkit.context import use_runtime
+
+    @flow(task_runner=DaskTaskRunner(cluster=dask_cluster))
+    def slow() -> Any:
+        return _tasks.overstays.submit().wait()
+
+    with use_runtime(store="memory://") as rt:  # (a real clock: the timeout is real)
+        slow()
+        (run,) = rt.store.task_runs()
+    assert run.state_names == ["Pending", "Running", "TimedOut"]
