@@ -93,8 +93,7 @@ class ClusterRunner(_PoolRunner):
         """Which argument of ``remote`` cannot be serialized (None if all can)."""
         import cloudpickle  # (a dependency of both extras; only a failed send needs it here)
 
-        arguments: dict[str, Any] = getattr(remote, "arguments", {})
-        for name, value in arguments.items():
+        for name, value in remote.arguments.items():
             try:
                 cloudpickle.dumps(value)
             except Exception as exc:

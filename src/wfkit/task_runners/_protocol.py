@@ -56,9 +56,16 @@ class TaskRunFuture(Protocol):
 
 class RemoteTaskRun(Protocol):
     """The picklable form of a task run, for runners that execute it in another process
-    (see :meth:`TaskRunCall.run_remote`)."""
+    (see :meth:`TaskRunCall.run_remote`).
+
+    Attributes:
+        task_run_id: the run's id.
+        arguments: the task's arguments by name, upstream results filled in (what a
+            runner's serializer must carry; name the one it cannot).
+    """
 
     task_run_id: str
+    arguments: dict[str, Any]
 
     def execute(
         self, task_runner: TaskRunner | None = None, publish: Callable[[Any], object] | None = None

@@ -79,6 +79,30 @@ def _copy_kwargs(value: Any, name: str) -> dict[str, Any]:
     return dict(value)
 
 
+def _check_where(
+    cluster: Any, address: Any, cluster_class: Any, cluster_kwargs: Any, adapt_kwargs: Any
+) -> None:
+    """Prefect's rules: an address excludes the cluster arguments; a running cluster
+    excludes the ones that would start one."""
+    if address is not None and not isinstance(address, str):
+        raise ConfigurationError(
+            f"DaskTaskRunner(address={address!r}): address must be a scheduler address "
+            "string such as 'tcp://127.0.0.1:8786'."
+        )
+    given = cluster is not None or cluster_class or cluster_kwargs or adapt_kwargs is not None
+    if address and given:
+        raise ConfigurationError(
+            f"DaskTaskRunner(address={address!r}, ...): address connects to a running "
+            "scheduler, so cluster, cluster_class, cluster_kwargs and adapt_kwargs cannot "
+            "be given with it. Pass one or the other."
+        )
+    if cluster is not None and (cluster_class or cluster_kwargs):
+        raise ConfigurationError(
+            f"DaskTaskRunner(cluster={cluster!r}, ...): a running cluster is used as it is, "
+            "so cluster_class and cluster_kwargs cannot be given with it."
+        )
+
+
 def _resolve_cluster_class(value: Any) -> Callable[..., Any] | None:
     if value is None or callable(value) and not isinstance(value, str):
         return value  # type: ignore[no-any-return]
@@ -136,23 +160,7 @@ class DaskTaskRunner(ClusterRunner):
         client_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if address is not None and not isinstance(address, str):
-            raise ConfigurationError(
-                f"DaskTaskRunner(address={address!r}): address must be a scheduler address "
-                "string such as 'tcp://127.0.0.1:8786'."
-            )
-        given = cluster is not None or cluster_class or cluster_kwargs or adapt_kwargs is not None
-        if address and given:
-            raise ConfigurationError(
-                f"DaskTaskRunner(address={address!r}, ...): address connects to a running "
-                "scheduler, so cluster, cluster_class, cluster_kwargs and adapt_kwargs cannot "
-                "be given with it. Pass one or the other."
-            )
-        if cluster is not None and (cluster_class or cluster_kwargs):
-            raise ConfigurationError(
-                f"DaskTaskRunner(cluster={cluster!r}, ...): a running cluster is used as it is, "
-                "so cluster_class and cluster_kwargs cannot be given with it."
-            )
+        _check_where(cluster, address, cluster_class, cluster_kwargs, adapt_kwargs)
         self.cluster = cluster
         self.address = address or None
         self.cluster_class = _resolve_cluster_class(cluster_class)
