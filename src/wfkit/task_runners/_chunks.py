@@ -20,6 +20,7 @@ that was running.
 
 from __future__ import annotations
 
+import contextvars
 import pickle
 import threading
 import time
@@ -99,7 +100,8 @@ class ChunkSender:
             if alone:  # (nothing to group it with: it goes from here, a thread handoff less)
                 self._in_flight += 1
         if alone:
-            self._submit([slot], group)
+            # (in an empty context, as the sending thread: see below)
+            contextvars.Context().run(self._submit, [slot], group)
             return self._wait(slot)
         with self._lock:
             self._pending.append(slot)
