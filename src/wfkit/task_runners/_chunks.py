@@ -64,6 +64,8 @@ class ChunkSender:
             every thread busy while chunks travel).
         diagnose: given a run of a chunk that could not be sent, the error that run alone
             would meet (an argument that cannot be serialized), or None.
+        run_now: sends a chunk and waits for its result in the calling thread (raising
+            what would lose it), for a lone run; None: lone runs go by ``submit_chunk``.
     """
 
     def __init__(
@@ -71,8 +73,10 @@ class ChunkSender:
         submit_chunk: SubmitChunk,
         max_in_flight: int,
         diagnose: Callable[[RemoteTaskRun], BaseException | None],
+        run_now: Callable[[list[RemoteTaskRun], Any], Any] | None = None,
     ) -> None:
         self._submit_chunk = submit_chunk
+        self._run_now = run_now
         self._max_in_flight = max(1, max_in_flight)
         self._diagnose = diagnose
         self._pending: deque[_Slot] = deque()
@@ -101,7 +105,7 @@ class ChunkSender:
                 self._in_flight += 1
         if alone:
             # (in an empty context, as the sending thread: see below)
-            contextvars.Context().run(self._submit, [slot], group)
+            contextvars.Context().run(self._submit_alone, slot, group)
             return self._wait(slot)
         with self._lock:
             self._pending.append(slot)
@@ -162,6 +166,19 @@ class ChunkSender:
             (chunk if slot.group == first.group else others).append(slot)
         pending.extendleft(reversed(others))
         return chunk
+
+    def _submit_alone(self, slot: _Slot, group: Any) -> None:
+        """Send a lone run from the calling thread, and wait for it there if the cluster
+        can (no callback thread to hand its outcome over)."""
+        if self._run_now is None:
+            self._submit([slot], group)
+            return
+        started = time.perf_counter()
+        try:
+            result = self._run_now([slot.remote], group)
+        except Exception as exc:  # lost, or could not be sent
+            result = exc
+        self._delivered([slot], started, result)
 
     def _submit(self, chunk: list[_Slot], group: Any) -> None:
         started = time.perf_counter()

@@ -68,7 +68,9 @@ class ClusterRunner(_PoolRunner):
                     # from this thread, must not see the run, or the test harness's virtual
                     # sleeps would reach them)
                     slots = contextvars.Context().run(self._connect)
-                    self._chunks = ChunkSender(self._submit_chunk, 2 * slots, self._unserializable)
+                    self._chunks = ChunkSender(
+                        self._submit_chunk, 2 * slots, self._unserializable, self._run_chunk_now
+                    )
                 chunks = self._chunks
         send = functools.partial(self._send, chunks)
         job = Job(call, functools.partial(call.run_remote, send))
@@ -127,6 +129,10 @@ class ClusterRunner(_PoolRunner):
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
     ) -> None:
+        raise NotImplementedError
+
+    def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
+        """Send a chunk and wait for its result here (see :class:`ChunkSender`)."""
         raise NotImplementedError
 
     def _disconnect(self) -> None:

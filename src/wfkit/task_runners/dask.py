@@ -243,13 +243,22 @@ class DaskTaskRunner(ClusterRunner):
             task_run_id, payload = pickle.loads(event[1])
             self._record_live(task_run_id, payload)
 
+    def _send_chunk(self, remotes: list[RemoteTaskRun]) -> Any:
+        key = f"wfkit-{remotes[0].task_run_id}-{len(remotes)}"
+        return self._client.submit(_run_chunk_on_dask, remotes, self._topic, key=key, pure=False)
+
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
     ) -> None:
-        key = f"wfkit-{remotes[0].task_run_id}-{len(remotes)}"
-        future = self._client.submit(_run_chunk_on_dask, remotes, self._topic, key=key, pure=False)
         address = self._scheduler_address
+        future = self._send_chunk(remotes)
         future.add_done_callback(lambda done: deliver(_result_or_error(done, address)))
+
+    def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
+        result = _result_or_error(self._send_chunk(remotes), self._scheduler_address)
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def _disconnect(self) -> None:
         client, self._client = self._client, None

@@ -126,12 +126,18 @@ class RayTaskRunner(ClusterRunner):
     def _group(self) -> Any:
         return _options.get()
 
+    def _send_chunk(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
+        remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
+        return remote_fn.remote(remotes)
+
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
     ) -> None:
-        remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
-        ref = remote_fn.remote(remotes)
-        ref.future().add_done_callback(lambda done: deliver(_result_or_error(done)))
+        future = self._send_chunk(remotes, group).future()
+        future.add_done_callback(lambda done: deliver(_result_or_error(done)))
+
+    def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
+        return ray.get(self._send_chunk(remotes, group))
 
     def _disconnect(self) -> None:
         self._run_chunk = None
