@@ -2,7 +2,8 @@
 cluster: a LocalCluster of 2 worker processes with 1 thread each / ``ray.init(num_cpus=2)``.
 
     PYTHONPATH=src .venv/bin/python benchmarks/cluster.py [--map N] [--chain M] [--repeat R]
-        [--only dask,ray] [--store memory|sqlite]
+        [--only dask,ray] [--store memory|sqlite] [--peak-rss N]
+        [--prefect-python ../prefect-venv/bin/python [--prefect-map N]]
 
 Prints one JSON document: per-task milliseconds for ``task.map`` over N trivial items plus
 their results (vs ``client.map`` + ``client.gather`` / ``[f.remote(x) ...]`` + ``ray.get``),
@@ -197,6 +198,33 @@ def peak_rss_figure(n: int) -> dict[str, Any]:
     }
 
 
+def prefect_figure(python: str, n: int, ours: float) -> dict[str, Any]:
+    """prefect-dask's per-task cost for the same map (``_cluster_prefect.py``, run with
+    ``python``, a fresh ``PREFECT_HOME``), beside wfkit's from this run."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="wfkit-prefect-home-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PYTHON"))}
+        env["PREFECT_HOME"] = home
+        out = subprocess.run(
+            [python, str(HERE / "_cluster_prefect.py"), str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+            cwd=home,
+        ).stdout
+    prefect = json.loads(out.strip().splitlines()[-1])["ms_per_task"]
+    return {
+        "name": "prefect_dask_map",
+        "unit": "ms per task (prefect-dask 3.8.8, temporary servers; timed in the flow body)",
+        "n": n,
+        "prefect": prefect,
+        "wfkit": ours,
+        "prefect_over_wfkit": prefect / ours,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--map", type=int, default=10_000)
@@ -205,6 +233,8 @@ def main() -> None:
     parser.add_argument("--only", default="dask,ray")
     parser.add_argument("--store", choices=["memory", "sqlite"], default="sqlite")
     parser.add_argument("--peak-rss", type=int, default=0, help="also: peak RSS for N items")
+    parser.add_argument("--prefect-python", help="a Python with prefect 3.8.8 and prefect-dask")
+    parser.add_argument("--prefect-map", type=int, default=500, help="N for prefect-dask's map")
     parser.add_argument("--peak-child", choices=["wfkit", "raw"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_child:
@@ -216,6 +246,9 @@ def main() -> None:
         with use_runtime(store=url):
             for name in args.only.split(","):
                 figures += {"dask": dask_figures, "ray": ray_figures}[name](args)
+        if args.prefect_python:
+            ours = next(f for f in figures if f["name"] == "dask_map")["wfkit"]["median"]
+            figures.append(prefect_figure(args.prefect_python, args.prefect_map, ours))
         if args.peak_rss:
             figures.append(peak_rss_figure(args.peak_rss))
     print(json.dumps({"store": args.store, "figures": figures}, indent=2))
