@@ -8,12 +8,14 @@ variable                  default                              meaning
 ``WFKIT_LOGGING_LEVEL``   ``INFO``                             level of the ``wfkit`` loggers
 ``WFKIT_STORE_COMMIT_``   ``0.1``                              most seconds a recorded state
 ``INTERVAL``                                                   waits before it is committed
+``WFKIT_HEARTBEAT_``      ``10``                               seconds between heartbeats of a
+``INTERVAL``                                                   process with live runs
 ========================  ===================================  =================================
 
 The settings are loaded on first use and cached; :func:`reload_settings` reads the
 environment again. The engine asks for one setting at a time (:func:`store_url`,
-:func:`logging_level`, :func:`store_commit_interval`): a setting none of whose variables is set is its default, without
-loading (and importing) pydantic-settings, which keeps a script's first flow call and a
+:func:`logging_level`, :func:`store_commit_interval`, :func:`store_heartbeat_interval`): a
+setting none of whose variables is set is its default, without loading (and importing) pydantic-settings, which keeps a script's first flow call and a
 test's first run fast. Asking for a setting whose variable is set loads and validates them
 all. Variable names are matched without regard to case, as pydantic-settings matches them.
 """
@@ -37,11 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_HOME",
     "DEFAULT_LOGGING_LEVEL",
+    "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_STORE_COMMIT_INTERVAL",
     "get_settings",
     "logging_level",
     "reload_settings",
     "store_commit_interval",
+    "store_heartbeat_interval",
     "store_url",
 ]
 
@@ -49,6 +53,8 @@ DEFAULT_HOME = "~/.wfkit"
 DEFAULT_LOGGING_LEVEL = "INFO"
 DEFAULT_STORE_COMMIT_INTERVAL = 0.1  # seconds: what a SIGKILL may lose
 _MAX_STORE_COMMIT_INTERVAL = 60.0
+DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds; another host judges a run Crashed after three
+_HEARTBEAT_RANGE = (0.001, 3600.0)
 
 
 def _default_store_url(home: Path) -> str:
@@ -98,24 +104,61 @@ def store_commit_interval(value: float | None = None) -> float:
         ConfigurationError: the value is not a number of seconds from 0 to 60.
     """
     if value is not None:
-        try:
-            return _checked_interval(value, "commit_interval")
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from None
+        return _checked_argument(_commit_interval, value, "commit_interval")
     if not _configured("WFKIT_STORE_COMMIT_INTERVAL"):
         return DEFAULT_STORE_COMMIT_INTERVAL
     return get_settings().store_commit_interval  # type: ignore[no-any-return]
 
 
-def _checked_interval(value: object, name: str) -> float:
-    """``value`` as seconds, or ValueError naming ``name``."""
+def store_heartbeat_interval(value: float | None = None) -> float:
+    """``value`` if given (checked), else the configured ``WFKIT_HEARTBEAT_INTERVAL``: the
+    seconds between heartbeats of a process that has live runs in a store.
+
+    Raises:
+        ConfigurationError: the value is not a number of seconds from 0.001 to 3600.
+    """
+    if value is not None:
+        return _checked_argument(_heartbeat_interval, value, "heartbeat_interval")
+    if not _configured("WFKIT_HEARTBEAT_INTERVAL"):
+        return DEFAULT_HEARTBEAT_INTERVAL
+    return get_settings().heartbeat_interval  # type: ignore[no-any-return]
+
+
+def _checked_argument(check: Any, value: object, name: str) -> float:
+    try:
+        return check(value, name)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _seconds(value: object, low: float, high: float) -> float | None:
+    """``value`` as seconds if it is a number from ``low`` to ``high``, else None."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
     seconds = float(value) if number else math.nan  # type: ignore[arg-type]
-    if not 0 <= seconds <= _MAX_STORE_COMMIT_INTERVAL:  # NaN fails too
+    return seconds if low <= seconds <= high else None  # NaN fails too
+
+
+def _commit_interval(value: object, name: str) -> float:
+    """``value`` as a commit interval, or ValueError naming ``name``."""
+    seconds = _seconds(value, 0, _MAX_STORE_COMMIT_INTERVAL)
+    if seconds is None:
         raise ValueError(
             f"{name}={value!r} is not a commit interval: give the most seconds a recorded "
             f"state may wait before it is committed, from 0 to {_MAX_STORE_COMMIT_INTERVAL:g} "
             f"(default {DEFAULT_STORE_COMMIT_INTERVAL}; a SIGKILL loses at most that much)."
+        )
+    return seconds
+
+
+def _heartbeat_interval(value: object, name: str) -> float:
+    """``value`` as a heartbeat interval, or ValueError naming ``name``."""
+    seconds = _seconds(value, *_HEARTBEAT_RANGE)
+    if seconds is None:
+        low, high = _HEARTBEAT_RANGE
+        raise ValueError(
+            f"{name}={value!r} is not a heartbeat interval: give the seconds between "
+            f"heartbeats, from {low:g} to {high:g} (default {DEFAULT_HEARTBEAT_INTERVAL:g}); "
+            "another host judges a run Crashed after three intervals without one."
         )
     return seconds
 
@@ -133,6 +176,7 @@ def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
         store: str | None = None
         logging_level: str = DEFAULT_LOGGING_LEVEL
         store_commit_interval: float = DEFAULT_STORE_COMMIT_INTERVAL
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
 
         @pydantic.field_validator("home")
         @classmethod
@@ -152,14 +196,13 @@ def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
 
         @pydantic.field_validator("store_commit_interval", mode="before")
         @classmethod
-        def _interval(cls, value: object) -> float:
-            # Before pydantic's parsing, so that every bad value gets the message naming
-            # the variable and its range.
-            try:
-                value = float(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                pass  # refused just below, shown as given
-            return _checked_interval(value, "WFKIT_STORE_COMMIT_INTERVAL")
+        def _commit(cls, value: object) -> float:
+            return _commit_interval(_number(value), "WFKIT_STORE_COMMIT_INTERVAL")
+
+        @pydantic.field_validator("heartbeat_interval", mode="before")
+        @classmethod
+        def _heartbeat(cls, value: object) -> float:
+            return _heartbeat_interval(_number(value), "WFKIT_HEARTBEAT_INTERVAL")
 
         @property
         def store_url(self) -> str:
@@ -167,6 +210,15 @@ def _settings_class(pydantic: ModuleType) -> type[BaseSettings]:
             return self.store or _default_store_url(self.home)
 
     return Settings
+
+
+def _number(value: object) -> object:
+    """An environment variable's text as a float if it is one, else as given: checked
+    before pydantic's parsing, so every bad value gets the message naming the variable."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -1,11 +1,13 @@
 """A script for ``test_signals.py``: a flow maps a task over 500 items; item 3 says when it
 is running (one line on stdout) and then blocks, so the test can send a signal at that point.
 
-Usage: ``python signal_script.py STORE_URL [--user-handler] [--inline] [--raise-in-worker]``
+Usage: ``python signal_script.py STORE_URL [--user-handler] [--inline] [--raise-in-worker]
+[--async]`` (``--async``: an async flow mapping an async task, or awaiting it inline).
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
 import threading
@@ -37,6 +39,23 @@ def many() -> int:
     return len(futures)
 
 
+@task
+async def astep(i: int) -> int:
+    if i == BLOCKING_ITEM:
+        print(f"running {threading.current_thread().name}", flush=True)
+        await asyncio.sleep(60)  # the test signals the process long before this ends
+    await asyncio.sleep(0.05)
+    return i
+
+
+@flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+async def amany() -> int:
+    if "--inline" in sys.argv:
+        return sum([await astep(i) for i in range(500)])
+    futures = astep.map(range(500))
+    return len(futures)
+
+
 def _user_handler(signum: int, frame: object) -> None:
     print("user handler", flush=True)
     sys.exit(7)
@@ -46,4 +65,7 @@ if __name__ == "__main__":
     if "--user-handler" in sys.argv:
         signal.signal(signal.SIGTERM, _user_handler)
     with use_runtime(store=sys.argv[1]):
-        many()
+        if "--async" in sys.argv:
+            asyncio.run(amany())
+        else:
+            many()

@@ -27,6 +27,12 @@ HOST, PID = socket.gethostname(), os.getpid()
 TAGS = ("a", "b", "c")
 
 
+def _stays_crashed(entry, state) -> bool:
+    """Whether the store ignores ``state`` because the run is Crashed (a Crashed run stays
+    so; the invariant's reads have flushed every earlier record)."""
+    return entry["states"][-1].type.value == "CRASHED" and state.type.value != "CRASHED"
+
+
 class StoreMachine(RuleBasedStateMachine):
     flow_ids = Bundle("flow_ids")
     task_ids = Bundle("task_ids")
@@ -104,6 +110,8 @@ class StoreMachine(RuleBasedStateMachine):
         entry = self.flows[flow_id]
         snap = entry["snap"]._replace(state=self._stamp(state), run_count=len(entry["states"]))
         self.store.record_flow_run(snap)
+        if _stays_crashed(entry, state):
+            return
         entry["snap"] = snap
         entry["states"].append(state)
 
@@ -112,6 +120,8 @@ class StoreMachine(RuleBasedStateMachine):
         entry = self.tasks[task_id]
         snap = entry["snap"]._replace(state=self._stamp(state))
         self.store.record_task_run(snap)
+        if _stays_crashed(entry, state):
+            return
         entry["snap"] = snap
         entry["states"].append(state)
 

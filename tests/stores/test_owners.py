@@ -273,5 +273,66 @@ def test_the_heartbeat_thread_beats_only_while_the_process_has_live_runs(
 
 @pytest.mark.parametrize("interval", [0, -1, math.nan, math.inf, "10", True, 7200])
 def test_a_bad_heartbeat_interval_is_refused_naming_it(tmp_path: Path, interval: object) -> None:
-    with pytest.raises(ConfigurationError, match=r"heartbeat_interval=.* is invalid"):
+    with pytest.raises(
+        ConfigurationError, match=r"heartbeat_interval=.* is not a heartbeat interval"
+    ):
         SqliteStore(tmp_path / "runs.db", heartbeat_interval=interval)  # type: ignore[arg-type]
+
+
+def _forget_owners(path: Path) -> None:
+    """Make the runs of ``path`` look recorded before schema version 3: no owner."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for table in ("flow_runs", "task_runs"):
+            conn.execute(f"UPDATE {table} SET owner = NULL")
+        conn.execute("DELETE FROM owners")
+    finally:
+        conn.close()
+
+
+def _set_pid_column(path: Path, pid: int) -> None:
+    """Make the runs of ``path`` recorded by process ``pid`` of this host."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for table in ("flow_runs", "task_runs"):
+            conn.execute(f"UPDATE {table} SET host = ?, pid = ?", (current_owner().host, pid))
+    finally:
+        conn.close()
+
+
+def test_runs_recorded_before_owners_existed_are_judged_by_their_pid(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    _record_some_runs(path)
+    _forget_owners(path)
+    _set_pid_column(path, _dead_pid())
+
+    with SqliteStore(path) as store:
+        assert _names(store) == CRASHED
+        assert "no longer exists" in (store.flow_run("live").state.message or "")
+
+
+def test_pre_owner_runs_of_another_host_are_judged_by_their_last_state_change(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    _record_some_runs(path)  # recorded by 'host-a', in 2024: long silent
+    _forget_owners(path)
+
+    with SqliteStore(path) as store:
+        assert _names(store) == CRASHED
+        message = store.flow_run("live").state.message or ""
+    assert "host 'host-a'" in message and "no heartbeat for over 30 s" in message
+
+
+def test_runs_recorded_before_owners_existed_by_a_live_process_are_left_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    _record_some_runs(path)
+    _forget_owners(path)
+    _set_pid_column(path, os.getppid())  # alive
+
+    with SqliteStore(path) as store:
+        assert store.flow_run("live").state_names == ["Pending", "Running"]
+    with SqliteStore(path) as store:  # adopted once, and still alive
+        assert store.flow_run("live").state_names == ["Pending", "Running"]

@@ -8,6 +8,7 @@ the lifecycle's effects.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from contextvars import ContextVar
@@ -30,6 +31,7 @@ from wfkit._engine.signals import (
     flow_ended,
     flow_started,
     install_sigterm_handler,
+    is_cancellation,
     is_interrupt,
     task_ended,
     task_started,
@@ -323,8 +325,9 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
 
     def all_ended(error: BaseException | None = None) -> None:
         # An interrupt (the body's, or one that reaches this thread while it waits or helps)
-        # ends the flow run now: nothing queued may run, so the interrupt is not held up.
-        if is_interrupt(error):
+        # or a cancellation (an async flow's Ctrl-C) ends the flow run now: nothing queued
+        # may run, so the interrupt is not held up.
+        if error is not None and (is_interrupt(error) or is_cancellation(error)):
             _abandon(ctx, error)
             return
         try:
@@ -340,9 +343,9 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
             try:
                 value = await fn(*bound.args, **bound.kwargs)
             except BaseException as exc:
-                await _to_thread(all_ended, exc)
+                await _wait_for(all_ended, ctx, exc)
                 raise
-            await _to_thread(all_ended)
+            await _wait_for(all_ended, ctx)
             return settle_returned(value)
 
         return run_async
@@ -367,10 +370,10 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
                     yield value
             except BaseException as exc:
                 await values.aclose()
-                await _to_thread(all_ended, exc)
+                await _wait_for(all_ended, ctx, exc)
                 raise
             await values.aclose()
-            await _to_thread(all_ended)
+            await _wait_for(all_ended, ctx)
 
         return run_async_gen
 
@@ -386,10 +389,37 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
     return run
 
 
-async def _to_thread(fn: Callable[..., None], *args: Any) -> None:
-    # (asyncio is loaded: this is a coroutine. The wait blocks, so it happens in a worker
-    # thread and the flow's event loop goes on.)
-    await sys.modules["asyncio"].to_thread(fn, *args)
+async def _wait_for(fn: Callable[..., None], ctx: FlowRunContext, *args: Any) -> None:
+    """Await ``fn(*args)``, which blocks (waiting for task runs), run in a daemon thread so
+    that the flow's event loop goes on. If the awaiting task is cancelled meanwhile (Ctrl-C
+    under ``asyncio.run``), the flow run's task runs are abandoned and the cancellation goes
+    on at once: the thread is not asyncio's executor, whose shutdown would wait for it."""
+    # (asyncio is loaded: this is a coroutine)
+    loop = sys.modules["asyncio"].get_running_loop()
+    done = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if not done.done():
+            done.set_result(None) if error is None else done.set_exception(error)
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            fn(*args)
+        except BaseException as exc:
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, error)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=work, name="wfkit-flow-wait", daemon=True).start()
+    try:
+        await done
+    except BaseException as exc:
+        if is_cancellation(exc):
+            _abandon(ctx, exc)
+        raise
 
 
 def _abandon(ctx: FlowRunContext, error: BaseException) -> None:

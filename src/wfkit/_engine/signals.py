@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextvars
 import os
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any, TypeGuard
@@ -45,6 +46,7 @@ __all__ = [
     "flow_ended",
     "flow_started",
     "install_sigterm_handler",
+    "is_cancellation",
     "is_interrupt",
     "task_ended",
     "task_started",
@@ -78,6 +80,14 @@ def flow_ended(ctx: Any) -> None:
 def is_interrupt(error: BaseException | None) -> TypeGuard[BaseException]:
     """Whether ``error`` ends the program rather than a run (Ctrl-C, ``sys.exit``)."""
     return isinstance(error, KeyboardInterrupt | SystemExit)
+
+
+def is_cancellation(error: BaseException | None) -> bool:
+    """Whether ``error`` is asyncio's CancelledError (what Ctrl-C becomes under
+    ``asyncio.run``). Looked up in ``sys.modules``: if asyncio was never imported nothing
+    can be cancelled by it, and importing it costs ~40 ms."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(error, asyncio.CancelledError)
 
 
 # -- SIGTERM -------------------------------------------------------------------------------

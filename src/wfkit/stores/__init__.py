@@ -8,6 +8,7 @@ Choose one by URL:
 - anything a plugin's ``wfkit_make_store(url)`` hook accepts.
 
 ``open_store(url=None)`` opens one; ``None`` opens the configured store (``WFKIT_STORE``).
+``open_store(url, read_only=True)`` (or a URL ending ``?mode=ro``) opens one only to read it.
 
 A store is three small protocols in one object: a :class:`RunRecorder` (what the engine
 writes), a :class:`RunReader` (what the harness, CLI, UI and scripts read) and a
@@ -54,7 +55,7 @@ __all__ = [
 _KNOWN_SCHEMES = ("memory://", "sqlite:///")
 
 
-def open_store(url: str | None = None) -> RunStore:
+def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
     """Open the run store at ``url``.
 
     ``None`` means the configured store (``WFKIT_STORE``, default the SQLite file in
@@ -62,14 +63,34 @@ def open_store(url: str | None = None) -> RunStore:
     just recorded is there to read (also for a configured ``memory://`` store). An explicit
     URL opens a new store object each call (``"memory://"``: a new, empty store).
 
+    ``read_only=True`` adds ``?mode=ro`` to the URL: a SQLite store is then opened without
+    ever writing to it (the file must exist; runs of dead processes are shown ``Crashed``
+    without being recorded so; recording raises :class:`~wfkit.exceptions.StoreError`). This is
+    how ``wf`` and ``wf ui`` read, beside processes that write. A memory store lives in its
+    process only: ``read_only`` gives the configured one (or a new one) as it is.
+
     Raises:
         ConfigurationError: the URL's scheme is unknown and no plugin accepts it.
         StoreError: the store exists but cannot be used (corrupt, too new a schema).
         TypeError: a plugin opened the URL but its store lacks members of :class:`RunStore`.
     """
+    if read_only:
+        url = store_url() if url is None else url
+        if isinstance(url, str):  # anything else: open_store_at explains
+            if url.startswith("memory://"):
+                return configured_store() if url == store_url() else open_store_at(url)
+            url = _read_only_url(url)
+        return open_store_at(url)
     if url is None:
         return configured_store()
     return open_store_at(url)
+
+
+def _read_only_url(url: str) -> str:
+    """``url`` with ``mode=ro`` in its query (a ``mode=rw`` there is replaced)."""
+    base, _, query = url.partition("?")
+    params = [p for p in query.split("&") if p and not p.startswith("mode=")]
+    return f"{base}?{'&'.join([*params, 'mode=ro'])}"
 
 
 _configured: RunStore | None = None

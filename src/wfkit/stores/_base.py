@@ -28,6 +28,7 @@ __all__ = [
     "check_limit",
     "check_moment",
     "check_tags",
+    "owner_gone_message",
     "run_times",
     "state_matches",
 ]
@@ -199,3 +200,13 @@ def run_times(states: Sequence[State]) -> tuple[datetime | None, datetime | None
     start = next((s.timestamp for s in states if s.type is running), None)
     end = states[-1].timestamp if states and states[-1].is_final() else None
     return start, end
+
+
+def owner_gone_message(host: str | None, pid: int | None, why: str, last_beat: datetime) -> str:
+    """The message of the ``Crashed`` state a run gets when the process recording it
+    (``host``, ``pid``) is gone for the reason ``why``; ``last_beat``: its last heartbeat."""
+    beat = last_beat.astimezone(UTC).isoformat(timespec="seconds")
+    return (
+        f"The process that was running this (host {host!r}, pid {pid}) {why}; it was "
+        f"probably killed. Its last heartbeat was at {beat}."
+    )

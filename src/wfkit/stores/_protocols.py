@@ -32,7 +32,12 @@ class RunRecorder(Protocol):
     Each ``record_*_run`` call upserts the run from the snapshot and appends
     ``snapshot.state`` to the run's history; histories keep the order of the calls, also
     across threads. A recorder may buffer writes, but what it buffered is readable through
-    the same store's reading methods and durable after :meth:`flush`. Recording is called on
+    the same store's reading methods and durable after :meth:`flush`.
+
+    A run whose recorded state is ``Crashed`` stays so: a later record of it (written after
+    the ``Crashed`` one, for a buffering store) whose state is not ``Crashed`` is ignored. A
+    run is recorded ``Crashed`` when its process was judged dead or was signalled; if that
+    process goes on recording, what it says is no longer the run's story. Recording is called on
     the engine's hot path (three state changes per task run): keep it cheap and never block
     on I/O there if you can buffer instead.
     """

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.states import StateType
-from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._base import STATE_TYPE_VALUES, FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._sqlite_owners import HEARTBEAT, now_us
 from wfkit.stores._sqlite_rows import (
     _FLOW_COLUMNS,
@@ -33,6 +33,7 @@ _log = logging.getLogger("wfkit.stores")
 # Read once: an Enum class attribute goes through the metaclass's __getattr__ (CPython 3.11),
 # about ten times slower than a global, and every flushed flow state is compared with it.
 _RUNNING = StateType.RUNNING
+_CRASHED = STATE_TYPE_VALUES[StateType.CRASHED]
 
 
 class _Insert:
@@ -59,10 +60,13 @@ def _upsert(table: str, columns: Sequence[str]) -> _Insert:
         f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
         for c in columns[1:]
     )
+    # A run recorded Crashed (its process was judged dead, or signalled) stays Crashed: what
+    # the process records afterwards, if it was not dead after all, is dropped.
     return _Insert(
         f"INSERT INTO {table} ({', '.join(columns)})",
         len(columns),
-        f" ON CONFLICT(id) DO UPDATE SET {updates}",
+        f" ON CONFLICT(id) DO UPDATE SET {updates} WHERE {table}.state_type != '{_CRASHED}' "
+        f"OR excluded.state_type = '{_CRASHED}'",
     )
 
 
@@ -142,17 +146,36 @@ def _insert_states(
     conn: sqlite3.Connection, kind: str, runs: list[tuple[Any, ...]], states: list[tuple[Any, ...]]
 ) -> None:
     """Insert state rows ``(run id, type, name, at_us, message)`` under their run's seq (every
-    state's run is upserted by the same flush)."""
+    state's run is upserted by the same flush), except those of a run that stayed Crashed
+    while this batch says otherwise (see ``_upsert``)."""
     if not states:
         return
     seqs: dict[str, int] = {}
     for i in range(0, len(runs), 500):  # one query per 500 runs, not one lookup per state
         ids = [run[0] for run in runs[i : i + 500]]
-        sql = f"SELECT id, seq FROM {kind}s WHERE id IN ({', '.join('?' * len(ids))})"
-        seqs.update(conn.execute(sql, ids))
+        sql = (
+            f"SELECT id, seq, state_type = '{_CRASHED}' FROM {kind}s "
+            f"WHERE id IN ({', '.join('?' * len(ids))})"
+        )
+        for run_id, seq, crashed in conn.execute(sql, ids):
+            seqs[run_id] = seq
+            if crashed:
+                seqs[run_id] = -1 if _zombie(runs, run_id, kind) else seq
     _INSERT_STATES[kind].run(
-        conn, [(seqs[run_id], t, name, at, message) for run_id, t, name, at, message in states]
+        conn,
+        [
+            (seq, t, name, at, message)
+            for run_id, t, name, at, message in states
+            if (seq := seqs[run_id]) >= 0
+        ],
     )
+
+
+def _zombie(runs: list[tuple[Any, ...]], run_id: str, kind: str) -> bool:
+    """Whether the batch's row for ``run_id`` (a run the store holds as Crashed) is not
+    Crashed itself: the upsert kept the stored run, and its states are dropped too."""
+    column = (_FLOW_COLUMNS if kind == "flow_run" else _TASK_COLUMNS).index("state_type")
+    return next(row[column] for row in runs if row[0] == run_id) != _CRASHED
 
 
 # rows out ---------------------------------------------------------------------------------

@@ -38,21 +38,21 @@ from typing import NamedTuple, Protocol
 
 import wfkit._realtime as _realtime
 from wfkit._realtime import monotonic as _real_monotonic
-from wfkit.exceptions import ConfigurationError, StoreError
+from wfkit.exceptions import StoreError
 from wfkit.states import StateType
-from wfkit.stores._base import STATE_TYPE_VALUES
+from wfkit.stores._base import STATE_TYPE_VALUES, owner_gone_message
 from wfkit.stores._sqlite_schema import NOT_FINAL, _connect, retrying
 
 __all__ = [
-    "DEFAULT_HEARTBEAT_INTERVAL",
+    "adopt_unowned_runs",
     "HEARTBEAT",
     "HeartbeatThread",
     "Owner",
     "Progress",
     "beat_if_live",
-    "checked_heartbeat",
     "connect_as_owner",
     "current_owner",
+    "dead_owners",
     "now_us",
     "process_start",
     "record_crashed",
@@ -128,21 +128,6 @@ def current_owner() -> Owner:
     return Owner(_HOST, _PID_SPACE, pid, process_start(pid) or 0)
 
 
-DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds
-
-
-def checked_heartbeat(seconds: object) -> float:
-    """``seconds`` as a heartbeat interval, or a ConfigurationError naming the argument."""
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        if 0.001 <= seconds <= 3600:  # NaN fails too
-            return float(seconds)
-    raise ConfigurationError(
-        f"heartbeat_interval={seconds!r} is invalid: give the seconds between heartbeats, from "
-        f"0.001 to 3600 (default {DEFAULT_HEARTBEAT_INTERVAL:g}); another host judges a run "
-        "Crashed after three intervals without one."
-    )
-
-
 def now_us() -> int:
     """Real time in microseconds since the epoch: owners live outside any run's clock."""
     return _realtime.time_ns() // 1000
@@ -162,6 +147,7 @@ def connect_as_owner(
     try:
         now, me = now_us(), current_owner()
         owner_id = retrying(lambda: register_owner(conn, me, now, interval))
+        retrying(lambda: adopt_unowned_runs(conn, now))
         retrying(lambda: record_crashed(conn, owner_id, now, progress))
     except BaseException as exc:
         conn.close()
@@ -187,11 +173,57 @@ def register_owner(conn: sqlite3.Connection, owner: Owner, now_us: int, interval
     return int(owner_id)
 
 
+def adopt_unowned_runs(conn: sqlite3.Connection, now_us: int) -> int:
+    """Give the live runs that name no owner (recorded before schema version 3, which added
+    owners) an owner made from their ``host`` and ``pid`` columns, so that they are judged
+    like any other: on this host by their pid alone (no start time was recorded), elsewhere
+    by a heartbeat that never comes (its last one: their last state change). How many owners
+    were made; usually none, found through the partial indexes of live runs."""
+    found = conn.execute(
+        f"SELECT host, pid, max(state_us) FROM (SELECT host, pid, state_us FROM main.flow_runs "
+        f"WHERE owner IS NULL AND {NOT_FINAL} UNION ALL SELECT host, pid, state_us FROM "
+        f"main.task_runs WHERE owner IS NULL AND {NOT_FINAL}) GROUP BY host, pid"
+    ).fetchall()
+    if not found:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for host, pid, last_us in found:
+            pid_space = _PID_SPACE if host == _HOST else ""
+            conn.execute(
+                "INSERT INTO owners (host, pid_space, pid, start_ticks, heartbeat_us, "
+                "interval_us) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING",
+                (host or "", pid_space, pid or 0, last_us or now_us, _LEGACY_INTERVAL_US),
+            )
+            (owner_id,) = conn.execute(
+                "SELECT id FROM owners WHERE host = ? AND pid_space = ? AND pid = ? "
+                "AND start_ticks = 0",
+                (host or "", pid_space, pid or 0),
+            ).fetchone()
+            for table in ("flow_runs", "task_runs"):
+                conn.execute(
+                    f"UPDATE {table} SET owner = ? WHERE owner IS NULL AND {NOT_FINAL} "
+                    "AND host IS ? AND pid IS ?",
+                    (owner_id, host, pid),
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return len(found)
+
+
+_LEGACY_INTERVAL_US = 10_000_000  # what an owner made for pre-owner runs is judged by
+
+
 #: Refreshes an owner's heartbeat: parameters (now_us, owner id).
 HEARTBEAT = "UPDATE owners SET heartbeat_us = ?, beats = beats + 1 WHERE id = ?"
 _HAS_LIVE_RUNS = (
-    f"(EXISTS (SELECT 1 FROM flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
-    f"OR EXISTS (SELECT 1 FROM task_runs WHERE owner = owners.id AND {NOT_FINAL}))"
+    # main.: a read-only connection shadows the run tables with views (._sqlite_readonly),
+    # whose computed state columns no index serves.
+    f"(EXISTS (SELECT 1 FROM main.flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
+    f"OR EXISTS (SELECT 1 FROM main.task_runs WHERE owner = owners.id AND {NOT_FINAL}))"
 )
 
 
@@ -206,7 +238,7 @@ def beat_if_live(conn: sqlite3.Connection, owner_id: int, now_us: int) -> bool:
 Progress = dict[int, tuple[int, float]]
 
 
-def _dead_owners(
+def dead_owners(
     conn: sqlite3.Connection, own_id: int | None, now_us: int, progress: Progress
 ) -> list[tuple[int, str]]:
     """(id, message) of each owner that is gone but has runs that are not final."""
@@ -223,12 +255,8 @@ def _dead_owners(
             why = _silent(owner_id, heartbeat_us, interval_us, beats, now_us, progress)
         if why is None:
             continue
-        beat = datetime.fromtimestamp(heartbeat_us / 1e6, UTC).isoformat(timespec="seconds")
-        message = (
-            f"The process that was running this (host {host!r}, pid {pid}) {why}; it was "
-            f"probably killed. Its last heartbeat was at {beat}."
-        )
-        dead.append((owner_id, message))
+        beat = datetime.fromtimestamp(heartbeat_us / 1e6, UTC)
+        dead.append((owner_id, owner_gone_message(host, pid, why, beat)))
     return dead
 
 
@@ -276,7 +304,7 @@ def record_crashed(
 ) -> int:
     """Record every non-final run of a dead owner as Crashed (a new state in its history)
     in one transaction; how many runs. Never touches runs of live owners or of ``own_id``."""
-    dead = _dead_owners(
+    dead = dead_owners(
         conn, own_id, now_us, progress
     )  # outside the write lock: usually nothing is dead
     if not dead:

@@ -33,6 +33,11 @@ from wfkit.stores._sqlite_owners import (
     now_us,
     record_crashed,
 )
+from wfkit.stores._sqlite_readonly import (
+    connect_read_only,
+    crashed_states,
+    refresh_dead_owners,
+)
 from wfkit.stores._sqlite_rows import _FLOW_FIELDS, _TASK_FIELDS, _from_us, _record
 from wfkit.stores._sqlite_schema import retrying
 
@@ -62,9 +67,15 @@ class Writer:
     that the store's finalizer can flush them without keeping the store alive."""
 
     def __init__(
-        self, path: Path, timeout: float, commit_interval: float, heartbeat_interval: float
+        self,
+        path: Path,
+        timeout: float,
+        commit_interval: float,
+        heartbeat_interval: float,
+        read_only: bool = False,
     ) -> None:
         self.path, self.timeout, self.closed = path, timeout, False
+        self.read_only = read_only
         self.interval = commit_interval  # seconds the oldest buffered row may wait
         self.heartbeat_interval = heartbeat_interval
         self.progress: Progress = {}  # what this store saw of other hosts' heartbeats
@@ -74,6 +85,8 @@ class Writer:
         _live_writers.add(self)
 
     def _open(self) -> sqlite3.Connection:
+        if self.read_only:  # not an owner: it records nothing
+            return connect_read_only(self.path, self.timeout)
         conn, self.owner = connect_as_owner(
             self.path, self.timeout, self.heartbeat_interval, self.progress
         )
@@ -96,6 +109,12 @@ class Writer:
             "to record or read runs."
         )
 
+    def read_only_error(self, doing: str) -> StoreError:
+        return StoreError(
+            f"Cannot {doing}: the run store {str(self.path)!r} was opened read-only (?mode=ro). "
+            "Open it without mode=ro to write."
+        )
+
     def _connection(self) -> sqlite3.Connection:
         if self.closed:
             raise self.closed_error()
@@ -110,6 +129,8 @@ class Writer:
         with self.lock:  # a flush swaps the buffers: look them up only under the lock
             if self.closed:
                 raise self.closed_error()
+            if self.read_only:
+                raise self.read_only_error("record runs")
             if runs is not None:
                 getattr(self, runs)[item.id] = item  # a known key keeps its creation position
             getattr(self, rows).append(item)
@@ -241,7 +262,14 @@ class Writer:
                 ) from exc
 
     def record_crashed(self) -> None:
-        """Record the runs of dead owners as Crashed (see :mod:`._sqlite_owners`)."""
+        """Record the runs of dead owners as Crashed (see :mod:`._sqlite_owners`); a
+        read-only store only shows them so (see :mod:`._sqlite_readonly`)."""
+        if self.read_only:
+            self.call(
+                lambda conn: refresh_dead_owners(conn, now_us(), self.progress),
+                "look for crashed runs",
+            )
+            return
         self.call(
             lambda conn: record_crashed(conn, self.owner, now_us(), self.progress),
             "record crashed runs",
@@ -261,20 +289,26 @@ class Writer:
         kind, fields = (
             ("flow_run", _FLOW_FIELDS) if cls.__name__ == "FlowRun" else ("task_run", _TASK_FIELDS)
         )
-        rows, state_rows = self.read(
-            [
-                (f"SELECT seq, {', '.join(fields)} FROM {kind}s {selection}", args),
-                (
-                    f"SELECT run_seq, type, name, at_us, message FROM {kind}_states WHERE run_seq "
-                    f"IN (SELECT seq FROM {kind}s {selection}) ORDER BY seq",
-                    args,
-                ),
-            ]
-        )
+        queries = [
+            (f"SELECT seq, {', '.join(fields)} FROM {kind}s {selection}", args),
+            (
+                f"SELECT run_seq, type, name, at_us, message FROM {kind}_states WHERE run_seq "
+                f"IN (SELECT seq FROM {kind}s {selection}) ORDER BY seq",
+                args,
+            ),
+        ]
+        if self.read_only:  # the Crashed states it shows but does not record
+            queries.append((crashed_states(kind, selection), args))
+        rows, state_rows, *shown = self.read(queries)
         histories: dict[int, list[State]] = {}
         for run_seq, type_, name, at_us, message in state_rows:
             state = State(StateType(type_), name, timestamp=_from_us(at_us), message=message)
             histories.setdefault(run_seq, []).append(state)
+        for run_seq, message, at_us in shown[0] if shown else ():
+            crashed = State(
+                StateType.CRASHED, "Crashed", timestamp=_from_us(at_us), message=message
+            )
+            histories[run_seq].append(crashed)
         return [_record(cls, fields, row[1:], histories[row[0]]) for row in rows]
 
     def close(self, quiet: bool = False) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from wfkit.exceptions import StoreError
 
-__all__ = ["KEY_SIZE", "read_or_create_key", "report_loose_permissions"]
+__all__ = ["KEY_SIZE", "read_key", "read_or_create_key", "report_loose_permissions"]
 
 KEY_SIZE = 32  # bytes: 256 bits, as strong as the HMAC-SHA256 it keys
 _CHECKS = os.name != "nt"
@@ -68,6 +68,18 @@ def read_or_create_key(path: Path) -> tuple[bytes, bool]:
         ) from exc
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def read_key(path: Path) -> bytes | None:
+    """The key in ``path``, or None if there is no such file (never creates one).
+
+    Raises:
+        StoreError: as for :func:`read_or_create_key`.
+    """
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        return None
 
 
 def _read_key(path: Path) -> bytes:

@@ -254,7 +254,10 @@ def _record(
     elif isinstance(known, _Run):
         run = known
     else:  # frozen, and changing again (rare: a final state is mostly the last one)
-        run = _Run(snapshot, list(_states(known[0])))  # (a frozen run starts with its states)
+        states = _states(known[0])  # (a frozen run starts with its states)
+        if states[-1].type is StateType.CRASHED and not snapshot.state.is_crashed():
+            return  # a Crashed run stays Crashed (see RunRecorder)
+        run = _Run(snapshot, list(states))
     run.snapshot = snapshot
     run.states.append(snapshot.state)
     # (a known id keeps its place in the dict: the dict stays in creation order)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sqlite3
 import weakref
 from collections.abc import Collection
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit.exceptions import ConfigurationError, StoreError
-from wfkit.settings import store_commit_interval
+from wfkit.settings import store_commit_interval, store_heartbeat_interval
 from wfkit.stores._base import (
     CacheRecord,
     FlowRunSnapshot,
@@ -52,10 +53,6 @@ from wfkit.stores._base import (
     check_tags,
 )
 from wfkit.stores._sqlite_cache import KeptCacheRecords
-from wfkit.stores._sqlite_owners import (
-    DEFAULT_HEARTBEAT_INTERVAL,
-    checked_heartbeat,
-)
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
     _SELECT_CACHE,
@@ -70,7 +67,7 @@ from wfkit.stores._sqlite_schema import (
     SCHEMA_VERSION,
 )
 from wfkit.stores._sqlite_writer import Writer
-from wfkit.stores._trust import read_or_create_key, report_loose_permissions
+from wfkit.stores._trust import KEY_SIZE, read_key, read_or_create_key, report_loose_permissions
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -100,10 +97,15 @@ class SqliteStore:
         commit_interval: the most seconds a recorded row stays buffered (real time); default
             the ``WFKIT_STORE_COMMIT_INTERVAL`` setting (0.1). 0 commits every row at once.
         heartbeat_interval: seconds between this process's heartbeats while it has live runs
-            (default 10); a reader on another host judges its runs Crashed after three.
+            (default the ``WFKIT_HEARTBEAT_INTERVAL`` setting, 10); a reader on another host
+            judges its runs Crashed after three.
+        read_only: read without ever writing (URL ``?mode=ro``): the file must exist, runs of
+            dead processes are shown ``Crashed`` but not recorded so, and recording or
+            changing cache records raises :class:`~wfkit.exceptions.StoreError`.
 
     Raises:
-        StoreError: the file is not a wfkit store, has a newer schema, or cannot be opened.
+        StoreError: the file is not a wfkit store, has a newer schema, or cannot be opened
+            (read-only: also when it is missing or has an older schema).
         ConfigurationError: ``commit_interval`` is not a number of seconds from 0 to 60, or
             ``heartbeat_interval`` not one from 0.001 to 3600.
     """
@@ -115,12 +117,17 @@ class SqliteStore:
         url: str | None = None,
         timeout: float = 30.0,
         commit_interval: float | None = None,
-        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat_interval: float | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path).expanduser()
-        self.url = url if url is not None else f"sqlite:///{self.path}"
+        self.read_only = bool(read_only)
+        if url is None:
+            url = f"sqlite:///{self.path}{'?mode=ro' if self.read_only else ''}"
+        self.url = url
         interval = store_commit_interval(commit_interval)
-        self._w = Writer(self.path, timeout, interval, checked_heartbeat(heartbeat_interval))
+        heartbeat = store_heartbeat_interval(heartbeat_interval)
+        self._w = Writer(self.path, timeout, interval, heartbeat, read_only=self.read_only)
         self._kept = KeptCacheRecords()  # cache records served from memory while still valid
         self._secret: bytes | None = None  # read from <path>.key on first use
         report_loose_permissions(self.path)
@@ -130,21 +137,27 @@ class SqliteStore:
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
-        """Open the store at ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
+        """Open the store at ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``;
+        ``?mode=ro`` opens it read-only.
 
         Raises:
-            ConfigurationError: the URL names no file.
+            ConfigurationError: the URL names no file, or has a query other than ``mode=ro``
+                or ``mode=rw``.
             StoreError: as for the constructor.
         """
-        path = (
-            url.removeprefix("sqlite:///").split("?", 1)[0] if url.startswith("sqlite:///") else ""
-        )
+        rest = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+        path, _, query = rest.partition("?")
         if not path.strip() or path == ":memory:" or path.endswith("/"):
             raise ConfigurationError(
                 f"store url={url!r} does not name a database file. Put the file's path after "
                 f"three slashes, for example {_EXAMPLE_URLS}; or use 'memory://'."
             )
-        return cls(path, url=url)
+        if query not in ("", "mode=ro", "mode=rw"):
+            raise ConfigurationError(
+                f"store url={url!r} has the query {query!r}, which wfkit does not know. Use "
+                "'?mode=ro' to open the store read-only, or no query to read and write."
+            )
+        return cls(path, url=url, read_only=query == "mode=ro")
 
     # writing ----------------------------------------------------------------------------
     def record_flow_run(self, run: FlowRunSnapshot) -> None:
@@ -252,6 +265,7 @@ class SqliteStore:
     ) -> None:
         """Store ``value`` under ``key`` (replacing any record with that key), committed
         before this returns."""
+        self._check_writable("write a cache record")
         row = _cache_row(key, value, serializer, expires_at, task_name, created_at)
         with self._w.db_lock:
             self._kept.drop(key)
@@ -291,6 +305,7 @@ class SqliteStore:
 
     def delete_cache(self, key: str) -> bool:
         """Delete the record under ``key``; whether there was one."""
+        self._check_writable("delete a cache record")
         sql = "DELETE FROM cache WHERE key = ?"
         with self._w.db_lock:
             self._kept.drop(key)
@@ -298,6 +313,7 @@ class SqliteStore:
 
     def prune_cache(self, now: datetime) -> int:
         """Delete the records whose ``expires_at`` is at or before ``now``; how many."""
+        self._check_writable("prune the cache")
         sql = "DELETE FROM cache WHERE expires_us <= ?"
         expiry = _to_us(aware(now))
         with self._w.db_lock:
@@ -312,6 +328,9 @@ class SqliteStore:
         key another process made meanwhile); the records signed with the lost key can never
         be checked again, so they are deleted, with one warning saying how many.
 
+        A read-only store never makes a key: without the file, it uses a throwaway key, so
+        every pickled record is a cache miss (with the usual warning).
+
         Raises:
             StoreError: the key file cannot be read or created, or holds no key.
         """
@@ -325,6 +344,8 @@ class SqliteStore:
             if self._secret is not None:
                 return self._secret
             key_path = self.path.with_name(f"{self.path.name}.key")
+            if self.read_only:
+                return read_key(key_path) or secrets.token_bytes(KEY_SIZE)
             secret, created = read_or_create_key(key_path)
             if created:
                 self._kept.forget()
@@ -361,6 +382,10 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.url!r})"
+
+    def _check_writable(self, doing: str) -> None:
+        if self.read_only:
+            raise self._w.read_only_error(doing)
 
 
 def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:

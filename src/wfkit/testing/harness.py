@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from wfkit.clock import FakeClock
 from wfkit.context import use_runtime
 from wfkit.exceptions import ConfigurationError
+from wfkit.states import Crashed, State
 from wfkit.testing.assertions import assert_state_history
 
 if TYPE_CHECKING:
@@ -120,6 +121,49 @@ class Harness:
             )
         return new[0]
 
+    # crashes ---------------------------------------------------------------------------
+    def simulate_crash(self, *runs: Any) -> list[Any]:
+        """Record runs ``Crashed`` as a reader does when the process running them was
+        killed: for testing code that finds and handles crashed runs.
+
+        With no arguments, every run that is not final is crashed; otherwise the given flow
+        runs (records or ids) and the runs inside them that are not final. Each gets a
+        ``Crashed`` state at the fake clock's time, with the message a dead process's runs
+        get (naming its host and pid). Call it while runs are live: from a task's body, from
+        a hook, or from the test while a flow waits in another thread. The code that goes on
+        running in this process is not stopped, but what it records afterwards about those
+        runs is dropped, as the store drops a dead process's late records.
+
+        Returns the crashed run records, flow runs first.
+        """
+        # (lazy: ~8 ms of every pytest session; a harness's entry loads the stores anyway)
+        from wfkit.stores import FlowRunSnapshot, TaskRunSnapshot
+        from wfkit.stores._base import owner_gone_message
+
+        wanted = {getattr(run, "id", run) for run in runs}
+        flows = [
+            r
+            for r in self.store.flow_runs()
+            if not runs or r.id in wanted or r.root_flow_run_id in wanted
+        ]
+        flow_ids = {r.id for r in flows}
+        tasks = [r for r in self.store.task_runs() if not runs or r.flow_run_id in flow_ids]
+        now = self.clock.now()
+        crashed = []
+        for record in [*flows, *tasks]:
+            if record.state.is_final():
+                continue
+            message = owner_gone_message(record.host, record.pid, "no longer exists", now)
+            state = Crashed(timestamp=now, message=message)
+            if hasattr(record, "task_name"):
+                self.store.record_task_run(_snapshot(TaskRunSnapshot, record, state))
+            else:
+                self.store.record_flow_run(_snapshot(FlowRunSnapshot, record, state))
+            crashed.append(record.id)
+        self.store.flush()  # written before anything the "dead" process records next
+        by_id = {r.id: r for r in [*self.store.flow_runs(), *self.store.task_runs()]}
+        return [by_id[run_id] for run_id in crashed]
+
     # asserting -------------------------------------------------------------------------
     def assert_states(self, run_or_target: Any, expected: Sequence[str]) -> None:
         """Assert the state history (names) of a run: a FlowRun/TaskRun record, or a
@@ -173,6 +217,12 @@ class Harness:
 
     def __repr__(self) -> str:
         return f"Harness(clock={self.clock!r}, store={self.store!r})"
+
+
+def _snapshot(snapshot_type: Any, record: Any, state: State) -> Any:
+    """A snapshot of type ``snapshot_type`` of the run ``record`` entering ``state``."""
+    fields = {name: getattr(record, name, None) for name in snapshot_type._fields}
+    return snapshot_type(**{**fields, "state": state})
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -17,6 +17,7 @@ from wfkit.states import (
     AwaitingRetry,
     Cached,
     Completed,
+    Crashed,
     Failed,
     Pending,
     Retrying,
@@ -311,6 +312,23 @@ class RunCases(StoreCases):
 
         assert history(run) == [(s.type.value, s.name, s.timestamp, s.message) for s in states]
         assert (run.run_count, run.start_time, run.end_time) == (2, at(1), at(4))
+
+    def test_a_crashed_run_stays_crashed_whatever_is_recorded_after(self, store: RunStore) -> None:
+        # A reader recorded the run Crashed (its process seemed dead), then the process
+        # records more: a Crashed run never comes back, so those records are dropped.
+        running = [Pending(timestamp=at(0)), Running(timestamp=at(1))]
+        crashed = [*running, Crashed(timestamp=at(2), message="process gone")]
+        for kind, record in (("flow", record_flow), ("task", record_task)):
+            record(store, crashed, f"{kind}-1")
+            store.flush()  # a buffering store applies the rule to what it has written
+            record(store, [Completed(timestamp=at(3))], f"{kind}-1")
+            store.flush()
+            record(store, [Crashed(timestamp=at(4), message="again")], f"{kind}-1")
+
+        (flow,), (task,) = store.flow_runs(), store.task_runs()
+        for run in (flow, task):
+            assert run.state_names == ["Pending", "Running", "Crashed", "Crashed"]
+            assert run.state.message == "again" and run.end_time == at(4)
 
     def test_everything_reads_back_the_same_after_reopening(
         self, store: RunStore, reopened: Callable[[], RunStore]
