@@ -17,6 +17,7 @@ from wfkit.task_runners.dask import DaskTaskRunner, get_dask_client  # noqa: E40
 from wfkit.testing.harness import Harness, harness  # noqa: E402
 
 from . import _tasks  # noqa: E402
+from ._checks import assert_running_shows_while_it_runs  # noqa: E402
 
 
 @pytest.fixture
@@ -211,43 +212,17 @@ def test_an_external_scheduler_and_worker_started_as_commands(h: Harness, tmp_pa
         assert external() == (2, [2, 3])
         assert len(h.task_runs(_tasks.inc)) == 3
     finally:
+        # (SIGKILL: a `dask worker` may take its time over SIGTERM, and the harness's frozen
+        # clock would keep a wait(timeout=...) from ever timing out)
         for process in (worker, scheduler):
-            process.terminate()
+            process.kill()
         for process in (worker, scheduler):
-            process.wait(timeout=30)
+            process.wait()
 
 
 def test_running_reaches_the_store_while_the_task_runs(dask_cluster: Any, tmp_path: Path) -> None:
     """The run's start comes back through Dask's structured events, before its outcome."""
-    import contextvars
-
-    from wfkit.testing.runner_conformance import wait_for_gate
-
-    gate = tmp_path / "gate"
-
-    @flow(task_runner=DaskTaskRunner(cluster=dask_cluster))
-    def gated() -> str:
-        return wait_for_gate.submit(str(gate)).result()
-
-    with harness() as hh:
-        context = contextvars.copy_context()
-        box: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: box.update(value=context.run(gated)))
-        thread.start()
-        try:
-            seen: list[str] = []
-            for _ in range(3000):  # (up to ~30 s of real time, in 10 ms steps)
-                runs = hh.task_runs(wait_for_gate)
-                seen = runs[0].state_names if runs else []
-                if seen[-1:] == ["Running"]:
-                    break
-                threading.Event().wait(0.01)
-            assert seen == ["Pending", "Running"]
-        finally:
-            gate.touch()
-            thread.join(60)
-        assert box["value"] == "opened"
-        assert hh.task_run(wait_for_gate).state_names == ["Pending", "Running", "Completed"]
+    assert_running_shows_while_it_runs(DaskTaskRunner(cluster=dask_cluster), tmp_path)
 
 
 def test_a_cluster_that_goes_away_mid_flow_fails_the_flow_run_clearly(
@@ -260,14 +235,15 @@ def test_a_cluster_that_goes_away_mid_flow_fails_the_flow_run_clearly(
         processes=True, n_workers=1, threads_per_worker=1, dashboard_address=":0"
     )
 
-    def close_once_started() -> None:
-        for _ in range(3000):
-            if Path(f"{gate}.started").exists():
+    def close_once_running() -> None:
+        for _ in range(3000):  # (until the store shows it running: up to ~30 s)
+            runs = h.task_runs(wait_for_gate)
+            if runs and runs[0].state.name == "Running":
                 break
             threading.Event().wait(0.01)
         cluster.close()
 
-    closer = threading.Thread(target=close_once_started)
+    closer = threading.Thread(target=close_once_running)
     closer.start()
 
     @flow(task_runner=DaskTaskRunner(cluster=cluster))

@@ -20,6 +20,7 @@ from wfkit.testing.harness import Harness, harness  # noqa: E402
 from wfkit.testing.runner_conformance import RunnerConformance  # noqa: E402
 
 from . import _ray_tasks, _tasks  # noqa: E402
+from ._checks import assert_running_shows_while_it_runs  # noqa: E402
 
 
 class TestRayTaskRunner(RunnerConformance):
@@ -113,3 +114,8 @@ def test_a_missing_extra_names_what_to_install(module: str, extra: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}
     )
     assert f"pip install 'wfkit[{extra}]'" in out.stdout, out.stderr
+
+
+def test_running_reaches_the_store_while_the_task_runs(ray_session: Any, tmp_path: Path) -> None:
+    """The run's start comes back through the runner's mailbox actor, before its outcome."""
+    assert_running_shows_while_it_runs(RayTaskRunner(), tmp_path)

@@ -19,6 +19,7 @@ from typing import Any
 
 from wfkit.task_runners._chunks import ChunkSender, run_chunk
 from wfkit.task_runners._jobs import Job
+from wfkit.task_runners._live import LiveStarts
 from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner
 from wfkit.task_runners._protocol import RemoteTaskRun, TaskRunCall
 
@@ -161,11 +162,21 @@ def run_chunk_on_worker(
     remotes: list[RemoteTaskRun], publish: Callable[[str, Any], object] | None = None
 ) -> Any:
     """A cluster worker's entry: run a chunk of task runs, one after another; ``publish``
-    is called with ``(task_run_id, event)`` for each run's start."""
+    is called with ``(task_run_id, event)`` for the start of each run still running a
+    moment later (see :mod:`wfkit.task_runners._live`)."""
 
     def run_one(remote: RemoteTaskRun) -> Any:
         if publish is None:
             return run_on_worker(remote)
-        return run_on_worker(remote, functools.partial(publish, remote.task_run_id))
+        send = functools.partial(publish, remote.task_run_id)
+        held: list[Any] = []
+        try:
+            return run_on_worker(remote, lambda event: held.append(_starts.hold(send, event)))
+        finally:
+            for start in held:
+                _starts.cancel(start)
 
     return run_chunk(remotes, run_one)
+
+
+_starts = LiveStarts()  # (in a worker process: the starts its runs publish)

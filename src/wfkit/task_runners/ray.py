@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Self
 
@@ -36,6 +37,8 @@ with contextlib.suppress(ImportError):
     import pydantic.v1.fields  # noqa: F401
 
 __all__ = ["RayTaskRunner", "remote_options"]
+
+_POLL_SECONDS = 0.25  # how often the flow's process collects the runs' starts
 
 _options: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar(
     "wfkit_ray_remote_options", default=()
@@ -104,6 +107,9 @@ class RayTaskRunner(ClusterRunner):
         self.init_kwargs = dict(init_kwargs or {})
         self._started_ray = False
         self._run_chunk: Any = None
+        self._mailbox: Any = None
+        self._stop_polling = threading.Event()
+        self._poller: threading.Thread | None = None
 
     def duplicate(self) -> Self:
         """A fresh, unstarted runner with the same settings (one per flow run)."""
@@ -120,7 +126,8 @@ class RayTaskRunner(ClusterRunner):
                     f"({exc}). Start one (`ray start --head`), or check the address."
                 ) from exc
             self._started_ray = True
-        self._run_chunk = ray.remote(run_chunk_on_worker)
+        self._run_chunk = ray.remote(_run_chunk_on_ray)
+        self._listen()
         return max(int(ray.cluster_resources().get("CPU", 1)), 1)
 
     def _group(self) -> Any:
@@ -128,7 +135,29 @@ class RayTaskRunner(ClusterRunner):
 
     def _send_chunk(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
         remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
-        return remote_fn.remote(remotes)
+        return remote_fn.remote(remotes, self._mailbox)
+
+    def _listen(self) -> None:
+        """Start the mailbox in which workers leave runs' starts, and the thread that
+        collects them every :data:`_POLL_SECONDS` into the store (Ray has no channel from a
+        task to the driver of its own)."""
+        self._live_calls = {}
+        self._mailbox = _Mailbox.remote()  # type: ignore[attr-defined]
+        self._stop_polling = threading.Event()
+        self._poller = threading.Thread(
+            target=self._poll, args=(self._mailbox, self._stop_polling), name="wfkit-ray-live"
+        )
+        self._poller.daemon = True
+        self._poller.start()
+
+    def _poll(self, mailbox: Any, stop: threading.Event) -> None:
+        while not stop.wait(_POLL_SECONDS):
+            try:
+                events = ray.get(mailbox.take.remote())
+            except Exception:  # Ray is going away: the outcomes carry the starts
+                return
+            for task_run_id, event in events:
+                self._record_live(task_run_id, event)
 
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
@@ -141,6 +170,11 @@ class RayTaskRunner(ClusterRunner):
 
     def _disconnect(self) -> None:
         self._run_chunk = None
+        self._stop_polling.set()
+        if self._poller is not None:
+            self._poller.join()
+        with contextlib.suppress(Exception):
+            ray.kill(self._mailbox)
         if self._started_ray:
             self._started_ray = False
             with contextlib.suppress(Exception):  # (a Ray that is gone is gone)
@@ -148,6 +182,30 @@ class RayTaskRunner(ClusterRunner):
 
     def __repr__(self) -> str:
         return f"RayTaskRunner(address={self.address!r})"
+
+
+@ray.remote(num_cpus=0)
+class _Mailbox:
+    """Runs' starts left by workers, taken by the flow's process (an actor of no CPU)."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def put(self, event: Any) -> None:
+        self.events.append(event)
+
+    def take(self) -> list[Any]:
+        events, self.events = self.events, []
+        return events
+
+
+def _run_chunk_on_ray(remotes: list[RemoteTaskRun], mailbox: Any) -> Any:
+    """A Ray worker's entry: run a chunk, leaving the starts of long runs in ``mailbox``."""
+
+    def publish(task_run_id: str, event: Any) -> None:
+        mailbox.put.remote((task_run_id, event))
+
+    return run_chunk_on_worker(remotes, publish)
 
 
 def _result_or_error(future: Any) -> Any:
