@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Self
 
@@ -108,6 +109,7 @@ class RayTaskRunner(ClusterRunner):
         self._started_ray = False
         self._run_chunk: Any = None
         self._mailbox: Any = None
+        self._mailbox_name = ""
         self._stop_polling = threading.Event()
         self._poller: threading.Thread | None = None
 
@@ -135,14 +137,17 @@ class RayTaskRunner(ClusterRunner):
 
     def _send_chunk(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
         remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
-        return remote_fn.remote(remotes, self._mailbox)
+        return remote_fn.remote(remotes, self._mailbox_name)
 
     def _listen(self) -> None:
         """Start the mailbox in which workers leave runs' starts, and the thread that
         collects them every :data:`_POLL_SECONDS` into the store (Ray has no channel from a
         task to the driver of its own)."""
         self._live_calls = {}
-        self._mailbox = _Mailbox.remote()  # type: ignore[attr-defined]
+        # (named: a task gets the name, and only a run that publishes looks the actor up;
+        # an actor handle as an argument of every task costs ~2 ms a task)
+        self._mailbox_name = f"wfkit-live-{uuid.uuid4().hex}"
+        self._mailbox = _Mailbox.options(name=self._mailbox_name).remote()  # type: ignore[attr-defined]
         self._stop_polling = threading.Event()
         self._poller = threading.Thread(
             target=self._poll, args=(self._mailbox, self._stop_polling), name="wfkit-ray-live"
@@ -199,13 +204,20 @@ class _Mailbox:
         return events
 
 
-def _run_chunk_on_ray(remotes: list[RemoteTaskRun], mailbox: Any) -> Any:
-    """A Ray worker's entry: run a chunk, leaving the starts of long runs in ``mailbox``."""
+def _run_chunk_on_ray(remotes: list[RemoteTaskRun], mailbox_name: str) -> Any:
+    """A Ray worker's entry: run a chunk, leaving the starts of long runs in the mailbox
+    actor named ``mailbox_name``."""
 
     def publish(task_run_id: str, event: Any) -> None:
+        mailbox = _mailboxes.get(mailbox_name)
+        if mailbox is None:
+            mailbox = _mailboxes[mailbox_name] = ray.get_actor(mailbox_name)
         mailbox.put.remote((task_run_id, event))
 
     return run_chunk_on_worker(remotes, publish)
+
+
+_mailboxes: dict[str, Any] = {}  # (in a worker: the mailbox actors it has looked up)
 
 
 def _result_or_error(future: Any) -> Any:
