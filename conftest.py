@@ -6,17 +6,23 @@ this code is measured by benchmarks/, not by test timings, and shared CI machine
 Pick one explicitly with ``HYPOTHESIS_PROFILE=ci|dev``.
 
 Runs that wfkit's own tests record without a harness go to a throwaway ``WFKIT_HOME``
-(unless one is set), never to the developer's ``~/.wfkit``.
+(unless one is set), never to the developer's ``~/.wfkit``. The process that makes it (the
+pytest process; xdist's workers inherit its ``WFKIT_HOME``) removes it when it exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 from hypothesis import settings
 
-os.environ.setdefault("WFKIT_HOME", tempfile.mkdtemp(prefix="wfkit-tests-home-"))
+if "WFKIT_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="wfkit-tests-home-")
+    os.environ["WFKIT_HOME"] = _home
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)
 
 settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
 settings.register_profile("dev", max_examples=50, deadline=None)

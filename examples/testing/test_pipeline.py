@@ -65,7 +65,7 @@ def test_publishing_is_logged(wf_harness):
     daily_report("2026-01-01", StaticAPI(ORDERS), ListSink())
 
     messages = [record.message for record in wf_harness.logs(wf_harness.task_run(publish))]
-    assert messages == ["published the report for 2026-01-01"]
+    assert messages == ["published the report for 2026-01-01", "Finished in state Completed()"]
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,11 +1,12 @@
 """Wrappers that change how a task argument is treated: ``unmapped``, ``allow_failure``,
-``quote`` (as in Prefect's ``prefect.utilities.annotations``)."""
+``quote``, ``opaque`` (as in Prefect's ``prefect.utilities.annotations``; public under
+:mod:`wfkit.utilities.annotations`)."""
 
 from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-__all__ = ["BaseAnnotation", "allow_failure", "quote", "unmapped"]
+__all__ = ["BaseAnnotation", "allow_failure", "opaque", "quote", "unmapped"]
 
 T = TypeVar("T")
 
@@ -44,3 +45,9 @@ class allow_failure(BaseAnnotation[T]):  # noqa: N801
 class quote(BaseAnnotation[T]):  # noqa: N801
     """Pass the value as it is: wfkit does not look inside it for futures (cheap for large
     collections)."""
+
+
+class opaque(BaseAnnotation[T]):  # noqa: N801
+    """Resolve a future (or state) passed whole, without looking inside the value: a
+    future's result is handed over as it is, never walked or rebuilt (for example a
+    dataclass whose ``__post_init__`` must not run again)."""

@@ -8,6 +8,7 @@ subclasses spell out, with overloads, what calling and binding them returns."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -27,6 +28,7 @@ R = TypeVar("R")
 Q = ParamSpec("Q")
 T = TypeVar("T")
 G = TypeVar("G", bound="Generator[Any, Any, Any] | AsyncGenerator[Any, Any]")
+H = TypeVar("H", bound="Callable[..., object]")  # a state hook, returned by its decorator
 
 
 class Decorated(Generic[P, R]):
@@ -122,6 +124,39 @@ class Decorated(Generic[P, R]):
     @property
     def timeout_seconds(self) -> float | None:
         return self.options.timeout_seconds  # type: ignore[no-any-return]
+
+    # Hooks added with decorators, as in Prefect (``@my_flow.on_failure``,
+    # ``@my_task.on_running``): each adds ``hook(flow_or_task, run, state)`` to this
+    # object's hooks of that kind and returns it.
+    def on_completion(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow_or_task, run, state)`` when a run completes."""
+        return self._add_hook("on_completion", hook)
+
+    def on_failure(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow_or_task, run, state)`` when a run fails."""
+        return self._add_hook("on_failure", hook)
+
+    def on_running(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow_or_task, run, state)`` when a run starts."""
+        return self._add_hook("on_running", hook)
+
+    def _add_hook(self, which: str, hook: H) -> H:
+        """Append ``hook`` to the ``which`` hooks (``on_failure``...) of this object, as the
+        decorator form ``@my_flow.on_failure`` does in Prefect; returns ``hook``.
+
+        Raises:
+            ConfigurationError: ``hook`` is not callable.
+        """
+        if not callable(hook):
+            raise ConfigurationError(
+                f"@{self.name}.{which} decorates a hook function hook({self.kind}, run, "
+                f"state); got {hook!r}."
+            )
+        hooks = (*getattr(self.options, which), hook)
+        self.options = dataclasses.replace(self.options, **{which: hooks})
+        self._given[which] = hooks  # (kept by with_options)
+        self.__dict__.pop("run_spec", None)  # (a cached_property: worked out again)
+        return hook
 
     def _replaced(self, changes: Mapping[str, Any]) -> Self:
         """A new Flow/Task with the same function and ``changes`` applied to the options."""

@@ -6,16 +6,18 @@ Three things live here:
   (:func:`use_runtime`; the test harness installs one; the default is the system clock and
   the configured store);
 - the **run contexts**: the flow run and task run currently executing;
-- the **tags** added by ``with tags(...)``.
+- the **tags** added by ``with tags(...)``;
+- :func:`with_context`, which carries the run context into another process.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wfkit.clock import Clock, SystemClock
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from wfkit.stores import RunStore
 
 __all__ = [
+    "ContextCarrier",
     "FlowRunContext",
     "Runtime",
     "SubmittedRuns",
@@ -35,6 +38,7 @@ __all__ = [
     "get_run_context",
     "tags",
     "use_runtime",
+    "with_context",
 ]
 
 
@@ -193,6 +197,11 @@ class _RunContext:
     # most task runs never log).
     run_logger: Any
 
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The run's parameters (a copy)."""
+        return dict(self.run.parameters)
+
 
 class SubmittedRuns:
     """The task runs a flow run submitted that have not ended: the flow run ends after them
@@ -229,7 +238,16 @@ class SubmittedRuns:
 
 class FlowRunContext(_RunContext):
     """What is known inside a running flow: the flow, its live run, its options, and the
-    task runs it submitted."""
+    task runs it submitted. ``FlowRunContext.get()`` returns the current one (or None), as
+    in Prefect.
+
+    Attributes:
+        flow: the :class:`~wfkit.Flow`.
+        flow_run: the run (``id, name, flow_name, parameters, tags, run_count, state``...);
+            also ``run``.
+        parameters: the run's parameters (a dict).
+        log_prints: whether ``print`` is logged in this run.
+    """
 
     __slots__ = ("flow", "task_runner", "submitted")
 
@@ -241,9 +259,28 @@ class FlowRunContext(_RunContext):
         self.task_runner: Any = None
         self.submitted = SubmittedRuns()
 
+    @classmethod
+    def get(cls) -> FlowRunContext | None:
+        """The flow run context here (also inside a task of the flow), or None outside a
+        flow run."""
+        return flow_run_context.get()
+
+    @property
+    def flow_run(self) -> Any:
+        return self.run
+
 
 class TaskRunContext(_RunContext):
-    """What is known inside a running task: the task, its live run, its options."""
+    """What is known inside a running task: the task, its live run, its options.
+    ``TaskRunContext.get()`` returns the current one (or None), as in Prefect.
+
+    Attributes:
+        task: the :class:`~wfkit.Task`.
+        task_run: the run (``id, name, task_name, flow_run_id, parameters, tags,
+            run_count, state``...); also ``run``.
+        parameters: the run's parameters (a dict).
+        log_prints: whether ``print`` is logged in this run.
+    """
 
     __slots__ = ("task",)
 
@@ -253,6 +290,15 @@ class TaskRunContext(_RunContext):
         # (assigned here rather than through super().__init__: one run per task call)
         self.task, self.run, self.log_prints, self.runtime = task, run, log_prints, runtime
         self.run_logger = None
+
+    @classmethod
+    def get(cls) -> TaskRunContext | None:
+        """The task run context here, or None outside a task run."""
+        return task_run_context.get()
+
+    @property
+    def task_run(self) -> Any:
+        return self.run
 
 
 flow_run_context: ContextVar[FlowRunContext | None] = ContextVar("wfkit_flow_run", default=None)
@@ -298,3 +344,142 @@ def tags(*names: str) -> Iterator[tuple[str, ...]]:
         yield merged
     finally:
         _tags.reset(token)
+
+
+# -- carrying the run context to another process ------------------------------------------
+# What another process is told of the current runs (the names wfkit.runtime reads).
+_FLOW_RUN_FIELDS = (
+    "id", "name", "flow_name", "flow_version", "parameters", "tags", "run_count",
+    "parent_flow_run_id", "root_flow_run_id", "scheduled_start_time",
+)  # fmt: skip
+_TASK_RUN_FIELDS = ("id", "name", "task_name", "flow_run_id", "parameters", "tags", "run_count")
+
+
+class RunInfo:
+    """A run as another process knows it: its attributes as plain values (what
+    ``wfkit.runtime.flow_run``/``task_run`` and the run logger read)."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.__dict__.update(fields)
+
+    def __repr__(self) -> str:
+        return f"RunInfo(id={self.__dict__.get('id')!r}, name={self.__dict__.get('name')!r})"
+
+
+def _run_fields(run: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    fields = {name: getattr(run, name, None) for name in names}
+    fields["parameters"] = _picklable_parameters(dict(run.parameters))
+    fields["tags"] = tuple(run.tags)
+    return fields
+
+
+def _picklable_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parameters, with those that cannot be pickled replaced by their repr."""
+    import pickle  # (lazy: ~1 ms; only carrying a context to another process needs it)
+
+    picklable = {}
+    for name, value in parameters.items():
+        try:
+            pickle.dumps(value)
+        except Exception:
+            value = repr(value)
+        picklable[name] = value
+    return picklable
+
+
+class ContextCarrier:
+    """A picklable callable made by :func:`with_context`: calls ``fn`` inside the run
+    context it was made in, in this process or in another one."""
+
+    def __init__(self, fn: Callable[..., Any], snapshot: dict[str, Any]) -> None:
+        self.fn = fn
+        self.snapshot = snapshot
+        # In this process the live context itself is used (a copy per call: threads); a
+        # forked child that inherited this object rebuilds it from the snapshot instead.
+        self._context: Any = copy_context()
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"fn": self.fn, "snapshot": self.snapshot, "_context": None, "_pid": None}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._context is not None and self._pid == os.getpid():
+            return self._context.copy().run(self.fn, *args, **kwargs)
+        with _hydrated(self.snapshot):
+            return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"with_context({self.fn!r})"
+
+
+def with_context(fn: Callable[..., Any]) -> ContextCarrier:
+    """Wrap ``fn`` so that it runs inside the current run's context wherever it is called:
+    in a ``multiprocessing.Pool``, a ``ProcessPoolExecutor``, a ``multiprocessing.Process``
+    or a plain thread (as Prefect's ``prefect.context.with_context``).
+
+    In another process, ``get_run_logger()`` returns the run's logger, whose lines are
+    recorded with the run in the store when the other process can open it (a SQLite file;
+    a ``memory://`` store lives in one process only, so there the lines reach the console
+    only); ``wfkit.runtime.flow_run``/``task_run`` read the run; the run's tags apply.
+    Outside any run, ``fn`` runs with no run context.
+
+    Example::
+
+        @task
+        def double_all(items):
+            with multiprocessing.Pool() as pool:
+                return pool.map(with_context(double), items)  # double() may log
+    """
+    flow_ctx, task_ctx = flow_run_context.get(), task_run_context.get()
+    runtime = current_runtime()
+    snapshot = {
+        "flow_run": _run_fields(flow_ctx.run, _FLOW_RUN_FIELDS) if flow_ctx else None,
+        "flow_log_prints": bool(flow_ctx and flow_ctx.log_prints),
+        "task_run": _run_fields(task_ctx.run, _TASK_RUN_FIELDS) if task_ctx else None,
+        "task_log_prints": bool(task_ctx and task_ctx.log_prints),
+        "tags": current_tags(),
+        "store_url": runtime.store.url if (flow_ctx or task_ctx) else None,
+    }
+    return ContextCarrier(fn, snapshot)
+
+
+_carried_stores: dict[str, Any] = {}
+_carried_lock = threading.Lock()
+
+
+def _store_for(url: str | None) -> Any:
+    """The store a carried context records into in this process (one per URL; opened on
+    first use). A ``memory://`` store cannot be reached from here: a new one stands in."""
+    if url is None or url.startswith("memory://"):
+        url = "memory://"
+    with _carried_lock:
+        store = _carried_stores.get(url)
+        if store is None:
+            from wfkit.stores import open_store_at  # (lazy: as in Runtime.store)
+
+            store = _carried_stores[url] = open_store_at(url)
+    return store
+
+
+@contextmanager
+def _hydrated(snapshot: dict[str, Any]) -> Iterator[None]:
+    """The run context described by ``snapshot``, in this (other) process."""
+    if snapshot["flow_run"] is None and snapshot["task_run"] is None:
+        yield
+        return
+    with use_runtime(store=_store_for(snapshot["store_url"])) as rt:
+        flow = snapshot["flow_run"]
+        task = snapshot["task_run"]
+        flow_ctx = FlowRunContext(None, RunInfo(flow), snapshot["flow_log_prints"], rt)
+        task_ctx = TaskRunContext(None, RunInfo(task), snapshot["task_log_prints"], rt)
+        tokens = (
+            flow_run_context.set(flow_ctx if flow is not None else None),
+            task_run_context.set(task_ctx if task is not None else None),
+            _tags.set(tuple(snapshot["tags"])),
+        )
+        try:
+            yield
+        finally:
+            _tags.reset(tokens[2])
+            task_run_context.reset(tokens[1])
+            flow_run_context.reset(tokens[0])

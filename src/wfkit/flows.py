@@ -23,10 +23,10 @@ from typing import (
 )
 
 import wfkit._options as opt
-from wfkit._decorated import Decorated, G, P, Q, R, T
+from wfkit._decorated import Decorated, G, H, P, Q, R, T
 from wfkit._engine.lifecycle import RunSpec
 from wfkit._engine.naming import check_name_template
-from wfkit._engine.parameters import ParameterValidator
+from wfkit._engine.parameters import ParameterValidator, parameter_schema
 from wfkit.states import State
 from wfkit.task_runners import TaskRunner, ThreadPoolTaskRunner, resolve_task_runner
 
@@ -171,6 +171,23 @@ class Flow(Decorated[P, R]):
     def with_options(self, **changes: Unpack[FlowOptionKwargs]) -> Flow[P, R]:
         """A new Flow with the same function and ``changes`` applied to the options."""
         return self._replaced(changes)
+
+    @property
+    def parameters(self) -> Any:
+        """The JSON schema of the flow's parameters, from its signature and type hints, as
+        Prefect's ``ParameterSchema`` (a pydantic model: ``title``, ``type``,
+        ``properties``, ``required``, ``definitions``; ``model_dump()``,
+        ``model_json_schema()``)."""
+        return parameter_schema(self.fn, self.signature, self.skips_first_parameter)
+
+    # More decorators for hooks (see Decorated.on_completion): flows also have these.
+    def on_cancellation(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow, flow_run, state)`` when a run is cancelled."""
+        return self._add_hook("on_cancellation", hook)
+
+    def on_crashed(self, hook: H) -> H:
+        """Decorator: also call ``hook(flow, flow_run, state)`` when a run crashes."""
+        return self._add_hook("on_crashed", hook)
 
     # Calling (see Task.__call__: with ``return_state=`` the arguments are not checked).
     @overload

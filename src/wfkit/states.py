@@ -90,9 +90,14 @@ class State(Generic[R]):
         data: the run's return value for completed states, else ``None``.
         exception: the exception of a failed, crashed or cancelled run, else ``None``.
         scheduled_time: for ``AwaitingRetry``/``Scheduled``: when the run will resume.
+        id: a unique id (a UUID string), as Prefect's states have.
     """
 
-    __slots__ = ("type", "name", "timestamp", "message", "data", "exception", "scheduled_time")
+    # (``_id`` is set only when ``id`` is first read: most states are never asked for one)
+    __slots__ = (
+        "type", "name", "timestamp", "message", "data", "exception", "scheduled_time", "_id",
+    )  # fmt: skip
+    _id: str
 
     def __init__(
         self,
@@ -112,6 +117,18 @@ class State(Generic[R]):
         self.data = data
         self.exception = exception
         self.scheduled_time = scheduled_time
+
+    @property
+    def id(self) -> str:
+        """This state's unique id: a random UUID string, made when first asked for (a copy
+        has its own)."""
+        try:
+            return self._id
+        except AttributeError:
+            import uuid  # (lazy: ~2 ms of ``import wfkit``; few states are asked for an id)
+
+            self._id = str(uuid.uuid4())
+            return self._id
 
     # predicates -------------------------------------------------------------------------
     def is_scheduled(self) -> bool:
@@ -187,7 +204,7 @@ class State(Generic[R]):
     def copy(self, **changes: Any) -> State[R]:
         """Return a copy with ``changes`` applied."""
         new: State[R] = State.__new__(State)
-        for slot in State.__slots__:
+        for slot in _FIELDS:
             setattr(new, slot, changes.get(slot, getattr(self, slot)))
         return new
 
@@ -205,9 +222,14 @@ class State(Generic[R]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, State):
             return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in State.__slots__)
+        return all(getattr(self, s) == getattr(other, s) for s in _FIELDS)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+# What a state is made of (its id aside: equal states may have different ids, and a copy
+# gets one of its own).
+_FIELDS = ("type", "name", "timestamp", "message", "data", "exception", "scheduled_time")
 
 
 def _default_name(state_type: StateType) -> str:

@@ -114,12 +114,16 @@ class TaskOptions:
     def effective_cache_policy(self) -> Any:
         """The policy that decides this task's cache key, or None: not cached. A
         ``cache_key_fn`` overrides ``cache_policy``; without either the task is not cached
-        (wfkit's deliberate difference from Prefect: no surprise ``Cached`` states)."""
+        (wfkit's deliberate difference from Prefect: no surprise ``Cached`` states) unless
+        it sets ``persist_result=True``, which means ``DEFAULT`` as in Prefect."""
         if self.persist_result is False:  # as in Prefect: nothing persisted, nothing cached
             return None
         if self.cache_key_fn is not None:
             return _cache_policies().CacheKeyFnPolicy(self.cache_key_fn)
-        if self.cache_policy is None or isinstance(self.cache_policy, _cache_policies().NoCache):
+        if self.cache_policy is None:
+            # An explicit persist_result=True asks for Prefect's default caching.
+            return _cache_policies().DEFAULT if self.persist_result else None
+        if isinstance(self.cache_policy, _cache_policies().NoCache):
             return None
         return self.cache_policy
 
@@ -545,8 +549,10 @@ def task(fn: Any = None, /, **options: Any) -> Any:
         cache_key_fn: ``f(context, parameters) -> str | None``; overrides ``cache_policy``.
         cache_expiration: how long (timedelta or seconds, on the clock) a record stays valid.
         refresh_cache: recompute and overwrite the record even on a hit.
-        persist_result: ``False`` turns caching off (with a warning), as in Prefect; cached
-            results are stored in the run store, other results are not persisted.
+        persist_result: ``True`` without ``cache_policy``/``cache_key_fn`` caches with
+            ``DEFAULT`` (inputs, task source, flow run), as in Prefect; ``False`` turns
+            caching off (with a warning). Cached results are stored in the run store, other
+            results are not persisted.
         result_serializer: ``"pickle"`` (default) or ``"json"``, for cache records.
         on_completion, on_failure, on_running: lists of ``hook(task, task_run, state)``.
 

@@ -9,7 +9,7 @@ from collections import namedtuple
 import pytest
 
 from wfkit import allow_failure, flow, quote, task, unmapped
-from wfkit.exceptions import ConfigurationError, UpstreamTaskError
+from wfkit.exceptions import UpstreamTaskError
 from wfkit.futures import WfFuture
 
 WAIT = 30
@@ -207,13 +207,16 @@ def test_wait_for_on_map_and_inline_calls(h):
     assert events[3:] == ["up", "down3"]
 
 
-def test_wait_for_must_hold_futures(h):
+def test_values_in_wait_for_that_are_not_futures_are_ignored(h):
+    # As in Prefect (docs/v3/concepts/flows.mdx, "Return a future": wait_for gets the
+    # exception that .result(raise_on_failure=False) returned, and the task runs).
     @flow
     def main():
-        return value.submit(1, wait_for=["not a future"])
+        failed = ValueError("an upstream's exception, not a future")
+        return value.submit(1, wait_for=["not a future", failed, None]).result()
 
-    with pytest.raises(ConfigurationError, match="wait_for"):
-        main()
+    assert main() == 1
+    assert h.task_run(value).upstream_ids == ()
 
 
 # -- failed upstream -----------------------------------------------------------------------

@@ -126,13 +126,15 @@ def test_plain_loggers_do_not_reach_the_store(runtime: Runtime, mode: Any) -> No
 
 
 # -- log_prints ---------------------------------------------------------------------------------
-def test_log_prints_routes_print_to_the_store_and_stdout(
+def test_log_prints_logs_a_print_instead_of_printing_it(
     runtime: Runtime, mode: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mode.call(mode.flow(lambda: print("printed", 42), log_prints=True))
+    # As in Prefect (docs/v3/how-to-guides/workflows/add-logging.mdx, "Log print
+    # statements"): the print becomes a run log line, and is not printed as well.
+    mode.call(mode.flow(lambda: print("printed", 42, sep="-"), log_prints=True))
 
-    assert "printed 42" in messages(runtime, only_run(runtime, "flow").id)
-    assert "printed 42\n" in capsys.readouterr().out
+    assert "printed-42" in messages(runtime, only_run(runtime, "flow").id)
+    assert "printed" not in capsys.readouterr().out
 
 
 def test_without_log_prints_print_only_goes_to_stdout(
@@ -165,7 +167,7 @@ def test_tasks_inherit_log_prints_from_the_flow(
     task_run = only_run(runtime, "task")
     [record] = [log for log in runtime.store.logs(task_run.id) if log.message == "from the task"]
     assert record.flow_run_id == only_run(runtime, "flow").id
-    assert "from the task" in capsys.readouterr().out
+    assert "from the task" not in capsys.readouterr().out  # logged, not printed
 
 
 def test_task_can_opt_out_of_inherited_log_prints(runtime: Runtime, mode: Any) -> None:
@@ -261,15 +263,17 @@ def test_disable_run_logger_lets_fn_run_outside_a_flow(runtime: Runtime) -> None
         chatty.fn(1)
 
 
-def test_completed_task_logs_its_final_state_only_at_debug(runtime: Runtime, mode: Any) -> None:
-    # The run logger is made only when a line is logged: a completed task's "Finished"
-    # line is DEBUG, recorded when the task-run logger is at DEBUG and not otherwise.
+def test_completed_task_logs_its_final_state_at_info(runtime: Runtime, mode: Any) -> None:
+    # A completed task's "Finished" line is INFO, as in Prefect (its console output on
+    # docs/v3/concepts/runtime-context.mdx shows one per task run); the run
+    # logger is made only when the line is logged, so a task-run logger above INFO records
+    # nothing.
     task_logger = logging.getLogger("wfkit.task_runs")
     old_level = task_logger.level
     try:
-        task_logger.setLevel(logging.INFO)
+        task_logger.setLevel(logging.WARNING)
         mode.call(mode.task(lambda: 1, name="quiet"))
-        task_logger.setLevel(logging.DEBUG)
+        task_logger.setLevel(logging.INFO)
         mode.call(mode.task(lambda: 2, name="chatty"))
     finally:
         task_logger.setLevel(old_level)
@@ -280,4 +284,4 @@ def test_completed_task_logs_its_final_state_only_at_debug(runtime: Runtime, mod
     assert messages(runtime, quiet.id) == []
     assert messages(runtime, chatty.id) == ["Finished in state Completed()"]
     (line,) = runtime.store.logs(chatty.id)
-    assert line.level == logging.DEBUG and line.task_run_id == chatty.id
+    assert line.level == logging.INFO and line.task_run_id == chatty.id

@@ -218,12 +218,16 @@ def test_task_returning_a_failed_state_is_retried(runtime: Runtime, mode: Any) -
 
 
 def test_task_returning_a_failed_state_without_retries_fails(runtime: Runtime, mode: Any) -> None:
-    decorated = mode.task(lambda: states.Failed(message="gave up"))
+    # The run is Failed, and the caller gets the State it returned, without an error (as in
+    # Prefect: docs/v3/concepts/states.mdx, "Task return values").
+    returned = states.Failed(message="gave up")
+    decorated = mode.task(lambda: returned)
 
+    assert mode.call(decorated) is returned
     with pytest.raises(FailedRun, match="gave up"):
-        mode.call(decorated)
+        mode.call(decorated, return_state=True).result()
 
-    run = only_run(runtime, "task")
+    run = runtime.store.task_runs()[0]
     assert run.state_names == ["Pending", "Running", "Failed"]
     assert run.state.message == "gave up"
 

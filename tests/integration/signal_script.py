@@ -2,7 +2,8 @@
 is running (one line on stdout) and then blocks, so the test can send a signal at that point.
 
 Usage: ``python signal_script.py STORE_URL [--user-handler] [--inline] [--raise-in-worker]
-[--async]`` (``--async``: an async flow mapping an async task, or awaiting it inline).
+[--async] [--process]`` (``--async``: an async flow mapping an async task, or awaiting it
+inline; ``--process``: the sync flow's task runs in a process pool).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 from wfkit import flow, task
 from wfkit.context import use_runtime
-from wfkit.task_runners import ThreadPoolTaskRunner
+from wfkit.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 BLOCKING_ITEM = 3
 
@@ -67,5 +68,7 @@ if __name__ == "__main__":
     with use_runtime(store=sys.argv[1]):
         if "--async" in sys.argv:
             asyncio.run(amany())
+        elif "--process" in sys.argv:
+            many.with_options(task_runner=ProcessPoolTaskRunner(max_workers=2))()
         else:
             many()

@@ -89,6 +89,23 @@ def test_sigterm_records_crashed_and_exits_143(url: str) -> None:
     assert names["Cancelled"] > 300, names  # queued: never started
 
 
+def test_sigterm_records_the_task_runs_a_process_pool_is_running(url: str) -> None:
+    proc, _ = _start(url, "--process")
+    proc.send_signal(signal.SIGTERM)
+    status = proc.wait(timeout=BOUND)  # (not communicate: orphaned workers may hold the pipes)
+    for pipe in (proc.stdout, proc.stderr):
+        assert pipe is not None
+        pipe.close()
+
+    assert status == -signal.SIGTERM
+    flow_run, runs = _read(url)
+    assert flow_run.state.message == "Flow run terminated by SIGTERM."
+    assert runs[3].state.name == "Crashed"
+    assert runs[3].state.message == "Task run terminated by SIGTERM."
+    names = _names(runs)
+    assert names["Running"] == names["Pending"] == 0, names
+
+
 def test_sigterm_while_another_writer_holds_the_store_waits_for_it(tmp_path: Path) -> None:
     db = tmp_path / "locked.db"
     url = f"sqlite:///{db}"
@@ -157,7 +174,8 @@ def test_ctrl_c_under_asyncio_run_ends_an_async_flow_at_once(
 ) -> None:
     # asyncio.run turns the first Ctrl-C into a cancellation of its main task, then raises
     # KeyboardInterrupt once that task has ended. The flow run must end at once (item 3's
-    # body sleeps 60 s: waiting for it, or for the other 496, would exceed BOUND).
+    # body sleeps 60 s: waiting for it, or for the other 496, would exceed BOUND), and be
+    # recorded as interrupted (Crashed), not as cancelled by the program.
     proc, _ = _start(url, *flags)
     proc.send_signal(signal.SIGINT)
     status, _, err = _finish(proc)
@@ -165,8 +183,9 @@ def test_ctrl_c_under_asyncio_run_ends_an_async_flow_at_once(
     assert status == -signal.SIGINT, err
     assert "KeyboardInterrupt" in err
     flow_run, runs = _read(url)
-    assert flow_run.state.name == "Cancelled"  # what asyncio made of the Ctrl-C
-    assert runs[3].state.is_final() and runs[3].state.name in ("Cancelled", "Crashed")
+    assert flow_run.state.name == "Crashed"  # asyncio cancelled it, for a Ctrl-C
+    assert flow_run.state.message == "Flow run crashed: KeyboardInterrupt"
+    assert runs[3].state.name == "Crashed"
     names = _names(runs)
     assert names["Running"] == names["Pending"] == 0, names
     if flags == ("--async",):  # all 500 had started: each completed or was crashed

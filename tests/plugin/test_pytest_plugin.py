@@ -214,6 +214,15 @@ def test_fails(wf_harness):
     assert "test_passes" not in kept[0]
 
 
+def test_keep_stores_with_the_memory_store_warns_that_nothing_is_kept(pytester):
+    pytester.makepyfile("def test_fails():\n    assert False\n")
+    result = run(pytester, "--wf-isolated", "--wf-keep-stores=failed")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*--wf-keep-stores=failed keeps SQLite stores only*"])
+    quiet = run(pytester, "--wf-isolated", "--wf-store=sqlite", "--wf-keep-stores=failed")
+    assert "keeps SQLite stores only" not in quiet.stdout.str()
+
+
 def test_marker_configures_start_store_and_freeze(pytester):
     pytester.makepyfile(
         """

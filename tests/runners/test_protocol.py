@@ -234,7 +234,10 @@ def test_run_remote_replays_what_the_remote_run_recorded(h):
     assert [r.state_names for r in (first, second)] == [["Pending", "Running", "Completed"]] * 2
     assert second.upstream_ids == (first.id,)
     assert [r.task_run_id for r in runner.sent] == [first.id, second.id]
-    assert [log.message for log in h.logs(second)] == ["squaring 9"]
+    assert [log.message for log in h.logs(second)] == [
+        "squaring 9",
+        "Finished in state Completed()",
+    ]
     assert h.clock.elapsed == 60  # the second started when the first ended (virtual time)
 
 

@@ -252,6 +252,8 @@ _NEW_TABLES = sorted([*_V1_TABLES, "cache", "owners"])
         ("CREATE TABLE owners", 1),
         ("ALTER TABLE task_runs ADD COLUMN owner", 1),
         ("CREATE INDEX task_runs_live", 1),
+        ("ALTER TABLE flow_runs ADD COLUMN flow_path", 1),
+        ("CREATE INDEX task_runs_summary", 1),
         ("INSERT INTO wfkit_meta", 1),
         ("COMMIT", 1),
         ("opened", SCHEMA_VERSION),
@@ -260,7 +262,7 @@ _NEW_TABLES = sorted([*_V1_TABLES, "cache", "owners"])
 def test_a_migration_killed_half_way_leaves_the_old_version(
     tmp_path: Path, pause_at: str, version: int
 ) -> None:
-    assert SCHEMA_VERSION == 3, "add the newest migration's statements to the pause points"
+    assert SCHEMA_VERSION == 4, "add the newest migration's statements to the pause points"
     path = tmp_path / "runs.db"
     version_1_store(path)
 

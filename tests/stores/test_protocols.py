@@ -57,8 +57,9 @@ def test_a_plugin_store_that_lacks_members_is_refused_at_open(plugin: _Stores) -
     message = str(info.value)
     assert "test_protocols._RecorderOnly" in message and "url='half://x'" in message
     assert (
-        "lacks cache_records, cache_secret, delete_cache, flow_run, flow_runs, flush, logs, "
-        "prune_cache, read_cache, task_runs, write_cache." in message
+        "lacks cache_records, cache_secret, check, delete_cache, find_flow_runs, flow_run, "
+        "flow_runs, flow_runs_in_tree, flush, logs, logs_after, prune_cache, prune_runs, "
+        "read_cache, summary, task_run_counts, task_run_groups, task_runs, write_cache." in message
     )
     assert "wfkit.testing.store_conformance" in message
 

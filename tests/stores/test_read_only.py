@@ -116,11 +116,17 @@ def test_open_store_read_only_adds_the_mode_to_the_url(dead_store: Path) -> None
 
 
 def test_a_read_only_memory_store_is_the_configured_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WFKIT_STORE", "memory://")
     from wfkit import stores
+    from wfkit.settings import reload_settings
 
+    monkeypatch.setenv("WFKIT_STORE", "memory://")
     monkeypatch.setattr(stores, "_configured", None)
-    assert open_store(read_only=True) is stores.configured_store()
+    reload_settings()  # (settings are cached: another test may have read them)
+    try:
+        assert open_store(read_only=True) is stores.configured_store()
+    finally:
+        monkeypatch.undo()
+        reload_settings()
 
 
 def test_a_missing_store_is_an_error_and_is_not_created(tmp_path: Path) -> None:
@@ -190,3 +196,8 @@ def test_read_only_reads_stay_on_the_indexes(dead_store: Path) -> None:
         for sql in queries:
             plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",)))
             assert "SCAN" not in plan, (sql, plan)
+
+
+def test_read_only_leaves_an_unknown_schemes_url_as_given() -> None:
+    with pytest.raises(ConfigurationError, match=r"store url='foo://x' has a scheme"):
+        open_store("foo://x", read_only=True)

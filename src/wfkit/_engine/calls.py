@@ -21,7 +21,12 @@ from wfkit._engine.drivers import (
     drive_sync,
     drive_sync_gen,
 )
-from wfkit._engine.inputs import find_upstream, recorded_value, settle_returned
+from wfkit._engine.inputs import (
+    consume_generator,
+    find_upstream,
+    recorded_value,
+    settle_returned,
+)
 from wfkit._engine.lifecycle import RunPlan, lifecycle
 from wfkit._engine.naming import random_slug, render_run_name, short_suffix
 from wfkit._engine.parameters import bind_arguments, bind_parameters
@@ -96,6 +101,7 @@ def call_flow(
         clock=runtime.clock,
         parent=parent.run if parent else None,
         parent_task_run_id=parent_task.run.id if parent_task else None,
+        flow_path=f"{flow.fn.__module__}:{flow.fn.__qualname__}",
     )
     log_prints = (
         bool(options.log_prints)
@@ -341,7 +347,7 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
 
         async def run_async() -> Any:
             try:
-                value = await fn(*bound.args, **bound.kwargs)
+                value = consume_generator(await fn(*bound.args, **bound.kwargs))
             except BaseException as exc:
                 await _wait_for(all_ended, ctx, exc)
                 raise
@@ -379,7 +385,7 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
 
     def run() -> Any:
         try:
-            value = fn(*bound.args, **bound.kwargs)
+            value = consume_generator(fn(*bound.args, **bound.kwargs))
         except BaseException as exc:
             all_ended(exc)
             raise
@@ -473,9 +479,9 @@ def _dispatch(
             var.reset(token)
             if top_level:
                 runtime.store.flush()
-        if state.type is _COMPLETED and not return_state:
+        if state.type is _COMPLETED and not return_state and run.handed_back is None:
             return state.data  # (_finish's common case)
-        return _finish(state, return_state)
+        return _finish(state, return_state, plan.run)
     tokens = _enter(var, value)
     try:
         with _timeline(owner, clock, top_level):
@@ -483,7 +489,7 @@ def _dispatch(
     finally:
         _exit(tokens)
         _close(context, runtime, top_level)
-    return _finish(state, return_state)
+    return _finish(state, return_state, plan.run)
 
 
 def _timeline(owner: Any, clock: Any, top_level: bool) -> Any:
@@ -527,12 +533,16 @@ def _close(context: tuple[ContextVar[Any], Any], runtime: Runtime, top_level: bo
         runtime.store.flush()
 
 
-def _finish(state: State, return_state: bool) -> Any:
+def _finish(state: State, return_state: bool, run: Any = None) -> Any:
+    """What the call returns: the final state, or the result (raising the run's error); or
+    what the run hands back whatever its state (see ``handed_back``)."""
     exc = state.exception
     if exc is not None and not isinstance(exc, Exception) and state.is_crashed():
         raise exc  # interrupts (KeyboardInterrupt, SystemExit) always propagate
     if return_state:
         return state
+    if run is not None and run.handed_back is not None:
+        return run.handed_back[0]
     return state.result()
 
 
@@ -551,7 +561,7 @@ async def _in_context_async(
     finally:
         _exit(tokens)
         _close(context, runtime, top_level)
-    return _finish(state, return_state)
+    return _finish(state, return_state, context[1].run)
 
 
 def _in_context_gen(drive: Any, context: Any, runtime: Runtime, top_level: bool) -> Any:

@@ -38,11 +38,12 @@ from wfkit._engine.lifecycle import (
     RunPlan,
     Sleep,
 )
+from wfkit._engine.signals import ctrl_c_under_asyncio
 from wfkit._engine.timelines import deadline_passed
 from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
 from wfkit._realtime import asyncio_sleep as real_asyncio_sleep
 from wfkit.clock import Clock
-from wfkit.logging import base_logger, logger_for
+from wfkit.logging import base_logger, log_for_run
 from wfkit.states import Crashed, State
 
 __all__ = ["FinalState", "drive_async", "drive_async_gen", "drive_sync", "drive_sync_gen"]
@@ -131,13 +132,7 @@ def _carry_out_or_raise(effect: Any, plan: RunPlan, clock: Clock) -> Any:
 def _log(effect: Log, plan: RunPlan) -> None:
     # Ask the base logger first: most runs never log, and a run logger is made on first use.
     if _base_loggers[plan.spec.kind].isEnabledFor(effect.level):
-        exc = effect.exc_info
-        logger_for(plan.context).log(
-            effect.level,
-            effect.message,
-            *effect.args,
-            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
-        )
+        log_for_run(plan.context, effect.level, effect.message, effect.args, effect.exc_info)
 
 
 async def _acquire_async(lock: Any) -> None:
@@ -211,6 +206,8 @@ async def drive_async(steps: Steps, plan: RunPlan, body: Callable[[], Any], cloc
                     )
                     send = Outcome(value)
                 except BaseException as exc:
+                    if ctrl_c_under_asyncio(exc):  # what it is: an interrupt (run Crashed)
+                        exc = KeyboardInterrupt()
                     send = _failed(exc, False, clock)
             else:
                 send, throw = await _carry_out_async(effect, plan, clock)

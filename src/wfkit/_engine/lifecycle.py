@@ -30,6 +30,7 @@ Effects, and what the driver sends back:
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ __all__ = [
     "Now",
     "Outcome",
     "Resolve",
+    "ReturnedStates",
     "RunPlan",
     "RunSpec",
     "Sleep",
@@ -141,6 +143,16 @@ class Outcome(NamedTuple):
     enclosing_deadline_passed: bool = False
 
 
+class ReturnedStates(NamedTuple):
+    """What a flow body hands the lifecycle when it returned a list, tuple or set made
+    entirely of states and futures: ``states`` (each future's final state) decide the flow's
+    final state, ``value`` is what the caller gets (completed futures replaced by their
+    results)."""
+
+    value: Any
+    states: tuple[State, ...]
+
+
 Effect = (
     State | Invoke | Sleep | Now | CallUser | Resolve | Log | CacheKey | Acquire | CacheLookup
 ) | CacheWrite
@@ -182,12 +194,12 @@ _FINISHED = "Finished in state %s"
 # The final log line of a run that completed (or was Cached) with no message, made once:
 # most runs log one of these.
 _LOG_COMPLETED = {
-    (kind, name): Log(level, _FINISHED, (f"{name}()",))
-    for kind, level in (("flow", logging.INFO), ("task", logging.DEBUG))
-    for name in ("Completed", "Cached")
+    (kind, name): Log(logging.INFO, _FINISHED, (text,))
+    for kind in ("flow", "task")
+    for name, text in (("Completed", "Completed()"), ("Cached", "Cached(type=COMPLETED)"))
 }
 _CACHE_KEY = CacheKey()
-_MAX_DEPTH = 100  # how deep _not_completed looks into what a flow returned
+_STATE_COLLECTIONS = (list, tuple, set)  # what a flow may return its states in (as in Prefect)
 _INVOKE_UNTIMED: Invoke  # defined below _never_times_out
 
 
@@ -293,6 +305,7 @@ def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
                 yield AwaitingRetry(
                     scheduled_time=now + timedelta(seconds=delay), message=state.message
                 )
+                run.handed_back = None  # (a State this attempt returned is not the outcome)
                 try:
                     yield Sleep(delay)
                     continue
@@ -308,7 +321,7 @@ def _attempts(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
 def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutErrors | None) -> State:
     exc = outcome.exception
     if exc is None:
-        return _state_from_value(plan.spec.kind, outcome.value)
+        return _state_from_value(plan, outcome.value)
     if timeouts is not None and timeouts.issued(exc):
         return TimedOut(exception=exc, message=str(exc))
     label = "Flow run" if plan.spec.kind == "flow" else "Task run"
@@ -328,9 +341,12 @@ def _state_from_outcome(plan: RunPlan, outcome: Outcome, timeouts: _TimeoutError
     )
 
 
-def _state_from_value(kind: str, value: Any) -> State:
+def _state_from_value(plan: RunPlan, value: Any) -> State:
     """The final state of a body that returned ``value``."""
+    kind = plan.spec.kind
     if isinstance(value, State):  # a body may return a state to set its own outcome
+        if kind == "task":  # the caller gets the State itself, as in Prefect
+            plan.run.handed_back = (value,)
         if value.is_final():
             return value.copy()
         label = "Flow run" if kind == "flow" else "Task run"
@@ -340,14 +356,34 @@ def _state_from_value(kind: str, value: Any) -> State:
             f"{value.message or 'no message'}",
         )
     if kind == "flow":
-        unfinished = _not_completed(value)
-        if unfinished:
-            return Failed(
-                data=value,
-                message=f"{len(unfinished)} of the states the flow returned did not complete: "
-                + ", ".join(s.name for s in unfinished[:5]),
-            )
+        if type(value) is ReturnedStates:
+            return _aggregate(plan, value.states, value.value)
+        if (
+            isinstance(value, _STATE_COLLECTIONS)
+            and value
+            and all(isinstance(s, State) for s in value)
+        ):
+            return _aggregate(plan, tuple(value), value)
     return State(_COMPLETED, "Completed", data=value)
+
+
+def _aggregate(plan: RunPlan, states: tuple[State, ...], value: Any) -> State:
+    """A flow returned a collection made entirely of states (Prefect's rule): Completed if
+    every one completed, else Cancelled or Failed, with a message counting them. The caller
+    gets the collection either way (it is not an error to return failed states)."""
+    plan.run.handed_back = (value,)
+    total = len(states)
+    counts = {t: sum(1 for s in states if s.type is t) for t in (_COMPLETED, _FAILED)}
+    cancelled = sum(1 for s in states if s.type is StateType.CANCELLED)
+    failed = counts[_FAILED] + sum(1 for s in states if s.type is StateType.CRASHED)
+    if counts[_COMPLETED] == total:
+        return State(_COMPLETED, "Completed", message="All states completed.", data=value)
+    if cancelled:
+        return Cancelled(message=f"{cancelled}/{total} states cancelled.", data=value)
+    if failed:
+        return Failed(message=f"{failed}/{total} states failed.", data=value)
+    unfinished = sum(1 for s in states if not s.is_final())
+    return Failed(message=f"{unfinished}/{total} states are not final.", data=value)
 
 
 def _is_cancellation(exc: BaseException) -> bool:
@@ -355,24 +391,6 @@ def _is_cancellation(exc: BaseException) -> bool:
     was never imported nothing can be cancelled by it, and importing it costs ~40 ms.)"""
     asyncio = sys.modules.get("asyncio")
     return asyncio is not None and isinstance(exc, asyncio.CancelledError)
-
-
-def _not_completed(value: Any, depth: int = 0) -> list[State]:
-    """The states in a returned collection (lists, tuples, sets, dict values, down to
-    _MAX_DEPTH levels) that did not complete; a flow that returns them has failed."""
-    if isinstance(value, State):
-        return [] if value.is_completed() else [value]
-    if depth >= _MAX_DEPTH:  # (a value that contains itself, or absurdly deep: each level is
-        # a Python call, and RecursionError here would crash the run)
-        return []
-    if isinstance(value, dict):
-        value = value.values()
-    elif not isinstance(value, (list, tuple, set, frozenset)):
-        return []
-    found: list[State] = []
-    for item in value:
-        found.extend(_not_completed(item, depth + 1))
-    return found
 
 
 def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:
@@ -388,9 +406,30 @@ def _should_retry(plan: RunPlan, state: State) -> Generator[Effect, Any, bool]:
 
 
 def _jittered(delay: float, factor: float | None, rng: Any) -> float:
+    """``delay`` with ``retry_jitter_factor`` applied. Up to 1, uniform within
+    ``delay * (1 ± factor)`` (the mean is the delay); above 1 that range would reach below
+    0, and clamping it there would pile the draws up at 0 s and raise the mean, so larger
+    factors use Prefect's clamped exponential distribution instead."""
     if not factor:
         return delay
-    return max(0.0, delay * (1.0 + rng.uniform(-factor, factor)))
+    if factor <= 1.0:
+        return delay * (1.0 + rng.uniform(-factor, factor))
+    return _clamped_exponential(delay, factor, rng)
+
+
+def _clamped_exponential(mean: float, factor: float, rng: Any) -> float:
+    """A draw from the exponential distribution of mean ``mean``, kept between a lower bound
+    and ``mean * (1 + factor)``. The lower bound (in units of the mean, ``-log2(1 - 2**-k)``
+    for ``k = 1 + factor``) balances the probability mass on either side of the median, as
+    Prefect's ``clamped_poisson_interval`` does, so the mean stays close to ``mean`` (within
+    ~2% for every factor) and no draw falls to 0 s unless the factor is huge (k >= 50)."""
+    if mean <= 0.0:
+        return 0.0
+    k = 1.0 + factor
+    low = -math.log2(1.0 - 2.0**-k) if k < 50.0 else 0.0
+    # Inverse transform sampling over the exponential's CDF between the two bounds.
+    u = rng.uniform(1.0 - math.exp(-low), 1.0 - math.exp(-k))
+    return -math.log(max(1.0 - u, 1e-10)) * mean
 
 
 def _fire_hooks(
@@ -426,8 +465,12 @@ def _log_final(plan: RunPlan, state: State) -> Log:
 
 
 def _summary(state: State) -> str:
-    """``Completed()`` / ``Failed('message')``."""
-    return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
+    """``Completed()`` / ``Failed('message')`` / ``TimedOut('message', type=FAILED)``: the
+    name, the message, and the type when the name is not the type's (as Prefect logs it)."""
+    shown = [repr(state.message)] if state.message else []
+    if state.name.upper() != state.type.value:
+        shown.append(f"type={state.type.value}")
+    return f"{state.name}({', '.join(shown)})"
 
 
 def _never_times_out() -> BaseException:  # pragma: no cover - a run without a timeout

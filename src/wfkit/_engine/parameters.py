@@ -10,7 +10,13 @@ from typing import Any
 from wfkit._pydantic import load_pydantic
 from wfkit.exceptions import ParameterBindError
 
-__all__ = ["ParameterValidator", "bind_arguments", "bind_parameters", "positional_names"]
+__all__ = [
+    "ParameterValidator",
+    "bind_arguments",
+    "bind_parameters",
+    "parameter_schema",
+    "positional_names",
+]
 
 _SIMPLE = frozenset({int, float, str, bool, bytes, dict, list, tuple, set, frozenset})
 
@@ -190,3 +196,74 @@ class ParameterValidator:
             __config__=pydantic.ConfigDict(arbitrary_types_allowed=True),
             **fields,
         )
+
+
+_ParameterSchema: Any = None
+
+
+def parameter_schema(fn: Callable[..., Any], signature: inspect.Signature, skip_first: bool) -> Any:
+    """The JSON schema of ``fn``'s parameters, as Prefect's ``ParameterSchema``: a pydantic
+    model with ``title="Parameters"``, ``type="object"``, ``properties`` (one per parameter:
+    ``title``, ``position``, its type's schema, ``default``), ``required`` and
+    ``definitions`` (the models the types refer to). A parameter whose type pydantic cannot
+    describe gets no type in its schema; ``*args``/``**kwargs`` are left out."""
+    pydantic = load_pydantic()  # (lazy: ~45 ms; only asking for the schema needs it)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an unresolvable forward reference: no types
+        hints = {}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    definitions: dict[str, Any] = {}
+    parameters = list(signature.parameters.values())[1 if skip_first else 0 :]
+    for position, p in enumerate(parameters):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        schema: dict[str, Any] = {"title": p.name, "position": position}
+        hint = hints.get(p.name, Any)
+        if hint is not Any:
+            try:
+                described = pydantic.TypeAdapter(hint).json_schema(
+                    ref_template="#/definitions/{model}"
+                )
+            except Exception:  # an arbitrary class pydantic has no schema for
+                described = {}
+            definitions.update(described.pop("$defs", {}))
+            schema.update(described)
+        if p.default is p.empty:
+            required.append(p.name)
+        else:
+            schema["default"] = _json_default(p.default)
+        properties[p.name] = schema
+    return _schema_model(pydantic)(
+        properties=properties, required=required, definitions=definitions
+    )
+
+
+def _json_default(value: Any) -> Any:
+    """A default as the schema shows it: itself when JSON can hold it, else its repr."""
+    import json  # (lazy: only the schema needs it)
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def _schema_model(pydantic: Any) -> Any:
+    """The ``ParameterSchema`` model class, defined once pydantic is loaded."""
+    global _ParameterSchema
+    if _ParameterSchema is None:
+
+        class ParameterSchema(pydantic.BaseModel):  # type: ignore[name-defined, misc]
+            """The parameters of a flow as a JSON schema (Prefect's ``ParameterSchema``)."""
+
+            title: typing.Literal["Parameters"] = "Parameters"
+            type: typing.Literal["object"] = "object"
+            properties: dict[str, Any] = pydantic.Field(default_factory=dict)
+            required: list[str] = pydantic.Field(default_factory=list)
+            definitions: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+        _ParameterSchema = ParameterSchema
+    return _ParameterSchema

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from wfkit._engine import timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
+from wfkit._engine.signals import task_ended, task_started
 from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
@@ -283,6 +284,7 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
         clock = runtime.clock
         started = clock.monotonic()
         live = _live_runs[run.id] = _LiveEvents(run, runtime)
+        task_started(run)  # live here too: SIGTERM and Ctrl-C record it Crashed
         try:
             outcome = send(remote)
         except Exception as exc:  # a lost worker, arguments that cannot be pickled...
@@ -290,6 +292,8 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
             with live.lock:
                 live.recorded = True
                 return run.set_state(Crashed(message=message, exception=exc))  # type: ignore[no-any-return]
+        finally:
+            task_ended(run)
         with live.lock:
             events = outcome.events
             if live.recorded:  # its start came live: the rest follows it

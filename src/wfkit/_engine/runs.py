@@ -66,7 +66,9 @@ def new_run_id() -> str:
 
 
 class _LiveRun:
-    __slots__ = ("id", "name", "parameters", "tags", "run_count", "state", "clock", "pid")
+    __slots__ = (
+        "id", "name", "parameters", "tags", "run_count", "state", "clock", "pid", "handed_back",
+    )  # fmt: skip
 
     hook_name = ""  # the hook a state change is published on
 
@@ -82,6 +84,9 @@ class _LiveRun:
         self.state: State | None = None
         self.clock = clock
         self.pid = _pid
+        # ``(value,)`` when the call hands ``value`` back whatever the final state: the State
+        # a task returned, or the collection of states a flow returned (as in Prefect).
+        self.handed_back: tuple[Any] | None = None
 
     def set_state(self, new: State) -> State:
         """Enter ``new`` (stamped with the clock's time) and publish the change (the
@@ -105,6 +110,7 @@ class FlowRunLive(_LiveRun):
         "parent_task_run_id",
         "root_flow_run_id",
         "scheduled_start_time",
+        "flow_path",
     )
     hook_name = "wfkit_flow_run_state_changed"
     root_flow_run_id: str
@@ -120,8 +126,10 @@ class FlowRunLive(_LiveRun):
         clock: Clock,
         parent: FlowRunLive | None,
         parent_task_run_id: str | None,
+        flow_path: str | None = None,
     ) -> None:
         super().__init__(name, parameters, tags, clock)
+        self.flow_path = flow_path
         self.flow_name = flow_name
         self.flow_version = flow_version
         self.parent_flow_run_id = parent.id if parent else None
@@ -144,6 +152,7 @@ class FlowRunLive(_LiveRun):
             self.state,  # type: ignore[arg-type]  # set before any snapshot
             _HOST,
             self.pid,
+            self.flow_path,
         )
 
 

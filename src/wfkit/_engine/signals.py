@@ -43,6 +43,7 @@ from wfkit.states import Crashed
 __all__ = [
     "RECORD_TIMEOUT",
     "crash_unfinished",
+    "ctrl_c_under_asyncio",
     "flow_ended",
     "flow_started",
     "install_sigterm_handler",
@@ -88,6 +89,18 @@ def is_cancellation(error: BaseException | None) -> bool:
     can be cancelled by it, and importing it costs ~40 ms."""
     asyncio = sys.modules.get("asyncio")
     return asyncio is not None and isinstance(error, asyncio.CancelledError)
+
+
+def ctrl_c_under_asyncio(error: BaseException) -> bool:
+    """Whether ``error`` is the CancelledError that ``asyncio.run`` makes of a Ctrl-C: the
+    SIGINT handler its runner installs has counted an interrupt. (It reads the runner's
+    private count through ``getattr``: a Python that keeps it elsewhere sees a plain
+    cancellation, which still ends the flow, recorded Cancelled instead of Crashed.)"""
+    if not is_cancellation(error):
+        return False
+    handler = signal.getsignal(signal.SIGINT)
+    runner = getattr(getattr(handler, "func", None), "__self__", None)
+    return bool(getattr(runner, "_interrupt_count", 0))
 
 
 # -- SIGTERM -------------------------------------------------------------------------------

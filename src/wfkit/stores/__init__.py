@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 _KNOWN_SCHEMES = ("memory://", "sqlite:///")
+_READ_ONLY_SCHEMES = ("sqlite:", "postgresql:")  # the stores that understand ?mode=ro
 
 
 def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
@@ -63,11 +64,12 @@ def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
     just recorded is there to read (also for a configured ``memory://`` store). An explicit
     URL opens a new store object each call (``"memory://"``: a new, empty store).
 
-    ``read_only=True`` adds ``?mode=ro`` to the URL: a SQLite store is then opened without
-    ever writing to it (the file must exist; runs of dead processes are shown ``Crashed``
-    without being recorded so; recording raises :class:`~wfkit.exceptions.StoreError`). This is
-    how ``wf`` and ``wf ui`` read, beside processes that write. A memory store lives in its
-    process only: ``read_only`` gives the configured one (or a new one) as it is.
+    ``read_only=True`` adds ``?mode=ro`` to a SQLite (or PostgreSQL) URL: the store is opened
+    without ever writing to it (the file must exist; runs of dead processes are shown
+    ``Crashed`` without being recorded so; recording raises
+    :class:`~wfkit.exceptions.StoreError`). This is how ``wf`` and ``wf ui`` read, beside
+    processes that write. A memory store lives in its process only: ``read_only`` gives the
+    configured one (or a new one) as it is; a plugin's URL is passed on unchanged.
 
     Raises:
         ConfigurationError: the URL's scheme is unknown and no plugin accepts it.
@@ -79,7 +81,8 @@ def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
         if isinstance(url, str):  # anything else: open_store_at explains
             if url.startswith("memory://"):
                 return configured_store() if url == store_url() else open_store_at(url)
-            url = _read_only_url(url)
+            if url.startswith(_READ_ONLY_SCHEMES):  # (others: their own URL, unchanged)
+                url = _read_only_url(url)
         return open_store_at(url)
     if url is None:
         return configured_store()

@@ -25,12 +25,16 @@ __all__ = [
     "TaskRunSnapshot",
     "aware",
     "cache_value",
+    "check_batch_size",
+    "check_ids",
     "check_limit",
     "check_moment",
+    "check_states",
     "check_tags",
     "owner_gone_message",
     "run_times",
     "state_matches",
+    "states_match",
 ]
 
 
@@ -50,6 +54,8 @@ class FlowRunSnapshot(NamedTuple):
     state: State
     host: str
     pid: int
+    flow_path: str | None = None
+    """Where the flow function is found, ``module:qualname`` (``wf runs retry`` imports it)."""
 
 
 class TaskRunSnapshot(NamedTuple):
@@ -102,8 +108,9 @@ class CacheRecord(NamedTuple):
 
 
 # -- helpers for the stores of this package --------------------------------------------------
-def check_limit(limit: int | None) -> int | None:
-    """Validate a ``limit`` argument: None (no limit) or a whole number >= 0.
+def check_limit(limit: int | None, name: str = "limit") -> int | None:
+    """Validate a ``limit`` argument (or another one, called ``name``): None (no limit) or a
+    whole number >= 0.
 
     Raises:
         ConfigurationError: anything else.
@@ -112,10 +119,24 @@ def check_limit(limit: int | None) -> int | None:
         return None
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         raise ConfigurationError(
-            f"limit={limit!r} is invalid: pass None for all runs, or a whole number >= 0 "
+            f"{name}={limit!r} is invalid: pass None for all runs, or a whole number >= 0 "
             "for the most recent N."
         )
     return limit
+
+
+def check_batch_size(batch_size: int) -> int:
+    """Validate a ``batch_size`` argument: a whole number >= 1.
+
+    Raises:
+        ConfigurationError: anything else.
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigurationError(
+            f"batch_size={batch_size!r} is invalid: pass a whole number >= 1 (runs deleted "
+            "per transaction)."
+        )
+    return batch_size
 
 
 def check_tags(tags: Collection[str] | None) -> tuple[str, ...] | None:
@@ -125,16 +146,56 @@ def check_tags(tags: Collection[str] | None) -> tuple[str, ...] | None:
         ConfigurationError: a single string (which would be read as its letters), or
             anything that is not a collection of strings.
     """
-    if tags is None:
-        return None
-    if not isinstance(tags, str | bytes) and isinstance(tags, Collection):
-        wanted = tuple(tags)
-        if all(isinstance(tag, str) for tag in wanted):
-            return wanted
-    raise ConfigurationError(
-        f"tags={tags!r} is invalid: pass a list of tag names, for example ['nightly'], for "
-        "the runs carrying all of them; or None for runs with any tags."
+    return (
+        None
+        if tags is None
+        else _strings(
+            "tags",
+            tags,
+            "tag names, for example ['nightly'], for the runs carrying all of "
+            "them; or None for runs with any tags",
+        )
     )
+
+
+def check_ids(flow_run_ids: Collection[str]) -> list[str]:
+    """Validate a ``flow_run_ids`` argument: a collection of run ids (not one string).
+
+    Raises:
+        ConfigurationError: anything else.
+    """
+    return list(_strings("flow_run_ids", flow_run_ids, "flow run ids"))
+
+
+def check_states(states: Collection[str] | None) -> tuple[str, ...] | None:
+    """Validate a ``states`` filter: None (any state) or a collection of state names/types.
+
+    Raises:
+        ConfigurationError: a single string, or anything that is not a collection of strings.
+    """
+    return (
+        None
+        if states is None
+        else _strings(
+            "states",
+            states,
+            "state names or types, for example ['Completed', 'failed'], or None for any state",
+        )
+    )
+
+
+def _strings(name: str, values: object, what: str) -> tuple[str, ...]:
+    """``values`` as a tuple, if it is a collection of strings (one string is not)."""
+    if not isinstance(values, str | bytes) and isinstance(values, Collection):
+        wanted = tuple(values)
+        if all(isinstance(value, str) for value in wanted):
+            return wanted
+    raise ConfigurationError(f"{name}={values!r} is invalid: pass a list of {what}.")
+
+
+def states_match(state: State, wanted: Collection[str] | None) -> bool:
+    """Whether ``state`` matches any of the state names or types in ``wanted`` (None: any)."""
+    return wanted is None or any(state_matches(state, w) for w in wanted)
 
 
 def check_moment(name: str, moment: datetime | None) -> datetime | None:

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
 
 if TYPE_CHECKING:
-    from wfkit.stores.records import FlowRun, LogRecord, TaskRun
+    from wfkit.stores.records import (
+        FlowRun,
+        LogPage,
+        LogRecord,
+        PruneResult,
+        StoreSummary,
+        TaskRun,
+        TaskRunGroup,
+    )
 
 __all__ = ["CacheStore", "RunReader", "RunRecorder", "RunStore", "missing_members"]
 
@@ -127,6 +135,100 @@ class RunReader(Protocol):
     def logs(self, run_id: str | None = None) -> list[LogRecord]:
         """Log records in the order they were recorded; ``run_id`` keeps those of one flow
         run (including its task runs' lines) or one task run."""
+        ...
+
+    # What ``wf`` and the web page read; each is served by an index, never a scan of every
+    # run (the SQLite figures are in benchmarks/cli.py).
+    def find_flow_runs(self, ref: str, limit: int = 10) -> list[FlowRun]:
+        """Flow runs ``ref`` may mean: the run with that id, runs whose id starts with it,
+        runs with that name; at most ``limit`` of them, the exact id first, then in start
+        order. The caller decides what an ambiguous ``ref`` means."""
+        ...
+
+    def flow_runs_in_tree(self, root_flow_run_id: str) -> list[FlowRun]:
+        """Every flow run whose root flow run is ``root_flow_run_id`` (that run and all its
+        nested child flow runs), in start order; ``[]`` if there is none."""
+        ...
+
+    def task_run_counts(self, flow_run_ids: Collection[str]) -> dict[str, dict[str, int]]:
+        """For each given flow run id that has task runs: how many are in each state, by
+        state name (``{"run-1": {"Completed": 9, "Failed": 1}}``). Ids with no task runs
+        are left out.
+
+        Raises:
+            ConfigurationError: ``flow_run_ids`` is a string, not a collection of ids.
+        """
+        ...
+
+    def task_run_groups(self, flow_run_id: str) -> list[TaskRunGroup]:
+        """The task runs of one flow run summarised per task name, in the order each task
+        first ran: a view of a run too large to list run by run."""
+        ...
+
+    def logs_after(
+        self,
+        run_id: str | None = None,
+        *,
+        after: int = 0,
+        min_level: int = 0,
+        task_name: str | None = None,
+        last: int | None = None,
+    ) -> LogPage:
+        """Log records recorded after the cursor ``after`` (0: from the first), in order.
+
+        Args:
+            run_id: only the lines of this flow run (with its task runs') or task run.
+            after: a cursor from an earlier :class:`~wfkit.stores.records.LogPage`.
+            min_level: only lines at this level or above (``logging.WARNING``...).
+            task_name: only lines of task runs of this task, or of the task run so named.
+            last: keep only the most recent N matching lines.
+
+        Returns:
+            The lines, and a cursor past every line recorded before this read (matching or
+            not): pass it as ``after`` to read only newer lines (``wf runs logs --follow``).
+
+        Raises:
+            ConfigurationError: ``last`` is negative or not a whole number.
+        """
+        ...
+
+    def summary(self) -> StoreSummary:
+        """What the store holds: runs by state, log and cache counts, live owners."""
+        ...
+
+    def check(self) -> list[str]:
+        """Problems with the stored data, each a sentence (``[]``: none): the storage's
+        own integrity check where it has one, a run without a state history or a current
+        state, states whose run is gone."""
+        ...
+
+    def prune_runs(
+        self,
+        before: datetime,
+        states: Collection[str] | None = None,
+        *,
+        dry_run: bool = False,
+        batch_size: int = 200,
+    ) -> PruneResult:
+        """Delete finished top-level flow runs that reached their final state before
+        ``before``, each with its child flow runs, task runs, states and logs; the one
+        method of this protocol that writes (a store opened read-only refuses it).
+
+        Deletes ``batch_size`` top-level runs per transaction, so that recording runs in
+        other processes never waits long. A run still going on is never deleted, nor is
+        any run of its tree.
+
+        Args:
+            before: the cut-off (naive: UTC).
+            states: only runs whose final state has one of these names or types.
+            dry_run: count what would be deleted, delete nothing.
+            batch_size: top-level runs per transaction.
+
+        Raises:
+            ConfigurationError: ``before`` is not a datetime, ``states`` not a collection
+                of names, or ``batch_size`` < 1.
+            StoreError: the store cannot be written.
+        """
         ...
 
 

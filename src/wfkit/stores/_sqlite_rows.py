@@ -41,7 +41,7 @@ def _flow_row(
         s.id, s.name, s.flow_name, _nullable(s.flow_version), _params_json(s.parameters),
         _list_json(s.tags), _nullable(s.parent_flow_run_id), _nullable(s.parent_task_run_id),
         s.root_flow_run_id, s.run_count, STATE_TYPE_VALUES[s.state.type], s.state.name, at,
-        _nullable(start_us), first_us, at, s.host, s.pid, owner,
+        _nullable(start_us), first_us, at, s.host, s.pid, owner, _nullable(s.flow_path),
     )  # fmt: skip
 
 
@@ -174,7 +174,7 @@ _to_json = reusable_encoder(_short_repr, separators=(", ", ": "))
 _FLOW_COLUMNS = (
     "id", "name", "flow_name", "flow_version", "parameters", "tags", "parent_flow_run_id",
     "parent_task_run_id", "root_flow_run_id", "run_count", "state_type", "state_name",
-    "state_us", "start_us", "first_us", "heartbeat_us", "host", "pid", "owner",
+    "state_us", "start_us", "first_us", "heartbeat_us", "host", "pid", "owner", "flow_path",
 )  # fmt: skip
 
 _TASK_COLUMNS = (
@@ -185,7 +185,7 @@ _TASK_COLUMNS = (
 
 # What the records are built from (the other columns serve ordering and crash detection:
 # ``owner`` is the owners row of the process that last wrote the run).
-_FLOW_FIELDS = (*_FLOW_COLUMNS[:10], "host", "pid")
+_FLOW_FIELDS = (*_FLOW_COLUMNS[:10], "host", "pid", "flow_path")
 
 _TASK_FIELDS = (*_TASK_COLUMNS[:9], "host", "pid")
 

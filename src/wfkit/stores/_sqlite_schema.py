@@ -37,6 +37,12 @@ _log = logging.getLogger("wfkit.stores")
 #: query that says the same.
 NOT_FINAL = "state_type NOT IN ('CANCELLED', 'COMPLETED', 'CRASHED', 'FAILED')"
 
+#: The SQL condition "a top-level run that finished": the partial index ``flow_runs_finished``
+#: of schema version 4 is declared with this exact text, as ``NOT_FINAL`` above.
+FINISHED_ROOT = (
+    "parent_flow_run_id IS NULL AND state_type IN ('CANCELLED', 'COMPLETED', 'CRASHED', 'FAILED')"
+)
+
 #: Each step moves the schema from version ``i`` to ``i + 1``. Steps are never edited once
 #: released: a change to the schema is a new step appended here.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -97,6 +103,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE task_runs ADD COLUMN owner INTEGER",
         f"CREATE INDEX flow_runs_live ON flow_runs (owner) WHERE {NOT_FINAL}",
         f"CREATE INDEX task_runs_live ON task_runs (owner) WHERE {NOT_FINAL}",
+    ),
+    (
+        # Version 4: what ``wf`` and the web page read (wfkit.stores._sqlite_queries), served
+        # by indexes. Each flow run records where its flow function is (``wf runs retry``).
+        "ALTER TABLE flow_runs ADD COLUMN flow_path TEXT",
+        # A flow's runs in start order (``wf runs ls --flow``); replaces the plain index.
+        "DROP INDEX flow_runs_flow_name",
+        "CREATE INDEX flow_runs_flow_start ON flow_runs (flow_name, coalesce(start_us, first_us))",
+        "CREATE INDEX flow_runs_name ON flow_runs (name)",  # RUN given as a run name
+        "CREATE INDEX flow_runs_root ON flow_runs (root_flow_run_id)",  # a run's tree; prune
+        # Finished top-level runs by the time they finished: what prune looks for.
+        f"CREATE INDEX flow_runs_finished ON flow_runs (state_us) WHERE {FINISHED_ROOT}",
+        # Task counts by state and per-task summaries read this index alone (a covering
+        # index), never the rows; it replaces the index on flow_run_id, its prefix.
+        "DROP INDEX task_runs_flow_run_id",
+        """CREATE INDEX task_runs_summary ON task_runs
+            (flow_run_id, task_name, state_name, run_count)""",
     ),
 )
 

@@ -7,7 +7,7 @@ kept plain so that it can be read to learn them:
   which is the creation order ``task_runs()`` returns);
 - a run going on is a :class:`_Run`: its latest snapshot and the states it entered; a run
   that reached a final state is *frozen* into one tuple of plain values (see below);
-- log lines are a list, cache records a dict by key;
+- log lines are a dict by position, cache records a dict by key;
 - one lock guards all of it, so that many threads may record and read at once;
 - every read builds new records from what is kept.
 
@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from wfkit.exceptions import StoreError
+from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.states import State, StateType
 from wfkit.stores._base import (
     CacheRecord,
@@ -42,15 +42,27 @@ from wfkit.stores._base import (
     TaskRunSnapshot,
     aware,
     cache_value,
+    check_batch_size,
+    check_ids,
     check_limit,
     check_moment,
+    check_states,
     check_tags,
     run_times,
     state_matches,
+    states_match,
 )
 
 if TYPE_CHECKING:
-    from wfkit.stores.records import FlowRun, LogRecord, TaskRun
+    from wfkit.stores.records import (
+        FlowRun,
+        LogPage,
+        LogRecord,
+        PruneResult,
+        StoreSummary,
+        TaskRun,
+        TaskRunGroup,
+    )
 
 __all__ = ["MemoryStore"]
 
@@ -82,7 +94,10 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._flow_runs: dict[str, _Run[FlowRunSnapshot] | _Frozen] = {}
         self._task_runs: dict[str, _Run[TaskRunSnapshot] | _Frozen] = {}
-        self._logs: list[LogEntry] = []
+        # Log lines by position (1, 2, ...): ``logs_after`` cursors are positions, which
+        # deleting lines (``prune_runs``) must not shift.
+        self._logs: dict[int, LogEntry] = {}
+        self._log_count = 0
         self._cache: dict[str, CacheRecord] = {}
         self._secret = secrets.token_bytes(32)  # lives and dies with the records it signs
 
@@ -100,7 +115,8 @@ class MemoryStore:
     def record_log(self, entry: LogEntry) -> None:
         """Append a log line."""
         with self._lock:
-            self._logs.append(entry)
+            self._log_count += 1
+            self._logs[self._log_count] = entry
 
     def flush(self) -> None:
         """Nothing to do: memory is as durable as this store gets."""
@@ -139,7 +155,7 @@ class MemoryStore:
         # The sort is stable: runs that start together keep their creation order.
         starts_and_runs.sort(key=lambda pair: _start_order(pair[0]))
         runs = [run for _, run in starts_and_runs]
-        return runs if limit is None else runs[len(runs) - limit :] if limit else []
+        return runs if limit is None else runs[max(0, len(runs) - limit) :] if limit else []
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
@@ -173,12 +189,159 @@ class MemoryStore:
         from wfkit.stores.records import LogRecord  # (loaded on the first read: milliseconds)
 
         with self._lock:
-            entries = list(self._logs)
+            entries = list(self._logs.values())
         return [
             LogRecord(**entry._asdict())
             for entry in entries
             if run_id is None or run_id in (entry.flow_run_id, entry.task_run_id)
         ]
+
+    # what ``wf`` reads (see the RunReader protocol) ------------------------------------
+    def find_flow_runs(self, ref: str, limit: int = 10) -> list[FlowRun]:
+        """Flow runs with id ``ref``, an id starting with ``ref`` or the name ``ref``; the
+        exact id first, then in start order; at most ``limit``."""
+        ref, most = str(ref), check_limit(limit)
+        runs = [r for r in self.flow_runs() if ref and (r.id.startswith(ref) or r.name == ref)]
+        runs.sort(key=lambda run: run.id != ref)  # stable: then in start order
+        return runs[:most]
+
+    def flow_runs_in_tree(self, root_flow_run_id: str) -> list[FlowRun]:
+        """The flow runs whose root flow run is ``root_flow_run_id``, in start order."""
+        return [r for r in self.flow_runs() if r.root_flow_run_id == root_flow_run_id]
+
+    def task_run_counts(self, flow_run_ids: Collection[str]) -> dict[str, dict[str, int]]:
+        """Task runs by state name, for each given flow run id that has task runs."""
+        wanted = set(check_ids(flow_run_ids))
+        counts: dict[str, dict[str, int]] = {}
+        for run in self.task_runs():
+            if run.flow_run_id in wanted:
+                by_state = counts.setdefault(run.flow_run_id, {})
+                by_state[run.state.name] = by_state.get(run.state.name, 0) + 1
+        return counts
+
+    def task_run_groups(self, flow_run_id: str) -> list[TaskRunGroup]:
+        """The task runs of one flow run, summarised per task name in first-run order."""
+        from wfkit.stores.records import TaskRunGroup  # (loaded on the first read: ms)
+
+        groups: dict[str, list[TaskRun]] = {}
+        for run in self.task_runs(flow_run_id=flow_run_id):
+            groups.setdefault(run.task_name, []).append(run)
+        return [
+            TaskRunGroup(
+                task_name=name,
+                runs=len(runs),
+                states=_count_by_state(runs),
+                attempts=sum(run.run_count for run in runs),
+            )
+            for name, runs in groups.items()
+        ]
+
+    def logs_after(
+        self,
+        run_id: str | None = None,
+        *,
+        after: int = 0,
+        min_level: int = 0,
+        task_name: str | None = None,
+        last: int | None = None,
+    ) -> LogPage:
+        """Log records recorded after the cursor ``after``, filtered (see
+        :meth:`wfkit.stores.RunReader.logs_after`)."""
+        from wfkit.stores.records import LogPage, LogRecord  # (loaded on the first read)
+
+        last = check_limit(last, "last")
+        tasks = None
+        if task_name is not None:
+            tasks = {r.id for r in self.task_runs() if task_name in (r.task_name, r.name)}
+        with self._lock:
+            entries = [(pos, e) for pos, e in self._logs.items() if pos > after]
+            cursor = max(after, self._log_count)
+        matching = [
+            LogRecord(**entry._asdict())
+            for _, entry in entries
+            if (run_id is None or run_id in (entry.flow_run_id, entry.task_run_id))
+            and entry.level >= min_level
+            and (tasks is None or entry.task_run_id in tasks)
+        ]
+        if last is not None:
+            matching = matching[max(0, len(matching) - last) :] if last else []
+        return LogPage(records=tuple(matching), cursor=cursor)
+
+    def summary(self) -> StoreSummary:
+        """What the store holds (no heartbeats: every owner is this process)."""
+        from wfkit.stores.records import LiveOwner, StoreSummary  # (loaded on first read)
+
+        flow_runs = self.flow_runs()
+        live: dict[tuple[str, int], int] = {}
+        for run in flow_runs:
+            if not run.state.is_final() and run.host is not None and run.pid is not None:
+                live[run.host, run.pid] = live.get((run.host, run.pid), 0) + 1
+        with self._lock:
+            logs, cache_records = len(self._logs), len(self._cache)
+        return StoreSummary(
+            url=self.url,
+            flow_runs=_count_by_state(flow_runs),
+            task_runs=_count_by_state(self.task_runs()),
+            logs=logs,
+            cache_records=cache_records,
+            owners=tuple(
+                LiveOwner(host=host, pid=pid, heartbeat=None, live_runs=n)
+                for (host, pid), n in sorted(live.items())
+            ),
+            details={},
+        )
+
+    def check(self) -> list[str]:
+        """Problems with the kept runs: a run kept without a state (never, by construction)."""
+        runs: list[FlowRun | TaskRun] = [*self.flow_runs(), *self.task_runs()]
+        return [f"Run {run.id!r} has no state history." for run in runs if not run.states]
+
+    def prune_runs(
+        self,
+        before: datetime,
+        states: Collection[str] | None = None,
+        *,
+        dry_run: bool = False,
+        batch_size: int = 200,
+    ) -> PruneResult:
+        """Delete finished top-level flow runs older than ``before`` with everything of
+        their trees (see :meth:`wfkit.stores.RunReader.prune_runs`); memory needs no
+        batches, but ``batch_size`` is checked as every store checks it."""
+        from wfkit.stores.records import PruneResult  # (loaded on the first read: ms)
+
+        cutoff, wanted = _prune_args(before, states, batch_size)
+        roots = {
+            run.id
+            for run in self.flow_runs()
+            if run.parent_flow_run_id is None
+            and run.state.is_final()
+            and run.end_time is not None
+            and aware(run.end_time) < cutoff
+            and states_match(run.state, wanted)
+        }
+        flows = [run for run in self.flow_runs() if run.root_flow_run_id in roots]
+        flow_ids = {run.id for run in flows}
+        tasks = [run for run in self.task_runs() if run.flow_run_id in flow_ids]
+        task_ids = {run.id for run in tasks}
+        with self._lock:
+            logs = [
+                pos
+                for pos, e in self._logs.items()
+                if e.flow_run_id in flow_ids or e.task_run_id in task_ids
+            ]
+            if not dry_run:
+                for pos in logs:
+                    del self._logs[pos]
+                for run_id in flow_ids:
+                    self._flow_runs.pop(run_id, None)
+                for run_id in task_ids:
+                    self._task_runs.pop(run_id, None)
+        return PruneResult(
+            flow_runs=len(flows),
+            task_runs=len(tasks),
+            states=sum(len(run.states) for run in [*flows, *tasks]),
+            logs=len(logs),
+        )
 
     # cache records ----------------------------------------------------------------------
     def write_cache(
@@ -240,6 +403,24 @@ class MemoryStore:
         return f"MemoryStore({self.url!r})"
 
 
+def _count_by_state(runs: Sequence[FlowRun | TaskRun]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.state.name] = counts.get(run.state.name, 0) + 1
+    return counts
+
+
+def _prune_args(
+    before: datetime, states: Collection[str] | None, batch_size: int
+) -> tuple[datetime, tuple[str, ...] | None]:
+    """``prune_runs``'s checked cut-off and state names."""
+    check_batch_size(batch_size)
+    cutoff = check_moment("before", before)
+    if cutoff is None:
+        raise ConfigurationError("before=None is invalid: pass the datetime to prune before.")
+    return cutoff, check_states(states)
+
+
 # recording runs -------------------------------------------------------------------------------
 def _record(
     runs: dict[str, _Run[_S] | _Frozen],
@@ -274,7 +455,7 @@ def _freeze_flow_run(s: FlowRunSnapshot, states: Sequence[State]) -> _Frozen:
     return (
         *_frozen_common(s, states),
         s.flow_name, s.flow_version, s.parent_flow_run_id, s.parent_task_run_id,
-        s.root_flow_run_id,
+        s.root_flow_run_id, s.flow_path,
     )  # fmt: skip
 
 
@@ -319,7 +500,7 @@ def _flow_record(frozen: _Frozen) -> FlowRun:
     from wfkit.stores.records import FlowRun  # (loaded on the first read: milliseconds)
 
     common, own = _common_fields(frozen)
-    flow_name, flow_version, parent_flow_run_id, parent_task_run_id, root_flow_run_id = own
+    flow_name, flow_version, parent_flow_run_id, parent_task_run_id, root_flow_run_id, path = own
     return FlowRun(
         **common,
         flow_name=flow_name,
@@ -327,6 +508,7 @@ def _flow_record(frozen: _Frozen) -> FlowRun:
         parent_flow_run_id=parent_flow_run_id,
         parent_task_run_id=parent_task_run_id,
         root_flow_run_id=root_flow_run_id,
+        flow_path=path,
     )
 
 

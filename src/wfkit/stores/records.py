@@ -15,7 +15,16 @@ from typing import Any
 
 from wfkit.states import State, StateType
 
-__all__ = ["FlowRun", "LogRecord", "TaskRun"]
+__all__ = [
+    "FlowRun",
+    "LogPage",
+    "LiveOwner",
+    "LogRecord",
+    "PruneResult",
+    "StoreSummary",
+    "TaskRun",
+    "TaskRunGroup",
+]
 
 
 # The base only declares the common fields: FlowRun and TaskRun make their own methods (each
@@ -57,6 +66,9 @@ class FlowRun(_RunRecord):
     parent_flow_run_id: str | None = None
     parent_task_run_id: str | None = None
     root_flow_run_id: str | None = None
+    flow_path: str | None = None
+    """Where the flow function is found, ``module:qualname``; None for runs recorded before
+    wfkit recorded it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,3 +101,90 @@ class LogRecord:
     def level_name(self) -> str:
         """The level's name (``"INFO"``, ``"WARNING"``...)."""
         return logging.getLevelName(self.level)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogPage:
+    """Log records after a cursor (:meth:`~wfkit.stores.RunReader.logs_after`).
+
+    Attributes:
+        records: the lines, in the order they were recorded.
+        cursor: pass it as ``after`` to read only the lines recorded after these (an opaque
+            position that only grows; the ``after`` given if there were no lines).
+    """
+
+    records: tuple[LogRecord, ...]
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRunGroup:
+    """The task runs of one task in one flow run, summarised
+    (:meth:`~wfkit.stores.RunReader.task_run_groups`).
+
+    Attributes:
+        task_name: the task.
+        runs: how many task runs it has in the flow run.
+        states: how many of them are in each state, by state name.
+        attempts: the sum of their run counts (a retried task run counts each attempt).
+    """
+
+    task_name: str
+    runs: int
+    states: dict[str, int]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveOwner:
+    """A process with runs still going on in the store.
+
+    Attributes:
+        host: its host name.
+        pid: its process id.
+        heartbeat: when it last showed it was alive (None where the store keeps no heartbeat).
+        live_runs: how many of its flow runs are not final.
+    """
+
+    host: str
+    pid: int
+    heartbeat: datetime | None
+    live_runs: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreSummary:
+    """What a store holds (:meth:`~wfkit.stores.RunReader.summary`; ``wf store info``).
+
+    Attributes:
+        url: the store's URL.
+        flow_runs: flow runs by the name of their current state.
+        task_runs: task runs by the name of their current state.
+        logs: how many log lines.
+        cache_records: how many cache records.
+        owners: the processes with runs going on.
+        details: what only this kind of store has, JSON-ready: for SQLite its ``path``,
+            ``schema_version``, ``size_bytes`` and ``wal_bytes``.
+    """
+
+    url: str
+    flow_runs: dict[str, int]
+    task_runs: dict[str, int]
+    logs: int
+    cache_records: int
+    owners: tuple[LiveOwner, ...]
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneResult:
+    """What :meth:`~wfkit.stores.RunReader.prune_runs` removed (or, in a dry run, would).
+
+    Attributes:
+        flow_runs, task_runs, states, logs: how many of each.
+    """
+
+    flow_runs: int = 0
+    task_runs: int = 0
+    states: int = 0
+    logs: int = 0

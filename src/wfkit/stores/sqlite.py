@@ -53,6 +53,7 @@ from wfkit.stores._base import (
     check_tags,
 )
 from wfkit.stores._sqlite_cache import KeptCacheRecords
+from wfkit.stores._sqlite_queries import SqliteQueries
 from wfkit.stores._sqlite_rows import (
     _EPOCH,
     _SELECT_CACHE,
@@ -87,7 +88,7 @@ _START = "coalesce(start_us, first_us)"
 _HAS_TAG = "EXISTS (SELECT 1 FROM json_each(flow_runs.tags) WHERE value = ?)"
 
 
-class SqliteStore:
+class SqliteStore(SqliteQueries):
     """A run store in one SQLite file; see the module docstring for how writes are buffered.
 
     Args:

@@ -94,6 +94,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if store_kind not in STORE_KINDS:
         raise pytest.UsageError(f"wf_store = {store_kind!r}: use one of {list(STORE_KINDS)}")
     config.stash[_kept_key] = []
+    if store_kind == "memory" and _option(config, "wf_keep_stores") == "failed":
+        # (a memory store dies with its test: there is nothing to keep unless a test asks
+        # for a SQLite store with its marker; say so rather than keep nothing silently)
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                "wfkit: --wf-keep-stores=failed keeps SQLite stores only, and --wf-store is "
+                "'memory' (the default): only tests marked @pytest.mark.wf(store='sqlite') "
+                "will have a store to keep. Add --wf-store=sqlite to keep every failing "
+                "test's runs."
+            ),
+            stacklevel=2,
+        )
     if not _option(config, "wf_isolated"):
         watcher = _UnisolatedRunWatcher()
         register_plugin(watcher, name="wfkit.pytest.unisolated_watcher")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from wfkit.testing.store_conformance._cache import CacheCases
 from wfkit.testing.store_conformance._filters import FlowRunQueryCases
+from wfkit.testing.store_conformance._queries import QueryCases
 from wfkit.testing.store_conformance._runs import RunCases
 from wfkit.testing.store_conformance._support import (
     T0,
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 
-class StoreConformance(RunCases, FlowRunQueryCases, CacheCases):
+class StoreConformance(RunCases, FlowRunQueryCases, QueryCases, CacheCases):
     """Every conformance case of the store protocols; subclass it and define ``store``.
 
     The name does not start with ``Test``, so pytest collects only the subclasses.

@@ -77,6 +77,8 @@ class FlowRunQueryCases(StoreCases):
 
         assert ids(store.flow_runs(limit=2)) == ["f3", "f4"]
         assert ids(store.flow_runs(limit=10)) == ["f0", "f1", "f2", "f3", "f4"]
+        # More than match, but fewer than twice as many: all of them.
+        assert ids(store.flow_runs(limit=7)) == ["f0", "f1", "f2", "f3", "f4"]
         assert ids(store.flow_runs(flow_name="even", limit=2)) == ["f2", "f4"]
         assert ids(store.flow_runs(state="completed", limit=1)) == ["f4"]
 

@@ -10,9 +10,11 @@ logger (or ``print`` under ``log_prints``) reach the store.
 from __future__ import annotations
 
 import builtins
+import io
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,6 +36,7 @@ __all__ = [
     "base_logger",
     "disable_run_logger",
     "get_run_logger",
+    "log_for_run",
     "logger_for",
     "run_logger",
 ]
@@ -94,6 +97,87 @@ def logger_for(ctx: Any) -> RunLoggerAdapter:
     return logger  # type: ignore[no-any-return]
 
 
+def log_for_run(
+    ctx: Any, level: int, message: str, args: tuple[Any, ...], exc: BaseException | None
+) -> None:
+    """Log one of the engine's own lines (``Finished in state ...``) on the run's logger.
+
+    The record is made with ``Logger.makeRecord`` and passed to ``Logger.handle``, as
+    ``Logger.log`` does, but without looking up the caller's frame (``findCaller``, a tenth
+    of the cost of a record): the caller is always the engine. Every task run logs such a
+    line, so this is on the per-task path. The caller has checked the level."""
+    if exc is None and _only_own_handlers(base_logger(ctx.kind), level):
+        _emit_directly(ctx.run, ctx.kind, level, message % args)
+        return
+    adapter = logger_for(ctx)
+    logger = adapter.logger
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    record = logger.makeRecord(
+        logger.name, level, "(wfkit engine)", 0, message, args, exc_info, extra=adapter.extra
+    )
+    logger.handle(record)
+
+
+# The engine's own lines without a LogRecord. Every task run logs one ("Finished in state
+# Completed()"); making a LogRecord, passing it through Logger.handle and formatting it cost
+# about as much as the rest of the line (benchmarks/instructions.py --workload memory: 250k
+# instructions per task run with the record, 197k without, 150k with no line at all). When
+# the only handlers that would see the line are wfkit's own two (nothing added to these
+# loggers or to the root logger, no filters, no logging.disable), the line goes straight to
+# them: the same store entry, the same console text. Anything else (pytest's caplog, a
+# user's handler or filter) gets a real record.
+_own_handlers: list[logging.Handler] = []  # [store handler] or [store handler, console]
+_own_console: logging.StreamHandler | None = None  # type: ignore[type-arg]
+_wfkit_logger = logging.getLogger("wfkit")
+
+
+def _only_own_handlers(logger: logging.Logger, level: int) -> bool:
+    wf = _wfkit_logger
+    return (
+        logger.parent is wf
+        and not logger.handlers
+        and not logger.filters
+        and logger.propagate
+        and not logger.disabled
+        and wf.handlers == _own_handlers
+        and not wf.filters
+        and not (wf.propagate and logging.root.handlers)
+        and logging.root.manager.disable < level
+    )
+
+
+def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
+    """What the store handler and the console handler would do with this line of ``run``
+    (without making the run's logger either: a task run is over after this line)."""
+    global _LogEntry
+    if _LogEntry is None:
+        # (lazy: wfkit.stores costs ~4.5 ms of ``import wfkit``; a run loads it)
+        from wfkit.stores import LogEntry as _LogEntry
+    if kind == "flow":
+        name, ids, label = _FLOW_LOGGER, (run.id, None), "Flow run"
+    else:
+        name, ids, label = _TASK_LOGGER, (run.flow_run_id, run.id), "Task run"
+    notify("wfkit_log", record=_LogEntry(*ids, level, name, text, current_clock().now()))
+    console = _own_console
+    if console is None or level < console.level or console.filters:
+        return
+    created = time.time()  # what a LogRecord's time is (frozen under the test harness)
+    formatter = console.formatter
+    assert isinstance(formatter, _ConsoleFormatter)
+    line = (
+        f"{formatter.time_of_day(created)}.{int((created - int(created)) * 1000):03d} | "
+        f"{logging.getLevelName(level):<7} | {label} {run.name!r} - {text}{console.terminator}"
+    )
+    console.acquire()
+    try:
+        console.stream.write(line)
+        console.flush()
+    except Exception:
+        console.handleError(logging.makeLogRecord({"msg": text, "levelno": level}))
+    finally:
+        console.release()
+
+
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """The logger of the current flow or task run; its records are stored with the run.
 
@@ -102,7 +186,10 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """
     if _disabled.get():
         return logging.LoggerAdapter(_null_logger(), {})
-    return logger_for(get_run_context())
+    ctx = get_run_context()
+    if not _is_set_up:  # a process that runs no flow itself (a with_context worker)
+        setup_logging()
+    return logger_for(ctx)
 
 
 @contextmanager
@@ -153,10 +240,26 @@ class StoreLogHandler(logging.Handler):
 
 
 class _ConsoleFormatter(logging.Formatter):
+    # The time of day of the last record's second, kept: every task run logs a line, and
+    # formatting the time (localtime + strftime) was a tenth of the cost of logging one.
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "wf_label"):
             record.wf_label = record.name
         return super().format(record)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return self.time_of_day(record.created)
+
+    def time_of_day(self, created: float) -> str:
+        """``created`` (seconds since the epoch) as this formatter shows it, to the second."""
+        second = int(created)
+        cached = self._second
+        if cached[0] != second:
+            shown = time.strftime(self.datefmt or "%H:%M:%S", self.converter(created))
+            cached = self._second = (second, shown)
+        return cached[1]
 
 
 def setup_logging() -> None:
@@ -170,9 +273,12 @@ def setup_logging() -> None:
         # (lazy: wfkit.settings costs ~3 ms of ``import wfkit``; the first run needs it)
         from wfkit.settings import logging_level
 
+        global _own_console
         root = logging.getLogger("wfkit")
         root.setLevel(logging_level())
-        root.addHandler(StoreLogHandler())
+        store_handler = StoreLogHandler()
+        root.addHandler(store_handler)
+        _own_handlers.append(store_handler)
         if not logging.getLogger().handlers:
             console = logging.StreamHandler(sys.stderr)
             console.setFormatter(
@@ -182,6 +288,8 @@ def setup_logging() -> None:
                 )
             )
             root.addHandler(console)
+            _own_handlers.append(console)
+            _own_console = console
         _is_set_up = True
 
 
@@ -215,12 +323,16 @@ def release_print_logging() -> None:
 def _print_to_run_logger(
     *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
 ) -> None:
-    _print_in_force(*args, sep=sep, end=end, file=file, flush=flush)
-    if file is not None and file is not sys.stdout:
-        return
+    """``print`` while runs with ``log_prints`` are active: inside such a run, a print to
+    stdout becomes an INFO line of the run's logger instead (as in Prefect: the console
+    handler shows it once, and the store keeps it); anything else prints as usual."""
     ctx: Any = task_run_context.get() or flow_run_context.get()
-    if ctx is not None and ctx.log_prints:
-        logger_for(ctx).info((sep if sep is not None else " ").join(str(a) for a in args))
+    if ctx is None or not ctx.log_prints or (file is not None and file is not sys.stdout):
+        _print_in_force(*args, sep=sep, end=end, file=file, flush=flush)
+        return
+    buffer = io.StringIO()  # (print itself formats: sep, end, and str() of each argument)
+    _print_in_force(*args, sep=sep, end=end, file=buffer)
+    logger_for(ctx).info(buffer.getvalue().rstrip())
 
 
 class StoreWriter:

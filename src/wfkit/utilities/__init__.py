@@ -1,0 +1,1 @@
+"""Utilities under Prefect's import paths (``wfkit.utilities.annotations``)."""
