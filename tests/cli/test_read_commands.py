@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from wfkit.stores._sqlite_schema import SCHEMA_VERSION
 from wfkit.stores.sqlite import SqliteStore
 from wfkit.testing import harness
 
@@ -229,13 +230,13 @@ def test_logs_with_level_and_task_filters(wf_run: Wf) -> None:
 def test_store_info(wf_run: Wf, filled: object) -> None:
     out = ok(wf_run("store", "info"))
     assert f"URL:            sqlite:///{filled}?mode=ro\n" in out
-    assert f"Path:           {filled}\nSchema version: 4\n" in out
+    assert f"Path:           {filled}\nSchema version: {SCHEMA_VERSION}\n" in out
     assert "Flow runs:      6 (5 Completed, 1 Failed)\n" in out
     assert "Task runs:      260 (260 Completed)\n" in out
     assert "Live owners:    none\n" in out
     info = json.loads(wf_run("store", "info", "--json").stdout)
     assert info["flow_runs"] == {"Completed": 5, "Failed": 1}
-    assert info["details"]["schema_version"] == 4
+    assert info["details"]["schema_version"] == SCHEMA_VERSION
 
 
 def test_store_check_of_a_sound_store(wf_run: Wf) -> None:

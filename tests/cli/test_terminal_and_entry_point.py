@@ -12,6 +12,8 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import wfkit.__main__
 from wfkit.cli import main
 
@@ -93,3 +95,22 @@ def test_the_help_lists_each_group_as_the_group_describes_itself() -> None:
 
     assert _GROUPS["runs"][1] == runs.get_short_help_str(100)
     assert _GROUPS["store"][1] == store.get_short_help_str(100)
+
+
+def test_the_installed_console_script_runs(tmp_path: Path) -> None:
+    # What the README's install command puts beside the interpreter (.venv/bin/wf).
+    script = Path(sys.executable).with_name("wf")
+    if not script.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{script} is missing: the install did not make the console script")
+        pytest.skip(f"wfkit is not installed beside {sys.executable} (no {script})")
+    env = {**os.environ, "WFKIT_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [str(script), "store", "info"], capture_output=True, text=True, env=env, timeout=60
+    )
+    # A new home has no store yet: read-only, wf says so (exit 1) and creates nothing.
+    assert done.returncode == 1, done
+    assert "There is no run store at" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and wfkit.__version__ in version.stdout

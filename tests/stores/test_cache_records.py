@@ -250,7 +250,7 @@ def test_a_version_1_file_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None
         assert store.flow_run("old-run").state_names == ["Pending"]
         written = write_cache(store, "k1")
         assert store.read_cache("k1") == written
-        assert store.info()["schema_version"] == SCHEMA_VERSION == 4
+        assert store.info()["schema_version"] == SCHEMA_VERSION == 5
 
 
 def test_the_released_first_migration_step_is_unchanged() -> None:

@@ -241,7 +241,9 @@ def _inspect(path: Path) -> dict:
 _V1_TABLES = sorted(
     ["wfkit_meta", "flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs"]
 )
-_NEW_TABLES = sorted([*_V1_TABLES, "cache", "owners"])
+_NEW_TABLES = sorted(
+    [*_V1_TABLES, "cache", "owners", "concurrency_limits", "limit_leases", "artifacts", "events"]
+)
 
 
 @pytest.mark.parametrize(
@@ -254,6 +256,7 @@ _NEW_TABLES = sorted([*_V1_TABLES, "cache", "owners"])
         ("CREATE INDEX task_runs_live", 1),
         ("ALTER TABLE flow_runs ADD COLUMN flow_path", 1),
         ("CREATE INDEX task_runs_summary", 1),
+        ("CREATE TABLE limit_leases", 1),
         ("INSERT INTO wfkit_meta", 1),
         ("COMMIT", 1),
         ("opened", SCHEMA_VERSION),
@@ -262,7 +265,7 @@ _NEW_TABLES = sorted([*_V1_TABLES, "cache", "owners"])
 def test_a_migration_killed_half_way_leaves_the_old_version(
     tmp_path: Path, pause_at: str, version: int
 ) -> None:
-    assert SCHEMA_VERSION == 4, "add the newest migration's statements to the pause points"
+    assert SCHEMA_VERSION == 5, "add the newest migration's statements to the pause points"
     path = tmp_path / "runs.db"
     version_1_store(path)
 

@@ -196,3 +196,8 @@ def test_read_only_reads_stay_on_the_indexes(dead_store: Path) -> None:
         for sql in queries:
             plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",)))
             assert "SCAN" not in plan, (sql, plan)
+
+
+def test_read_only_leaves_an_unknown_schemes_url_as_given() -> None:
+    with pytest.raises(ConfigurationError, match=r"store url='foo://x' has a scheme"):
+        open_store("foo://x", read_only=True)

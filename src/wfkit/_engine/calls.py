@@ -42,6 +42,7 @@ from wfkit._engine.signals import (
     task_started,
 )
 from wfkit._engine.timelines import branch, catch_up
+from wfkit.concurrency._tags import tag_slots
 from wfkit.context import (
     FlowRunContext,
     Runtime,
@@ -222,7 +223,10 @@ def _prepare(
     policy = task.effective_cache_policy
     cache = _task_cache(task, policy, ctx, flow_ctx, bound) if policy is not None else None
     # (_make: a NamedTuple from a tuple, without the keyword handling of its __new__)
-    plan = RunPlan._make((run, task, task.run_spec, ctx, None, upstream, cache))
+    # Tag concurrency limits; not in a process-pool worker (identity given): the flow's
+    # process takes the slots for it (process.run_remote).
+    slots = tag_slots(runtime.store, tags) if tags and identity is None else None
+    plan = RunPlan._make((run, task, task.run_spec, ctx, None, upstream, cache, slots))
     if identity is None:
         run.set_state(State(_PENDING, "Pending"))  # (Pending() without its keyword handling)
     else:

@@ -37,12 +37,14 @@ from wfkit._engine.lifecycle import (
     Resolve,
     RunPlan,
     Sleep,
+    TakeSlots,
 )
 from wfkit._engine.signals import ctrl_c_under_asyncio
 from wfkit._engine.timelines import deadline_passed
 from wfkit._engine.timeouts import call_async_with_timeout, call_with_timeout
 from wfkit._realtime import asyncio_sleep as real_asyncio_sleep
 from wfkit.clock import Clock
+from wfkit.concurrency._tags import take_slots_async, take_slots_sync
 from wfkit.logging import base_logger, log_for_run
 from wfkit.states import Crashed, State
 
@@ -88,6 +90,8 @@ def _carry_out(effect: Any, plan: RunPlan, clock: Clock) -> Reply:
         elif kind is Acquire:
             plan.cache.lock_for(effect.key).acquire()
             plan.cache.mark_held()
+        elif kind is TakeSlots:
+            return take_slots_sync(plan.slots, effect.wait), None
         else:  # pragma: no cover - the lifecycle yields only the effects above
             raise TypeError(f"unknown lifecycle effect {effect!r}")
     except BaseException as exc:  # thrown into the lifecycle, which decides what it means
@@ -110,6 +114,8 @@ async def _carry_out_async(effect: Any, plan: RunPlan, clock: Clock) -> Reply:
         elif kind is Acquire:
             await _acquire_async(plan.cache.lock_for(effect.key))
             plan.cache.mark_held()
+        elif kind is TakeSlots:
+            return await take_slots_async(plan.slots, effect.wait), None
         elif kind in (CacheKey, CacheLookup, CacheWrite):  # store I/O: in a worker thread
             # (asyncio is loaded, this being a coroutine; wfkit does not import it at module
             # level: ~40 ms of ``import wfkit``)
@@ -370,6 +376,9 @@ def _crash(plan: RunPlan, error: BaseException, publishing: bool = False) -> Non
 
 
 def _release(plan: RunPlan) -> None:
-    """The run has ended: give back the cache key's lock, if it took one."""
+    """The run has ended: give back the cache key's lock and the tag limits' slots, if it
+    took them."""
     if plan.cache is not None:
         plan.cache.release()
+    if plan.slots is not None:
+        plan.slots.release()

@@ -67,6 +67,7 @@ __all__ = [
     "RunPlan",
     "RunSpec",
     "Sleep",
+    "TakeSlots",
     "lifecycle",
 ]
 
@@ -75,6 +76,7 @@ __all__ = [
 _RUNNING = StateType.RUNNING
 _COMPLETED = StateType.COMPLETED
 _FAILED = StateType.FAILED
+_PENDING = StateType.PENDING
 
 
 class Invoke(NamedTuple):
@@ -124,6 +126,14 @@ class Acquire(NamedTuple):
     key: str
 
 
+class TakeSlots(NamedTuple):
+    """Take a slot on each of the run's tag limits (``plan.slots``). With ``wait=False``,
+    try once and send back whether they were taken; with ``wait=True``, wait until they
+    are (a ConcurrencySlotAcquisitionError is thrown in if they never can be)."""
+
+    wait: bool
+
+
 class CacheLookup(NamedTuple):
     key: str
 
@@ -154,8 +164,10 @@ class ReturnedStates(NamedTuple):
 
 
 Effect = (
-    State | Invoke | Sleep | Now | CallUser | Resolve | Log | CacheKey | Acquire | CacheLookup
-) | CacheWrite
+    (State | Invoke | Sleep | Now | CallUser | Resolve | Log | CacheKey | Acquire | CacheLookup)
+    | CacheWrite
+    | TakeSlots
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +194,7 @@ class RunPlan(NamedTuple):
     pre_failure: BaseException | None = None  # fail before running (invalid parameters)
     upstream: Any = None  # an inputs.Upstream to wait for before running
     cache: Any = None  # a caching.TaskCache when the task caches
+    slots: Any = None  # a slots.TagSlots when the task has tags with concurrency limits
 
 
 _HOOK_FOR_TYPE = {
@@ -199,6 +212,7 @@ _LOG_COMPLETED = {
     for name, text in (("Completed", "Completed()"), ("Cached", "Cached(type=COMPLETED)"))
 }
 _CACHE_KEY = CacheKey()
+_TRY_SLOTS, _WAIT_FOR_SLOTS = TakeSlots(wait=False), TakeSlots(wait=True)
 _STATE_COLLECTIONS = (list, tuple, set)  # what a flow may return its states in (as in Prefect)
 _INVOKE_UNTIMED: Invoke  # defined below _never_times_out
 
@@ -206,7 +220,7 @@ _INVOKE_UNTIMED: Invoke  # defined below _never_times_out
 def lifecycle(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
     """Drive one run (already Pending) to its final state, or to NotReady when an upstream
     did not complete; returns that state. ``rng`` draws the retry jitter."""
-    if plan.upstream is None and plan.pre_failure is None:
+    if plan.upstream is None and plan.pre_failure is None and plan.slots is None:
         # Most runs: no generator around the attempts (or the cache's), which every effect
         # would resume too.
         return _attempts(plan, rng) if plan.cache is None else _cached(plan, rng)
@@ -226,6 +240,13 @@ def _prepared(plan: RunPlan, rng: Any) -> Generator[Effect, Any, State]:
             return not_ready
     if plan.pre_failure is not None:
         return (yield from _fail(plan, plan.pre_failure))
+    if plan.slots is not None:
+        try:
+            if not (yield _TRY_SLOTS):
+                yield State(_PENDING, "AwaitingConcurrencySlot")
+                yield _WAIT_FOR_SLOTS
+        except Exception as exc:  # the limit can never grant one (a limit of 0, say)
+            return (yield from _fail(plan, exc))
     if plan.cache is not None:
         return (yield from _cached(plan, rng))
     return (yield from _attempts(plan, rng))

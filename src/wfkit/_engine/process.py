@@ -10,8 +10,10 @@ hooks, so its store (and every plugin) sees them as if the run had been local.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import pickle
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any, NamedTuple
@@ -21,11 +23,12 @@ from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_
 from wfkit._engine.signals import task_ended, task_started
 from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
+from wfkit.concurrency._tags import take_slots_sync
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
 from wfkit.exceptions import StoreError
-from wfkit.states import Crashed, Failed, NotReady, State
+from wfkit.states import Crashed, Failed, NotReady, State, StateType
 
-__all__ = ["ProcessTaskRun", "RemoteOutcome", "run_remote", "task_reference"]
+__all__ = ["ProcessTaskRun", "RemoteOutcome", "record_live", "run_remote", "task_reference"]
 
 
 class RemoteOutcome(NamedTuple):
@@ -47,9 +50,15 @@ class _RecordingStore:
 
     url = "recording://"
 
-    def __init__(self, cache: tuple[str | None, Any, Any] = (None, None, None)) -> None:
+    def __init__(
+        self,
+        cache: tuple[str | None, Any, Any] = (None, None, None),
+        live: tuple[str, Callable[[Any], object]] | None = None,
+    ) -> None:
         self.events: list[tuple[str, Any]] = []
         self._cache_key, self._cache_record, self._secret = cache
+        # (the run's id, and the runner's publish function): its start goes out at once
+        self._live = live
 
     def read_cache(self, key: str) -> Any:
         return self._cache_record if key == self._cache_key else None
@@ -63,7 +72,18 @@ class _RecordingStore:
         self.events.append(("cache", args))
 
     def record_task_run(self, run: Any) -> None:
-        self.events.append(("task", run._replace(parameters=dict(run.parameters))))
+        snapshot = run._replace(parameters=dict(run.parameters))
+        live = self._live
+        if live is not None and run.id == live[0] and run.state.is_running():
+            self._live = None  # (its first start only: enough for live progress)
+            try:
+                live[1](("task", snapshot))
+            except Exception:  # (no live channel here after all: sent with the outcome)
+                pass
+            else:
+                self.events.append(("task-live", snapshot))
+                return
+        self.events.append(("task", snapshot))
 
     def record_flow_run(self, run: Any) -> None:  # a flow called inside a process task
         self.events.append(("flow", run._replace(parameters=dict(run.parameters))))
@@ -141,15 +161,19 @@ class ProcessTaskRun:
         self.identity = identity
         self.worker_setup = worker_setup
 
-    def execute(self, task_runner: Any = None) -> RemoteOutcome:
+    def execute(
+        self, task_runner: Any = None, publish: Callable[[Any], object] | None = None
+    ) -> RemoteOutcome:
         """Run the task here (a worker process) under the run's identity; what it records
-        is kept for the flow's process. ``task_runner`` runs what the task submits."""
+        is kept for the flow's process. ``task_runner`` runs what the task submits;
+        ``publish`` (if given) is called with the run's start as it happens."""
         module, qualname = self.reference
         task: Any = importlib.import_module(module)
         for part in qualname.split("."):
             task = getattr(task, part)
         identity = self.identity
-        store = _RecordingStore(identity["cache"])
+        live = (self.task_run_id, publish) if publish is not None else None
+        store = _RecordingStore(identity["cache"], live)
         fake = identity["fake_start"]
         clock = FakeClock(fake) if fake else SystemClock()
         setup = self.worker_setup
@@ -214,6 +238,35 @@ def _picklable(state: State) -> State:
         return state.copy(data=None, exception=replacement)
 
 
+class _LiveEvents:
+    """A remote run's events published before its outcome came back (its start): recorded
+    by whichever comes first, the live event or the outcome's replay."""
+
+    __slots__ = ("run", "runtime", "context", "lock", "recorded")
+
+    def __init__(self, run: Any, runtime: Runtime) -> None:
+        self.run, self.runtime = run, runtime
+        self.context = contextvars.copy_context()  # (the run's: its store, its plugins)
+        self.lock = threading.Lock()
+        self.recorded = False
+
+
+_live_runs: dict[str, _LiveEvents] = {}
+
+
+def record_live(task_run_id: str, event: Any) -> None:
+    """Record ``event`` (published by the worker running ``task_run_id``) now, unless the
+    run's outcome has been recorded already. Called from any thread."""
+    live = _live_runs.get(task_run_id)
+    if live is None:
+        return
+    with live.lock:
+        if live.recorded:
+            return
+        live.recorded = True
+        live.context.copy().run(_replay, [event], live.run, live.runtime)
+
+
 def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any]) -> State:
     """The flow process's side of a remote task run (in the submitter's context, on the
     run's timeline): wait for the upstream, send, replay; returns the final state."""
@@ -222,6 +275,13 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
         problem = plan.upstream.wait_sync()
         if problem is not None:
             return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
+    if plan.slots is not None:  # tag limits: this process holds the slots for the worker
+        try:
+            if not take_slots_sync(plan.slots, False):
+                run.set_state(State(StateType.PENDING, "AwaitingConcurrencySlot"))
+                take_slots_sync(plan.slots, True)
+        except Exception as exc:  # the limit can never grant one (a limit of 0, say)
+            return run.set_state(Failed(message=str(exc), exception=exc))  # type: ignore[no-any-return]
     try:
         cache = _cache_lookup(plan.cache, runtime)
         try:
@@ -231,20 +291,31 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
             return run.set_state(Failed(message=message, exception=exc))  # type: ignore[no-any-return]
         clock = runtime.clock
         started = clock.monotonic()
+        live = _live_runs[run.id] = _LiveEvents(run, runtime)
         task_started(run)  # live here too: SIGTERM and Ctrl-C record it Crashed
         try:
             outcome = send(remote)
         except Exception as exc:  # a lost worker, arguments that cannot be pickled...
             message = f"Running it in another process failed: {type(exc).__name__}: {exc}"
-            return run.set_state(Crashed(message=message, exception=exc))  # type: ignore[no-any-return]
+            with live.lock:
+                live.recorded = True
+                return run.set_state(Crashed(message=message, exception=exc))  # type: ignore[no-any-return]
         finally:
             task_ended(run)
-        _replay(outcome.events, run, runtime)
+        with live.lock:
+            events = outcome.events
+            if live.recorded:  # its start came live: the rest follows it
+                events = [event for event in events if event[0] != "task-live"]
+            live.recorded = True
+            _replay(events, run, runtime)
         timelines.catch_up(clock, started + outcome.elapsed)
         return outcome.state
     finally:
+        _live_runs.pop(run.id, None)
         if plan.cache is not None:
             plan.cache.release()
+        if plan.slots is not None:
+            plan.slots.release()
 
 
 def _cache_lookup(cache: Any, runtime: Runtime) -> tuple[str | None, Any, bytes | None]:
@@ -308,6 +379,7 @@ def _replay(events: list[tuple[str, Any]], run: Any, runtime: Runtime) -> None:
         elif kind == "cache":
             runtime.store.write_cache(*payload)
         else:
+            kind = kind.removesuffix("-live")
             hook = f"wfkit_{kind}_run_state_changed"
             notify(
                 hook, **{f"{kind}_run": payload, "old_state": previous, "new_state": payload.state}

@@ -123,6 +123,10 @@ class SubmittedRun:
             return self.state
         return self._start(process.run_remote, prepared, send)
 
+    def record_live(self, event: Any) -> None:
+        """Record now an event that its remote execution published (its start)."""
+        process.record_live(self.task_run_id, event)
+
     def check_remote(self) -> None:
         """Raise TypeError if a worker process could not import the task."""
         process.task_reference(self.task)

@@ -24,6 +24,7 @@ __all__ = ["main", "wf"]
 _GROUPS = {
     "runs": ("wfkit.cli.runs", "See, follow and re-run flow runs."),
     "store": ("wfkit.cli.store", "Look after a run store."),
+    "ui": ("wfkit.cli.ui", "Serve a read-only web page of the store's runs."),
 }
 
 

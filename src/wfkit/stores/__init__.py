@@ -25,9 +25,15 @@ from typing import TYPE_CHECKING, Any
 from wfkit._plugins import plugin_manager
 from wfkit.exceptions import ConfigurationError
 from wfkit.settings import store_url
+from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._event_records import EventRecord
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 from wfkit.stores._protocols import (
+    ArtifactStore,
     CacheStore,
+    EventStore,
+    LimitStore,
     RunReader,
     RunRecorder,
     RunStore,
@@ -38,15 +44,22 @@ if TYPE_CHECKING:
     from wfkit.stores.records import FlowRun, LogRecord, TaskRun
 
 __all__ = [
+    "ArtifactRecord",
+    "ArtifactStore",
     "CacheRecord",
     "CacheStore",
+    "ConcurrencyLimit",
+    "EventRecord",
+    "EventStore",
     "FlowRun",
     "FlowRunSnapshot",
     "LogEntry",
+    "LimitStore",
     "LogRecord",
     "RunReader",
     "RunRecorder",
     "RunStore",
+    "SlotGrant",
     "TaskRun",
     "TaskRunSnapshot",
     "configured_store",
@@ -54,6 +67,7 @@ __all__ = [
 ]
 
 _KNOWN_SCHEMES = ("memory://", "sqlite:///", "postgresql://")
+_READ_ONLY_SCHEMES = ("sqlite:", "postgresql:", "postgres:")  # the stores that understand ?mode=ro
 
 
 def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
@@ -64,11 +78,12 @@ def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
     just recorded is there to read (also for a configured ``memory://`` store). An explicit
     URL opens a new store object each call (``"memory://"``: a new, empty store).
 
-    ``read_only=True`` adds ``?mode=ro`` to the URL: a SQLite store is then opened without
-    ever writing to it (the file must exist; runs of dead processes are shown ``Crashed``
-    without being recorded so; recording raises :class:`~wfkit.exceptions.StoreError`). This is
-    how ``wf`` and ``wf ui`` read, beside processes that write. A memory store lives in its
-    process only: ``read_only`` gives the configured one (or a new one) as it is.
+    ``read_only=True`` adds ``?mode=ro`` to a SQLite (or PostgreSQL) URL: the store is opened
+    without ever writing to it (the file must exist; runs of dead processes are shown
+    ``Crashed`` without being recorded so; recording raises
+    :class:`~wfkit.exceptions.StoreError`). This is how ``wf`` and ``wf ui`` read, beside
+    processes that write. A memory store lives in its process only: ``read_only`` gives the
+    configured one (or a new one) as it is; a plugin's URL is passed on unchanged.
 
     Raises:
         ConfigurationError: the URL's scheme is unknown and no plugin accepts it.
@@ -80,7 +95,8 @@ def open_store(url: str | None = None, *, read_only: bool = False) -> RunStore:
         if isinstance(url, str):  # anything else: open_store_at explains
             if url.startswith("memory://"):
                 return configured_store() if url == store_url() else open_store_at(url)
-            url = _read_only_url(url)
+            if url.startswith(_READ_ONLY_SCHEMES):  # (others: their own URL, unchanged)
+                url = _read_only_url(url)
         return open_store_at(url)
     if url is None:
         return configured_store()

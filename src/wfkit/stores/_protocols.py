@@ -3,7 +3,10 @@
 - :class:`RunRecorder`: what the engine writes (runs, their state changes, log lines);
 - :class:`RunReader`: what the test harness, the CLI, the UI and scripts read back;
 - :class:`CacheStore`: cached task results, written through and read by key;
-- :class:`RunStore`: all three; what :func:`wfkit.stores.open_store` returns.
+- :class:`LimitStore`: concurrency limits and the slots taken on them;
+- :class:`ArtifactStore`: artifacts created in runs;
+- :class:`EventStore`: events emitted in runs (asset materializations among them);
+- :class:`RunStore`: all six; what :func:`wfkit.stores.open_store` returns.
 
 The engine depends only on the recorder and the cache store. A store is any object with these
 members (the protocols are structural, nothing needs subclassing); ``isinstance(obj,
@@ -13,11 +16,14 @@ are not. ``wfkit.testing.store_conformance`` checks that they behave.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import CacheRecord, FlowRunSnapshot, LogEntry, TaskRunSnapshot
+from wfkit.stores._event_records import EventRecord
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 
 if TYPE_CHECKING:
     from wfkit.stores.records import (
@@ -30,7 +36,16 @@ if TYPE_CHECKING:
         TaskRunGroup,
     )
 
-__all__ = ["CacheStore", "RunReader", "RunRecorder", "RunStore", "missing_members"]
+__all__ = [
+    "ArtifactStore",
+    "CacheStore",
+    "EventStore",
+    "LimitStore",
+    "RunReader",
+    "RunRecorder",
+    "RunStore",
+    "missing_members",
+]
 
 
 @runtime_checkable
@@ -115,6 +130,23 @@ class RunReader(Protocol):
 
         Raises:
             ConfigurationError: an argument has the wrong type, or ``limit`` is negative.
+        """
+        ...
+
+    def flow_run_counts(
+        self,
+        flow_name: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many flow runs are in each state, by state name, among those
+        :meth:`flow_runs` would return for the same filters (``{"Completed": 9,
+        "Failed": 1}``; states with no run are left out). What the web page shows above a
+        page of runs: served by the same indexes as :meth:`flow_runs` when a filter is given.
+
+        Raises:
+            ConfigurationError: an argument has the wrong type.
         """
         ...
 
@@ -295,9 +327,97 @@ class CacheStore(Protocol):
 
 
 @runtime_checkable
-class RunStore(RunRecorder, RunReader, CacheStore, Protocol):
-    """A whole run store: a :class:`RunRecorder`, a :class:`RunReader` and a
-    :class:`CacheStore` in one object, as ``open_store(url)`` returns it."""
+class LimitStore(Protocol):
+    """Concurrency limits (:class:`~wfkit.stores.ConcurrencyLimit`) and the slots taken on
+    them, shared by every thread and process using the store (see :mod:`wfkit.stores._limits`
+    for what occupies a slot).
+
+    Taking slots is atomic: on every existing limit named, or on none. Times are epoch
+    seconds on the caller's clock. A store shared by processes ties each lease to the process
+    that took it and frees the leases of a process that is gone.
+    """
+
+    def create_limit(
+        self, name: str, limit: int, slot_decay_per_second: float = 0.0
+    ) -> ConcurrencyLimit:
+        """Create the limit ``name``, or change the size and decay of an existing one (its
+        holders keep their slots); the limit as it is now.
+
+        Raises:
+            ConfigurationError: a bad name, limit or decay (the message names it).
+        """
+        ...
+
+    def read_limit(self, name: str) -> ConcurrencyLimit | None:
+        """The limit ``name``; None if there is none."""
+        ...
+
+    def concurrency_limits(self) -> list[ConcurrencyLimit]:
+        """Every limit, sorted by name."""
+        ...
+
+    def delete_limit(self, name: str) -> bool:
+        """Delete the limit ``name`` and its leases; whether there was one."""
+        ...
+
+    def acquire_slots(
+        self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
+    ) -> SlotGrant:
+        """Take ``occupy`` slots on every existing limit in ``names`` at time ``now``, or
+        none if one has no room; with ``lease``, as a lease for ``holder`` to give back,
+        otherwise as draining slots (``rate_limit``). Names with no limit are reported in
+        ``missing`` and take nothing."""
+        ...
+
+    def release_slots(self, lease_id: str, now: float) -> None:
+        """Give back the slots of a lease at time ``now``; nothing if it is gone."""
+        ...
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Artifacts (:class:`~wfkit.stores.ArtifactRecord`) created in runs or outside them,
+    written through at once. Several may share a key: the latest is the key's current
+    version."""
+
+    def record_artifact(self, artifact: ArtifactRecord) -> None:
+        """Keep ``artifact``; one with the same id is replaced (progress updates), keeping
+        its place in creation order."""
+        ...
+
+    def artifacts(self, key: str | None = None, run_id: str | None = None) -> list[ArtifactRecord]:
+        """Artifacts in creation order; ``key`` keeps the versions of one key, ``run_id``
+        those created in one flow run (its task runs' too) or one task run."""
+        ...
+
+    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        """The artifact with this id; None if there is none."""
+        ...
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Events (:class:`~wfkit.stores.EventRecord`), written through at once; asset
+    materializations are events named ``prefect.asset.materialization.*``."""
+
+    def record_event(self, event: EventRecord) -> None:
+        """Keep ``event`` (after every event recorded before it)."""
+        ...
+
+    def events(
+        self, event: str | None = None, run_id: str | None = None, resource_id: str | None = None
+    ) -> list[EventRecord]:
+        """Events in the order they were recorded: of one name (``"prefix.*"`` matches every
+        name starting with ``prefix.``), of one flow run (its task runs' too) or task run,
+        about one resource (``resource["prefect.resource.id"]``)."""
+        ...
+
+
+@runtime_checkable
+class RunStore(RunRecorder, RunReader, CacheStore, LimitStore, ArtifactStore, EventStore, Protocol):
+    """A whole run store: a :class:`RunRecorder`, a :class:`RunReader`, a
+    :class:`CacheStore`, a :class:`LimitStore`, an :class:`ArtifactStore` and an
+    :class:`EventStore` in one object, as ``open_store(url)`` returns it."""
 
 
 def missing_members(obj: object, protocol: type) -> list[str]:
@@ -325,7 +445,15 @@ def _members(protocol: type) -> set[str]:
     }
 
 
-_PROTOCOLS = (RunRecorder, RunReader, CacheStore, RunStore)
+_PROTOCOLS = (
+    RunRecorder,
+    RunReader,
+    CacheStore,
+    LimitStore,
+    ArtifactStore,
+    EventStore,
+    RunStore,
+)
 _METHODS = frozenset(
     name for cls in _PROTOCOLS for name, value in vars(cls).items() if callable(value)
 )

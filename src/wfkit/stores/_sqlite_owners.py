@@ -239,12 +239,17 @@ Progress = dict[int, tuple[int, float]]
 
 
 def dead_owners(
-    conn: sqlite3.Connection, own_id: int | None, now_us: int, progress: Progress
+    conn: sqlite3.Connection,
+    own_id: int | None,
+    now_us: int,
+    progress: Progress,
+    having: str = _HAS_LIVE_RUNS,
 ) -> list[tuple[int, str]]:
-    """(id, message) of each owner that is gone but has runs that are not final."""
+    """(id, message) of each owner that is gone but has runs that are not final (or, with
+    ``having``, another SQL condition on ``owners.id``: what else a dead owner may hold)."""
     rows = conn.execute(
         "SELECT id, host, pid_space, pid, start_ticks, heartbeat_us, interval_us, beats "
-        f"FROM owners WHERE id IS NOT ? AND {_HAS_LIVE_RUNS}",
+        f"FROM owners WHERE id IS NOT ? AND {having}",
         (own_id,),
     ).fetchall()
     dead = []

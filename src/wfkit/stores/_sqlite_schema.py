@@ -121,6 +121,42 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE INDEX task_runs_summary ON task_runs
             (flow_run_id, task_name, state_name, run_count)""",
     ),
+    # ---------------------------------------------------------------------------------------
+    # Issue 15: limits, artifacts, assets, events
+    (
+        # Concurrency limits (see wfkit.stores._sqlite_limits): `draining` is what rate_limit
+        # took, as it stood at `updated_s` (epoch seconds on the caller's clock); leases are
+        # what concurrency() holds, one row per limit, owned by a process (owners.id).
+        """CREATE TABLE concurrency_limits (
+            name TEXT PRIMARY KEY, slots INTEGER NOT NULL, decay REAL NOT NULL,
+            draining REAL NOT NULL DEFAULT 0, updated_s REAL NOT NULL DEFAULT 0,
+            created_us INTEGER NOT NULL) WITHOUT ROWID""",
+        # A lease given back keeps its row, with `released_s`, while that time is ahead of
+        # an asker's clock (fake clocks: see wfkit.stores._limits.judge).
+        """CREATE TABLE limit_leases (
+            lease TEXT NOT NULL, name TEXT NOT NULL, owner INTEGER, holder TEXT NOT NULL,
+            slots INTEGER NOT NULL, released_s REAL, PRIMARY KEY (lease, name)) WITHOUT ROWID""",
+        "CREATE INDEX limit_leases_name ON limit_leases (name)",
+        "CREATE INDEX limit_leases_owner ON limit_leases (owner)",
+        # Artifacts (see wfkit.stores._sqlite_artifacts); `data` is JSON.
+        """CREATE TABLE artifacts (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, key TEXT, type TEXT NOT NULL,
+            data TEXT NOT NULL, description TEXT, flow_run_id TEXT, task_run_id TEXT,
+            created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL)""",
+        "CREATE INDEX artifacts_key ON artifacts (key) WHERE key IS NOT NULL",
+        "CREATE INDEX artifacts_flow_run ON artifacts (flow_run_id)",
+        "CREATE INDEX artifacts_task_run ON artifacts (task_run_id)",
+        # Events (see wfkit.stores._sqlite_events), asset materializations among them.
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, event TEXT NOT NULL,
+            resource TEXT NOT NULL, resource_id TEXT, related TEXT NOT NULL,
+            payload TEXT NOT NULL, flow_run_id TEXT, task_run_id TEXT,
+            occurred_us INTEGER NOT NULL)""",
+        "CREATE INDEX events_event ON events (event)",
+        "CREATE INDEX events_resource ON events (resource_id)",
+        "CREATE INDEX events_flow_run ON events (flow_run_id)",
+        "CREATE INDEX events_task_run ON events (task_run_id)",
+    ),
 )
 
 

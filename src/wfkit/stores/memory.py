@@ -52,6 +52,9 @@ from wfkit.stores._base import (
     state_matches,
     states_match,
 )
+from wfkit.stores._memory_artifacts import MemoryArtifacts
+from wfkit.stores._memory_events import MemoryEvents
+from wfkit.stores._memory_limits import MemoryLimits
 
 if TYPE_CHECKING:
     from wfkit.stores.records import (
@@ -82,7 +85,7 @@ class _Run(Generic[_S]):
         self.states = states
 
 
-class MemoryStore:
+class MemoryStore(MemoryLimits, MemoryArtifacts, MemoryEvents):
     """A run store in a few dicts and lists; everything is lost when the process ends.
 
     Args:
@@ -90,6 +93,9 @@ class MemoryStore:
     """
 
     def __init__(self, url: str = "memory://") -> None:
+        MemoryLimits.__init__(self)
+        MemoryArtifacts.__init__(self)
+        MemoryEvents.__init__(self)
         self.url = url
         self._lock = threading.Lock()
         self._flow_runs: dict[str, _Run[FlowRunSnapshot] | _Frozen] = {}
@@ -156,6 +162,16 @@ class MemoryStore:
         starts_and_runs.sort(key=lambda pair: _start_order(pair[0]))
         runs = [run for _, run in starts_and_runs]
         return runs if limit is None else runs[max(0, len(runs) - limit) :] if limit else []
+
+    def flow_run_counts(
+        self,
+        flow_name: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many flow runs matching the filters are in each state, by state name."""
+        return _count_by_state(self.flow_runs(flow_name, None, tags, since, until))
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.

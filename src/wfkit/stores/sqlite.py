@@ -35,13 +35,17 @@ import os
 import secrets
 import sqlite3
 import weakref
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
+from wfkit.stores import _sqlite_artifacts as _artifacts
+from wfkit.stores import _sqlite_events as _events
+from wfkit.stores import _sqlite_limits as _limits
+from wfkit.stores._artifact_records import ArtifactRecord
 from wfkit.stores._base import (
     CacheRecord,
     FlowRunSnapshot,
@@ -52,6 +56,8 @@ from wfkit.stores._base import (
     check_moment,
     check_tags,
 )
+from wfkit.stores._event_records import EventRecord
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, check_limit_name, check_new_limit
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_queries import SqliteQueries
 from wfkit.stores._sqlite_rows import (
@@ -204,16 +210,7 @@ class SqliteStore(SqliteQueries):
         """Flow runs in start order, filtered by flow name, by state name or type
         (case-insensitively), by tags (all of them), by start time (``since`` <= start <
         ``until``); ``limit`` keeps the most recent N."""
-        where, args = _where(
-            ("flow_name = ?", flow_name),
-            (
-                "(wf_casefold(state_name) = ? OR wf_casefold(state_type) = ?)",
-                state and state.casefold(),
-            ),
-            (f"{_START} >= ?", _to_us(check_moment("since", since))),
-            (f"{_START} < ?", _to_us(check_moment("until", until))),
-            *((_HAS_TAG, tag) for tag in check_tags(tags) or ()),
-        )
+        where, args = _run_filter(flow_name, state, tags, since, until)
         limit = check_limit(limit)
         if limit is not None:
             where += f" ORDER BY {_START} DESC, seq DESC LIMIT {limit}"
@@ -221,6 +218,21 @@ class SqliteStore(SqliteQueries):
             where += f" ORDER BY {_START}, seq"
         runs = self._w.read_runs(_records().FlowRun, where, args)
         return runs[::-1] if limit is not None else runs
+
+    def flow_run_counts(
+        self,
+        flow_name: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many flow runs matching the filters are in each state, by state name."""
+        where, args = _run_filter(flow_name, None, tags, since, until)
+        table = self._runs_table("flow_runs")  # (a dead process's runs are counted Crashed)
+        where = where.replace("flow_runs.tags", f"{table}.tags")  # (the tag test names it)
+        sql = f"SELECT state_name, count(*) FROM {table} {where} GROUP BY state_name"
+        (rows,) = self._w.read([(sql, args)])
+        return dict(rows)
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
@@ -361,6 +373,88 @@ class SqliteStore(SqliteQueries):
                     )
             return secret
 
+    # concurrency limits: see wfkit.stores._sqlite_limits ---------------------------------
+    def create_limit(
+        self, name: str, limit: int, slot_decay_per_second: float = 0.0
+    ) -> ConcurrencyLimit:
+        """Create the limit ``name`` or change its size and decay; the limit as it is now."""
+        decay = check_new_limit(name, limit, slot_decay_per_second)
+        self._check_writable("create a concurrency limit")
+        return self._w.call(
+            lambda c: _limits.create(c, name, limit, decay), "create a concurrency limit"
+        )
+
+    def read_limit(self, name: str) -> ConcurrencyLimit | None:
+        """The limit ``name``; None if there is none."""
+        found = self._w.call(lambda c: _limits.read(c, check_limit_name(name)), "read a limit")
+        return found[0] if found else None
+
+    def concurrency_limits(self) -> list[ConcurrencyLimit]:
+        """Every limit, by name."""
+        return self._w.call(_limits.read, "read the concurrency limits")
+
+    def delete_limit(self, name: str) -> bool:
+        """Delete the limit ``name`` and its leases; whether there was one."""
+        check_limit_name(name)
+        self._check_writable("delete a concurrency limit")
+        return self._w.call(lambda c: _limits.delete(c, name), "delete a concurrency limit")
+
+    def acquire_slots(
+        self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
+    ) -> SlotGrant:
+        """Take ``occupy`` slots on every existing limit in ``names``, or none, in one
+        transaction; leases are this process's and end with it."""
+        self._check_writable("take concurrency slots")
+        request = (names, occupy, now, holder, lease)
+        w = self._w
+        return w.call(
+            lambda c: _limits.acquire(c, w.owner, w.progress, request), "take concurrency slots"
+        )
+
+    def release_slots(self, lease_id: str, now: float) -> None:
+        """Give back the slots of lease ``lease_id``."""
+        self._w.call(lambda c: _limits.release(c, lease_id, now), "give back concurrency slots")
+
+    # artifacts: see wfkit.stores._sqlite_artifacts ---------------------------------------
+    def record_artifact(self, artifact: ArtifactRecord) -> None:
+        """Write ``artifact`` (or replace the data of the one with its id), committed before
+        this returns."""
+        self._check_writable("record an artifact")
+        self._w.call(lambda c: _artifacts.write(c, artifact), "record an artifact")
+
+    def artifacts(self, key: str | None = None, run_id: str | None = None) -> list[ArtifactRecord]:
+        """Artifacts in creation order, of one key and/or one flow or task run."""
+        where, args = _where(("key = ?", key), ("(flow_run_id = ? OR task_run_id = ?)", run_id))
+        return self._w.call(lambda c: _artifacts.read(c, where, tuple(args)), "read artifacts")
+
+    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        """The artifact with this id; None if there is none."""
+        found = self._w.call(
+            lambda c: _artifacts.read(c, "WHERE id = ?", (artifact_id,)), "read an artifact"
+        )
+        return found[0] if found else None
+
+    # events: see wfkit.stores._sqlite_events -----------------------------------------------
+    def record_event(self, event: EventRecord) -> None:
+        """Write ``event``, committed before this returns."""
+        self._check_writable("record an event")
+        self._w.call(lambda c: _events.write(c, event), "record an event")
+
+    def events(
+        self, event: str | None = None, run_id: str | None = None, resource_id: str | None = None
+    ) -> list[EventRecord]:
+        """Events in emission order, filtered by name (``"prefix.*"`` matches a prefix), run
+        and resource id."""
+        name = None if event is None or event.endswith("*") else event
+        prefix = event[:-1] if event is not None and event.endswith("*") else None
+        where, args = _where(
+            ("event = ?", name),
+            ("substr(event, 1, length(?)) = ?", prefix),
+            ("(flow_run_id = ? OR task_run_id = ?)", run_id),
+            ("resource_id = ?", resource_id),
+        )
+        return self._w.call(lambda c: _events.read(c, where, tuple(args)), "read events")
+
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: path, schema version, row counts and size on disk."""
         tables = ("flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs", "cache")
@@ -387,6 +481,26 @@ class SqliteStore(SqliteQueries):
     def _check_writable(self, doing: str) -> None:
         if self.read_only:
             raise self._w.read_only_error(doing)
+
+
+def _run_filter(
+    flow_name: str | None,
+    state: str | None,
+    tags: Collection[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause of :meth:`SqliteStore.flow_runs`'s filters, and its arguments."""
+    return _where(
+        ("flow_name = ?", flow_name),
+        (
+            "(wf_casefold(state_name) = ? OR wf_casefold(state_type) = ?)",
+            state and state.casefold(),
+        ),
+        (f"{_START} >= ?", _to_us(check_moment("since", since))),
+        (f"{_START} < ?", _to_us(check_moment("until", until))),
+        *((_HAS_TAG, tag) for tag in check_tags(tags) or ()),
+    )
 
 
 def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:

@@ -7,8 +7,8 @@ copy) and shut down (when the flow run ends, waiting for its work).
 
 ``ThreadPoolTaskRunner`` (the default) runs task runs in a thread pool of this process;
 ``ProcessPoolTaskRunner`` in worker processes. Async tasks run concurrently on one event
-loop per flow run, in a helper thread. ``DaskTaskRunner`` / ``RayTaskRunner`` will live in
-``wfkit.task_runners.dask`` / ``.ray`` (extras). A runner of your own can be checked with
+loop per flow run, in a helper thread. ``DaskTaskRunner`` / ``RayTaskRunner`` live in
+``wfkit.task_runners.dask`` / ``.ray`` (extras ``dask`` / ``ray``), imported by name only. A runner of your own can be checked with
 :class:`wfkit.testing.runner_conformance.RunnerConformance`.
 """
 

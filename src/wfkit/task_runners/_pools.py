@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Self
 
@@ -60,6 +61,10 @@ class _PoolRunner:
                 f"task.submit() and task.map(); got {call!r}. Submit tasks with "
                 "my_task.submit(...) inside a flow."
             ) from None
+        return self._submit_call(call, is_async)
+
+    def _submit_call(self, call: TaskRunCall, is_async: bool) -> Job:
+        """Queue a checked ``call`` (subclasses send it elsewhere)."""
         if is_async:
             return self._start_on_loop(call)
         return self._queue(Job(call, call.run))
@@ -154,14 +159,43 @@ class ProcessPoolTaskRunner(_PoolRunner):
 
     Args:
         max_workers: the number of processes; default the number of CPUs.
+        initializer: called with ``*initargs`` once in each worker process as it starts
+            (as :class:`concurrent.futures.ProcessPoolExecutor` does); it must be picklable
+            (a module-level function).
+        initargs: the arguments for ``initializer``.
+
+    Raises:
+        ConfigurationError: ``initializer`` is not callable, or ``initargs`` is not a tuple.
     """
 
     # Threads of this process wait on the worker processes and replay what they recorded.
     _thread_name = "wfkit-proc"
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
         super().__init__(max_workers)
+        name = type(self).__name__
+        if initializer is not None and not callable(initializer):
+            raise ConfigurationError(
+                f"{name}(initializer={initializer!r}): initializer must be a callable (a "
+                "module-level function each worker process calls as it starts), or None."
+            )
+        if not isinstance(initargs, tuple):
+            raise ConfigurationError(
+                f"{name}(initargs={initargs!r}): initargs must be a tuple of the arguments "
+                f"for initializer, e.g. initargs=({initargs!r},)."
+            )
+        self.initializer = initializer
+        self.initargs = initargs
         self._processes: Executor | None = None
+
+    def duplicate(self) -> Self:
+        """A fresh, unstarted runner with the same settings (one per flow run)."""
+        return type(self)(self.max_workers, self.initializer, self.initargs)
 
     def submit(self, call: TaskRunCall) -> Job:
         """Queue ``call`` for a worker process.
@@ -171,8 +205,11 @@ class ProcessPoolTaskRunner(_PoolRunner):
                 level), or ``call`` is not a task run call.
             RuntimeError: the runner is shut down.
         """
-        if getattr(call, "is_async", True):  # (async: on this process's event loop)
-            return super().submit(call)
+        return super().submit(call)
+
+    def _submit_call(self, call: TaskRunCall, is_async: bool) -> Job:
+        if is_async:  # (on this process's event loop)
+            return super()._submit_call(call, is_async)
         call.check_remote()
         return self._queue(Job(call, functools.partial(call.run_remote, self._send)))
 
@@ -192,7 +229,10 @@ class ProcessPoolTaskRunner(_PoolRunner):
 
                 context = multiprocessing.get_context("spawn")
                 self._processes = ProcessPoolExecutor(
-                    max_workers=self.max_workers or self._default_workers(), mp_context=context
+                    max_workers=self.max_workers or self._default_workers(),
+                    mp_context=context,
+                    initializer=self.initializer,
+                    initargs=self.initargs,
                 )
             return self._processes
 
@@ -202,6 +242,10 @@ class ProcessPoolTaskRunner(_PoolRunner):
             processes, self._processes = self._processes, None
         if processes is not None:
             processes.shutdown(wait=wait)
+
+    def __repr__(self) -> str:
+        extra = f", initializer={self.initializer!r}" if self.initializer is not None else ""
+        return f"{type(self).__name__}(max_workers={self.max_workers!r}{extra})"
 
 
 def _execute(remote: RemoteTaskRun) -> Any:

@@ -56,14 +56,27 @@ class TaskRunFuture(Protocol):
 
 class RemoteTaskRun(Protocol):
     """The picklable form of a task run, for runners that execute it in another process
-    (see :meth:`TaskRunCall.run_remote`)."""
+    (see :meth:`TaskRunCall.run_remote`).
+
+    Attributes:
+        task_run_id: the run's id.
+        arguments: the task's arguments by name, upstream results filled in (what a
+            runner's serializer must carry; name the one it cannot).
+    """
 
     task_run_id: str
+    arguments: dict[str, Any]
 
-    def execute(self, task_runner: TaskRunner | None = None) -> Any:
+    def execute(
+        self, task_runner: TaskRunner | None = None, publish: Callable[[Any], object] | None = None
+    ) -> Any:
         """Run the task here (in the worker) under the run's identity; returns a picklable
         outcome (states, log lines, cache writes) to hand back to ``run_remote``.
-        ``task_runner`` runs what the task itself submits."""
+        ``task_runner`` runs what the task itself submits. ``publish``, for runners with a
+        channel back to the flow's process, is called here with a picklable event as the
+        run starts (its ``Running`` state); hand that event to
+        :meth:`TaskRunCall.record_live` there, and live progress reaches the store before
+        the outcome. If ``publish`` raises, the event comes with the outcome instead."""
         ...
 
 
@@ -113,6 +126,12 @@ class TaskRunCall(Protocol):
         the :class:`RemoteTaskRun` (``send`` executes it in a worker and returns what its
         ``execute()`` returned), and record what came back as if it had run here. If
         ``send`` raises, the run ends Crashed. Returns the final state."""
+        ...
+
+    def record_live(self, event: Any) -> None:
+        """Record now an event that :meth:`RemoteTaskRun.execute` published in the worker
+        (from any thread). An event that arrives after the outcome was recorded is
+        ignored."""
         ...
 
     def check_remote(self) -> None:

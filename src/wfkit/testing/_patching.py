@@ -79,8 +79,10 @@ def virtual_sleeps() -> Iterator[None]:
                 asyncio.sleep = _real_asyncio_sleep
 
 
-# Code whose timing must stay real under a frozen wall clock: pytest's own test durations.
-_REAL_TIME_MODULES = ["_pytest.timing"]
+# Code whose timing must stay real under a frozen wall clock: pytest's own test durations,
+# and the cluster clients of the Dask and Ray runners (their event loops, heartbeats and
+# connection timeouts run in threads of the flow's process and stall on a frozen clock).
+_REAL_TIME_MODULES = ["_pytest.timing", "distributed", "tornado", "dask", "ray"]
 
 _modules_primed = 0  # len(sys.modules) when freezegun's cache was last primed
 

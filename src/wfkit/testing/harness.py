@@ -100,6 +100,14 @@ class Harness:
         """Log records, of one run (a record or id) or of all runs."""
         return self.store.logs(run_id=getattr(run, "id", run))
 
+    def artifacts(self, run: Any = None, *, key: str | None = None) -> list[Any]:
+        """Artifacts (:class:`~wfkit.stores.ArtifactRecord`) in creation order: of one run (a
+        record, id, Flow or Task: a flow run's include its task runs'), of one ``key``'s
+        versions, or all."""
+        if run is not None and not isinstance(run, str):
+            run = getattr(run, "id", None) or self._resolve(run).id
+        return self.store.artifacts(key=key, run_id=run)
+
     # running ---------------------------------------------------------------------------
     def run(self, flow: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``flow`` (sync or async) and return its FlowRun record; never raises the

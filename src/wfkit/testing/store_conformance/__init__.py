@@ -34,13 +34,16 @@ then checks that everything reads back the same after reopening.
 
 Importing this module imports pytest; importing :mod:`wfkit.testing` does not. The helpers
 (``flow_snapshot``, ``task_snapshot``, ``log_entry``, ``record_flow``, ``record_task``,
-``write_cache``, ``at``, ``T0``...) are exported for a store's own extra tests.
+``write_cache``, ``artifact``, ``event``, ``at``, ``T0``...) are exported for a store's own extra tests.
 """
 
 from __future__ import annotations
 
+from wfkit.testing.store_conformance._artifacts import ArtifactCases, artifact
 from wfkit.testing.store_conformance._cache import CacheCases
+from wfkit.testing.store_conformance._events import EventCases, event
 from wfkit.testing.store_conformance._filters import FlowRunQueryCases
+from wfkit.testing.store_conformance._limits import LimitCases
 from wfkit.testing.store_conformance._queries import QueryCases
 from wfkit.testing.store_conformance._runs import RunCases
 from wfkit.testing.store_conformance._support import (
@@ -58,6 +61,8 @@ from wfkit.testing.store_conformance._support import (
 
 __all__ = [
     "T0",
+    "artifact",
+    "event",
     "StoreConformance",
     "at",
     "finished",
@@ -71,7 +76,9 @@ __all__ = [
 ]
 
 
-class StoreConformance(RunCases, FlowRunQueryCases, QueryCases, CacheCases):
+class StoreConformance(
+    RunCases, FlowRunQueryCases, QueryCases, CacheCases, LimitCases, ArtifactCases, EventCases
+):
     """Every conformance case of the store protocols; subclass it and define ``store``.
 
     The name does not start with ``Test``, so pytest collects only the subclasses.

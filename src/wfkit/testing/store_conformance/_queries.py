@@ -44,7 +44,7 @@ def _tree(store: RunStore, root: str, start: float, final: Any = Completed) -> N
 
 
 class QueryCases(StoreCases):
-    """``find_flow_runs``, ``flow_runs_in_tree``, task counts and groups, ``logs_after``,
+    """``find_flow_runs``, ``flow_runs_in_tree``, flow run counts, task counts and groups, ``logs_after``,
     ``summary``, ``check``, ``prune_runs``, and the recorded ``flow_path``."""
 
     def test_flow_path_reads_back(self, store: RunStore) -> None:
@@ -98,6 +98,24 @@ class QueryCases(StoreCases):
         assert store.task_run_counts([]) == {}
         with pytest.raises(ConfigurationError, match="flow_run_ids='f1'"):
             store.task_run_counts("f1")
+
+    def test_flow_run_counts_by_state_follow_the_filters(self, store: RunStore) -> None:
+        record_flow(store, finished(0), "f1", flow_name="etl", tags=("nightly",))
+        record_flow(store, finished(10, Failed), "f2", flow_name="etl")
+        record_flow(store, finished(20), "f3", flow_name="report", tags=("nightly",))
+        record_flow(store, finished(30)[:2], "f4", flow_name="etl", tags=("nightly",))
+
+        assert store.flow_run_counts() == {"Completed": 2, "Failed": 1, "Running": 1}
+        assert store.flow_run_counts(flow_name="etl") == {
+            "Completed": 1,
+            "Failed": 1,
+            "Running": 1,
+        }
+        assert store.flow_run_counts(tags=["nightly"]) == {"Completed": 2, "Running": 1}
+        assert store.flow_run_counts(since=at(10), until=at(30)) == {"Failed": 1, "Completed": 1}
+        assert store.flow_run_counts(flow_name="nope") == {}
+        with pytest.raises(ConfigurationError, match="since"):
+            store.flow_run_counts(since="yesterday")  # type: ignore[arg-type]
 
     def test_task_run_groups_summarise_a_run_per_task(self, store: RunStore) -> None:
         record_flow(store, finished(0), "f1")

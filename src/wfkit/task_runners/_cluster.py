@@ -1,0 +1,182 @@
+"""What the Dask and Ray runners share: task runs sent to a cluster's workers, their
+states, logs and cache writes recorded back in the flow's process.
+
+Each submitted run becomes a :class:`~wfkit.task_runners._jobs.Job` on a pool of threads of
+this process. The thread waits for the run's upstream, hands the run's picklable form to the
+cluster (``TaskRunCall.run_remote``) and waits for its outcome, which the engine then
+replays into the flow's store. The threads only wait on the network, so there are many of
+them: enough to keep every worker of a large cluster busy.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import pickle
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from wfkit.task_runners._chunks import ChunkSender, run_chunk
+from wfkit.task_runners._jobs import Job
+from wfkit.task_runners._live import LiveStarts
+from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner
+from wfkit.task_runners._protocol import RemoteTaskRun, TaskRunCall
+
+__all__ = ["ClusterRunner", "UnserializableArgument", "run_chunk_on_worker"]
+
+# Runs under way at once (threads of this process waiting for their upstream or their
+# outcome); their chunks keep the cluster busy.
+_IN_FLIGHT = 256
+
+
+class UnserializableArgument(TypeError):
+    """An argument of a task run cannot be serialized to go to the cluster."""
+
+
+class ClusterRunner(_PoolRunner):
+    """A runner whose task runs execute on a cluster's workers (sync and async tasks).
+
+    Subclasses connect in :meth:`_connect` (called once, on the first submission; returns
+    how many runs the cluster runs at once), send a chunk of runs with :meth:`_submit_chunk`
+    (see :mod:`wfkit.task_runners._chunks`) and let go of the cluster in
+    :meth:`_disconnect`.
+    """
+
+    _thread_name = "wfkit-cluster"
+    #: what the cluster pickles arguments with (named in serialization errors)
+    serializer = "cloudpickle"
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=None)
+        self._chunks: ChunkSender | None = None
+        self._connect_lock = threading.Lock()
+        # The calls under way by id, for runners whose workers publish runs' starts (a
+        # subclass with a live channel sets it to a dict).
+        self._live_calls: dict[str, TaskRunCall] | None = None
+
+    def _default_workers(self) -> int:
+        return _IN_FLIGHT
+
+    def _submit_call(self, call: TaskRunCall, is_async: bool) -> Job:
+        call.check_remote()  # TypeError: a worker cannot import the task
+        chunks = self._chunks
+        if chunks is None:
+            with self._connect_lock:
+                self._check_open()
+                if self._chunks is None:
+                    # (in an empty context: the cluster client's own coroutines, scheduled
+                    # from this thread, must not see the run, or the test harness's virtual
+                    # sleeps would reach them)
+                    slots = contextvars.Context().run(self._connect)
+                    self._chunks = ChunkSender(
+                        self._submit_chunk, 2 * slots, self._unserializable, self._run_chunk_now
+                    )
+                chunks = self._chunks
+        send = functools.partial(self._send, chunks)
+        job = Job(call, functools.partial(call.run_remote, send))
+        if self._live_calls is not None:  # its start may come back before its outcome
+            run_id = call.task_run_id
+            self._live_calls[run_id] = call
+            job.add_done_callback(lambda _: self._live_calls.pop(run_id, None))  # type: ignore[union-attr]
+        return self._queue(job)
+
+    def _record_live(self, task_run_id: str, event: Any) -> None:
+        """Hand an event a worker published for ``task_run_id`` to its call."""
+        call = (self._live_calls or {}).get(task_run_id)
+        if call is not None:
+            call.record_live(event)
+
+    def _send(self, chunks: ChunkSender, remote: RemoteTaskRun) -> Any:
+        # (called in a copy of the submitter's context: what it set there, such as Ray's
+        # remote_options, picks the run's group)
+        return chunks.send(remote, self._group())
+
+    def _unserializable(self, remote: RemoteTaskRun) -> UnserializableArgument | None:
+        """Which argument of ``remote`` cannot be serialized (None if all can)."""
+        import cloudpickle  # (a dependency of both extras; only a failed send needs it here)
+
+        for name, value in remote.arguments.items():
+            try:
+                cloudpickle.dumps(value)
+            except Exception as exc:
+                return UnserializableArgument(
+                    f"argument {name!r} ({type(value).__name__}) cannot be serialized by "
+                    f"{self.serializer} to go to the cluster's workers: "
+                    f"{type(exc).__name__}: {exc}. Pass a value that pickles (plain data, "
+                    "or a path or key the task opens itself), or use ThreadPoolTaskRunner."
+                )
+        return None
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Take no more work; with ``wait``, return once every submitted run is over. Then
+        let go of the cluster (closing it if this runner started it)."""
+        super().shutdown(wait)
+        with self._connect_lock:
+            chunks, self._chunks = self._chunks, None
+            self._closed = True
+        if chunks is not None:
+            chunks.close(wait)
+            self._disconnect()
+
+    # for subclasses -----------------------------------------------------------------------
+    def _connect(self) -> int:
+        raise NotImplementedError
+
+    def _group(self) -> Any:
+        """What runs sent together must share (hashable; read in the submitter's context)."""
+        return None
+
+    def _submit_chunk(
+        self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
+    ) -> None:
+        raise NotImplementedError
+
+    def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
+        """Send a chunk and wait for its result here (see :class:`ChunkSender`)."""
+        raise NotImplementedError
+
+    def _disconnect(self) -> None:
+        raise NotImplementedError
+
+
+def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None = None) -> Any:
+    """Run ``remote`` here, a cluster worker (what it submits runs on a thread pool in
+    this worker; ``publish`` sends its start ahead); its outcome, for the flow's process.
+
+    Raises:
+        TypeError: the outcome (the task's result) cannot be pickled.
+    """
+    outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish)
+    try:
+        pickle.dumps(outcome)
+    except Exception as exc:
+        raise TypeError(
+            f"the result of task run {remote.task_run_id} cannot be pickled to go back to the "
+            f"flow's process: {type(exc).__name__}: {exc}. Return plain data."
+        ) from None
+    return outcome
+
+
+def run_chunk_on_worker(
+    remotes: list[RemoteTaskRun], publish: Callable[[str, Any], object] | None = None
+) -> Any:
+    """A cluster worker's entry: run a chunk of task runs, one after another; ``publish``
+    is called with ``(task_run_id, event)`` for the start of each run still running a
+    moment later (see :mod:`wfkit.task_runners._live`)."""
+
+    def run_one(remote: RemoteTaskRun) -> Any:
+        if publish is None:
+            return run_on_worker(remote)
+        send = functools.partial(publish, remote.task_run_id)
+        held: list[Any] = []
+        try:
+            return run_on_worker(remote, lambda event: held.append(_starts.hold(send, event)))
+        finally:
+            for start in held:
+                _starts.cancel(start)
+
+    return run_chunk(remotes, run_one)
+
+
+_starts = LiveStarts()  # (in a worker process: the starts its runs publish)

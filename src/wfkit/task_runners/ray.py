@@ -1,0 +1,227 @@
+"""``RayTaskRunner``: task runs on a Ray cluster (the ``ray`` extra).
+
+Prefect-ray's signature. As with :mod:`wfkit.task_runners.dask`, each task run executes on
+a Ray worker under wfkit's own lifecycle, and its states, logs and cache writes come back
+with its result to be recorded by the flow's process; cache reads go through the flow's
+process. :func:`remote_options` gives the runs submitted in its block Ray resources
+(``num_cpus``, ``num_gpus``, ``resources``, ``memory``...), as in Prefect.
+
+A worker that dies while running a task: Ray runs the task again up to ``max_retries``
+(Ray's default, 3; set it with ``remote_options(max_retries=0)``), then the run ends
+``Crashed`` with Ray's error in its message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Self
+
+from wfkit.exceptions import ConfigurationError, MissingExtraError
+from wfkit.task_runners._cluster import ClusterRunner, run_chunk_on_worker
+from wfkit.task_runners._protocol import RemoteTaskRun
+
+try:
+    import ray
+except ImportError as exc:
+    raise MissingExtraError(
+        f"wfkit.task_runners.ray needs the ray extra: pip install 'wfkit[ray]'. ({exc})"
+    ) from exc
+
+# Ray imports pydantic.v1 the first time it serializes anything, which may be inside a flow
+# run under the test harness, whose frozen clock (freezegun's date class) breaks that
+# import: it is imported now instead.
+with contextlib.suppress(ImportError):
+    import pydantic.v1.fields  # noqa: F401
+
+__all__ = ["RayTaskRunner", "remote_options"]
+
+_POLL_SECONDS = 0.25  # how often the flow's process collects the runs' starts
+
+_options: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar(
+    "wfkit_ray_remote_options", default=()
+)
+
+
+@contextlib.contextmanager
+def remote_options(**options: Any) -> Iterator[None]:
+    """Ray options (``num_cpus=2``, ``resources={"GPU": 1}``, ``max_retries=0``...) for
+    the task runs submitted in the block; nested blocks add to the outer one's.
+
+    Raises:
+        ConfigurationError: an option is not one Ray's ``.options()`` takes.
+    """
+    unknown = sorted(set(options) - _RAY_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"remote_options({', '.join(f'{k}=...' for k in unknown)}): not an option of Ray "
+            f"tasks; use one of {', '.join(sorted(_RAY_OPTIONS))}."
+        )
+    merged = {**dict(_options.get()), **options}
+    token = _options.set(tuple(sorted(merged.items(), key=lambda item: item[0])))
+    try:
+        yield
+    finally:
+        _options.reset(token)
+
+
+_RAY_OPTIONS = frozenset(
+    {
+        "num_cpus", "num_gpus", "resources", "memory", "accelerator_type", "max_retries",
+        "retry_exceptions", "scheduling_strategy", "runtime_env", "label_selector", "name",
+    }
+)  # fmt: skip
+
+
+class RayTaskRunner(ClusterRunner):
+    """Runs submitted tasks on Ray: a local Ray started for the flow run by default, or
+    the cluster at ``address``. A Ray already initialized in this process is used as it is
+    (and left running).
+
+    Tasks are imported by name on the workers (define them at module level).
+
+    Args:
+        address: a Ray cluster address (``"ray://host:10001"``, ``"auto"``); default a
+            local Ray.
+        init_kwargs: more keyword arguments for ``ray.init``.
+
+    Raises:
+        ConfigurationError: ``init_kwargs`` is not a dict, or repeats ``address``.
+    """
+
+    def __init__(self, address: str | None = None, init_kwargs: dict[str, Any] | None = None):
+        super().__init__()
+        if init_kwargs is not None and not isinstance(init_kwargs, dict):
+            raise ConfigurationError(
+                f"RayTaskRunner(init_kwargs={init_kwargs!r}): init_kwargs must be a dict of "
+                "ray.init() keyword arguments, or None."
+            )
+        if init_kwargs and "address" in init_kwargs:
+            raise ConfigurationError(
+                f"RayTaskRunner(init_kwargs={init_kwargs!r}): give the address as "
+                "RayTaskRunner(address=...), not in init_kwargs."
+            )
+        self.address = address
+        self.init_kwargs = dict(init_kwargs or {})
+        self._started_ray = False
+        self._run_chunk: Any = None
+        self._mailbox: Any = None
+        self._mailbox_name = ""
+        self._stop_polling = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def duplicate(self) -> Self:
+        """A fresh, unstarted runner with the same settings (one per flow run)."""
+        return type(self)(address=self.address, init_kwargs=self.init_kwargs)
+
+    def _connect(self) -> int:
+        if not ray.is_initialized():
+            kwargs = {"address": self.address, **self.init_kwargs}
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as exc:
+                raise ConnectionError(
+                    f"RayTaskRunner(address={self.address!r}): no Ray cluster answered "
+                    f"({exc}). Start one (`ray start --head`), or check the address."
+                ) from exc
+            self._started_ray = True
+        self._run_chunk = ray.remote(_run_chunk_on_ray)
+        self._listen()
+        return max(int(ray.cluster_resources().get("CPU", 1)), 1)
+
+    def _group(self) -> Any:
+        return _options.get()
+
+    def _send_chunk(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
+        remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
+        return remote_fn.remote(remotes, self._mailbox_name)
+
+    def _listen(self) -> None:
+        """Start the mailbox in which workers leave runs' starts, and the thread that
+        collects them every :data:`_POLL_SECONDS` into the store (Ray has no channel from a
+        task to the driver of its own)."""
+        self._live_calls = {}
+        # (named: a task gets the name, and only a run that publishes looks the actor up;
+        # an actor handle as an argument of every task costs ~2 ms a task)
+        self._mailbox_name = f"wfkit-live-{uuid.uuid4().hex}"
+        self._mailbox = _Mailbox.options(name=self._mailbox_name).remote()  # type: ignore[attr-defined]
+        self._stop_polling = threading.Event()
+        self._poller = threading.Thread(
+            target=self._poll, args=(self._mailbox, self._stop_polling), name="wfkit-ray-live"
+        )
+        self._poller.daemon = True
+        self._poller.start()
+
+    def _poll(self, mailbox: Any, stop: threading.Event) -> None:
+        while not stop.wait(_POLL_SECONDS):
+            try:
+                events = ray.get(mailbox.take.remote())
+            except Exception:  # Ray is going away: the outcomes carry the starts
+                return
+            for task_run_id, event in events:
+                self._record_live(task_run_id, event)
+
+    def _submit_chunk(
+        self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
+    ) -> None:
+        future = self._send_chunk(remotes, group).future()
+        future.add_done_callback(lambda done: deliver(_result_or_error(done)))
+
+    def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
+        return ray.get(self._send_chunk(remotes, group))
+
+    def _disconnect(self) -> None:
+        self._run_chunk = None
+        self._stop_polling.set()
+        if self._poller is not None:
+            self._poller.join()
+        with contextlib.suppress(Exception):
+            ray.kill(self._mailbox)
+        if self._started_ray:
+            self._started_ray = False
+            with contextlib.suppress(Exception):  # (a Ray that is gone is gone)
+                ray.shutdown()
+
+    def __repr__(self) -> str:
+        return f"RayTaskRunner(address={self.address!r})"
+
+
+@ray.remote(num_cpus=0)
+class _Mailbox:
+    """Runs' starts left by workers, taken by the flow's process (an actor of no CPU)."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def put(self, event: Any) -> None:
+        self.events.append(event)
+
+    def take(self) -> list[Any]:
+        events, self.events = self.events, []
+        return events
+
+
+def _run_chunk_on_ray(remotes: list[RemoteTaskRun], mailbox_name: str) -> Any:
+    """A Ray worker's entry: run a chunk, leaving the starts of long runs in the mailbox
+    actor named ``mailbox_name``."""
+
+    def publish(task_run_id: str, event: Any) -> None:
+        mailbox = _mailboxes.get(mailbox_name)
+        if mailbox is None:
+            mailbox = _mailboxes[mailbox_name] = ray.get_actor(mailbox_name)
+        mailbox.put.remote((task_run_id, event))
+
+    return run_chunk_on_worker(remotes, publish)
+
+
+_mailboxes: dict[str, Any] = {}  # (in a worker: the mailbox actors it has looked up)
+
+
+def _result_or_error(future: Any) -> Any:
+    try:
+        return future.result()
+    except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
+        return exc
