@@ -4,10 +4,19 @@ current version, as in Prefect."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-__all__ = ["ArtifactRecord"]
+from wfkit.stores._sqlite_rows import _EPOCH, _from_us, _to_us
+
+__all__ = ["ARTIFACT_COLUMNS", "ArtifactRecord", "artifact_from_row", "artifact_row"]
+
+#: The columns of a stored artifact (SQLite's and PostgreSQL's), in :func:`artifact_row` order.
+ARTIFACT_COLUMNS = (
+    "id, key, type, data, description, flow_run_id, task_run_id, created_us, updated_us"
+)
 
 
 class ArtifactRecord(NamedTuple):
@@ -35,3 +44,34 @@ class ArtifactRecord(NamedTuple):
     task_run_id: str | None
     created: datetime
     updated: datetime
+
+
+def artifact_row(a: ArtifactRecord) -> tuple[Any, ...]:
+    """The values of :data:`ARTIFACT_COLUMNS` for ``a`` (``data`` as JSON text)."""
+    return (
+        a.id,
+        a.key,
+        a.type,
+        json.dumps(a.data),
+        a.description,
+        a.flow_run_id,
+        a.task_run_id,
+        _to_us(a.created),
+        _to_us(a.updated),
+    )
+
+
+def artifact_from_row(row: Sequence[Any]) -> ArtifactRecord:
+    """The artifact stored as ``row`` (the values of :data:`ARTIFACT_COLUMNS`)."""
+    i, key, type_, data, description, flow_run_id, task_run_id, created, updated = row
+    return ArtifactRecord(
+        i,
+        key,
+        type_,
+        json.loads(data),
+        description,
+        flow_run_id,
+        task_run_id,
+        _from_us(created) or _EPOCH,
+        _from_us(updated) or _EPOCH,
+    )

@@ -70,12 +70,13 @@ def beat_if_live(conn: Any, owner_id: int, now_us: int) -> bool:
 
 
 def dead_owners(
-    conn: Any, own_id: int | None, now_us: int, progress: Progress
+    conn: Any, own_id: int | None, now_us: int, progress: Progress, having: str = _HAS_LIVE_RUNS
 ) -> list[tuple[int, str]]:
-    """(id, message) of each owner other than ``own_id`` that is gone but has live runs."""
+    """(id, message) of each owner other than ``own_id`` that is gone but has live runs (or,
+    with ``having``, another SQL condition on ``owners.id``: what else a dead owner may hold)."""
     rows = conn.execute(
         "SELECT id, host, pid_space, pid, start_ticks, heartbeat_us, interval_us, beats "
-        f"FROM owners WHERE id IS DISTINCT FROM %s AND {_HAS_LIVE_RUNS}",
+        f"FROM owners WHERE id IS DISTINCT FROM %s AND {having}",
         (own_id,),
     ).fetchall()
     here = host_and_space()

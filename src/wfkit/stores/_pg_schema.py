@@ -47,7 +47,18 @@ SCHEMA_LOCK = 0x77666B6974_00  # "wfkit" 00
 #: Held while a SERIALIZABLE cache key is being computed: this prefix, then the key's hash.
 CACHE_LOCK_CLASS = 0x77666B69
 
-_TABLES = ("flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs", "cache")
+_TABLES = (
+    "flow_runs",
+    "task_runs",
+    "flow_run_states",
+    "task_run_states",
+    "logs",
+    "cache",
+    "concurrency_limits",
+    "limit_leases",
+    "artifacts",
+    "events",
+)
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -99,6 +110,42 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             key TEXT PRIMARY KEY, serializer TEXT NOT NULL, expires_us BIGINT,
             task_name TEXT, created_us BIGINT NOT NULL, value BYTEA NOT NULL)""",
         "CREATE INDEX cache_expires ON cache (expires_us) WHERE expires_us IS NOT NULL",
+    ),
+    # 2: limits, artifacts, events (SQLite's step "Issue 15", with the same columns)
+    (
+        # Concurrency limits (see wfkit.stores._pg_limits): `draining` is what rate_limit
+        # took, as it stood at `updated_s` (epoch seconds on the caller's clock); a lease is
+        # what concurrency() holds, one row per limit, owned by a process (owners.id).
+        """CREATE TABLE concurrency_limits (
+            name TEXT PRIMARY KEY, slots INTEGER NOT NULL, decay DOUBLE PRECISION NOT NULL,
+            draining DOUBLE PRECISION NOT NULL DEFAULT 0,
+            updated_s DOUBLE PRECISION NOT NULL DEFAULT 0, created_us BIGINT NOT NULL)""",
+        # A lease given back keeps its row, with `released_s`, while that time is ahead of
+        # an asker's clock (fake clocks: see wfkit.stores._limits.judge).
+        """CREATE TABLE limit_leases (
+            lease TEXT NOT NULL, name TEXT NOT NULL, owner BIGINT, holder TEXT NOT NULL,
+            slots INTEGER NOT NULL, released_s DOUBLE PRECISION, PRIMARY KEY (lease, name))""",
+        "CREATE INDEX limit_leases_name ON limit_leases (name)",
+        "CREATE INDEX limit_leases_owner ON limit_leases (owner)",
+        # `data` is JSON text (not JSONB, which would reorder a table's keys).
+        """CREATE TABLE artifacts (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+            key TEXT, type TEXT NOT NULL, data TEXT NOT NULL, description TEXT,
+            flow_run_id TEXT, task_run_id TEXT, created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL)""",
+        "CREATE INDEX artifacts_key ON artifacts (key) WHERE key IS NOT NULL",
+        "CREATE INDEX artifacts_flow_run ON artifacts (flow_run_id)",
+        "CREATE INDEX artifacts_task_run ON artifacts (task_run_id)",
+        """CREATE TABLE events (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL, resource TEXT NOT NULL, resource_id TEXT,
+            related TEXT NOT NULL, payload TEXT NOT NULL, flow_run_id TEXT, task_run_id TEXT,
+            occurred_us BIGINT NOT NULL)""",
+        # text_pattern_ops: a name prefix ("order.*") is an index range in any collation
+        "CREATE INDEX events_event ON events (event text_pattern_ops)",
+        "CREATE INDEX events_resource ON events (resource_id)",
+        "CREATE INDEX events_flow_run ON events (flow_run_id)",
+        "CREATE INDEX events_task_run ON events (task_run_id)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -330,16 +330,23 @@ class PgWriter(_sw.Writer):
         """End the histories of the live runs of dead owners (``rows``: seq, owner, ...)
         with a ``Crashed`` state at the moment this store first saw the owner dead."""
         owners = {row[1] for row in rows if histories[row[0]][-1].type.value not in _FINAL}
-        if not owners:
-            return
+        dead = self.dead_among(owners)
         now = now_us()
-        dead = dict(self.call(lambda c: dead_owners(c, None, now, self.progress), "read owners"))
         for row in rows:
             history = histories[row[0]]
             if row[1] in dead and history[-1].type.value not in _FINAL:
                 at = _from_us(self.seen_dead.setdefault(row[1], now))
                 crashed = State(StateType.CRASHED, "Crashed", timestamp=at, message=dead[row[1]])
                 history.append(crashed)
+
+    def dead_among(self, owners: set[int]) -> dict[int, str]:
+        """Read-only: {id: why gone} of the ``owners`` that are gone (a store that writes
+        has recorded their runs Crashed before reading, see :meth:`record_crashed`)."""
+        if not owners or not self.read_only:
+            return {}
+        now = now_us()
+        dead = self.call(lambda c: dead_owners(c, None, now, self.progress), "read owners")
+        return {owner: why for owner, why in dead if owner in owners}
 
     def after_fork(self) -> None:
         """In a forked child: the parent's pool (its sockets, its threads) is not ours."""

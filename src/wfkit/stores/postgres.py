@@ -19,12 +19,19 @@ from __future__ import annotations
 import os
 import secrets
 import weakref
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
+from wfkit.stores import _pg_limits as _limits
+from wfkit.stores._artifact_records import (
+    ARTIFACT_COLUMNS,
+    ArtifactRecord,
+    artifact_from_row,
+    artifact_row,
+)
 from wfkit.stores._base import (
     CacheRecord,
     FlowRunSnapshot,
@@ -35,10 +42,13 @@ from wfkit.stores._base import (
     check_moment,
     check_tags,
 )
+from wfkit.stores._event_records import EVENT_COLUMNS, EventRecord, event_from_row, event_row
+from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, check_limit_name, check_new_limit
 from wfkit.stores._pg_queries import PgQueries, records
 from wfkit.stores._pg_schema import SCHEMA_VERSION, parse_url
 from wfkit.stores._pg_writer import PgWriter
 from wfkit.stores._sqlite_rows import _EPOCH, _cache_record, _cache_row, _from_us, _to_us
+from wfkit.stores._sqlite_schema import NOT_FINAL
 from wfkit.stores._trust import KEY_SIZE
 
 if TYPE_CHECKING:
@@ -54,6 +64,12 @@ _UPSERT_CACHE = (
     "task_name = excluded.task_name, created_us = excluded.created_us, value = excluded.value"
 )
 _SELECT_CACHE = f"SELECT {_CACHE_COLUMNS} FROM cache"
+_UPSERT_ARTIFACT = (
+    f"INSERT INTO artifacts ({ARTIFACT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
+    "description = excluded.description, updated_us = excluded.updated_us"
+)
+_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join(['%s'] * 9)})"
 _DEFAULT_RETRY_TIMEOUT = 30.0
 
 
@@ -177,14 +193,7 @@ class PostgresStore(PgQueries):
     ) -> list[FlowRun]:
         """Flow runs in start order, filtered by every argument given (see
         :meth:`wfkit.stores.RunReader.flow_runs`)."""
-        folded = state.casefold() if isinstance(state, str) else state
-        where, args = _where(
-            ("flow_name = %s", flow_name),
-            ("(lower(state_name) = %s OR lower(state_type) = %s)", folded),
-            (f"{_START} >= %s", _to_us(check_moment("since", since))),
-            (f"{_START} < %s", _to_us(check_moment("until", until))),
-            *(("tags::jsonb ? %s", tag) for tag in check_tags(tags) or ()),
-        )
+        where, args = _run_filter(flow_name, state, tags, since, until)
         limit = check_limit(limit)
         if limit is not None:
             where += f" ORDER BY {_START} DESC NULLS LAST, seq DESC LIMIT {limit}"
@@ -192,6 +201,29 @@ class PostgresStore(PgQueries):
             where += f" ORDER BY {_START} NULLS FIRST, seq"
         runs = self._w.read_runs(records().FlowRun, where, args)
         return runs[::-1] if limit is not None else runs
+
+    def flow_run_counts(
+        self,
+        flow_name: str | None = None,
+        tags: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many flow runs matching the filters are in each state, by state name (the
+        live runs of a process that is gone count as ``Crashed``)."""
+        where, args = _run_filter(flow_name, None, tags, since, until)
+        self._w.record_crashed()  # (read-only: nothing is recorded, see below)
+        sql = (
+            f"SELECT state_name, CASE WHEN {NOT_FINAL} THEN owner END, count(*) "
+            f"FROM flow_runs {where} GROUP BY 1, 2"
+        )
+        (rows,) = self._w.read([(sql, args)])
+        dead = self._w.dead_among({owner for _, owner, _ in rows if owner is not None})
+        counts: dict[str, int] = {}
+        for state_name, owner, n in rows:
+            shown = "Crashed" if owner in dead else state_name
+            counts[shown] = counts.get(shown, 0) + n
+        return counts
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
@@ -287,6 +319,91 @@ class PostgresStore(PgQueries):
             self._secret = bytes.fromhex(rows[0][0] if rows else made)
         return self._secret
 
+    # concurrency limits: see wfkit.stores._pg_limits -------------------------------------
+    def create_limit(
+        self, name: str, limit: int, slot_decay_per_second: float = 0.0
+    ) -> ConcurrencyLimit:
+        """Create the limit ``name`` or change its size and decay; the limit as it is now."""
+        decay = check_new_limit(name, limit, slot_decay_per_second)
+        self._check_writable("create a concurrency limit")
+        return self._w.call(
+            lambda c: _limits.create(c, name, limit, decay), "create a concurrency limit"
+        )
+
+    def read_limit(self, name: str) -> ConcurrencyLimit | None:
+        """The limit ``name``; None if there is none."""
+        found = self._w.call(lambda c: _limits.read(c, check_limit_name(name)), "read a limit")
+        return found[0] if found else None
+
+    def concurrency_limits(self) -> list[ConcurrencyLimit]:
+        """Every limit, by name."""
+        return self._w.call(_limits.read, "read the concurrency limits")
+
+    def delete_limit(self, name: str) -> bool:
+        """Delete the limit ``name`` and its leases; whether there was one."""
+        check_limit_name(name)
+        self._check_writable("delete a concurrency limit")
+        return self._w.call(lambda c: _limits.delete(c, name), "delete a concurrency limit")
+
+    def acquire_slots(
+        self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
+    ) -> SlotGrant:
+        """Take ``occupy`` slots on every existing limit in ``names``, or none, in one
+        transaction that locks those limits' rows; leases are this process's and end with
+        it (on any host: see :mod:`wfkit.stores._pg_owners`)."""
+        self._check_writable("take concurrency slots")
+        request = (names, occupy, now, holder, lease)
+        w = self._w
+        return w.call(
+            # (w.owner inside: the pool's first use registers the owner, e.g. after a fork)
+            lambda c: _limits.acquire(c, w.owner, w.progress, request),
+            "take concurrency slots",
+        )
+
+    def release_slots(self, lease_id: str, now: float) -> None:
+        """Give back the slots of lease ``lease_id``."""
+        self._w.call(lambda c: _limits.release(c, lease_id, now), "give back concurrency slots")
+
+    # artifacts and events: written through, so that every host sees them at once --------
+    def record_artifact(self, artifact: ArtifactRecord) -> None:
+        """Write ``artifact`` (or replace the data of the one with its id), committed before
+        this returns."""
+        self._check_writable("record an artifact")
+        self._w.execute(_UPSERT_ARTIFACT, artifact_row(artifact), "record an artifact")
+
+    def artifacts(self, key: str | None = None, run_id: str | None = None) -> list[ArtifactRecord]:
+        """Artifacts in creation order, of one key and/or one flow or task run."""
+        where, args = _where(("key = %s", key), ("(flow_run_id = %s OR task_run_id = %s)", run_id))
+        sql = f"SELECT {ARTIFACT_COLUMNS} FROM artifacts {where} ORDER BY seq"
+        return [artifact_from_row(r) for r in self._w.execute(sql, args, "read artifacts")[0]]
+
+    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        """The artifact with this id; None if there is none."""
+        sql = f"SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = %s"
+        rows, _ = self._w.execute(sql, (str(artifact_id),), "read an artifact")
+        return artifact_from_row(rows[0]) if rows else None
+
+    def record_event(self, event: EventRecord) -> None:
+        """Write ``event``, committed before this returns."""
+        self._check_writable("record an event")
+        self._w.execute(_INSERT_EVENT, event_row(event), "record an event")
+
+    def events(
+        self, event: str | None = None, run_id: str | None = None, resource_id: str | None = None
+    ) -> list[EventRecord]:
+        """Events in emission order, filtered by name (``"prefix.*"`` matches a prefix), run
+        and resource id."""
+        name = None if event is None or event.endswith("*") else event
+        prefix = event[:-1] if event is not None and event.endswith("*") else None
+        where, args = _where(
+            ("event = %s", name),
+            ("event LIKE %s", None if prefix is None else _like_prefix(prefix)),
+            ("(flow_run_id = %s OR task_run_id = %s)", run_id),
+            ("resource_id = %s", resource_id),
+        )
+        sql = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY seq"
+        return [event_from_row(r) for r in self._w.execute(sql, args, "read events")[0]]
+
     def info(self) -> dict[str, Any]:
         """What ``wf store info`` shows: the URL (no password), schema version, row counts."""
         tables = ("flow_runs", "task_runs", "flow_run_states", "task_run_states", "logs", "cache")
@@ -306,6 +423,30 @@ class PostgresStore(PgQueries):
     def _check_writable(self, doing: str) -> None:
         if self.read_only:
             raise self._w.read_only_error(doing)
+
+
+def _run_filter(
+    flow_name: str | None,
+    state: str | None,
+    tags: Collection[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause of :meth:`PostgresStore.flow_runs`'s filters, and its arguments."""
+    folded = state.casefold() if isinstance(state, str) else state
+    return _where(
+        ("flow_name = %s", flow_name),
+        ("(lower(state_name) = %s OR lower(state_type) = %s)", folded),
+        (f"{_START} >= %s", _to_us(check_moment("since", since))),
+        (f"{_START} < %s", _to_us(check_moment("until", until))),
+        *(("tags::jsonb ? %s", tag) for tag in check_tags(tags) or ()),
+    )
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching the strings that start with ``prefix`` (its ``%``, ``_`` and
+    backslashes escaped)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
