@@ -82,6 +82,8 @@ def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(fresh_url: str, tmp_p
     with open_store(fresh_url, read_only=True) as reader:
         assert _poll(lambda: reader.flow_runs()[0].state.name == "Crashed")
         message = reader.flow_runs()[0].state.message
+        assert reader.flow_run_counts() == {"Crashed": 1}  # shown so, not yet stored so
+        assert reader.flow_run_counts(flow_name="waits") == {"Crashed": 1}
     assert "'host-b'" in message and "no heartbeat" in message
     with open_store(fresh_url) as writer:  # a writer records it
         assert _poll(lambda: writer.flow_runs()[0].state.name == "Crashed")

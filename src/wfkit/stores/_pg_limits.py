@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, decayed, judge, kept_endings
-from wfkit.stores._pg_owners import dead_owners
+from wfkit.stores._pg_owners import HOLDS_LEASES, dead_owners
 from wfkit.stores._sqlite_owners import Progress, now_us
 from wfkit.stores._sqlite_rows import _EPOCH, _from_us
 
@@ -29,7 +29,6 @@ _SELECT = (
     "l.slots), 0) FROM limit_leases l WHERE l.name = c.name AND l.released_s IS NULL) "
     "FROM concurrency_limits c"
 )
-_HOLDS_LEASES = "EXISTS (SELECT 1 FROM limit_leases WHERE owner = owners.id AND released_s IS NULL)"
 _LOCK = "SELECT name FROM concurrency_limits WHERE name = ANY(%s) ORDER BY name FOR UPDATE"
 
 
@@ -134,7 +133,7 @@ def _judge(conn: Any, names: Sequence[str], occupy: int, now: float, holder: str
 
 def _free_dead_leases(conn: Any, owner: int | None, progress: Progress) -> bool:
     """Delete the leases of owners that are gone; whether there were any."""
-    dead = [owner_id for owner_id, _ in dead_owners(conn, owner, now_us(), progress, _HOLDS_LEASES)]
+    dead = [owner_id for owner_id, _ in dead_owners(conn, owner, now_us(), progress, HOLDS_LEASES)]
     if dead:
         conn.execute("DELETE FROM limit_leases WHERE owner = ANY(%s)", (dead,))
     return bool(dead)

@@ -28,13 +28,23 @@ from wfkit.stores._sqlite_owners import (
 )
 from wfkit.stores._sqlite_schema import NOT_FINAL
 
-__all__ = ["beat_if_live", "dead_owners", "host_and_space", "record_crashed", "register_owner"]
+__all__ = [
+    "HEARTBEAT",
+    "HOLDS_LEASES",
+    "beat_if_live",
+    "dead_owners",
+    "host_and_space",
+    "record_crashed",
+    "register_owner",
+]
 
 _CRASHED = STATE_TYPE_VALUES[StateType.CRASHED]
 _HAS_LIVE_RUNS = (
     f"(EXISTS (SELECT 1 FROM flow_runs WHERE owner = owners.id AND {NOT_FINAL}) "
     f"OR EXISTS (SELECT 1 FROM task_runs WHERE owner = owners.id AND {NOT_FINAL}))"
 )
+#: An owner holds slots on a concurrency limit (see wfkit.stores._pg_limits).
+HOLDS_LEASES = "EXISTS (SELECT 1 FROM limit_leases WHERE owner = owners.id AND released_s IS NULL)"
 #: Refreshes an owner's heartbeat: parameters (now_us, owner id).
 HEARTBEAT = "UPDATE owners SET heartbeat_us = %s, beats = beats + 1 WHERE id = %s"
 
@@ -65,8 +75,11 @@ def register_owner(conn: Any, now_us: int, interval: float) -> int:
 
 
 def beat_if_live(conn: Any, owner_id: int, now_us: int) -> bool:
-    """Refresh owner ``owner_id``'s heartbeat if it has runs that are not final; whether it has."""
-    return conn.execute(f"{HEARTBEAT} AND {_HAS_LIVE_RUNS}", (now_us, owner_id)).rowcount > 0
+    """Refresh owner ``owner_id``'s heartbeat if it has runs that are not final or holds
+    slots of a concurrency limit (a script may hold them outside any run, and another host
+    frees the slots of an owner that stops beating); whether it has or holds any."""
+    sql = f"{HEARTBEAT} AND ({_HAS_LIVE_RUNS} OR {HOLDS_LEASES})"
+    return conn.execute(sql, (now_us, owner_id)).rowcount > 0
 
 
 def dead_owners(

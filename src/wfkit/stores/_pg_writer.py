@@ -339,6 +339,11 @@ class PgWriter(_sw.Writer):
                 crashed = State(StateType.CRASHED, "Crashed", timestamp=at, message=dead[row[1]])
                 history.append(crashed)
 
+    def keep_beating(self) -> None:
+        """Start the heartbeat thread (if it is not running): this process holds slots
+        now, which other hosts free if its heartbeat stops (see ``beat_if_live``)."""
+        _sw._heart.poke(self.heartbeat_interval)
+
     def dead_among(self, owners: set[int]) -> dict[int, str]:
         """Read-only: {id: why gone} of the ``owners`` that are gone (a store that writes
         has recorded their runs Crashed before reading, see :meth:`record_crashed`)."""

@@ -354,11 +354,14 @@ class PostgresStore(PgQueries):
         self._check_writable("take concurrency slots")
         request = (names, occupy, now, holder, lease)
         w = self._w
-        return w.call(
+        grant = w.call(
             # (w.owner inside: the pool's first use registers the owner, e.g. after a fork)
             lambda c: _limits.acquire(c, w.owner, w.progress, request),
             "take concurrency slots",
         )
+        if grant.lease_id is not None:
+            w.keep_beating()
+        return grant
 
     def release_slots(self, lease_id: str, now: float) -> None:
         """Give back the slots of lease ``lease_id``."""
