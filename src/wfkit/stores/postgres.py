@@ -21,7 +21,8 @@ import secrets
 import weakref
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
@@ -43,10 +44,11 @@ from wfkit.stores._base import (
     check_tags,
 )
 from wfkit.stores._event_records import EVENT_COLUMNS, EventRecord, event_from_row, event_row
-from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, check_limit_name, check_new_limit
+from wfkit.stores._limits import SlotGrant
 from wfkit.stores._pg_queries import PgQueries, records
 from wfkit.stores._pg_schema import SCHEMA_VERSION, parse_url
 from wfkit.stores._pg_writer import PgWriter
+from wfkit.stores._sql_limits import LimitsInTables
 from wfkit.stores._sqlite_rows import _EPOCH, _cache_record, _cache_row, _from_us, _to_us
 from wfkit.stores._sqlite_schema import NOT_FINAL
 from wfkit.stores._trust import KEY_SIZE
@@ -99,7 +101,7 @@ def store_retry_timeout(value: float | None = None) -> float:
     return seconds
 
 
-class PostgresStore(PgQueries):
+class PostgresStore(LimitsInTables, PgQueries):
     """A run store in a PostgreSQL database; see the module docstring.
 
     Args:
@@ -119,6 +121,8 @@ class PostgresStore(PgQueries):
         StoreError: the server cannot be reached or refused the login, the database holds
             another application's tables of the same names, or a newer wfkit schema.
     """
+
+    _limit_sql: ClassVar[ModuleType] = _limits  # (see LimitsInTables)
 
     def __init__(
         self,
@@ -319,53 +323,17 @@ class PostgresStore(PgQueries):
             self._secret = bytes.fromhex(rows[0][0] if rows else made)
         return self._secret
 
-    # concurrency limits: see wfkit.stores._pg_limits -------------------------------------
-    def create_limit(
-        self, name: str, limit: int, slot_decay_per_second: float = 0.0
-    ) -> ConcurrencyLimit:
-        """Create the limit ``name`` or change its size and decay; the limit as it is now."""
-        decay = check_new_limit(name, limit, slot_decay_per_second)
-        self._check_writable("create a concurrency limit")
-        return self._w.call(
-            lambda c: _limits.create(c, name, limit, decay), "create a concurrency limit"
-        )
-
-    def read_limit(self, name: str) -> ConcurrencyLimit | None:
-        """The limit ``name``; None if there is none."""
-        found = self._w.call(lambda c: _limits.read(c, check_limit_name(name)), "read a limit")
-        return found[0] if found else None
-
-    def concurrency_limits(self) -> list[ConcurrencyLimit]:
-        """Every limit, by name."""
-        return self._w.call(_limits.read, "read the concurrency limits")
-
-    def delete_limit(self, name: str) -> bool:
-        """Delete the limit ``name`` and its leases; whether there was one."""
-        check_limit_name(name)
-        self._check_writable("delete a concurrency limit")
-        return self._w.call(lambda c: _limits.delete(c, name), "delete a concurrency limit")
-
+    # concurrency limits: see wfkit.stores._sql_limits and _pg_limits ---------------------
     def acquire_slots(
         self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
     ) -> SlotGrant:
         """Take ``occupy`` slots on every existing limit in ``names``, or none, in one
         transaction that locks those limits' rows; leases are this process's and end with
         it (on any host: see :mod:`wfkit.stores._pg_owners`)."""
-        self._check_writable("take concurrency slots")
-        request = (names, occupy, now, holder, lease)
-        w = self._w
-        grant = w.call(
-            # (w.owner inside: the pool's first use registers the owner, e.g. after a fork)
-            lambda c: _limits.acquire(c, w.owner, w.progress, request),
-            "take concurrency slots",
-        )
+        grant = super().acquire_slots(names, occupy, now, holder, lease)
         if grant.lease_id is not None:
-            w.keep_beating()
+            self._w.keep_beating()
         return grant
-
-    def release_slots(self, lease_id: str, now: float) -> None:
-        """Give back the slots of lease ``lease_id``."""
-        self._w.call(lambda c: _limits.release(c, lease_id, now), "give back concurrency slots")
 
     # artifacts and events: written through, so that every host sees them at once --------
     def record_artifact(self, artifact: ArtifactRecord) -> None:

@@ -35,10 +35,11 @@ import os
 import secrets
 import sqlite3
 import weakref
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
@@ -57,7 +58,7 @@ from wfkit.stores._base import (
     check_tags,
 )
 from wfkit.stores._event_records import EventRecord
-from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, check_limit_name, check_new_limit
+from wfkit.stores._sql_limits import LimitsInTables
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_queries import SqliteQueries
 from wfkit.stores._sqlite_rows import (
@@ -94,7 +95,7 @@ _START = "coalesce(start_us, first_us)"
 _HAS_TAG = "EXISTS (SELECT 1 FROM json_each(flow_runs.tags) WHERE value = ?)"
 
 
-class SqliteStore(SqliteQueries):
+class SqliteStore(LimitsInTables, SqliteQueries):
     """A run store in one SQLite file; see the module docstring for how writes are buffered.
 
     Args:
@@ -116,6 +117,8 @@ class SqliteStore(SqliteQueries):
         ConfigurationError: ``commit_interval`` is not a number of seconds from 0 to 60, or
             ``heartbeat_interval`` not one from 0.001 to 3600.
     """
+
+    _limit_sql: ClassVar[ModuleType] = _limits  # (see LimitsInTables)
 
     def __init__(
         self,
@@ -372,48 +375,6 @@ class SqliteStore(SqliteQueries):
                         deleted,
                     )
             return secret
-
-    # concurrency limits: see wfkit.stores._sqlite_limits ---------------------------------
-    def create_limit(
-        self, name: str, limit: int, slot_decay_per_second: float = 0.0
-    ) -> ConcurrencyLimit:
-        """Create the limit ``name`` or change its size and decay; the limit as it is now."""
-        decay = check_new_limit(name, limit, slot_decay_per_second)
-        self._check_writable("create a concurrency limit")
-        return self._w.call(
-            lambda c: _limits.create(c, name, limit, decay), "create a concurrency limit"
-        )
-
-    def read_limit(self, name: str) -> ConcurrencyLimit | None:
-        """The limit ``name``; None if there is none."""
-        found = self._w.call(lambda c: _limits.read(c, check_limit_name(name)), "read a limit")
-        return found[0] if found else None
-
-    def concurrency_limits(self) -> list[ConcurrencyLimit]:
-        """Every limit, by name."""
-        return self._w.call(_limits.read, "read the concurrency limits")
-
-    def delete_limit(self, name: str) -> bool:
-        """Delete the limit ``name`` and its leases; whether there was one."""
-        check_limit_name(name)
-        self._check_writable("delete a concurrency limit")
-        return self._w.call(lambda c: _limits.delete(c, name), "delete a concurrency limit")
-
-    def acquire_slots(
-        self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
-    ) -> SlotGrant:
-        """Take ``occupy`` slots on every existing limit in ``names``, or none, in one
-        transaction; leases are this process's and end with it."""
-        self._check_writable("take concurrency slots")
-        request = (names, occupy, now, holder, lease)
-        w = self._w
-        return w.call(
-            lambda c: _limits.acquire(c, w.owner, w.progress, request), "take concurrency slots"
-        )
-
-    def release_slots(self, lease_id: str, now: float) -> None:
-        """Give back the slots of lease ``lease_id``."""
-        self._w.call(lambda c: _limits.release(c, lease_id, now), "give back concurrency slots")
 
     # artifacts: see wfkit.stores._sqlite_artifacts ---------------------------------------
     def record_artifact(self, artifact: ArtifactRecord) -> None:
