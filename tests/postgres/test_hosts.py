@@ -3,7 +3,6 @@ write at once without losing rows, and a host whose heartbeat stops has its runs
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.postgres._hosts import host_env, poll
 
 from wfkit.stores import open_store
 
@@ -47,30 +47,16 @@ _MANY_TASKS = textwrap.dedent(
 )
 
 
-def _env(url: str, host: str, **more: str) -> dict[str, str]:
-    return {**os.environ, "WFKIT_STORE": url, "WFKIT_TEST_HOST": host, **more}
-
-
-def _poll(condition, seconds: float = 30.0) -> bool:  # noqa: ANN001
-    """Whether ``condition()`` became true within ``seconds`` (real time: other processes)."""
-    done = threading.Event()
-    for _ in range(int(seconds / 0.1)):
-        if condition():
-            return True
-        done.wait(0.1)
-    return bool(condition())
-
-
 def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(fresh_url: str, tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     child = subprocess.Popen(
         [sys.executable, "-c", _LONG_FLOW, str(ready)],
-        env=_env(fresh_url, "host-b", WFKIT_HEARTBEAT_INTERVAL="0.2"),
+        env=host_env(fresh_url, "host-b", WFKIT_HEARTBEAT_INTERVAL="0.2"),
     )
     try:
-        assert _poll(ready.exists), "the child never reached its flow body"
+        assert poll(ready.exists), "the child never reached its flow body"
         with open_store(fresh_url, read_only=True) as reader:
-            assert _poll(lambda: len(reader.flow_runs()) == 1)
+            assert poll(lambda: len(reader.flow_runs()) == 1)
         # Well past three heartbeat intervals: a host that beats stays Running.
         threading.Event().wait(1.0)
         with open_store(fresh_url) as writer:
@@ -80,13 +66,13 @@ def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(fresh_url: str, tmp_p
         child.send_signal(signal.SIGKILL)
         child.wait()
     with open_store(fresh_url, read_only=True) as reader:
-        assert _poll(lambda: reader.flow_runs()[0].state.name == "Crashed")
+        assert poll(lambda: reader.flow_runs()[0].state.name == "Crashed")
         message = reader.flow_runs()[0].state.message
         assert reader.flow_run_counts() == {"Crashed": 1}  # shown so, not yet stored so
         assert reader.flow_run_counts(flow_name="waits") == {"Crashed": 1}
     assert "'host-b'" in message and "no heartbeat" in message
     with open_store(fresh_url) as writer:  # a writer records it
-        assert _poll(lambda: writer.flow_runs()[0].state.name == "Crashed")
+        assert poll(lambda: writer.flow_runs()[0].state.name == "Crashed")
     with open_store(fresh_url, read_only=True) as reader:  # ...so it is stored Crashed
         assert reader.summary().flow_runs == {"Crashed": 1}
 
@@ -99,7 +85,7 @@ def test_processes_on_many_hosts_write_at_once_and_lose_nothing(
     children = [
         subprocess.Popen(
             [sys.executable, "-c", _MANY_TASKS, str(tasks)],
-            env=_env(fresh_url, f"host-{i}", WFKIT_STORE_COMMIT_INTERVAL="0.01"),
+            env=host_env(fresh_url, f"host-{i}", WFKIT_STORE_COMMIT_INTERVAL="0.01"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.postgres._hosts import host_env, poll
 from tests.postgres._server import PgServer
 
 from wfkit.concurrency import AcquireConcurrencySlotTimeoutError, create_limit, read_limit
@@ -72,17 +72,13 @@ def limit_url(fresh_url: str) -> Iterator[str]:
     return fresh_url
 
 
-def _env(url: str, host: str, **more: str) -> dict[str, str]:
-    return {**os.environ, "WFKIT_STORE": url, "WFKIT_TEST_HOST": host, **more}
-
-
 def _holder(url: str, host: str, **env: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", _HOLDER],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=_env(url, host, **env),
+        env=host_env(url, host, **env),
     )
     assert proc.stdout is not None and proc.stdout.readline() == "held\n"
     return proc
@@ -93,16 +89,6 @@ def _beats(server: PgServer, url: str, host: str) -> int:
     with server.admin(url.rpartition("/")[2]) as conn:
         sql = "SELECT coalesce(max(beats), 0) FROM owners WHERE host = %s"
         return int(conn.execute(sql, (host,)).fetchone()[0])
-
-
-def _poll(condition, seconds: float = 60.0) -> bool:  # noqa: ANN001
-    """Whether ``condition()`` became true within ``seconds`` (real time: other processes)."""
-    done = threading.Event()
-    for _ in range(int(seconds / 0.1)):
-        if condition():
-            return True
-        done.wait(0.1)
-    return bool(condition())
 
 
 def test_a_slot_held_on_another_host_is_not_granted_until_given_back(limit_url: str) -> None:
@@ -138,7 +124,7 @@ def test_a_holder_on_another_host_keeps_its_slot_while_it_beats_outside_any_run(
     proc = _holder(limit_url, "host-b", WFKIT_HEARTBEAT_INTERVAL="0.2")
     try:
         # Ten beats: well past three intervals, so a holder that did not beat would be gone.
-        assert _poll(lambda: _beats(pg_server, limit_url, "host-b") >= 10), (
+        assert poll(lambda: _beats(pg_server, limit_url, "host-b") >= 10, 60), (
             "the holder does not beat"
         )
         with use_runtime(store=limit_url):
@@ -160,7 +146,7 @@ def test_processes_on_many_hosts_never_overbook_a_limit(limit_url: str, tmp_path
     children = [
         subprocess.Popen(
             [sys.executable, "-c", _ROUNDS, str(log), str(rounds)],
-            env=_env(limit_url, f"host-{i}"),
+            env=host_env(limit_url, f"host-{i}"),
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -186,7 +172,7 @@ def test_processes_asking_at_once_take_exactly_the_limit(limit_url: str) -> None
     children = [
         subprocess.Popen(
             [sys.executable, "-c", _RACE, str(asks)],
-            env=_env(limit_url, f"host-{i}"),
+            env=host_env(limit_url, f"host-{i}"),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -19,16 +19,11 @@ from typing import Any
 
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, decayed, judge, kept_endings
 from wfkit.stores._pg_owners import HOLDS_LEASES, dead_owners
+from wfkit.stores._sqlite_limits import SELECT_LIMITS, limit_from_row
 from wfkit.stores._sqlite_owners import Progress, now_us
-from wfkit.stores._sqlite_rows import _EPOCH, _from_us
 
 __all__ = ["acquire", "create", "delete", "read", "release"]
 
-_SELECT = (
-    "SELECT name, slots, decay, draining, updated_s, created_us, (SELECT coalesce(sum("
-    "l.slots), 0) FROM limit_leases l WHERE l.name = c.name AND l.released_s IS NULL) "
-    "FROM concurrency_limits c"
-)
 _LOCK = "SELECT name FROM concurrency_limits WHERE name = ANY(%s) ORDER BY name FOR UPDATE"
 
 
@@ -45,13 +40,8 @@ def create(conn: Any, name: str, limit: int, decay: float) -> ConcurrencyLimit:
 def read(conn: Any, name: str | None = None) -> list[ConcurrencyLimit]:
     """The limit ``name`` (a list of one or none), or every limit by name."""
     where, args = ("WHERE c.name = %s", (name,)) if name is not None else ("", ())
-    rows = conn.execute(f"{_SELECT} {where} ORDER BY c.name", args).fetchall()
-    return [
-        ConcurrencyLimit(
-            n, slots, decay, leased + decayed(draining, decay, upd, upd), _from_us(cr) or _EPOCH
-        )
-        for n, slots, decay, draining, upd, cr, leased in rows
-    ]
+    rows = conn.execute(f"{SELECT_LIMITS} {where} ORDER BY c.name", args).fetchall()
+    return [limit_from_row(row) for row in rows]
 
 
 def delete(conn: Any, name: str) -> bool:
@@ -98,7 +88,7 @@ def acquire(
 
 
 def _judge(conn: Any, names: Sequence[str], occupy: int, now: float, holder: str) -> SlotGrant:
-    rows = conn.execute(f"{_SELECT} WHERE c.name = ANY(%s)", (list(names),)).fetchall()
+    rows = conn.execute(f"{SELECT_LIMITS} WHERE c.name = ANY(%s)", (list(names),)).fetchall()
     found = {row[0]: row for row in rows}
     missing = tuple(n for n in names if n not in found)
     ending: dict[str, list[tuple[float, int]]] = {}

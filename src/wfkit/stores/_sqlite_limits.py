@@ -13,17 +13,18 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant, decayed, judge, kept_endings
 from wfkit.stores._sqlite_owners import Progress, dead_owners, now_us
 from wfkit.stores._sqlite_rows import _EPOCH, _from_us
 
-__all__ = ["acquire", "create", "delete", "read", "release"]
+__all__ = ["SELECT_LIMITS", "acquire", "create", "delete", "limit_from_row", "read", "release"]
 
 _T = TypeVar("_T")
 
-_SELECT = (
+#: The limits with their leased slots (SQLite's and PostgreSQL's); rows for :func:`limit_from_row`.
+SELECT_LIMITS = (
     "SELECT name, slots, decay, draining, updated_s, created_us, (SELECT coalesce(sum("
     "l.slots), 0) FROM limit_leases l WHERE l.name = c.name AND l.released_s IS NULL) "
     "FROM concurrency_limits c"
@@ -56,13 +57,16 @@ def create(conn: sqlite3.Connection, name: str, limit: int, decay: float) -> Con
 def read(conn: sqlite3.Connection, name: str | None = None) -> list[ConcurrencyLimit]:
     """The limit ``name`` (a list of one or none), or every limit by name."""
     where, args = ("WHERE c.name = ?", (name,)) if name is not None else ("", ())
-    rows = conn.execute(f"{_SELECT} {where} ORDER BY c.name", args).fetchall()
-    return [
-        ConcurrencyLimit(
-            n, slots, decay, leased + decayed(draining, decay, upd, upd), _from_us(cr) or _EPOCH
-        )
-        for n, slots, decay, draining, upd, cr, leased in rows
-    ]
+    rows = conn.execute(f"{SELECT_LIMITS} {where} ORDER BY c.name", args).fetchall()
+    return [limit_from_row(row) for row in rows]
+
+
+def limit_from_row(row: Sequence[Any]) -> ConcurrencyLimit:
+    """The limit a row of :data:`SELECT_LIMITS` describes (draining slots as they stood at
+    the last rate_limit: a store has no clock to drain them by)."""
+    name, slots, decay, draining, updated, created_us, leased = row
+    active = leased + decayed(draining, decay, updated, updated)
+    return ConcurrencyLimit(name, slots, decay, active, _from_us(created_us) or _EPOCH)
 
 
 def delete(conn: sqlite3.Connection, name: str) -> bool:
@@ -121,7 +125,7 @@ def _judge(
     conn: sqlite3.Connection, names: Sequence[str], occupy: int, now: float, holder: str
 ) -> SlotGrant:
     marks = ", ".join("?" * len(names))
-    rows = conn.execute(f"{_SELECT} WHERE c.name IN ({marks})", tuple(names)).fetchall()
+    rows = conn.execute(f"{SELECT_LIMITS} WHERE c.name IN ({marks})", tuple(names)).fetchall()
     found = {row[0]: row for row in rows}
     missing = tuple(n for n in names if n not in found)
     for name in names:

@@ -1,0 +1,22 @@
+"""Helpers of the tests whose processes play other hosts (``WFKIT_TEST_HOST``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+
+def host_env(url: str, host: str, **more: str) -> dict[str, str]:
+    """This process's environment for a child that records into ``url`` as ``host``."""
+    return {**os.environ, "WFKIT_STORE": url, "WFKIT_TEST_HOST": host, **more}
+
+
+def poll(condition: Callable[[], object], seconds: float = 30.0) -> bool:
+    """Whether ``condition()`` became true within ``seconds`` (real time: other processes)."""
+    done = threading.Event()
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return True
+        done.wait(0.1)
+    return bool(condition())
