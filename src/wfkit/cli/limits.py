@@ -84,14 +84,15 @@ def create(
 def _name_and_limit(args: tuple[str, ...], tag: str | None) -> tuple[str, str | None]:
     """The limit's name and the LIMIT given as an argument (if any), from the arguments."""
     if tag is not None:
-        if len(args) > 1:
-            raise click.UsageError(f"Too many arguments {args!r}: give --tag TAG and the limit.")
-        if args and not _is_int(args[0]):
+        named = [a for a in args if not _is_int(a)]
+        if named:
             raise click.UsageError(
-                f"Give either NAME or --tag, not both (got NAME={args[0]!r} and "
+                f"Give either NAME or --tag, not both (got NAME={named[0]!r} and "
                 f"--tag {tag!r}): `wf limits create NAME --limit N` makes a global limit, "
                 "`wf limits create --tag TAG N` a tag limit."
             )
+        if len(args) > 1:
+            raise click.UsageError(f"Too many arguments {args!r}: give --tag TAG and the limit.")
         return TAG_PREFIX + tag, args[0] if args else None
     if not args:
         raise click.UsageError(
