@@ -41,7 +41,7 @@ def ls(json_mode: bool, store_url: str | None) -> None:
         echo_error("No assets materialized yet.")
         return
     names = RunNames(store)
-    rows = [
+    rows: list[list[Cell | str]] = [
         [
             a.key,
             Cell("succeeded", "green") if a.succeeded else Cell("failed", "red"),
