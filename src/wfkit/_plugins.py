@@ -273,6 +273,12 @@ def notify(hook_name: str, **kwargs: Any) -> None:
     _dispatch(hook_name, tuple([kwargs[name] for name in argnames]))
 
 
+def publish_log(record: Any) -> None:
+    """Publish a run's log line on ``wfkit_log`` (as :func:`notify` does, without looking up
+    the hook's argument names: every task run logs a line)."""
+    _dispatch("wfkit_log", (record,))
+
+
 def publish_state_change(hook_name: str, run: Any, old_state: Any, new_state: Any) -> None:
     """Publish a state change on ``wfkit_flow_run_state_changed`` or
     ``wfkit_task_run_state_changed`` (as :func:`notify` does), with the run's snapshot."""

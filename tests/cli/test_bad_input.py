@@ -67,7 +67,7 @@ def test_a_newer_schema_store(wf_process: Wf, store_copy: Path) -> None:
 def test_help_and_version(wf_process: Wf) -> None:
     result = wf_process("--help", store=None)
     assert result.returncode == 0
-    assert "runs   See, follow and re-run flow runs." in result.stdout
-    assert "store  Look after a run store." in result.stdout
+    assert "  runs       See, follow and re-run flow runs.\n" in result.stdout
+    assert "  store      Look after a run store.\n" in result.stdout
     version = wf_process("--version", store=None)
     assert version.returncode == 0 and version.stdout.startswith("wf, version ")

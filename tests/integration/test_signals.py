@@ -68,6 +68,16 @@ def _names(runs: dict[int, Any]) -> Counter[str]:
     return Counter(r.state.name for r in runs.values())
 
 
+def _queue_was_cut(runs: dict[int, Any]) -> None:
+    """The queue was cancelled, not run: the last items never started (how many ran before
+    the signal landed depends on the machine's load), and no cancelled run ever ran."""
+    names = _names(runs)
+    assert names["Cancelled"] > 0 and runs[499].state.name == "Cancelled", names
+    for run in runs.values():
+        if run.state.name == "Cancelled":
+            assert "Running" not in run.state_names, run.state_names
+
+
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'signals.db'}"
@@ -86,7 +96,7 @@ def test_sigterm_records_crashed_and_exits_143(url: str) -> None:
     assert runs[3].state.message == "Task run terminated by SIGTERM."
     names = _names(runs)
     assert names["Running"] == names["Pending"] == 0, names
-    assert names["Cancelled"] > 300, names  # queued: never started
+    _queue_was_cut(runs)
 
 
 def test_sigterm_records_the_task_runs_a_process_pool_is_running(url: str) -> None:
@@ -163,7 +173,7 @@ def test_ctrl_c_cancels_the_queue_and_exits_130(url: str, flags: tuple[str, ...]
     names = _names(runs)
     assert names["Running"] == names["Pending"] == 0, names
     if not flags:
-        assert names["Cancelled"] > 300, names  # queued: never started
+        _queue_was_cut(runs)
     else:
         assert len(runs) == 4  # an inline loop stops where it was interrupted
 
@@ -202,7 +212,7 @@ def test_interrupt_in_a_worker_thread_reaches_the_caller(url: str) -> None:
     assert runs[3].state.name == "Crashed"
     names = _names(runs)
     assert names["Running"] == names["Pending"] == 0, names
-    assert names["Cancelled"] > 300, names
+    _queue_was_cut(runs)
 
 
 _INSTALL_CHECK = """

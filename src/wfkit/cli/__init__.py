@@ -1,9 +1,10 @@
 """The ``wf`` command (also ``python -m wfkit``): see, follow and re-run runs from a terminal.
 
-One module per command group (:mod:`.runs`, :mod:`.store`), imported only when its group is
+One module per command group (:mod:`.runs`, :mod:`.store`, :mod:`.limits`, ...), imported only when its group is
 used; how things print is decided in one place, :mod:`._output`. Every command reads through
 the store protocols (:class:`~wfkit.stores.RunReader`) and writes no SQL. Stores are opened
-read-only, except by ``wf runs retry`` and ``wf store prune``.
+read-only, except by ``wf runs retry``, ``wf store prune`` and
+``wf limits create/delete``.
 
 Exit codes: 0 ok; 1 an error, or a run that did not complete; 2 a usage error.
 """
@@ -22,6 +23,10 @@ __all__ = ["main", "wf"]
 
 # Each group: its module, and its one-line help (shown by `wf --help` without importing it).
 _GROUPS = {
+    "artifacts": ("wfkit.cli.artifacts", "List and inspect the artifacts runs published."),
+    "assets": ("wfkit.cli.assets", "List the assets runs materialized."),
+    "events": ("wfkit.cli.events", "List the events runs emitted."),
+    "limits": ("wfkit.cli.limits", "Create, list and delete concurrency limits."),
     "runs": ("wfkit.cli.runs", "See, follow and re-run flow runs."),
     "store": ("wfkit.cli.store", "Look after a run store."),
     "ui": ("wfkit.cli.ui", "Serve a read-only web page of the store's runs."),

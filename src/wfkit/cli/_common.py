@@ -22,6 +22,7 @@ __all__ = [
     "Age",
     "ErrorHandlingGroup",
     "Level",
+    "RunNames",
     "When",
     "json_option",
     "open_for_cli",
@@ -120,6 +121,22 @@ def resolve_run(store: RunStore, ref: str) -> FlowRun:
         f"RUN={ref!r} is ambiguous: it matches {'more than 10' if more else len(candidates)} "
         f"flow runs. Give one of their ids:\n{shown}{more}"
     )
+
+
+class RunNames:
+    """Flow run names by id (for tables of things runs made), each read once; ``-`` for
+    none (made outside a run)."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store, self.names = store, dict[str, str]()
+
+    def __call__(self, run_id: str | None) -> str:
+        if run_id is None:
+            return "-"
+        if run_id not in self.names:
+            found = self.store.find_flow_runs(run_id, limit=1)
+            self.names[run_id] = found[0].name if found else run_id
+        return self.names[run_id]
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)

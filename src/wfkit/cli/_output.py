@@ -22,6 +22,7 @@ __all__ = [
     "Cell",
     "Output",
     "duration",
+    "iso",
     "local_time",
     "run_duration",
     "run_json",
@@ -110,7 +111,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
+    """``moment`` as ISO 8601 with its zone (a naive one is taken as UTC); None for none."""
     return None if moment is None else _aware(moment).isoformat()
 
 
@@ -122,8 +124,8 @@ def run_json(run: FlowRun | TaskRun) -> dict[str, Any]:
         "state": run.state.name,
         "state_type": run.state.type.value,
         "state_message": run.state.message,
-        "start_time": _iso(run.start_time),
-        "end_time": _iso(run.end_time),
+        "start_time": iso(run.start_time),
+        "end_time": iso(run.end_time),
         "duration_seconds": run_duration(run),
         "run_count": run.run_count,
         "parameters": run.parameters,
@@ -145,7 +147,7 @@ def run_json(run: FlowRun | TaskRun) -> dict[str, Any]:
 def states_json(states: Iterable[State]) -> list[dict[str, Any]]:
     """A state history as JSON-ready data."""
     return [
-        {"name": s.name, "type": s.type.value, "timestamp": _iso(s.timestamp), "message": s.message}
+        {"name": s.name, "type": s.type.value, "timestamp": iso(s.timestamp), "message": s.message}
         for s in states
     ]
 
@@ -153,7 +155,7 @@ def states_json(states: Iterable[State]) -> list[dict[str, Any]]:
 def log_json(record: LogRecord) -> dict[str, Any]:
     """A log line as JSON-ready data."""
     return {
-        "timestamp": _iso(record.timestamp),
+        "timestamp": iso(record.timestamp),
         "level": record.level_name,
         "flow_run_id": record.flow_run_id,
         "task_run_id": record.task_run_id,

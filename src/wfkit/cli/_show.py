@@ -1,5 +1,6 @@
 """``wf runs show``: one flow run with its header, result or traceback, state history, the
-tree of its task runs and child flow runs, and its last log lines.
+tree of its task runs and child flow runs, the artifacts it published (its task runs' too),
+and its last log lines.
 
 A run with more than ``LIST_LIMIT`` task runs is summarised per task name (one indexed query,
 however large the run) unless ``--all`` asks for every task run.
@@ -27,6 +28,7 @@ from wfkit.cli._output import (
     states_json,
     task_counts,
 )
+from wfkit.cli.artifacts import ROW_HEADERS, artifact_json, artifact_rows
 
 if TYPE_CHECKING:
     from wfkit.states import State
@@ -55,6 +57,7 @@ def show_run(out: Output, store: RunStore, run: FlowRun, show_all: bool) -> None
             tasks[flow_run.id] = store.task_runs(flow_run_id=flow_run.id)
     logs = store.logs_after(run.id, last=_LAST_LOGS).records
     error = _traceback(store, run, logs)
+    made = store.artifacts(run_id=run.id)
     if out.json_mode:
         out.json(
             {
@@ -67,6 +70,7 @@ def show_run(out: Output, store: RunStore, run: FlowRun, show_all: bool) -> None
                     {**run_json(c), "task_runs": counts.get(c.id, {})} for c in children
                 ],
                 "traceback": error,
+                "artifacts": [artifact_json(a) for a in made],
                 "logs": [log_json(record) for record in logs],
             }
         )
@@ -83,6 +87,10 @@ def show_run(out: Output, store: RunStore, run: FlowRun, show_all: bool) -> None
             out.line(f"  and {len(children)} child flow runs (--all lists them)", "dim")
     else:
         _tree(out, run, _Shown(children, tasks, counts), "  ")
+    if made:  # (a run without artifacts shows no section for them)
+        out.line()
+        out.line(f"Artifacts ({len(made)})", "bold")
+        out.table([f"  {ROW_HEADERS[0]}", *ROW_HEADERS[1:]], _indented(artifact_rows(made)))
     out.line()
     out.line(f"Last {_LAST_LOGS} log lines" if len(logs) == _LAST_LOGS else "Log lines", "bold")
     names = {t.id: t.name for t in tasks.get(run.id, [])}  # (ids stand in for a large run's)
@@ -100,6 +108,10 @@ def show_run(out: Output, store: RunStore, run: FlowRun, show_all: bool) -> None
         )
         for line in rest:
             out.line(f"    {line}")
+
+
+def _indented(rows: list[list[Cell | str]]) -> list[list[Cell | str]]:
+    return [[f"  {row[0]}", *row[1:]] for row in rows]
 
 
 def _descendants(store: RunStore, run: FlowRun) -> list[FlowRun]:

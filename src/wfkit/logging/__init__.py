@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from wfkit._plugins import add_builtin_plugin, notify
+from wfkit._plugins import add_builtin_plugin, publish_log
 from wfkit.context import (
     current_clock,
     current_store,
@@ -157,7 +157,7 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
         name, ids, label = _FLOW_LOGGER, (run.id, None), "Flow run"
     else:
         name, ids, label = _TASK_LOGGER, (run.flow_run_id, run.id), "Task run"
-    notify("wfkit_log", record=_LogEntry(*ids, level, name, text, current_clock().now()))
+    publish_log(_LogEntry(*ids, level, name, text, current_clock().now()))
     console = _own_console
     if console is None or level < console.level or console.filters:
         return
@@ -170,8 +170,9 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
     )
     console.acquire()
     try:
-        console.stream.write(line)
-        console.flush()
+        stream = console.stream
+        stream.write(line)
+        stream.flush()  # (what StreamHandler.flush does, under the lock already held)
     except Exception:
         console.handleError(logging.makeLogRecord({"msg": text, "levelno": level}))
     finally:
@@ -234,7 +235,7 @@ class StoreLogHandler(logging.Handler):
                 message,
                 current_clock().now(),
             )
-            notify("wfkit_log", record=entry)
+            publish_log(entry)
         except Exception:
             self.handleError(record)
 

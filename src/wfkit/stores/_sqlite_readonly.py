@@ -27,12 +27,13 @@ from wfkit.stores._base import STATE_TYPE_VALUES
 from wfkit.stores._sqlite_owners import Progress, dead_owners
 from wfkit.stores._sqlite_schema import (
     _EXAMPLE_URLS,
-    _SQLITE_MAGIC,
     NOT_FINAL,
     SCHEMA_VERSION,
     _casefold,
     _quick_check,
     _schema_version,
+    check_header,
+    refuse_directory,
     retrying,
 )
 
@@ -83,14 +84,9 @@ def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
 
 
 def _check_file(path: Path) -> None:
-    if path.is_dir():
-        raise StoreError(
-            f"The run store path {str(path)!r} is a directory; give a file path such as "
-            f"{str(path / 'wfkit.db')!r}."
-        )
+    refuse_directory(path)
     try:
-        with open(path, "rb") as file:
-            header = file.read(len(_SQLITE_MAGIC))
+        check_header(path, empty_ok=False)
     except FileNotFoundError:
         raise StoreError(
             f"There is no run store at {str(path)!r}: a read-only store must exist. Runs "
@@ -99,11 +95,6 @@ def _check_file(path: Path) -> None:
         ) from None
     except OSError as exc:
         raise StoreError(f"Cannot read the run store file {str(path)!r}: {exc}.") from exc
-    if header != _SQLITE_MAGIC:
-        raise StoreError(
-            f"{str(path)!r} is not a SQLite database, so it is not a wfkit store. wfkit did not "
-            f"modify it; point at another file, for example {_EXAMPLE_URLS}."
-        )
 
 
 def _install_overlay(conn: sqlite3.Connection) -> None:

@@ -215,25 +215,36 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _prepare_file(path: Path) -> None:
-    """Create the parent directory and an owner-only empty file, or check the existing one."""
+def refuse_directory(path: Path) -> None:
+    """Raise StoreError if the store path ``path`` is a directory."""
     if path.is_dir():
         raise StoreError(
             f"The run store path {str(path)!r} is a directory; give a file path such as "
             f"{str(path / 'wfkit.db')!r}."
         )
+
+
+def check_header(path: Path, *, empty_ok: bool) -> None:
+    """Raise StoreError unless the existing file ``path`` starts as a SQLite database does
+    (or, with ``empty_ok``, is empty: a store just created)."""
+    with open(path, "rb") as file:
+        header = file.read(len(_SQLITE_MAGIC))
+    if header != _SQLITE_MAGIC and (header or not empty_ok):
+        raise StoreError(
+            f"{str(path)!r} is not a SQLite database, so it is not a wfkit store. wfkit did "
+            "not modify it: move it aside or point WFKIT_STORE at another file, for example "
+            f"{_EXAMPLE_URLS}."
+        )
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the parent directory and an owner-only empty file, or check the existing one."""
+    refuse_directory(path)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        with open(path, "rb") as file:
-            header = file.read(len(_SQLITE_MAGIC))
-        if header and header != _SQLITE_MAGIC:
-            raise StoreError(
-                f"{str(path)!r} is not a SQLite database, so it is not a wfkit store. wfkit did "
-                "not modify it: move it aside or point WFKIT_STORE at another file, for example "
-                f"{_EXAMPLE_URLS}."
-            ) from None
+        check_header(path, empty_ok=True)
     except OSError as exc:
         raise StoreError(
             f"Cannot create the run store file {str(path)!r}: {exc}. Check that its directory "

@@ -23,9 +23,10 @@ from starlette.staticfiles import StaticFiles
 
 from wfkit.exceptions import StoreError
 from wfkit.states import State
-from wfkit.stores import RunReader
+from wfkit.stores import ArtifactStore, RunReader
 from wfkit.stores.records import FlowRun, TaskRun
 from wfkit.ui import _timeline
+from wfkit.ui._artifacts import artifact_views
 from wfkit.ui._format import FILTERS, aware, run_seconds
 from wfkit.ui._pages import flow_page, store_page
 from wfkit.ui._query import (
@@ -109,6 +110,8 @@ class Pages:
         else:
             timeline = _timeline.aggregate(run.id, groups)
         logs, log_error = self._logs(run.id, request)
+        # (a reader that keeps no artifacts, e.g. a third-party RunReader, shows none)
+        made = self.store.artifacts(run_id=run.id) if isinstance(self.store, ArtifactStore) else []
         return self.render(
             "run.html",
             status=400 if log_error else 200,
@@ -122,6 +125,7 @@ class Pages:
             children=children,
             timeline=timeline,
             graph=graph,
+            artifacts=artifact_views(made),
             traceback=self._traceback(run),
             logs=logs,
             log_error=log_error,
