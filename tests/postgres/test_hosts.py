@@ -18,12 +18,16 @@ from wfkit.stores import open_store
 _LONG_FLOW = textwrap.dedent(
     """
     import sys, threading
-    from wfkit import flow
+    from wfkit import flow, task
+
+    @task
+    def hangs():
+        open(sys.argv[1], "w").close()
+        threading.Event().wait(600)
 
     @flow
     def waits():
-        open(sys.argv[1], "w").close()
-        threading.Event().wait(600)
+        hangs()
 
     waits()
     """
@@ -68,8 +72,13 @@ def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(fresh_url: str, tmp_p
     with open_store(fresh_url, read_only=True) as reader:
         assert poll(lambda: reader.flow_runs()[0].state.name == "Crashed")
         message = reader.flow_runs()[0].state.message
-        assert reader.flow_run_counts() == {"Crashed": 1}  # shown so, not yet stored so
+        # Counts show it so too, though nothing is stored so yet:
+        assert reader.flow_run_counts() == {"Crashed": 1}
         assert reader.flow_run_counts(flow_name="waits") == {"Crashed": 1}
+        run_id = reader.flow_runs()[0].id
+        assert reader.task_run_counts([run_id]) == {run_id: {"Crashed": 1}}
+        ((task_name, states),) = [(g.task_name, g.states) for g in reader.task_run_groups(run_id)]
+        assert (task_name, states) == ("hangs", {"Crashed": 1})
     assert "'host-b'" in message and "no heartbeat" in message
     with open_store(fresh_url) as writer:  # a writer records it
         assert poll(lambda: writer.flow_runs()[0].state.name == "Crashed")

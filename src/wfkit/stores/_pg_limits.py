@@ -125,7 +125,12 @@ def _free_dead_leases(conn: Any, owner: int | None, progress: Progress) -> bool:
     """Delete the leases of owners that are gone; whether there were any."""
     dead = [owner_id for owner_id, _ in dead_owners(conn, owner, now_us(), progress, HOLDS_LEASES)]
     if dead:
-        conn.execute("DELETE FROM limit_leases WHERE owner = ANY(%s)", (dead,))
+        # (rows locked in one order: two askers freeing the same leases never deadlock)
+        conn.execute(
+            "DELETE FROM limit_leases WHERE (lease, name) IN (SELECT lease, name FROM "
+            "limit_leases WHERE owner = ANY(%s) ORDER BY lease, name FOR UPDATE)",
+            (dead,),
+        )
     return bool(dead)
 
 

@@ -3,8 +3,9 @@
 Mixed into :class:`~wfkit.stores.postgres.PostgresStore`, as
 :mod:`wfkit.stores._sqlite_queries` is into the SQLite store, with the same indexes behind
 the same queries (``_pg_schema``). Read-only, a dead owner's live runs are shown ``Crashed``
-in the run records; the counts and summaries here show their stored state until a writer
-records the crash.
+in the run records and in the counts by state (each count query also groups by the owner of
+the runs that are not final: :data:`LIVE_OWNER`); the summary shows their stored state until
+a writer records the crash.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ if TYPE_CHECKING:
         TaskRunGroup,
     )
 
-__all__ = ["PgQueries", "records"]
+__all__ = ["LIVE_OWNER", "PgQueries", "records"]
+
+#: The owner of a run that is not final (else NULL): a count grouped by it can show the runs
+#: of a dead owner Crashed (see :meth:`PgQueries._shown_states`).
+LIVE_OWNER = f"CASE WHEN {NOT_FINAL} THEN owner END"
 
 _START = "coalesce(start_us, first_us)"
 _LOG_COLUMNS = "seq, flow_run_id, task_run_id, level, logger, message, at_us"
@@ -73,27 +78,43 @@ class PgQueries:
         if not ids:
             return {}
         sql = (
-            "SELECT flow_run_id, state_name, count(*) FROM task_runs "
-            "WHERE flow_run_id = ANY(%s) GROUP BY flow_run_id, state_name"
+            f"SELECT flow_run_id, state_name, count(*), {LIVE_OWNER} FROM task_runs "
+            "WHERE flow_run_id = ANY(%s) GROUP BY flow_run_id, state_name, 4"
         )
+        self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
         counts: dict[str, dict[str, int]] = {}
-        for run_id, state_name, n in self._w.read([(sql, [ids])])[0]:
-            counts.setdefault(run_id, {})[state_name] = n
+        for run_id, state_name, n in self._shown_states(self._w.read([(sql, [ids])])[0], 1):
+            by_state = counts.setdefault(run_id, {})
+            by_state[state_name] = by_state.get(state_name, 0) + n
         return counts
+
+    def _shown_states(self, rows: list[Any], state_at: int) -> list[tuple[Any, ...]]:
+        """``rows`` (their last column :data:`LIVE_OWNER`) without that column, the state
+        name at ``state_at`` shown ``Crashed`` where the owner is gone (read-only)."""
+        dead = self._w.dead_among({row[-1] for row in rows if row[-1] is not None})
+        return [
+            (
+                *row[:state_at],
+                "Crashed" if row[-1] in dead else row[state_at],
+                *row[state_at + 1 : -1],
+            )
+            for row in rows
+        ]
 
     def task_run_groups(self, flow_run_id: str) -> list[TaskRunGroup]:
         """The task runs of one flow run, summarised per task name in first-run order."""
         sql = (
-            "SELECT task_name, state_name, count(*), sum(run_count), min(seq) FROM task_runs "
-            "WHERE flow_run_id = %s GROUP BY task_name, state_name"
+            "SELECT task_name, state_name, count(*), sum(run_count), min(seq), "
+            f"{LIVE_OWNER} FROM task_runs WHERE flow_run_id = %s GROUP BY task_name, state_name, 6"
         )
+        self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
         (rows,) = self._w.read([(sql, [str(flow_run_id)])])
         groups: dict[str, list[Any]] = {}  # task name -> [first seq, runs, states, attempts]
-        for task_name, state_name, n, attempts, first in rows:
+        for task_name, state_name, n, attempts, first in self._shown_states(rows, 1):
             group = groups.setdefault(task_name, [first, 0, {}, 0])
             group[0] = min(group[0], first)
             group[1] += n
-            group[2][state_name] = n
+            group[2][state_name] = group[2].get(state_name, 0) + n
             group[3] += int(attempts or 0)
         TaskRunGroup = records().TaskRunGroup
         return [

@@ -45,12 +45,11 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._event_records import EVENT_COLUMNS, EventRecord, event_from_row, event_row
 from wfkit.stores._limits import SlotGrant
-from wfkit.stores._pg_queries import PgQueries, records
+from wfkit.stores._pg_queries import LIVE_OWNER, PgQueries, records
 from wfkit.stores._pg_schema import SCHEMA_VERSION, parse_url
 from wfkit.stores._pg_writer import PgWriter
 from wfkit.stores._sql_limits import LimitsInTables
 from wfkit.stores._sqlite_rows import _EPOCH, _cache_record, _cache_row, _from_us, _to_us
-from wfkit.stores._sqlite_schema import NOT_FINAL
 from wfkit.stores._trust import KEY_SIZE
 
 if TYPE_CHECKING:
@@ -216,17 +215,11 @@ class PostgresStore(LimitsInTables, PgQueries):
         """How many flow runs matching the filters are in each state, by state name (the
         live runs of a process that is gone count as ``Crashed``)."""
         where, args = _run_filter(flow_name, None, tags, since, until)
-        self._w.record_crashed()  # (read-only: nothing is recorded, see below)
-        sql = (
-            f"SELECT state_name, CASE WHEN {NOT_FINAL} THEN owner END, count(*) "
-            f"FROM flow_runs {where} GROUP BY 1, 2"
-        )
-        (rows,) = self._w.read([(sql, args)])
-        dead = self._w.dead_among({owner for _, owner, _ in rows if owner is not None})
+        self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
+        sql = f"SELECT state_name, count(*), {LIVE_OWNER} FROM flow_runs {where} GROUP BY 1, 3"
         counts: dict[str, int] = {}
-        for state_name, owner, n in rows:
-            shown = "Crashed" if owner in dead else state_name
-            counts[shown] = counts.get(shown, 0) + n
+        for state_name, n in self._shown_states(self._w.read([(sql, args)])[0], 0):
+            counts[state_name] = counts.get(state_name, 0) + n
         return counts
 
     def flow_run(self, run_id: str) -> FlowRun:
