@@ -22,7 +22,7 @@ from wfkit.stores._base import (
     check_states,
 )
 from wfkit.stores._pg_schema import SCHEMA_VERSION, PgUrl
-from wfkit.stores._sqlite_queries import _log_record
+from wfkit.stores._sql_reads import log_page, log_queries, records, task_run_groups
 from wfkit.stores._sqlite_rows import _from_us, _to_us
 from wfkit.stores._sqlite_schema import FINISHED_ROOT, NOT_FINAL
 
@@ -45,7 +45,6 @@ __all__ = ["LIVE_OWNER", "PgQueries", "records"]
 LIVE_OWNER = f"CASE WHEN {NOT_FINAL} THEN owner END"
 
 _START = "coalesce(start_us, first_us)"
-_LOG_COLUMNS = "seq, flow_run_id, task_run_id, level, logger, message, at_us"
 
 
 class PgQueries:
@@ -109,20 +108,7 @@ class PgQueries:
         )
         self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
         (rows,) = self._w.read([(sql, [str(flow_run_id)])])
-        groups: dict[str, list[Any]] = {}  # task name -> [first seq, runs, states, attempts]
-        for task_name, state_name, n, attempts, first in self._shown_states(rows, 1):
-            group = groups.setdefault(task_name, [first, 0, {}, 0])
-            group[0] = min(group[0], first)
-            group[1] += n
-            group[2][state_name] = group[2].get(state_name, 0) + n
-            group[3] += int(attempts or 0)
-        TaskRunGroup = records().TaskRunGroup
-        return [
-            TaskRunGroup(task_name=name, runs=runs, states=states, attempts=attempts)
-            for name, (_, runs, states, attempts) in sorted(
-                groups.items(), key=lambda item: item[1][0]
-            )
-        ]
+        return task_run_groups(self._shown_states(rows, 1))
 
     def logs_after(
         self,
@@ -135,41 +121,12 @@ class PgQueries:
     ) -> LogPage:
         """Log records recorded after the cursor ``after`` (a log row's seq), filtered."""
         last = check_limit(last, "last")
-        filters: list[str] = ["seq > %s"]
-        args: list[Any] = [int(after)]
-        if min_level:
-            filters.append("level >= %s")
-            args.append(int(min_level))
-        if task_name is not None:
-            within = "(flow_run_id = %s OR id = %s) AND " if run_id is not None else ""
-            filters.append(
-                "task_run_id IN (SELECT id FROM task_runs WHERE "
-                f"{within}(task_name = %s OR name = %s))"
-            )
-            args += [*([run_id, run_id] if run_id is not None else []), task_name, task_name]
-        order = f"ORDER BY seq DESC LIMIT {last}" if last is not None else "ORDER BY seq"
-        # One query per column a run id may be in, each walking its own (id, seq) index.
-        columns = ("flow_run_id", "task_run_id") if run_id is not None else (None,)
-        queries: list[tuple[str, Sequence[Any]]] = [
-            (
-                f"SELECT {_LOG_COLUMNS} FROM logs WHERE "
-                f"{' AND '.join([*filters, *([f'{column} = %s'] if column else [])])} {order}",
-                [*args, *([run_id] if column else [])],
-            )
-            for column in columns
-        ]
+        queries = log_queries("%s", run_id, int(after), min_level, task_name, last)
         # The cursor: the highest seq committed. (Known gap: another process may commit a
         # lower seq after this read, since sequences are not transactional; a follower then
         # misses those lines.)
         *parts, ((cursor,),) = self._w.read([*queries, ("SELECT max(seq) FROM logs", ())])
-        rows = sorted({row[0]: row for part in parts for row in part}.values())
-        if last is not None:
-            rows = rows[max(0, len(rows) - last) :] if last else []
-        LogRecord, LogPage = records().LogRecord, records().LogPage
-        return LogPage(
-            records=tuple(_log_record(LogRecord, row) for row in rows),
-            cursor=max(int(after), cursor or 0),
-        )
+        return log_page(parts, cursor, after, last)
 
     def summary(self) -> StoreSummary:
         """What the store holds, with the database's name, host and schema version."""
@@ -316,10 +273,3 @@ def _prune_batch(
         change("task_runs WHERE seq", task_seqs)
         change("flow_runs WHERE seq", flow_seqs)
         return [len(flows), len(tasks), states, logs], roots[-1][0]
-
-
-def records() -> Any:
-    """The record classes, imported on the first read (see ``sqlite._records``)."""
-    from wfkit.stores import records as module  # (lazy: defining them costs milliseconds)
-
-    return module

@@ -23,7 +23,8 @@ from wfkit.stores._base import (
     check_moment,
     check_states,
 )
-from wfkit.stores._sqlite_rows import _EPOCH, _from_us, _to_us
+from wfkit.stores._sql_reads import log_page, log_queries, task_run_groups
+from wfkit.stores._sqlite_rows import _from_us, _to_us
 from wfkit.stores._sqlite_schema import FINISHED_ROOT, NOT_FINAL
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from wfkit.stores.records import (
         FlowRun,
         LogPage,
-        LogRecord,
         PruneResult,
         StoreSummary,
         TaskRunGroup,
@@ -43,7 +43,6 @@ __all__ = ["SqliteQueries"]
 
 _START = "coalesce(start_us, first_us)"  # as the flow_runs_start index has it
 _CHUNK = 500  # ids per IN (...): well under SQLite's limit on bound parameters
-_LOG_COLUMNS = "seq, flow_run_id, task_run_id, level, logger, message, at_us"
 _INTEGRITY_ERRORS = 20  # integrity_check stops after this many problems
 
 
@@ -101,20 +100,7 @@ class SqliteQueries:
             f"{self._runs_table('task_runs')} WHERE flow_run_id = ? GROUP BY task_name, state_name"
         )
         (rows,) = self._w.read([(sql, [str(flow_run_id)])])
-        groups: dict[str, list[Any]] = {}  # task name -> [first seq, runs, states, attempts]
-        for task_name, state_name, n, attempts, first in rows:
-            group = groups.setdefault(task_name, [first, 0, {}, 0])
-            group[0] = min(group[0], first)
-            group[1] += n
-            group[2][state_name] = n
-            group[3] += attempts or 0
-        TaskRunGroup = _records().TaskRunGroup
-        return [
-            TaskRunGroup(task_name=name, runs=runs, states=states, attempts=attempts)
-            for name, (_, runs, states, attempts) in sorted(
-                groups.items(), key=lambda item: item[1][0]
-            )
-        ]
+        return task_run_groups(rows)
 
     def _runs_table(self, name: str) -> str:
         """The runs table (``task_runs``, ``flow_runs``) to count in: on a read-only
@@ -140,42 +126,9 @@ class SqliteQueries:
     ) -> LogPage:
         """Log records recorded after the cursor ``after`` (a log row's seq), filtered."""
         last = check_limit(last, "last")
-        filters: list[str] = ["seq > ?"]
-        args: list[Any] = [int(after)]
-        if min_level:
-            filters.append("level >= ?")
-            args.append(int(min_level))
-        if task_name is not None:
-            # Within one run, its task runs are found through the index on flow_run_id; a
-            # task run's name (not indexed: one more index on every task run's write) is
-            # then matched in those. Without a run, a name match reads every task run.
-            within = "(flow_run_id = ? OR id = ?) AND " if run_id is not None else ""
-            filters.append(
-                "task_run_id IN (SELECT id FROM task_runs WHERE "
-                f"{within}(task_name = ? OR name = ?))"
-            )
-            args += [*([run_id, run_id] if run_id is not None else []), task_name, task_name]
-        order = f"ORDER BY seq DESC LIMIT {last}" if last is not None else "ORDER BY seq"
-        # One query per column a run id may be in: each then walks its own index in seq
-        # order (an OR of the two would collect and sort every line of a large run).
-        columns = ("flow_run_id", "task_run_id") if run_id is not None else (None,)
-        queries: list[tuple[str, Sequence[Any]]] = [
-            (
-                f"SELECT {_LOG_COLUMNS} FROM logs WHERE "
-                f"{' AND '.join([*filters, *([f'{column} = ?'] if column else [])])} {order}",
-                [*args, *([run_id] if column else [])],
-            )
-            for column in columns
-        ]
+        queries = log_queries("?", run_id, int(after), min_level, task_name, last)
         *parts, ((cursor,),) = self._w.read([*queries, ("SELECT max(seq) FROM logs", ())])
-        rows = sorted(row for part in parts for row in part)
-        if last is not None:
-            rows = rows[max(0, len(rows) - last) :] if last else []
-        LogRecord, LogPage = _records().LogRecord, _records().LogPage
-        return LogPage(
-            records=tuple(_log_record(LogRecord, row) for row in rows),
-            cursor=max(int(after), cursor or 0),
-        )
+        return log_page(parts, cursor, after, last)
 
     def summary(self) -> StoreSummary:
         """What the store holds, with the SQLite file's path, schema version and size."""
@@ -353,18 +306,6 @@ def _change_in(
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
-
-
-def _log_record(cls: Any, row: Sequence[Any]) -> LogRecord:
-    _, flow_run_id, task_run_id, level, logger, message, at = row
-    return cls(
-        flow_run_id=flow_run_id,
-        task_run_id=task_run_id,
-        level=level,
-        logger=logger,
-        message=message,
-        timestamp=_from_us(at) or _EPOCH,  # a log line always had a timestamp
-    )
 
 
 def _file_size(path: Path) -> int:
