@@ -161,6 +161,26 @@ def test_a_run_the_runner_refuses_is_recorded_failed_and_the_error_raised(h):
     assert run.state.message == ("The task runner did not take it: RuntimeError: no capacity left")
 
 
+class Interrupted(Refuses):
+    """A runner whose submit is interrupted by Ctrl-C (as a real one may be, mid-handover)."""
+
+    def submit(self, call):
+        raise KeyboardInterrupt
+
+
+def test_a_run_whose_handover_is_interrupted_is_cancelled_and_the_interrupt_raised(h):
+    @flow(task_runner=Interrupted())
+    def main():
+        add.map([1, 2, 3])
+
+    with pytest.raises(KeyboardInterrupt):
+        main()
+    (run,) = h.task_runs(add)
+    assert run.state_names == ["Pending", "Cancelled"]  # it never started: not Failed
+    assert run.state.message == "Cancelled before it started: KeyboardInterrupt."
+    assert h.flow_run(main).state.name == "Crashed"
+
+
 def test_a_pool_runner_shut_down_takes_no_more_runs_even_unstarted():
     runner = ThreadPoolTaskRunner()
     runner.shutdown()

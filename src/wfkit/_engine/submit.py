@@ -208,12 +208,21 @@ class SubmittedRun:
         return True
 
     def reject(self, error: BaseException) -> None:
-        """The runner refused it (its submit raised ``error``): it is recorded Failed."""
+        """The runner refused it (its submit raised ``error``): it is recorded Failed; or
+        Cancelled, when an interrupt (Ctrl-C) came while it was being handed over: it never
+        started, as the rest of the queue the interrupt cancels."""
         with _claim_lock:
             prepared, self._prepared = self._prepared, None
-        if prepared is not None:
+        if prepared is None:
+            return
+        if is_interrupt(error):
+            state: State = Cancelled(
+                message=f"Cancelled before it started: {type(error).__name__}.", exception=error
+            )
+        else:
             message = f"The task runner did not take it: {type(error).__name__}: {error}"
-            self._end_unstarted(prepared, Failed(message=message, exception=error))
+            state = Failed(message=message, exception=error)
+        self._end_unstarted(prepared, state)
 
     def _end_unstarted(self, prepared: PreparedTaskRun, state: State) -> None:
         self._context.copy().run(prepared.run.set_state, state)  # type: ignore[union-attr]
