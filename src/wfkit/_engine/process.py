@@ -185,6 +185,9 @@ class ProcessTaskRun:
 
         self.arguments = {name: _swap(value, fill) for name, value in self.arguments.items()}
         self.wait_for = _swap(self.wait_for, fill)
+        if self.identity["fake_start"] is not None:  # (it starts when they ended, as waited)
+            ends = [state.timestamp for state in states.values() if state.timestamp]
+            self.identity["upstream_end"] = max(ends, default=None)
 
     def execute(
         self, task_runner: Any = None, publish: Callable[[Any], object] | None = None
@@ -201,6 +204,10 @@ class ProcessTaskRun:
         store = _RecordingStore(identity["cache"], live)
         fake = identity["fake_start"]
         clock = FakeClock(fake) if fake else SystemClock()
+        upstream_end = identity.get("upstream_end")
+        if isinstance(clock, FakeClock) and upstream_end is not None:
+            if upstream_end > clock.now():
+                clock.move_to(upstream_end)
         setup = self.worker_setup
         with ExitStack() as stack:
             # Under a test harness in the flow's process, the task's own sleeps are
