@@ -22,7 +22,7 @@ import functools
 import pickle
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from wfkit.exceptions import UpstreamTaskError
 from wfkit.states import Crashed
@@ -38,6 +38,16 @@ __all__ = ["ClusterRunner", "UnserializableArgument", "run_after_on_worker", "ru
 # outcome); their chunks keep the cluster busy.
 _IN_FLIGHT = 256
 _GONE: Any = object()  # (a run this runner is not sending: over, or not its own)
+
+
+class After(NamedTuple):
+    """A run's upstream runs that the cluster resolves: their ids, and where their outcomes
+    are, at ``indices[i]`` of the result of the cluster task of native future
+    ``futures[i]``."""
+
+    ids: list[str]
+    indices: list[int]
+    futures: list[Any]
 
 
 class UnserializableArgument(TypeError):
@@ -116,31 +126,29 @@ class ClusterRunner(_PoolRunner):
         """A send for a run whose upstream runs are ``upstream_ids``: once they have gone
         to the cluster, it goes with their native futures; None if one of them is not this
         runner's to send (or is over: its value is in this process already)."""
-        handles = []
+        after = After(list(upstream_ids), [], [])
         with self._sent:
             for run_id in upstream_ids:
                 while (handle := self._handles.get(run_id, _GONE)) is None:
                     self._sent.wait()
                 if handle is _GONE:
                     return None
-                handles.append(handle)
-        return functools.partial(self._send_after, upstream_ids, handles)
+                after.futures.append(handle[0])
+                after.indices.append(handle[1])
+        return functools.partial(self._send_after, after)
 
-    def _send_after(
-        self, upstream_ids: tuple[str, ...], handles: list[Any], remote: RemoteTaskRun
-    ) -> Any:
+    def _send_after(self, after: After, remote: RemoteTaskRun) -> Any:
         group = self._group()  # (read in the submitter's context; sent from an empty one)
         try:
-            submit = contextvars.Context().run
-            [(outcome, error)] = submit(self._submit_after, remote, upstream_ids, handles, group)
+            [(outcome, error)] = contextvars.Context().run(self._submit_after, remote, after, group)
         except Exception as exc:  # (lost, an upstream lost, or it could not be sent)
             problem = self._unserializable(remote)
             if problem is not None:
                 raise problem from None
             lost = [
                 run_id
-                for run_id, (f, _) in zip(upstream_ids, handles, strict=True)
-                if self._failed(f)
+                for run_id, future in zip(after.ids, after.futures, strict=True)
+                if self._failed(future)
             ]
             if lost:  # (the cluster never ran it: the flow's process decides what follows)
                 raise UpstreamTaskError(
@@ -207,16 +215,10 @@ class ClusterRunner(_PoolRunner):
         """Send a chunk and wait for its result here (see :class:`ChunkSender`)."""
         raise NotImplementedError
 
-    def _submit_after(
-        self,
-        remote: RemoteTaskRun,
-        upstream_ids: tuple[str, ...],
-        handles: list[Any],
-        group: Any,
-    ) -> Any:
+    def _submit_after(self, remote: RemoteTaskRun, after: After, group: Any) -> Any:
         """Send ``remote`` alone as a cluster task whose inputs include the native futures
-        of ``handles`` (``(future, index)`` pairs), calling :meth:`_mark_sent`; wait for its
-        result, a chunk result of one run (the worker calls :func:`run_after_on_worker`)."""
+        ``after.futures``, calling :meth:`_mark_sent`; wait for its result, a chunk result
+        of one run (the worker calls :func:`run_after_on_worker`)."""
         raise NotImplementedError
 
     def _failed(self, native: Any) -> bool:

@@ -23,7 +23,12 @@ from typing import Any, Self
 
 from wfkit.context import flow_run_context
 from wfkit.exceptions import ConfigurationError, MissingContextError, MissingExtraError
-from wfkit.task_runners._cluster import ClusterRunner, run_after_on_worker, run_chunk_on_worker
+from wfkit.task_runners._cluster import (
+    After,
+    ClusterRunner,
+    run_after_on_worker,
+    run_chunk_on_worker,
+)
 from wfkit.task_runners._protocol import RemoteTaskRun
 
 try:
@@ -260,16 +265,9 @@ class DaskTaskRunner(ClusterRunner):
         self._mark_sent(remotes, future)
         return future
 
-    def _submit_after(
-        self,
-        remote: RemoteTaskRun,
-        upstream_ids: tuple[str, ...],
-        handles: list[Any],
-        group: Any,
-    ) -> Any:
-        futures, indices = [f for f, _ in handles], [i for _, i in handles]
+    def _submit_after(self, remote: RemoteTaskRun, after: After, group: Any) -> Any:
         future = self._client.submit(
-            _run_after_on_dask, remote, self._topic, list(upstream_ids), indices, futures,
+            _run_after_on_dask, remote, self._topic, after.ids, after.indices, after.futures,
             key=f"wfkit-{remote.task_run_id}-after", pure=False,
         )  # fmt: skip
         self._mark_sent([remote], future)

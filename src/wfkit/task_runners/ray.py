@@ -21,7 +21,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, Self
 
 from wfkit.exceptions import ConfigurationError, MissingExtraError
-from wfkit.task_runners._cluster import ClusterRunner, run_after_on_worker, run_chunk_on_worker
+from wfkit.task_runners._cluster import (
+    After,
+    ClusterRunner,
+    run_after_on_worker,
+    run_chunk_on_worker,
+)
 from wfkit.task_runners._protocol import RemoteTaskRun
 
 try:
@@ -143,17 +148,10 @@ class RayTaskRunner(ClusterRunner):
         self._mark_sent(remotes, ref)
         return ref
 
-    def _submit_after(
-        self,
-        remote: RemoteTaskRun,
-        upstream_ids: tuple[str, ...],
-        handles: list[Any],
-        group: Any,
-    ) -> Any:
+    def _submit_after(self, remote: RemoteTaskRun, after: After, group: Any) -> Any:
         remote_fn = self._run_after.options(**dict(group)) if group else self._run_after
         # (the ObjectRefs as arguments of their own: Ray resolves only those)
-        refs, indices = [r for r, _ in handles], [i for _, i in handles]
-        ref = remote_fn.remote(remote, self._mailbox_name, list(upstream_ids), indices, *refs)
+        ref = remote_fn.remote(remote, self._mailbox_name, after.ids, after.indices, *after.futures)
         self._mark_sent([remote], ref)
         return ray.get(ref)
 
