@@ -7,8 +7,10 @@ cluster: a LocalCluster of 2 worker processes with 1 thread each / ``ray.init(nu
 
 Prints one JSON document: per-task milliseconds for ``task.map`` over N trivial items plus
 their results (vs ``client.map`` + ``client.gather`` / ``[f.remote(x) ...]`` + ``ray.get``),
-and for a chain of M ``submit(...).result()`` calls (vs raw ``client.submit(...).result()`` /
-``ray.get(f.remote(x))``), medians of R repeats, with the ratios.
+for a chain of M ``submit(...).result()`` calls (vs raw ``client.submit(...).result()`` /
+``ray.get(f.remote(x))``), and for a chain of M submissions each passed the previous one's
+future, one result at the end (vs raw ``client.submit(inc, future)`` / ``f.remote(ref)``:
+dependencies that the cluster resolves), medians of R repeats, with the ratios.
 """
 
 from __future__ import annotations
@@ -69,16 +71,30 @@ def _wfkit_figures(runner: Any, label: str, args: argparse.Namespace) -> list[di
             value = tasks.inc_task.submit(value).result()
         return value
 
+    @flow(task_runner=runner)
+    def futures_chained(m: int) -> int:
+        future = tasks.inc_task.submit(0)
+        for _ in range(m - 1):
+            future = tasks.inc_task.submit(future)  # type: ignore[call-overload]
+        return future.result()  # type: ignore[no-any-return]
+
     def check_map() -> None:
         assert mapped(args.map) == list(range(1, args.map + 1))
 
     def check_chain() -> None:
         assert chained(args.chain) == args.chain
 
+    def check_futures_chain() -> None:
+        assert futures_chained(args.chain) == args.chain
+
     return [
         ("map", _per_task_ms(check_map, args.map, args.repeat)),
         ("chain", _per_task_ms(check_chain, args.chain, args.repeat)),
+        ("futures_chain", _per_task_ms(check_futures_chain, args.chain, args.repeat)),
     ]  # type: ignore[return-value]
+
+
+_KINDS = ("map", "chain", "futures_chain")
 
 
 def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -104,13 +120,21 @@ def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
                 value = client.submit(tasks.inc, value, pure=False).result()
             assert value == args.chain
 
+        def raw_futures_chain() -> None:
+            future = client.submit(tasks.inc, 0, pure=False)
+            for _ in range(args.chain - 1):
+                future = client.submit(tasks.inc, future, pure=False)
+            assert future.result() == args.chain
+
         raw_map()  # (warm the workers: imports)
         raw = {
             "map": _per_task_ms(raw_map, args.map, args.repeat),
             "chain": _per_task_ms(raw_chain, args.chain, args.repeat),
+            "futures_chain": _per_task_ms(raw_futures_chain, args.chain, args.repeat),
         }
         ours = dict(_wfkit_figures(DaskTaskRunner(cluster=cluster), "dask", args))
-        for kind, n in (("map", args.map), ("chain", args.chain)):
+        for kind in _KINDS:
+            n = args.map if kind == "map" else args.chain
             figures.append(_figure(f"dask_{kind}", ours[kind], raw[kind], n))
     return figures
 
@@ -134,15 +158,22 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
                 value = ray.get(remote_inc.remote(value))
             assert value == args.chain
 
+        def raw_futures_chain() -> None:
+            ref = remote_inc.remote(0)
+            for _ in range(args.chain - 1):
+                ref = remote_inc.remote(ref)
+            assert ray.get(ref) == args.chain
+
         raw_map()
         raw = {
             "map": _per_task_ms(raw_map, args.map, args.repeat),
             "chain": _per_task_ms(raw_chain, args.chain, args.repeat),
+            "futures_chain": _per_task_ms(raw_futures_chain, args.chain, args.repeat),
         }
         ours = dict(_wfkit_figures(RayTaskRunner(), "ray", args))
         return [
-            _figure(f"ray_{kind}", ours[kind], raw[kind], n)
-            for kind, n in (("map", args.map), ("chain", args.chain))
+            _figure(f"ray_{kind}", ours[kind], raw[kind], args.map if kind == "map" else args.chain)
+            for kind in _KINDS
         ]
     finally:
         ray.shutdown()

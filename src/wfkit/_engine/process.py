@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any, NamedTuple
 
+from wfkit._annotations import BaseAnnotation, allow_failure, quote
 from wfkit._engine import timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
 from wfkit._engine.signals import task_ended, task_started
@@ -25,10 +26,18 @@ from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.concurrency._tags import take_slots_sync
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
-from wfkit.exceptions import StoreError
+from wfkit.exceptions import StoreError, UpstreamTaskError
+from wfkit.futures import WfFuture
 from wfkit.states import Crashed, Failed, NotReady, State, StateType
 
-__all__ = ["ProcessTaskRun", "RemoteOutcome", "record_live", "run_remote", "task_reference"]
+__all__ = [
+    "ProcessTaskRun", "RemoteOutcome", "UpstreamRef", "record_live", "run_remote",
+    "task_reference",
+]  # fmt: skip
+
+# A runner's offer to send a run whose upstream runs it sent: given their ids, a send
+# function that hands the cluster their native futures with the run (None: it cannot).
+NativeSend = Callable[[tuple[str, ...]], Callable[["ProcessTaskRun"], Any] | None]
 
 
 class RemoteOutcome(NamedTuple):
@@ -146,6 +155,9 @@ class ProcessTaskRun:
             clocks) and cache record.
         worker_setup: a context manager factory entered around the run in the worker
             (the test harness's virtual sleeps), or None.
+        wait_for: sent with its upstream's native futures: every upstream, as
+            :class:`UpstreamRef` (in ``allow_failure`` where its failure is allowed), as
+            the arguments hold them until :meth:`resolve_upstream`; else empty.
     """
 
     def __init__(
@@ -154,12 +166,28 @@ class ProcessTaskRun:
         arguments: dict[str, Any],
         identity: dict[str, Any],
         worker_setup: Callable[[], AbstractContextManager[Any]] | None,
+        wait_for: list[Any] | None = None,
     ) -> None:
         self.task_run_id: str = identity["id"]
         self.reference = reference
         self.arguments = arguments
         self.identity = identity
         self.worker_setup = worker_setup
+        self.wait_for = wait_for or []
+
+    def resolve_upstream(self, states: dict[str, State]) -> None:
+        """Put the upstream runs' final states (by run id) where the flow's process left
+        :class:`UpstreamRef` references: the run then settles them as it would futures (an
+        upstream that did not complete makes it NotReady, unless in ``allow_failure``)."""
+
+        def fill(value: Any) -> Any:
+            return states[value.task_run_id] if isinstance(value, UpstreamRef) else _KEEP
+
+        self.arguments = {name: _swap(value, fill) for name, value in self.arguments.items()}
+        self.wait_for = _swap(self.wait_for, fill)
+        if self.identity["fake_start"] is not None:  # (it starts when they ended, as waited)
+            ends = [state.timestamp for state in states.values() if state.timestamp]
+            self.identity["upstream_end"] = max(ends, default=None)
 
     def execute(
         self, task_runner: Any = None, publish: Callable[[Any], object] | None = None
@@ -176,6 +204,10 @@ class ProcessTaskRun:
         store = _RecordingStore(identity["cache"], live)
         fake = identity["fake_start"]
         clock = FakeClock(fake) if fake else SystemClock()
+        upstream_end = identity.get("upstream_end")
+        if isinstance(clock, FakeClock) and upstream_end is not None:
+            if upstream_end > clock.now():
+                clock.move_to(upstream_end)
         setup = self.worker_setup
         with ExitStack() as stack:
             # Under a test harness in the flow's process, the task's own sleeps are
@@ -189,7 +221,9 @@ class ProcessTaskRun:
                 stack.enter_context(setup())
             if identity["flow_run"] is not None:
                 stack.enter_context(_in_flow_run(identity["flow_run"], rt, task_runner))
-            prepared = prepare_task_run(task, (), {}, identity=identity, arguments=self.arguments)
+            prepared = prepare_task_run(
+                task, (), {}, wait_for=self.wait_for, identity=identity, arguments=self.arguments
+            )
             state = execute_task_run(prepared, return_state=True)
             if task.isasync:
                 import asyncio  # (lazy: ~30 ms; only an async task in a worker needs it)
@@ -267,14 +301,31 @@ def record_live(task_run_id: str, event: Any) -> None:
         live.context.copy().run(_replay, [event], live.run, live.runtime)
 
 
-def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any]) -> State:
+def run_remote(
+    prepared: PreparedTaskRun,
+    send: Callable[[ProcessTaskRun], Any],
+    native: NativeSend | None = None,
+) -> State:
     """The flow process's side of a remote task run (in the submitter's context, on the
-    run's timeline): wait for the upstream, send, replay; returns the final state."""
+    run's timeline): wait for the upstream, send, replay; returns the final state.
+
+    With ``native``, a run whose upstream runs the runner sent itself goes at once, with
+    references to them: the cluster hands it their outcomes (see :class:`UpstreamRef`).
+    Runs with a cache policy or tag limits wait here as before: their cache key may need
+    the upstream values, and their slots are taken here."""
     run, plan, runtime = prepared.run, prepared.plan, prepared.runtime
-    if plan.upstream is not None:
-        problem = plan.upstream.wait_sync()
-        if problem is not None:
-            return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
+    upstream = plan.upstream
+    by_reference = None
+    plain_send = send
+    if upstream is not None:
+        if native is not None and plan.cache is None and plan.slots is None:
+            by_reference = _by_reference(prepared, native)
+        if by_reference is None:
+            problem = upstream.wait_sync()
+            if problem is not None:
+                return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
+        else:
+            send = by_reference[1]
     if plan.slots is not None:  # tag limits: this process holds the slots for the worker
         try:
             if not take_slots_sync(plan.slots, False):
@@ -285,7 +336,7 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
     try:
         cache = _cache_lookup(plan.cache, runtime)
         try:
-            remote = _remote_form(prepared, cache)
+            remote = _remote_form(prepared, cache, by_reference and by_reference[0])
         except Exception as exc:  # a task that a worker cannot import
             message = f"It cannot run in another process: {type(exc).__name__}: {exc}"
             return run.set_state(Failed(message=message, exception=exc))  # type: ignore[no-any-return]
@@ -294,7 +345,18 @@ def run_remote(prepared: PreparedTaskRun, send: Callable[[ProcessTaskRun], Any])
         live = _live_runs[run.id] = _LiveEvents(run, runtime)
         task_started(run)  # live here too: SIGTERM and Ctrl-C record it Crashed
         try:
-            outcome = send(remote)
+            try:
+                outcome = send(remote)
+            except UpstreamTaskError:  # the cluster lost an upstream run: it never ran this
+                if by_reference is None:
+                    raise
+                problem = upstream.wait_sync()  # type: ignore[union-attr]
+                if problem is not None:
+                    with live.lock:
+                        live.recorded = True
+                        return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
+                # (its failure is allowed: the run goes again, with the upstream's outcome)
+                outcome = plain_send(_remote_form(prepared, cache))
         except Exception as exc:  # a lost worker, arguments that cannot be pickled...
             message = f"Running it in another process failed: {type(exc).__name__}: {exc}"
             with live.lock:
@@ -344,7 +406,9 @@ def _cache_lookup(cache: Any, runtime: Runtime) -> tuple[str | None, Any, bytes 
 
 
 def _remote_form(
-    prepared: PreparedTaskRun, cache: tuple[str | None, Any, bytes | None]
+    prepared: PreparedTaskRun,
+    cache: tuple[str | None, Any, bytes | None],
+    references: tuple[dict[str, Any], list[Any]] | None = None,
 ) -> ProcessTaskRun:
     run, runtime = prepared.run, prepared.runtime
     clock = runtime.clock
@@ -359,9 +423,91 @@ def _remote_form(
         "flow_run": _flow_run_fields(flow_ctx.run if flow_ctx else None),
         "cache": cache,
     }
-    arguments = dict(prepared.bound.arguments)
+    arguments, wait_for = references or (dict(prepared.bound.arguments), None)
     setup = _worker_setup(runtime.harness)
-    return ProcessTaskRun(task_reference(prepared.task), arguments, identity, setup)
+    return ProcessTaskRun(task_reference(prepared.task), arguments, identity, setup, wait_for)
+
+
+class UpstreamRef:
+    """Stands, in the arguments of a run sent with its upstream's native futures, for the
+    outcome of upstream run ``task_run_id``; the worker puts that run's final state in its
+    place (:meth:`ProcessTaskRun.resolve_upstream`)."""
+
+    __slots__ = ("task_run_id",)
+
+    def __init__(self, task_run_id: str) -> None:
+        self.task_run_id = task_run_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return UpstreamRef, (self.task_run_id,)
+
+    def __repr__(self) -> str:
+        return f"UpstreamRef({self.task_run_id!r})"
+
+
+class _Hidden(Exception):
+    """A future sits where references cannot replace it (in a dataclass's field)."""
+
+
+_KEEP: Any = object()  # (what a _swap leaf function returns for a value it leaves alone)
+
+
+def _swap(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``value`` with what ``leaf`` replaces (it returns :data:`_KEEP` for the rest),
+    looked for where the engine looks for futures: in annotations (not ``quote``), dict
+    values, lists, tuples and sets; unchanged containers are kept as they are.
+
+    Raises:
+        _Hidden: a dataclass instance holds something ``leaf`` would replace.
+    """
+    new = leaf(value)
+    if new is not _KEEP:
+        return new
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, quote):
+            return value
+        inner = _swap(value.value, leaf)
+        return value if inner is value.value else type(value)(inner)
+    if isinstance(value, dict):
+        items = {k: _swap(v, leaf) for k, v in value.items()}
+        changed = any(items[k] is not v for k, v in value.items())
+        return items if changed else value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        members = [_swap(v, leaf) for v in value]
+        if all(new is old for new, old in zip(members, value, strict=True)):
+            return value
+        return type(value)(*members) if hasattr(value, "_fields") else type(value)(members)
+    if hasattr(type(value), "__dataclass_fields__"):
+        fields = type(value).__dataclass_fields__
+        if any(_swap(getattr(value, name), leaf) is not getattr(value, name) for name in fields):
+            raise _Hidden
+    return value
+
+
+def _as_reference(value: Any) -> Any:
+    return UpstreamRef(value.task_run_id) if isinstance(value, WfFuture) else _KEEP
+
+
+def _by_reference(
+    prepared: PreparedTaskRun, native: NativeSend
+) -> tuple[tuple[dict[str, Any], list[Any]], Callable[[ProcessTaskRun], Any]] | None:
+    """(the arguments and wait_for with references for the upstream futures, the runner's
+    send) for a run the runner can send with its upstream's native futures; else None."""
+    upstream = prepared.plan.upstream
+    opaque = upstream.opaque
+    try:
+        arguments = {
+            name: value if name in opaque else _swap(value, _as_reference)
+            for name, value in prepared.bound.arguments.items()
+        }
+    except _Hidden:
+        return None
+    wait_for = [
+        (allow_failure(ref) if allowed else ref)
+        for ref, allowed in ((_swap(f, _as_reference), a) for f, a in upstream.futures)
+    ]
+    send = native(upstream.ids)
+    return None if send is None else ((arguments, wait_for), send)
 
 
 def _worker_setup(harness: HarnessLike | None) -> Callable[[], AbstractContextManager[Any]] | None:

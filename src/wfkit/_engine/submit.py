@@ -116,12 +116,15 @@ class SubmittedRun:
             raise state.exception  # type: ignore[misc]
         return state
 
-    def run_remote(self, send: Callable[[Any], Any]) -> State:
-        """Run it in another process through ``send``; its final state."""
+    def run_remote(
+        self, send: Callable[[Any], Any], native: process.NativeSend | None = None
+    ) -> State:
+        """Run it in another process through ``send`` (or the send ``native`` offers for
+        its upstream runs); its final state."""
         prepared = self._claim()
         if prepared is None:
             return self.state
-        return self._start(process.run_remote, prepared, send)
+        return self._start(process.run_remote, prepared, send, native)
 
     def record_live(self, event: Any) -> None:
         """Record now an event that its remote execution published (its start)."""

@@ -2,10 +2,17 @@
 states, logs and cache writes recorded back in the flow's process.
 
 Each submitted run becomes a :class:`~wfkit.task_runners._jobs.Job` on a pool of threads of
-this process. The thread waits for the run's upstream, hands the run's picklable form to the
-cluster (``TaskRunCall.run_remote``) and waits for its outcome, which the engine then
-replays into the flow's store. The threads only wait on the network, so there are many of
-them: enough to keep every worker of a large cluster busy.
+this process. The thread hands the run's picklable form to the cluster
+(``TaskRunCall.run_remote``) and waits for its outcome, which the engine then replays into
+the flow's store. The threads only wait on the network, so there are many of them: enough
+to keep every worker of a large cluster busy.
+
+Dependencies resolve on the cluster: a run whose upstream runs were all sent by this runner
+goes as soon as they have been sent, with their native futures (Dask futures, Ray
+ObjectRefs) among its inputs, so the cluster's scheduler orders the work and the worker
+gets the upstream outcomes directly (:func:`run_after_on_worker`). Other runs (an upstream
+from another runner, or already over; a cache policy or tag limits) wait here for their
+upstream and ship its values.
 """
 
 from __future__ import annotations
@@ -14,20 +21,33 @@ import contextvars
 import functools
 import pickle
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
+from wfkit.exceptions import UpstreamTaskError
+from wfkit.states import Crashed
 from wfkit.task_runners._chunks import ChunkSender, run_chunk
 from wfkit.task_runners._jobs import Job
 from wfkit.task_runners._live import LiveStarts
 from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner
 from wfkit.task_runners._protocol import RemoteTaskRun, TaskRunCall
 
-__all__ = ["ClusterRunner", "UnserializableArgument", "run_chunk_on_worker"]
+__all__ = ["ClusterRunner", "UnserializableArgument", "run_after_on_worker", "run_chunk_on_worker"]
 
 # Runs under way at once (threads of this process waiting for their upstream or their
 # outcome); their chunks keep the cluster busy.
 _IN_FLIGHT = 256
+_GONE: Any = object()  # (a run this runner is not sending: over, or not its own)
+
+
+class After(NamedTuple):
+    """A run's upstream runs that the cluster resolves: their ids, and where their outcomes
+    are, at ``indices[i]`` of the result of the cluster task of native future
+    ``futures[i]``."""
+
+    ids: list[str]
+    indices: list[int]
+    futures: list[Any]
 
 
 class UnserializableArgument(TypeError):
@@ -54,6 +74,10 @@ class ClusterRunner(_PoolRunner):
         # The calls under way by id, for runners whose workers publish runs' starts (a
         # subclass with a live channel sets it to a dict).
         self._live_calls: dict[str, TaskRunCall] | None = None
+        # The runs under way: None until sent, then (the native future of the cluster task
+        # that runs it, its index in that task's results), for the runs that depend on it.
+        self._handles: dict[str, Any] = {}
+        self._sent = threading.Condition()
 
     def _default_workers(self) -> int:
         return _IN_FLIGHT
@@ -74,12 +98,67 @@ class ClusterRunner(_PoolRunner):
                     )
                 chunks = self._chunks
         send = functools.partial(self._send, chunks)
-        job = Job(call, functools.partial(call.run_remote, send))
+        job = Job(call, functools.partial(call.run_remote, send, self._native))
+        run_id = call.task_run_id
+        self._handles[run_id] = None
         if self._live_calls is not None:  # its start may come back before its outcome
-            run_id = call.task_run_id
             self._live_calls[run_id] = call
-            job.add_done_callback(lambda _: self._live_calls.pop(run_id, None))  # type: ignore[union-attr]
+        job.add_done_callback(lambda _: self._over(run_id))
         return self._queue(job)
+
+    def _over(self, run_id: str) -> None:
+        with self._sent:
+            self._handles.pop(run_id, None)
+            self._sent.notify_all()
+        if self._live_calls is not None:
+            self._live_calls.pop(run_id, None)
+
+    def _mark_sent(self, remotes: list[RemoteTaskRun], future: Any) -> None:
+        """``remotes`` went to the cluster as the task of ``future`` (for subclasses)."""
+        with self._sent:
+            handles = self._handles
+            for index, remote in enumerate(remotes):
+                if remote.task_run_id in handles:
+                    handles[remote.task_run_id] = (future, index)
+            self._sent.notify_all()
+
+    def _native(self, upstream_ids: tuple[str, ...]) -> Callable[[RemoteTaskRun], Any] | None:
+        """A send for a run whose upstream runs are ``upstream_ids``: once they have gone
+        to the cluster, it goes with their native futures; None if one of them is not this
+        runner's to send (or is over: its value is in this process already)."""
+        after = After(list(upstream_ids), [], [])
+        with self._sent:
+            for run_id in upstream_ids:
+                while (handle := self._handles.get(run_id, _GONE)) is None:
+                    self._sent.wait()
+                if handle is _GONE:
+                    return None
+                after.futures.append(handle[0])
+                after.indices.append(handle[1])
+        return functools.partial(self._send_after, after)
+
+    def _send_after(self, after: After, remote: RemoteTaskRun) -> Any:
+        group = self._group()  # (read in the submitter's context; sent from an empty one)
+        try:
+            [(outcome, error)] = contextvars.Context().run(self._submit_after, remote, after, group)
+        except Exception as exc:  # (lost, an upstream lost, or it could not be sent)
+            problem = self._unserializable(remote)
+            if problem is not None:
+                raise problem from None
+            lost = [
+                run_id
+                for run_id, future in zip(after.ids, after.futures, strict=True)
+                if self._failed(future)
+            ]
+            if lost:  # (the cluster never ran it: the flow's process decides what follows)
+                raise UpstreamTaskError(
+                    f"the cluster lost upstream task run(s) {', '.join(lost)}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+        if error is not None:
+            raise error
+        return outcome
 
     def _record_live(self, task_run_id: str, event: Any) -> None:
         """Hand an event a worker published for ``task_run_id`` to its call."""
@@ -136,8 +215,41 @@ class ClusterRunner(_PoolRunner):
         """Send a chunk and wait for its result here (see :class:`ChunkSender`)."""
         raise NotImplementedError
 
+    def _submit_after(self, remote: RemoteTaskRun, after: After, group: Any) -> Any:
+        """Send ``remote`` alone as a cluster task whose inputs include the native futures
+        ``after.futures``, calling :meth:`_mark_sent`; wait for its result, a chunk result
+        of one run (the worker calls :func:`run_after_on_worker`)."""
+        raise NotImplementedError
+
+    def _failed(self, native: Any) -> bool:
+        """Whether the cluster task of ``native`` (a native future) failed as a whole."""
+        raise NotImplementedError
+
     def _disconnect(self) -> None:
         raise NotImplementedError
+
+
+def run_after_on_worker(
+    remote: RemoteTaskRun,
+    upstream_ids: Sequence[str],
+    indices: Sequence[int],
+    results: Sequence[Any],
+    publish: Callable[[str, Any], object] | None = None,
+) -> Any:
+    """A cluster worker's entry for a run sent with its upstream's native futures:
+    ``results`` are the chunk results the cluster resolved them to, the upstream run
+    ``upstream_ids[i]`` at ``indices[i]`` of ``results[i]``. Their final states go into
+    the run's arguments, then it runs as a chunk of one."""
+    states = {}
+    for run_id, index, result in zip(upstream_ids, indices, results, strict=True):
+        outcome, error = result[index]
+        states[run_id] = (
+            outcome.state
+            if error is None
+            else Crashed(message=f"{type(error).__name__}: {error}", exception=error)
+        )
+    remote.resolve_upstream(states)
+    return run_chunk_on_worker([remote], publish)
 
 
 def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None = None) -> Any:

@@ -79,6 +79,12 @@ class RemoteTaskRun(Protocol):
         the outcome. If ``publish`` raises, the event comes with the outcome instead."""
         ...
 
+    def resolve_upstream(self, states: dict[str, State]) -> None:
+        """For a run sent with references to its upstream runs (see
+        :meth:`TaskRunCall.run_remote`'s ``native``): put their final states (by run id)
+        in, in the worker, before :meth:`execute`."""
+        ...
+
 
 class TaskRunCall(Protocol):
     """One submitted task run, prepared by the engine: recorded Pending, its id known.
@@ -121,11 +127,22 @@ class TaskRunCall(Protocol):
         """:meth:`run` on the running event loop (for async tasks)."""
         ...
 
-    def run_remote(self, send: Callable[[RemoteTaskRun], Any]) -> State:
+    def run_remote(
+        self,
+        send: Callable[[RemoteTaskRun], Any],
+        native: Callable[[tuple[str, ...]], Callable[[RemoteTaskRun], Any] | None] | None = None,
+    ) -> State:
         """Run it in another process: wait for the upstream runs here, call ``send`` with
         the :class:`RemoteTaskRun` (``send`` executes it in a worker and returns what its
         ``execute()`` returned), and record what came back as if it had run here. If
-        ``send`` raises, the run ends Crashed. Returns the final state."""
+        ``send`` raises, the run ends Crashed. Returns the final state.
+
+        ``native``, for runners that can hand a cluster the native futures of runs they
+        sent: called with the upstream run ids (of a run without a cache policy or tag
+        limits), it returns a send to use instead, without waiting for the upstream here
+        (the :class:`RemoteTaskRun` then needs :meth:`RemoteTaskRun.resolve_upstream` in
+        the worker), or None to wait as usual. If that send raises and an upstream run did
+        not complete, the run ends NotReady."""
         ...
 
     def record_live(self, event: Any) -> None:

@@ -23,7 +23,12 @@ from typing import Any, Self
 
 from wfkit.context import flow_run_context
 from wfkit.exceptions import ConfigurationError, MissingContextError, MissingExtraError
-from wfkit.task_runners._cluster import ClusterRunner, run_chunk_on_worker
+from wfkit.task_runners._cluster import (
+    After,
+    ClusterRunner,
+    run_after_on_worker,
+    run_chunk_on_worker,
+)
 from wfkit.task_runners._protocol import RemoteTaskRun
 
 try:
@@ -41,14 +46,25 @@ _MIN_SLOTS = 2  # a cluster's worker threads, at least (one that has none yet ge
 _ADAPTIVE_SLOTS = 128  # for an adaptive cluster, whose size follows the work
 
 
-def _run_chunk_on_dask(remotes: list[RemoteTaskRun], topic: str) -> Any:
-    """A Dask worker's entry: run a chunk, publishing each run's start on ``topic``."""
+def _publisher(topic: str) -> Callable[[str, Any], None]:
     worker = distributed.get_worker()
 
     def publish(task_run_id: str, event: Any) -> None:
         worker.log_event(topic, pickle.dumps((task_run_id, event)))
 
-    return run_chunk_on_worker(remotes, publish)
+    return publish
+
+
+def _run_chunk_on_dask(remotes: list[RemoteTaskRun], topic: str) -> Any:
+    """A Dask worker's entry: run a chunk, publishing each run's start on ``topic``."""
+    return run_chunk_on_worker(remotes, _publisher(topic))
+
+
+def _run_after_on_dask(
+    remote: RemoteTaskRun, topic: str, ids: list[str], indices: list[int], results: list[Any]
+) -> Any:
+    """A Dask worker's entry for a run with upstream futures (Dask resolved them)."""
+    return run_after_on_worker(remote, ids, indices, results, _publisher(topic))
 
 
 def _result_or_error(future: Any, address: str) -> Any:
@@ -245,7 +261,20 @@ class DaskTaskRunner(ClusterRunner):
 
     def _send_chunk(self, remotes: list[RemoteTaskRun]) -> Any:
         key = f"wfkit-{remotes[0].task_run_id}-{len(remotes)}"
-        return self._client.submit(_run_chunk_on_dask, remotes, self._topic, key=key, pure=False)
+        future = self._client.submit(_run_chunk_on_dask, remotes, self._topic, key=key, pure=False)
+        self._mark_sent(remotes, future)
+        return future
+
+    def _submit_after(self, remote: RemoteTaskRun, after: After, group: Any) -> Any:
+        future = self._client.submit(
+            _run_after_on_dask, remote, self._topic, after.ids, after.indices, after.futures,
+            key=f"wfkit-{remote.task_run_id}-after", pure=False,
+        )  # fmt: skip
+        self._mark_sent([remote], future)
+        result = _result_or_error(future, self._scheduler_address)
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
@@ -253,6 +282,9 @@ class DaskTaskRunner(ClusterRunner):
         address = self._scheduler_address
         future = self._send_chunk(remotes)
         future.add_done_callback(lambda done: deliver(_result_or_error(done, address)))
+
+    def _failed(self, native: Any) -> bool:
+        return native.status in ("error", "cancelled", "lost")  # type: ignore[no-any-return]
 
     def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
         result = _result_or_error(self._send_chunk(remotes), self._scheduler_address)

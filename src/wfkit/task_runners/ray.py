@@ -21,7 +21,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, Self
 
 from wfkit.exceptions import ConfigurationError, MissingExtraError
-from wfkit.task_runners._cluster import ClusterRunner, run_chunk_on_worker
+from wfkit.task_runners._cluster import (
+    After,
+    ClusterRunner,
+    run_after_on_worker,
+    run_chunk_on_worker,
+)
 from wfkit.task_runners._protocol import RemoteTaskRun
 
 try:
@@ -108,6 +113,7 @@ class RayTaskRunner(ClusterRunner):
         self.init_kwargs = dict(init_kwargs or {})
         self._started_ray = False
         self._run_chunk: Any = None
+        self._run_after: Any = None
         self._mailbox: Any = None
         self._mailbox_name = ""
         self._stop_polling = threading.Event()
@@ -129,6 +135,7 @@ class RayTaskRunner(ClusterRunner):
                 ) from exc
             self._started_ray = True
         self._run_chunk = ray.remote(_run_chunk_on_ray)
+        self._run_after = ray.remote(_run_after_on_ray)
         self._listen()
         return max(int(ray.cluster_resources().get("CPU", 1)), 1)
 
@@ -137,7 +144,16 @@ class RayTaskRunner(ClusterRunner):
 
     def _send_chunk(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
         remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
-        return remote_fn.remote(remotes, self._mailbox_name)
+        ref = remote_fn.remote(remotes, self._mailbox_name)
+        self._mark_sent(remotes, ref)
+        return ref
+
+    def _submit_after(self, remote: RemoteTaskRun, after: After, group: Any) -> Any:
+        remote_fn = self._run_after.options(**dict(group)) if group else self._run_after
+        # (the ObjectRefs as arguments of their own: Ray resolves only those)
+        ref = remote_fn.remote(remote, self._mailbox_name, after.ids, after.indices, *after.futures)
+        self._mark_sent([remote], ref)
+        return ray.get(ref)
 
     def _listen(self) -> None:
         """Start the mailbox in which workers leave runs' starts, and the thread that
@@ -170,11 +186,22 @@ class RayTaskRunner(ClusterRunner):
         future = self._send_chunk(remotes, group).future()
         future.add_done_callback(lambda done: deliver(_result_or_error(done)))
 
+    def _failed(self, native: Any) -> bool:
+        ready, _ = ray.wait([native], timeout=0)
+        try:
+            if ready:
+                ray.get(native)
+        except ray.exceptions.RaySystemError:  # (its result does not unpickle here)
+            return False
+        except ray.exceptions.RayError:  # (its task failed, or its worker died)
+            return True
+        return False
+
     def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
         return ray.get(self._send_chunk(remotes, group))
 
     def _disconnect(self) -> None:
-        self._run_chunk = None
+        self._run_chunk = self._run_after = None
         self._stop_polling.set()
         if self._poller is not None:
             self._poller.join()
@@ -204,17 +231,27 @@ class _Mailbox:
         return events
 
 
-def _run_chunk_on_ray(remotes: list[RemoteTaskRun], mailbox_name: str) -> Any:
-    """A Ray worker's entry: run a chunk, leaving the starts of long runs in the mailbox
-    actor named ``mailbox_name``."""
-
+def _publisher(mailbox_name: str) -> Callable[[str, Any], None]:
     def publish(task_run_id: str, event: Any) -> None:
         mailbox = _mailboxes.get(mailbox_name)
         if mailbox is None:
             mailbox = _mailboxes[mailbox_name] = ray.get_actor(mailbox_name)
         mailbox.put.remote((task_run_id, event))
 
-    return run_chunk_on_worker(remotes, publish)
+    return publish
+
+
+def _run_chunk_on_ray(remotes: list[RemoteTaskRun], mailbox_name: str) -> Any:
+    """A Ray worker's entry: run a chunk, leaving the starts of long runs in the mailbox
+    actor named ``mailbox_name``."""
+    return run_chunk_on_worker(remotes, _publisher(mailbox_name))
+
+
+def _run_after_on_ray(
+    remote: RemoteTaskRun, mailbox_name: str, ids: list[str], indices: list[int], *results: Any
+) -> Any:
+    """A Ray worker's entry for a run with upstream ObjectRefs (Ray resolved them)."""
+    return run_after_on_worker(remote, ids, indices, results, _publisher(mailbox_name))
 
 
 _mailboxes: dict[str, Any] = {}  # (in a worker: the mailbox actors it has looked up)
