@@ -1,13 +1,17 @@
-"""Running a maybe-async user callable from sync code."""
+"""Running a maybe-async user callable from sync code, and awaiting blocking work."""
 
 from __future__ import annotations
 
 import contextvars
 import inspect
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["resolve_sync"]
+from wfkit._engine.signals import is_cancellation
+
+__all__ = ["resolve_sync", "wait_in_daemon_thread"]
 
 
 def resolve_sync(value: Any) -> Any:
@@ -46,3 +50,38 @@ def resolve_sync(value: Any) -> Any:
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
+
+
+async def wait_in_daemon_thread(
+    fn: Callable[..., None], *args: Any, on_cancel: Callable[[BaseException], None]
+) -> None:
+    """Await ``fn(*args)``, which blocks (waiting for task runs), run in a daemon thread so
+    that the event loop goes on. If the awaiting task is cancelled meanwhile (Ctrl-C under
+    ``asyncio.run``), ``on_cancel(error)`` runs and the cancellation goes on at once: the
+    thread is not asyncio's executor, whose shutdown would wait for it."""
+    # (asyncio is loaded: this is a coroutine)
+    loop = sys.modules["asyncio"].get_running_loop()
+    done = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if not done.done():
+            done.set_result(None) if error is None else done.set_exception(error)
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            fn(*args)
+        except BaseException as exc:
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, error)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=work, name="wfkit-flow-wait", daemon=True).start()
+    try:
+        await done
+    except BaseException as exc:
+        if is_cancellation(exc):
+            on_cancel(exc)
+        raise

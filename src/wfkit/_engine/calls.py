@@ -7,13 +7,12 @@ the lifecycle's effects.
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
+from wfkit._engine.asyncutils import wait_in_daemon_thread
 from wfkit._engine.drivers import (
     FinalState,
     drive_async,
@@ -333,6 +332,9 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
         if submitted.latest is not None:  # under a fake clock: the flow ends after them
             catch_up(ctx.runtime.clock, submitted.latest)
 
+    def abandon(error: BaseException) -> None:
+        _abandon(ctx, error)
+
     def all_ended(error: BaseException | None = None) -> None:
         # An interrupt (the body's, or one that reaches this thread while it waits or helps)
         # or a cancellation (an async flow's Ctrl-C) ends the flow run now: nothing queued
@@ -353,9 +355,9 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
             try:
                 value = consume_generator(await fn(*bound.args, **bound.kwargs))
             except BaseException as exc:
-                await _wait_for(all_ended, ctx, exc)
+                await wait_in_daemon_thread(all_ended, exc, on_cancel=abandon)
                 raise
-            await _wait_for(all_ended, ctx)
+            await wait_in_daemon_thread(all_ended, on_cancel=abandon)
             return settle_returned(value)
 
         return run_async
@@ -380,10 +382,10 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
                     yield value
             except BaseException as exc:
                 await values.aclose()
-                await _wait_for(all_ended, ctx, exc)
+                await wait_in_daemon_thread(all_ended, exc, on_cancel=abandon)
                 raise
             await values.aclose()
-            await _wait_for(all_ended, ctx)
+            await wait_in_daemon_thread(all_ended, on_cancel=abandon)
 
         return run_async_gen
 
@@ -397,39 +399,6 @@ def _flow_body(flow: Any, bound: Any, ctx: FlowRunContext) -> Callable[[], Any]:
         return settle_returned(value)
 
     return run
-
-
-async def _wait_for(fn: Callable[..., None], ctx: FlowRunContext, *args: Any) -> None:
-    """Await ``fn(*args)``, which blocks (waiting for task runs), run in a daemon thread so
-    that the flow's event loop goes on. If the awaiting task is cancelled meanwhile (Ctrl-C
-    under ``asyncio.run``), the flow run's task runs are abandoned and the cancellation goes
-    on at once: the thread is not asyncio's executor, whose shutdown would wait for it."""
-    # (asyncio is loaded: this is a coroutine)
-    loop = sys.modules["asyncio"].get_running_loop()
-    done = loop.create_future()
-
-    def settle(error: BaseException | None) -> None:
-        if not done.done():
-            done.set_result(None) if error is None else done.set_exception(error)
-
-    def work() -> None:
-        error: BaseException | None = None
-        try:
-            fn(*args)
-        except BaseException as exc:
-            error = exc
-        try:
-            loop.call_soon_threadsafe(settle, error)
-        except RuntimeError:  # the loop has closed: nobody is waiting any more
-            pass
-
-    threading.Thread(target=work, name="wfkit-flow-wait", daemon=True).start()
-    try:
-        await done
-    except BaseException as exc:
-        if is_cancellation(exc):
-            _abandon(ctx, exc)
-        raise
 
 
 def _abandon(ctx: FlowRunContext, error: BaseException) -> None:
