@@ -48,6 +48,16 @@ def unbox_inc(box: Boxed) -> int:
     return box.value + 1  # type: ignore[no-any-return]
 
 
+@task
+def stack_depth(*upstream: Any) -> int:
+    """How many frames are on the stack of the thread running it (``upstream``: ignored,
+    the futures it waits for)."""
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1  # type: ignore[assignment]
+    return depth
+
+
 # How each link is submitted, given the previous link's future.
 SHAPES: dict[str, Callable[[Any], Any]] = {
     "plain": lambda previous: inc.submit(previous),

@@ -10,16 +10,19 @@ benchmark met).
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from wfkit import flow
 from wfkit.concurrency import create_tag_limit
 from wfkit.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from wfkit.testing.harness import Harness, harness
+from wfkit.testing.runner_conformance import wait_for_gate
 
-from ._chains import LINKS, SHAPES, run_chain
+from ._chains import BOUND_SECONDS, LINKS, SHAPES, finish_within, run_chain, stack_depth
 
 
 @pytest.fixture
@@ -45,3 +48,21 @@ def test_a_long_chain_of_queued_links_completes_on_the_process_pool(
     runner = ProcessPoolTaskRunner(max_workers=2)
     assert run_chain(runner, SHAPES["plain"], LINKS, tmp_path / "gate") == LINKS
     assert [r.state.name for r in h.task_runs()] == ["Completed"] * (LINKS + 1)
+
+
+def test_the_waiting_thread_holds_one_queued_run_at_a_time(h: Harness, tmp_path: Path) -> None:
+    # Each link waits for the two before it (shared upstream runs), all queued behind a
+    # gate: the flow's thread runs them, and its stack does not grow with the chain.
+    gate = tmp_path / "gate"
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def braid() -> list[int]:
+        held = wait_for_gate.submit(str(gate))
+        futures = [stack_depth.submit(wait_for=[held]), stack_depth.submit(wait_for=[held])]
+        for _ in range(60):
+            futures.append(stack_depth.submit(futures[-1], futures[-2]))
+        gate.touch()
+        return [future.result() for future in reversed(futures)]
+
+    depths = finish_within(BOUND_SECONDS, contextvars.copy_context().run, braid)
+    assert max(depths) - min(depths) < 60, depths
