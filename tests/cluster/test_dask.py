@@ -84,6 +84,21 @@ def test_an_argument_that_cannot_be_serialized_is_named(dask_cluster: Any, h: Ha
     assert "argument 'x' (lock) cannot be serialized by cloudpickle" in message
 
 
+def test_a_result_that_cannot_be_serialized_is_named_with_the_serializer(
+    dask_cluster: Any, h: Harness
+) -> None:
+    @flow(task_runner=DaskTaskRunner(cluster=dask_cluster))
+    def returns_a_lock() -> Any:
+        return _tasks.returns_a_lock.submit().wait()
+
+    returns_a_lock()
+    run = h.task_run(_tasks.returns_a_lock)
+    assert run.state_names == ["Pending", "Crashed"]
+    message = run.state.message or ""
+    assert f"the result of task run {run.id} cannot be serialized by pickle" in message
+    assert "cannot pickle '_thread.lock' object" in message
+
+
 def test_a_closure_task_is_refused_when_submitted(dask_cluster: Any, h: Harness) -> None:
     lock = threading.Lock()
 
