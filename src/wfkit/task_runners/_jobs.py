@@ -1,9 +1,10 @@
 """The pool runners' futures: one :class:`Job` per submitted task run.
 
 A job is queued, then started by exactly one thread, then finished. A thread that waits on
-a job nobody has started runs it itself instead of blocking: that makes nested submissions
-safe with a bounded pool (a task that submits another task and waits on it never waits for
-a worker that is busy waiting on it).
+a job nobody has started runs it itself instead of blocking (after the queued jobs that one
+waits for, upstream first, one after another): that makes nested submissions safe with a
+bounded pool (a task that submits another task and waits on it never waits for a worker
+that is busy waiting on it), and a long chain of queued runs never deepens the stack.
 
 A ``task.map`` makes one job per item, so a job is kept to one small object: its status
 changes under one lock shared by all jobs (held for a few bytecodes, never while work or
@@ -111,7 +112,7 @@ class Job:
             return []
         return [
             job
-            for future in getattr(call, "upstream", ())
+            for future in call.upstream
             if isinstance(job := getattr(future, "wrapped_future", None), Job)
             and job._status is _QUEUED
         ]
@@ -189,9 +190,9 @@ def _in_running_order(job: Job, upstream: list[Job]) -> list[Job]:
     A waiter runs them in this order, one after another: none of them then finds a queued
     job to wait for, so the waiter's stack holds one run at a time. Run one inside another
     (a waiter running the job it waits for, whose run waits for the next queued link...),
-    a chain of a few hundred submissions passed as futures ran out of stack: the link where
-    Python's recursion limit struck ended with a RecursionError for a state, its run left
-    Pending, everything downstream NotReady.
+    a chain of a few hundred submissions passed as futures ran out of stack. Wherever
+    Python's recursion limit struck, a link's run was left Pending and the rest ended
+    NotReady, or a run's end went uncounted and its flow run waited for it forever.
     """
     order: list[Job] = []
     entered = {job}
