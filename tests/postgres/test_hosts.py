@@ -79,6 +79,9 @@ def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(fresh_url: str, tmp_p
         assert reader.task_run_counts([run_id]) == {run_id: {"Crashed": 1}}
         ((task_name, states),) = [(g.task_name, g.states) for g in reader.task_run_groups(run_id)]
         assert (task_name, states) == ("hangs", {"Crashed": 1})
+        summary = reader.summary()  # ...and the summary, with host-b no longer a live owner
+        assert (summary.flow_runs, summary.task_runs) == ({"Crashed": 1}, {"Crashed": 1})
+        assert summary.owners == ()
     assert "'host-b'" in message and "no heartbeat" in message
     with open_store(fresh_url) as writer:  # a writer records it
         assert poll(lambda: writer.flow_runs()[0].state.name == "Crashed")

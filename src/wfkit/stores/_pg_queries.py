@@ -3,9 +3,9 @@
 Mixed into :class:`~wfkit.stores.postgres.PostgresStore`, as
 :mod:`wfkit.stores._sqlite_queries` is into the SQLite store, with the same indexes behind
 the same queries (``_pg_schema``). Read-only, a dead owner's live runs are shown ``Crashed``
-in the run records and in the counts by state (each count query also groups by the owner of
-the runs that are not final: :data:`LIVE_OWNER`); the summary shows their stored state until
-a writer records the crash.
+in the run records, in the counts by state and in the summary (each count query also groups
+by the owner of the runs that are not final: :data:`LIVE_OWNER`), and the summary leaves the
+dead owners out of its live ones.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         TaskRunGroup,
     )
 
-__all__ = ["LIVE_OWNER", "PgQueries", "records"]
+__all__ = ["LIVE_OWNER", "PgQueries", "records", "summed"]
 
 #: The owner of a run that is not final (else NULL): a count grouped by it can show the runs
 #: of a dead owner Crashed (see :meth:`PgQueries._shown_states`).
@@ -130,10 +130,10 @@ class PgQueries:
 
     def summary(self) -> StoreSummary:
         """What the store holds, with the database's name, host and schema version."""
-        self._w.record_crashed()
-        by_state = "SELECT state_name, count(*) FROM {} GROUP BY state_name"
+        self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
+        by_state = f"SELECT state_name, count(*), {LIVE_OWNER} FROM {{}} GROUP BY 1, 3"
         owners = (
-            "SELECT o.host, o.pid, o.heartbeat_us, count(*) FROM flow_runs f JOIN owners o "
+            "SELECT o.host, o.pid, o.heartbeat_us, count(*), o.id FROM flow_runs f JOIN owners o "
             f"ON o.id = f.owner WHERE f.{NOT_FINAL} GROUP BY o.id ORDER BY o.host, o.pid"
         )
         flows, tasks, ((logs,),), ((cache,),), live = self._w.read(
@@ -146,15 +146,17 @@ class PgQueries:
             ]
         )
         rec = records()
+        gone = self._w.dead_among({row[-1] for row in live})  # (read-only; else none)
         return rec.StoreSummary(
             url=self.url,
-            flow_runs=dict(flows),
-            task_runs=dict(tasks),
+            flow_runs=summed(self._shown_states(flows, 0)),
+            task_runs=summed(self._shown_states(tasks, 0)),
             logs=logs,
             cache_records=cache,
             owners=tuple(
                 rec.LiveOwner(host=h, pid=p, heartbeat=_from_us(at), live_runs=n)
-                for h, p, at, n in live
+                for h, p, at, n, owner in live
+                if owner not in gone
             ),
             details={
                 "host": self._pg.host,
@@ -230,6 +232,14 @@ class PgQueries:
         return records().PruneResult(
             flow_runs=flow_runs, task_runs=task_runs, states=states_, logs=logs
         )
+
+
+def summed(rows: list[tuple[Any, ...]]) -> dict[str, int]:
+    """{state name: count} of (state name, count) rows, a name possibly in several."""
+    counts: dict[str, int] = {}
+    for state_name, n in rows:
+        counts[state_name] = counts.get(state_name, 0) + n
+    return counts
 
 
 def _pruning(

@@ -45,7 +45,7 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._event_records import EVENT_COLUMNS, EventRecord, event_from_row, event_row
 from wfkit.stores._limits import SlotGrant
-from wfkit.stores._pg_queries import LIVE_OWNER, PgQueries, records
+from wfkit.stores._pg_queries import LIVE_OWNER, PgQueries, records, summed
 from wfkit.stores._pg_schema import SCHEMA_VERSION, parse_url
 from wfkit.stores._pg_writer import PgWriter
 from wfkit.stores._sql_limits import LimitsInTables
@@ -217,10 +217,7 @@ class PostgresStore(LimitsInTables, PgQueries):
         where, args = _run_filter(flow_name, None, tags, since, until)
         self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
         sql = f"SELECT state_name, count(*), {LIVE_OWNER} FROM flow_runs {where} GROUP BY 1, 3"
-        counts: dict[str, int] = {}
-        for state_name, n in self._shown_states(self._w.read([(sql, args)])[0], 0):
-            counts[state_name] = counts.get(state_name, 0) + n
-        return counts
+        return summed(self._shown_states(self._w.read([(sql, args)])[0], 0))
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
