@@ -45,6 +45,7 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._event_records import EVENT_COLUMNS, EventRecord, event_from_row, event_row
 from wfkit.stores._limits import SlotGrant
+from wfkit.stores._pg_cache_locks import PgCacheLock, PgCacheLocks
 from wfkit.stores._pg_queries import LIVE_OWNER, PgQueries, records, summed
 from wfkit.stores._pg_schema import SCHEMA_VERSION, parse_url
 from wfkit.stores._pg_writer import PgWriter
@@ -141,7 +142,8 @@ class PostgresStore(LimitsInTables, PgQueries):
             store_retry_timeout(retry_timeout),
         )
         self._secret: bytes | None = None
-        self._finalizer = weakref.finalize(self, self._w.close, quiet=True)
+        self._locks = PgCacheLocks(self._pg)
+        self._finalizer = weakref.finalize(self, _close, self._w, self._locks)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -313,6 +315,12 @@ class PostgresStore(LimitsInTables, PgQueries):
             self._secret = bytes.fromhex(rows[0][0] if rows else made)
         return self._secret
 
+    def cache_lock(self, key: str) -> PgCacheLock:
+        """A lock on ``key`` for ``isolation_level="SERIALIZABLE"`` that holds across every
+        host using the database: a session-level advisory lock (see
+        :mod:`wfkit.stores._pg_cache_locks`), freed by the server if its process dies."""
+        return self._locks.lock(key)
+
     # concurrency limits: see wfkit.stores._sql_limits and _pg_limits ---------------------
     def acquire_slots(
         self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
@@ -384,6 +392,15 @@ class PostgresStore(LimitsInTables, PgQueries):
     def _check_writable(self, doing: str) -> None:
         if self.read_only:
             raise self._w.read_only_error(doing)
+
+
+def _close(writer: PgWriter, locks: PgCacheLocks) -> None:
+    """Close the store's connections: its writer's (flushing first), then the idle lock
+    connections."""
+    try:
+        writer.close(quiet=True)
+    finally:
+        locks.close()
 
 
 def _run_filter(
