@@ -10,6 +10,7 @@ dead owners out of its live ones.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,15 @@ __all__ = ["LIVE_OWNER", "PgQueries", "records", "summed"]
 LIVE_OWNER = f"CASE WHEN {NOT_FINAL} THEN owner END"
 
 _START = "coalesce(start_us, first_us)"
+
+#: The horizon of a read: the oldest transaction still running when its snapshot was taken
+#: (the next one to start if none runs). Every transaction below it has ended, so the set of
+#: log lines written below it is final; a line of a later transaction, committed or not, is
+#: left for a later read, whatever its seq. A long write transaction of another application
+#: on the same server holds the horizon back, and so delays (never loses) a follower's lines.
+_HORIZON = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+_HELD_BACK = f"xact >= {_HORIZON}"  # (committed, as the read sees it, but above the horizon)
+_HELD_BACK_PAUSES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.3)  # seconds; ~1 s in all
 
 
 class PgQueries:
@@ -119,14 +129,31 @@ class PgQueries:
         task_name: str | None = None,
         last: int | None = None,
     ) -> LogPage:
-        """Log records recorded after the cursor ``after`` (a log row's seq), filtered."""
+        """Log records recorded after the cursor ``after``, filtered (see
+        :meth:`wfkit.stores.RunReader.logs_after`).
+
+        Only settled lines, in a window of transactions: those written from the last read's
+        horizon (``after``) up to this read's (:data:`_HORIZON`), which is the cursor. A
+        line's seq cannot be the cursor: two processes take seqs, then commit in either
+        order, and a follower past the higher seq would never see the lower one. A committed
+        matching line held back (an older transaction still runs) makes the read wait for
+        it a little, up to about a second, so that a follower's last read after the run
+        ended finds it.
+        """
         last = check_limit(last, "last")
-        queries = log_queries("%s", run_id, int(after), min_level, task_name, last)
-        # The cursor: the highest seq committed. (Known gap: another process may commit a
-        # lower seq after this read, since sequences are not transactional; a follower then
-        # misses those lines.)
-        *parts, ((cursor,),) = self._w.read([*queries, ("SELECT max(seq) FROM logs", ())])
-        return log_page(parts, cursor, after, last)
+        after = int(after)
+        window = f"coalesce(xact, 0) < {_HORIZON}" + (" AND xact >= %s" if after else "")
+        queries: list[tuple[str, Sequence[Any]]] = []
+        for sql, args in log_queries("%s", run_id, 0, min_level, task_name, last):
+            queries.append((_within(sql, window), [*([after] if after else []), *args]))
+            queries.append((f"SELECT EXISTS ({_within(sql, _HELD_BACK)})", args))
+        queries.append((f"SELECT {_HORIZON}", ()))
+        for pause in (*_HELD_BACK_PAUSES, None):
+            *found, ((cursor,),) = self._w.read(queries)
+            if pause is None or not any(rows[0][0] for rows in found[1::2]):
+                break
+            threading.Event().wait(pause)
+        return log_page(found[::2], cursor, after, last)
 
     def summary(self) -> StoreSummary:
         """What the store holds, with the database's name, host and schema version."""
@@ -232,6 +259,13 @@ class PgQueries:
         return records().PruneResult(
             flow_runs=flow_runs, task_runs=task_runs, states=states_, logs=logs
         )
+
+
+def _within(sql: str, condition: str) -> str:
+    """``sql`` (a select of the logs with a WHERE clause) with ``condition`` added first."""
+    head, found, tail = sql.partition(" FROM logs WHERE ")
+    assert found, sql  # (log_queries always filters on seq)
+    return f"{head}{found}{condition} AND {tail}"
 
 
 def summed(rows: list[tuple[Any, ...]]) -> dict[str, int]:

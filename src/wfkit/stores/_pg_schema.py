@@ -154,6 +154,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_flow_run ON events (flow_run_id)",
         "CREATE INDEX events_task_run ON events (task_run_id)",
     ),
+    # 3: the transaction that wrote each log line, for a cursor in commit order (see
+    # wfkit.stores._pg_queries: `logs_after`). Lines written before have none (NULL: settled).
+    # A BRIN index: lines go in in transaction order, and a summary per range of pages is
+    # nearly free to keep up to date on every flush, unlike a B-tree.
+    (
+        "ALTER TABLE logs ADD COLUMN xact BIGINT",
+        "ALTER TABLE logs ALTER COLUMN xact SET DEFAULT (pg_current_xact_id()::text::bigint)",
+        "CREATE INDEX logs_xact ON logs USING brin (xact)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
