@@ -14,6 +14,7 @@ import pytest
 from tests.postgres._server import PgServer
 
 from wfkit.stores import RunStore, open_store
+from wfkit.testing.store_conformance import log_entry
 
 _INSERT = (
     "INSERT INTO logs (flow_run_id, task_run_id, level, logger, message, at_us) "
@@ -90,3 +91,22 @@ def test_two_writer_processes_and_a_follower_lose_no_line(fresh_url: str, reader
         assert [m for m in seen if m.startswith(f"{name} ")] == [
             f"{name} {i}" for i in range(lines)
         ]
+
+
+def test_lines_from_before_schema_3_are_read_and_followed(
+    pg_server: PgServer, fresh_url: str
+) -> None:
+    from wfkit.stores._pg_schema import _MIGRATIONS  # (psycopg: only once the server runs)
+
+    with pg_server.admin(fresh_url.rpartition("/")[2]) as conn:  # a store of schema 2...
+        for statement in (s for step in _MIGRATIONS[:2] for s in step):
+            conn.execute(statement)
+        conn.execute("INSERT INTO wfkit_meta VALUES ('schema_version', '2')")
+        conn.execute(_INSERT, ("before the upgrade",))
+    with open_store(fresh_url) as writer:  # ...moved to 3 by the first writer
+        page = writer.logs_after("flow-1")
+        assert [r.message for r in page.records] == ["before the upgrade"]
+        writer.record_log(log_entry("after the upgrade"))
+        writer.flush()
+        later = writer.logs_after("flow-1", after=page.cursor)
+        assert [r.message for r in later.records] == ["after the upgrade"]
