@@ -7,31 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from tests.postgres._hosts import MANY_TASKS
 from tests.postgres._server import PgServer
 
 from wfkit.exceptions import StoreError
 from wfkit.stores import open_store
-
-_MANY_TASKS = textwrap.dedent(
-    """
-    from wfkit import flow, task
-
-    @task
-    def square(x):
-        return x * x
-
-    @flow
-    def many(n):
-        return sum(square(i) for i in range(n))
-
-    print(many(300))
-    """
-)
 
 
 @pytest.fixture
@@ -53,7 +37,11 @@ def hasty_url(pg_server: PgServer) -> Iterator[str]:
 def test_a_role_with_a_1ms_statement_timeout_still_records_flows(hasty_url: str) -> None:
     env = {**os.environ, "WFKIT_STORE": hasty_url}
     result = subprocess.run(
-        [sys.executable, "-c", _MANY_TASKS], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", MANY_TASKS, "300"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(sum(i * i for i in range(300)))]
