@@ -52,8 +52,7 @@ _START = "coalesce(start_us, first_us)"
 #: log lines written below it is final; a line of a later transaction, committed or not, is
 #: left for a later read, whatever its seq. A long write transaction of another application
 #: on the same server holds the horizon back, and so delays (never loses) a follower's lines.
-_HORIZON = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
-_HELD_BACK = f"xact >= {_HORIZON}"  # (committed, as the read sees it, but above the horizon)
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 _HELD_BACK_PAUSES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.3)  # seconds; ~1 s in all
 
 
@@ -142,18 +141,14 @@ class PgQueries:
         """
         last = check_limit(last, "last")
         after = int(after)
-        window = f"coalesce(xact, 0) < {_HORIZON}" + (" AND xact >= %s" if after else "")
-        queries: list[tuple[str, Sequence[Any]]] = []
-        for sql, args in log_queries("%s", run_id, 0, min_level, task_name, last):
-            queries.append((_within(sql, window), [*([after] if after else []), *args]))
-            queries.append((f"SELECT EXISTS ({_within(sql, _HELD_BACK)})", args))
-        queries.append((f"SELECT {_HORIZON}", ()))
+        selects = log_queries("%s", run_id, 0, min_level, task_name, last)
+        self._w.flush()
         for pause in (*_HELD_BACK_PAUSES, None):
-            *found, ((cursor,),) = self._w.read(queries)
-            if pause is None or not any(rows[0][0] for rows in found[1::2]):
+            parts, cursor, held_back = self._w.call(_log_window(selects, after), "read logs")
+            if pause is None or not held_back:
                 break
             threading.Event().wait(pause)
-        return log_page(found[::2], cursor, after, last)
+        return log_page(parts, cursor, after, last)
 
     def summary(self) -> StoreSummary:
         """What the store holds, with the database's name, host and schema version."""
@@ -259,6 +254,33 @@ class PgQueries:
         return records().PruneResult(
             flow_runs=flow_runs, task_runs=task_runs, states=states_, logs=logs
         )
+
+
+def _log_window(
+    selects: list[tuple[str, list[Any]]], after: int
+) -> Callable[[Any], tuple[list[list[Any]], int, bool]]:
+    """In one snapshot: the lines ``selects`` (from :func:`log_queries`) find among those
+    written from the horizon ``after`` to this snapshot's, that horizon, and whether a
+    matching line is committed above it (held back).
+
+    The horizon is read first and passed as a value, not a subquery: the planner then knows
+    how few lines lie above it, and reads them through the BRIN index on ``xact`` rather than
+    the whole table."""
+
+    def read(conn: Any) -> tuple[list[list[Any]], int, bool]:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            (horizon,) = conn.execute(_HORIZON).fetchone()
+            window = "coalesce(xact, 0) < %s" + (" AND xact >= %s" if after else "")
+            bounds = [horizon, *([after] if after else [])]
+            parts, held_back = [], False
+            for sql, args in selects:
+                parts.append(conn.execute(_within(sql, window), [*bounds, *args]).fetchall())
+                held = f"SELECT EXISTS ({_within(sql, 'xact >= %s')})"
+                held_back = held_back or conn.execute(held, [horizon, *args]).fetchone()[0]
+            return parts, horizon, held_back
+
+    return read
 
 
 def _within(sql: str, condition: str) -> str:
