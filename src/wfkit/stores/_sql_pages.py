@@ -34,7 +34,9 @@ class RunPages:
 
     def cache_keys(self) -> list[str]:
         """The key of every cache record, oldest record first (by ``created_at``, then key)."""
-        rows, _ = self._w.execute("SELECT key FROM cache ORDER BY created_us, key", (), "read the cache")
+        rows, _ = self._w.execute(
+            "SELECT key FROM cache ORDER BY created_us, key", (), "read the cache"
+        )
         return [key for (key,) in rows]
 
     def _page(self, cls: Any, table: str, after: str | None, limit: int) -> list[Any]:
