@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -138,8 +139,8 @@ def _progress(out: Output) -> Any:
 
 def _stderr_is_terminal() -> bool:
     try:
-        return click.get_text_stream("stderr").isatty()
-    except (AttributeError, ValueError):
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
         return False
 
 

@@ -123,7 +123,9 @@ def copy_store(
     copier.flow_runs()
     copier.task_runs()
     copier.cache_records(resign)
-    copier.artifacts_events_and_limits()
+    copier.artifacts()
+    copier.events()
+    copier.limits()
     return copier.result
 
 
@@ -272,14 +274,16 @@ class _Copier:
             if done % self.page_size == 0:
                 self.progress("cache_records", done)
 
-    def artifacts_events_and_limits(self) -> None:
+    def artifacts(self) -> None:
         for artifact in self.src.artifacts():
             there = self.dst.artifact(artifact.id) if self.merge else None
             if there == artifact:
                 self.result.add("artifacts", "identical")
                 continue
-            self.dst.record_artifact(artifact)
+            self.dst.record_artifact(artifact)  # (replaces the one with its id)
             self.result.add("artifacts", "copied" if there is None else "updated")
+
+    def events(self) -> None:
         have = {e.id for e in self.dst.events()} if self.merge else set()
         for event in self.src.events():
             if event.id in have:
@@ -287,15 +291,15 @@ class _Copier:
             else:
                 self.dst.record_event(event)
                 self.result.add("events", "copied")
+
+    def limits(self) -> None:
         for limit in self.src.concurrency_limits():
             there = self.dst.read_limit(limit.name)
+            size = (limit.limit, limit.slot_decay_per_second)
             if there is None:
-                self.dst.create_limit(limit.name, limit.limit, limit.slot_decay_per_second)
+                self.dst.create_limit(limit.name, *size)
                 self.result.add("limits", "copied")
-            elif (there.limit, there.slot_decay_per_second) == (
-                limit.limit,
-                limit.slot_decay_per_second,
-            ):
+            elif (there.limit, there.slot_decay_per_second) == size:
                 self.result.add("limits", "identical")
             else:  # (the destination's users set it so: a copy does not resize their limit)
                 self.result.conflict("limits", f"concurrency limit {limit.name}")
