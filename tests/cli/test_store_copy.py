@@ -14,66 +14,22 @@ from typing import Any
 
 import pytest
 
-from wfkit import flow, get_run_logger, task
-from wfkit.artifacts import create_markdown_artifact
-from wfkit.cache_policies import INPUTS
-from wfkit.events import emit_event
 from wfkit.states import Completed, Crashed, Pending, Running
 from wfkit.stores import RunStore
 from wfkit.stores.sqlite import SqliteStore
 from wfkit.testing import harness
 from wfkit.testing.store_conformance import flow_snapshot, task_snapshot
 
+from ._copy_flows import START, contents, fill, squares
 from .conftest import process_env
 
-START = "2026-02-01T00:00:00Z"
 Copy = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@task(cache_policy=INPUTS, persist_result=True)
-def square(x: int) -> int:
-    get_run_logger().info("squaring %d", x)
-    return x * x
-
-
-@task
-def alone(x: int) -> int:
-    return x
-
-
-@flow(flow_run_name="nested-{n}")
-def nested(n: int) -> int:
-    return square(n)
-
-
-@flow(flow_run_name="squares-{n}")
-def squares(n: int) -> int:
-    create_markdown_artifact("# squares", key="squares-report")
-    emit_event("squares.done", resource={"prefect.resource.id": f"squares.{n}"})
-    return sum(square(i) for i in range(n)) + nested(n)
-
-
-@flow(flow_run_name="broken")
-def broken() -> None:
-    raise ValueError("no")
-
-
-def fill(path: Path) -> None:
-    """Record every kind of record: runs (nested, failed, a task run outside a flow), states,
-    logs, cache records, artifacts, events and a concurrency limit."""
-    store = SqliteStore(path)
-    store.create_limit("db", 3)
-    with harness(start=START, store=store):  # (which closes the store)
-        squares(3)
-        squares(4)
-        broken(return_state=True)
-        alone(1)
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     path = tmp_path / "source.db"
-    fill(path)
+    fill(SqliteStore(path))
     return path
 
 
@@ -110,22 +66,6 @@ def opened() -> Iterator[Callable[[Path], RunStore]]:
     yield open_
     for store in stores:
         store.close()
-
-
-def contents(store: RunStore) -> dict[str, Any]:
-    """Everything a store's readers show, cache values left out (they are re-signed)."""
-    return {
-        "flow_runs": store.flow_runs_page(limit=None),  # type: ignore[arg-type]
-        "task_runs": store.task_runs_page(limit=None),  # type: ignore[arg-type]
-        # Each run's lines in their order (lines of runs going on at once may interleave
-        # differently in the copy: it copies run by run).
-        "logs": {r.id: store.logs(r.id) for r in store.flow_runs()},
-        "lines": len(store.logs()),
-        "cache": [r._replace(value=r.value[32:]) for r in store.cache_records()],
-        "artifacts": store.artifacts(),
-        "events": store.events(),
-        "limits": [(lim.name, lim.limit) for lim in store.concurrency_limits()],
-    }
 
 
 def test_every_kind_of_record_arrives(
