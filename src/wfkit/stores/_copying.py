@@ -148,12 +148,17 @@ class _Copier:
         self.page_size, self.progress = page_size, progress
         self.result = CopyResult()
         self.running: set[str] = set()  # ids of flow runs not copied because not finished
-        # The destination's task runs of the flow runs (or, outside flows, the tasks) most
-        # recently looked up, by id; a page of task runs comes from a few flow runs.
+        # Merging: ids of the flow runs this copy made (their task runs are new too), and the
+        # destination's task runs of the flow runs (or, outside flows, of the tasks) looked
+        # up last, by id.
+        self.fresh: set[str] = set()
         self._known_tasks: dict[str, dict[str, TaskRun]] = {}
 
-    def _pages(self, read: Callable[[str | None, int], Sequence[Any]], kind: str) -> Iterator[Any]:
-        """Every run ``read`` pages through; the destination is flushed after each page."""
+    def _pages(
+        self, read: Callable[[str | None, int], Sequence[Any]], kind: str
+    ) -> Iterator[tuple[str | None, Sequence[Any]]]:
+        """Every page ``read`` gives, with the id it came after; the destination is flushed
+        after each."""
         after, done = None, 0
         while True:
             page = read(after, self.page_size)
@@ -161,11 +166,19 @@ class _Copier:
                 if after is not None and kind == "flow_runs":
                     self._check_still_there(after)
                 return
-            yield from page
+            yield after, page
             self.dst.flush()
             done += len(page)
             self.progress(kind, done)
             after = page[-1].id
+
+    def _there(
+        self, read: Callable[[str | None, int], Sequence[Any]], after: str | None, size: int
+    ) -> dict[str, Any]:
+        """Merging: the destination's runs in the page that follows ``after`` there, by id.
+        A destination copied from this source has the same runs in the same order, so one
+        read per page finds them; runs it lacks are looked up one by one."""
+        return {r.id: r for r in read(after, size)} if self.merge else {}
 
     def _check_still_there(self, run_id: str) -> None:
         # An empty page after a run that was deleted meanwhile (pruned by another process)
@@ -178,32 +191,63 @@ class _Copier:
             )
 
     # runs ------------------------------------------------------------------------------
+    # Each page is looked up in the destination before anything of it is written: a read
+    # flushes what the store has buffered, and a flush per run instead of per page would
+    # cost a transaction each.
     def flow_runs(self) -> None:
-        for run in self._pages(self.src.flow_runs_page, "flow_runs"):
-            if not run.state.is_final():
-                self.running.add(run.id)
-                self.result.add("flow_runs", "running")
-                continue
-            there = None
-            if self.merge:
-                there = next(
-                    (r for r in self.dst.find_flow_runs(run.id, 1) if r.id == run.id), None
-                )
-            if self._states("flow_runs", run, there, self.dst.record_flow_run, _flow_snapshot):
-                self._logs(run.id, there is not None)
+        for after, page in self._pages(self.src.flow_runs_page, "flow_runs"):
+            found = self._there(self.dst.flow_runs_page, after, len(page))
+            done = [run for run in page if run.state.is_final()]
+            there = {run.id: found.get(run.id) or self._flow_there(run.id) for run in done}
+            lines = self._lines([run.id for run in done], there)
+            for run in page:
+                if not run.state.is_final():
+                    self.running.add(run.id)
+                    self.result.add("flow_runs", "running")
+                    continue
+                before = there[run.id]
+                if self._states("flow_runs", run, before, self.dst.record_flow_run, _flow_snapshot):
+                    self._logs(run.id, *lines[run.id])
+                if self.merge and before is None:
+                    self.fresh.add(run.id)
+
+    def _flow_there(self, run_id: str) -> FlowRun | None:
+        """Merging: the destination's flow run with this id, if it has one."""
+        if not self.merge:
+            return None
+        return next((r for r in self.dst.find_flow_runs(run_id, 1) if r.id == run_id), None)
 
     def task_runs(self) -> None:
-        for run in self._pages(self.src.task_runs_page, "task_runs"):
-            if run.flow_run_id in self.running or not run.state.is_final():
-                self.result.add("task_runs", "running")
-                continue
-            there = self._task_there(run) if self.merge else None
-            copied = self._states("task_runs", run, there, self.dst.record_task_run, _task_snapshot)
-            if copied and run.flow_run_id is None:  # (a flow run's lines came with it)
-                self._logs(run.id, there is not None)
+        for after, page in self._pages(self.src.task_runs_page, "task_runs"):
+            found = self._there(self.dst.task_runs_page, after, len(page))
+            done = [r for r in page if r.flow_run_id not in self.running and r.state.is_final()]
+            there = {run.id: found.get(run.id) or self._task_there(run) for run in done}
+            lines = self._lines([run.id for run in done if run.flow_run_id is None], there)
+            for run in page:
+                if run.id not in there:
+                    self.result.add("task_runs", "running")
+                    continue
+                before = there[run.id]
+                copied = self._states(
+                    "task_runs", run, before, self.dst.record_task_run, _task_snapshot
+                )
+                if copied and run.id in lines:  # (a flow run's lines came with it)
+                    self._logs(run.id, *lines[run.id])
+
+    def _lines(
+        self, run_ids: list[str], there: dict[str, Any]
+    ) -> dict[str, tuple[list[LogRecord], list[LogRecord]]]:
+        """The log lines of these runs in the source, and in the destination (of the runs
+        it has), by run id."""
+        return {
+            run_id: (self.src.logs(run_id), self.dst.logs(run_id) if there[run_id] else [])
+            for run_id in run_ids
+        }
 
     def _task_there(self, run: TaskRun) -> TaskRun | None:
-        """The destination's task run with ``run``'s id, if it has one."""
+        """Merging: the destination's task run with ``run``'s id, if it has one."""
+        if not self.merge or run.flow_run_id in self.fresh:
+            return None
         group = f"flow:{run.flow_run_id}" if run.flow_run_id else f"task:{run.task_name}"
         if group not in self._known_tasks:
             if len(self._known_tasks) >= 64:
@@ -239,11 +283,9 @@ class _Copier:
         self.result.add("states", "copied", len(lacking))
         return True
 
-    def _logs(self, run_id: str, merging: bool) -> None:
-        """Copy the log lines of a run (a flow run's: its task runs' too) the destination
-        lacks."""
-        lines = self.src.logs(run_id)
-        have = self.dst.logs(run_id) if merging else []
+    def _logs(self, run_id: str, lines: list[LogRecord], have: list[LogRecord]) -> None:
+        """Copy the log ``lines`` of a run (a flow run's: its task runs' too) that the
+        destination lacks (it ``have``s the others)."""
         if have and [_log_key(r) for r in lines[: len(have)]] != [_log_key(r) for r in have]:
             self.result.conflict("logs", f"log lines of run {run_id}")
             return
