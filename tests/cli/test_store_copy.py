@@ -239,6 +239,7 @@ def test_bad_input(source: Path, store_copy: Path, tmp_path: Path, wf_copy: Copy
     refused(2, source, "memory://", says=["DST 'memory://'", "memory store"])
     refused(2, source, f"sqlite:///{source}?mode=rw", says=["SRC and DST are the same store"])
     refused(2, source, source.parent / "." / "source.db", says=["same store"])
+    refused(2, source, f"sqlite:///{store_copy}?mode=ro", says=["is opened read-only"])
     with sqlite3.connect(store_copy) as conn:
         conn.execute("UPDATE wfkit_meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()

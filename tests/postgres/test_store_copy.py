@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.cli._copy_flows import START, contents, fill, squares
 from tests.cli.conftest import process_env
@@ -18,15 +19,24 @@ from wfkit.stores.sqlite import SqliteStore
 from wfkit.testing import harness
 
 
-def _copy(*args: str) -> dict[str, Any]:
-    """``python -m wfkit store copy ARGS --json``, checked; its counts."""
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m wfkit store copy ARGS``; the URLs' password never shows."""
     done = subprocess.run(
-        [sys.executable, "-m", "wfkit", "store", "copy", *args, "--json"],
+        [sys.executable, "-m", "wfkit", "store", "copy", *args],
         capture_output=True,
         text=True,
         timeout=180,
         env=process_env(),
     )
+    for arg in args:
+        password = urlsplit(arg).password
+        assert not password or password not in done.stdout + done.stderr
+    return done
+
+
+def _copy(*args: str) -> dict[str, Any]:
+    """``python -m wfkit store copy ARGS --json``, checked; its counts."""
+    done = _run(*args, "--json")
     assert done.returncode == 0, done.stderr
     counts: dict[str, Any] = json.loads(done.stdout)["counts"]
     return counts
@@ -72,12 +82,18 @@ def test_a_postgresql_store_that_is_not_empty_is_refused(fresh_url: str, tmp_pat
     source = tmp_path / "source.db"
     fill(SqliteStore(source))
     fill(PostgresStore(fresh_url))
-    done = subprocess.run(
-        [sys.executable, "-m", "wfkit", "store", "copy", f"sqlite:///{source}", fresh_url],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=process_env(),
-    )
+    done = _run(f"sqlite:///{source}", fresh_url)
     assert done.returncode == 2, done.stderr
     assert "is not empty (5 flow runs, 10 task runs" in done.stderr and "--merge" in done.stderr
+
+
+def test_the_same_database_under_another_url_is_refused(fresh_url: str) -> None:
+    fill(PostgresStore(fresh_url))
+    parts = urlsplit(fresh_url)
+    # The host and port as libpq options: only the stores' secrets show it is one database.
+    netloc = f"{parts.username}:{parts.password}@"
+    other = f"postgresql://{netloc}{parts.path}?host={parts.hostname}&port={parts.port}"
+    for url in (fresh_url.replace("127.0.0.1", "localhost"), other):
+        done = _run(fresh_url, url, "--merge")
+        assert done.returncode == 2, done.stderr
+        assert "SRC and DST are the same store" in done.stderr

@@ -51,16 +51,26 @@ def copy(source: str, destination: str, merge: bool, json_mode: bool) -> None:
     _refuse_same_store(source, destination)
     dst = _open("DST", destination, write=True)
     try:
+        if getattr(dst, "read_only", False):
+            raise click.UsageError(
+                f"DST {_shown(destination)!r} is opened read-only (mode=ro): drop mode=ro."
+            )
         if src.cache_secret() == dst.cache_secret():  # (another URL of the same store)
-            raise click.UsageError(f"SRC and DST are the same store ({_shown(dst.url)}).")
+            raise click.UsageError(f"SRC and DST are the same store ({_shown(destination)}).")
         held = store_contents(dst)
         if held and not merge:
             raise click.UsageError(
-                f"DST {_shown(dst.url)!r} is not empty ({_listed(held)}). Copy into an empty "
-                "store, or pass --merge to add SRC's records to what DST holds."
+                f"DST {_shown(destination)!r} is not empty ({_listed(held)}). Copy into an "
+                "empty store, or pass --merge to add SRC's records to what DST holds."
             )
-        result = copy_store(src, dst, _resign, merge=merge, progress=_progress(out))
-        dst.flush()
+        try:
+            result = copy_store(src, dst, _resign, merge=merge, progress=_progress(out))
+            dst.flush()
+        except WfkitError as exc:
+            raise click.ClickException(
+                f"The copy stopped: {exc} What was copied so far stays in DST: run the same "
+                "command with --merge to finish it."
+            ) from exc
     finally:
         dst.close()
         src.close()
