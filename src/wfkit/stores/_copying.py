@@ -206,7 +206,9 @@ class _Copier:
                     self.result.add("flow_runs", "running")
                     continue
                 before = there[run.id]
-                if self._states("flow_runs", run, before, self.dst.record_flow_run, _flow_snapshot):
+                if self._states(
+                    "flow_runs", run, before, self.dst.record_flow_run, FlowRunSnapshot
+                ):
                     self._logs(run.id, *lines[run.id])
                 if self.merge and before is None:
                     self.fresh.add(run.id)
@@ -229,7 +231,7 @@ class _Copier:
                     continue
                 before = there[run.id]
                 copied = self._states(
-                    "task_runs", run, before, self.dst.record_task_run, _task_snapshot
+                    "task_runs", run, before, self.dst.record_task_run, TaskRunSnapshot
                 )
                 if copied and run.id in lines:  # (a flow run's lines came with it)
                     self._logs(run.id, *lines[run.id])
@@ -266,7 +268,7 @@ class _Copier:
         run: Any,
         there: Any,
         record: Callable[[Any], None],
-        snapshot: Callable[[Any, State], Any],
+        snapshot: type[FlowRunSnapshot | TaskRunSnapshot],
     ) -> bool:
         """Record the states of ``run`` that the destination's run (``there``) lacks;
         whether the run's logs should be copied too (it is not a conflict)."""
@@ -277,8 +279,9 @@ class _Copier:
         if not lacking:
             self.result.add(kind, "identical")
             return True
+        recorded = _snapshot(snapshot, run)
         for state in lacking:
-            record(snapshot(run, state))
+            record(recorded._replace(state=state))
         self.result.add(kind, "copied" if there is None else "updated")
         self.result.add("states", "copied", len(lacking))
         return True
@@ -371,42 +374,14 @@ def _log_key(line: LogRecord) -> tuple[Any, ...]:
 
 
 def _log_entry(line: LogRecord) -> LogEntry:
-    return LogEntry(
-        line.flow_run_id, line.task_run_id, line.level, line.logger, line.message, line.timestamp
-    )
+    return LogEntry(**{name: getattr(line, name) for name in LogEntry._fields})
 
 
-def _flow_snapshot(run: FlowRun, state: State) -> FlowRunSnapshot:
-    return FlowRunSnapshot(
-        id=run.id,
-        name=run.name,
-        flow_name=run.flow_name,
-        flow_version=run.flow_version,
-        parameters=run.parameters,
-        tags=run.tags,
-        parent_flow_run_id=run.parent_flow_run_id,
-        parent_task_run_id=run.parent_task_run_id,
-        root_flow_run_id=run.root_flow_run_id or run.id,
-        run_count=run.run_count,
-        state=state,
-        host=run.host,  # type: ignore[arg-type]  # (None for runs recorded before hosts were)
-        pid=run.pid,  # type: ignore[arg-type]  # (as host)
-        flow_path=run.flow_path,
-    )
-
-
-def _task_snapshot(run: TaskRun, state: State) -> TaskRunSnapshot:
-    return TaskRunSnapshot(
-        id=run.id,
-        name=run.name,
-        task_name=run.task_name,
-        flow_run_id=run.flow_run_id,
-        parameters=run.parameters,
-        tags=run.tags,
-        cache_key=run.cache_key,
-        upstream_ids=run.upstream_ids,
-        run_count=run.run_count,
-        state=state,
-        host=run.host,  # type: ignore[arg-type]  # (as in _flow_snapshot)
-        pid=run.pid,  # type: ignore[arg-type]
-    )
+def _snapshot(
+    cls: type[FlowRunSnapshot | TaskRunSnapshot], run: FlowRun | TaskRun
+) -> FlowRunSnapshot | TaskRunSnapshot:
+    """A snapshot (of class ``cls``) of a read-back run, in its current state."""
+    values = {name: getattr(run, name) for name in cls._fields}
+    if values.get("root_flow_run_id", run.id) is None:  # (not recorded by old versions)
+        values["root_flow_run_id"] = run.id
+    return cls(**values)
