@@ -161,17 +161,29 @@ def _report(out: Output, result: CopyResult, **about: Any) -> None:
         return
     if _stderr_is_terminal():
         click.echo("\r\033[K", err=True, nl=False)
+    # Only the outcomes that happened (a table of every one is wider than a terminal).
+    shown = [
+        o for o in _SHOWN_OUTCOMES if o == "copied" or any(o in c for c in result.counts.values())
+    ]
     rows = [
-        [kind.replace("_", " "), *(str(counts.get(o, 0)) for o in _SHOWN_OUTCOMES)]
+        [kind.replace("_", " "), *(str(counts.get(o, 0)) for o in shown)]
         for kind, counts in result.counts.items()
     ]
-    title = f"Copied {about['source']} into {about['destination']}"
-    out.table(["records", *_SHOWN_OUTCOMES], rows, title=title)
+    out.line(f"Copied {about['source']} into {about['destination']}")
+    out.table(["records", *shown], rows)
     running = result.counts["flow_runs"].get("running", 0)
     if running:
         out.line(
             f"{running} flow run(s) still going on were left out: copy again with --merge "
             "once they end.",
+            "yellow",
+        )
+    unauthentic = result.counts["cache_records"].get("unauthentic", 0)
+    if unauthentic:
+        out.line(
+            f"{unauthentic} cache record(s) failed the check with SRC's secret (changed since "
+            "they were written, or SRC's secret key is not the one that signed them) and were "
+            "not copied; they are computed again when needed.",
             "yellow",
         )
     if result.conflicts:
