@@ -5,8 +5,11 @@ command itself, between real SQLite files and PostgreSQL, is tested in ``tests/c
 
 from __future__ import annotations
 
+import pytest
+
 from wfkit._engine.caching import sign
 from wfkit.cli._copy import _resign
+from wfkit.exceptions import StoreError
 from wfkit.states import Completed, Crashed, Pending, Running
 from wfkit.stores._copying import copy_store, store_contents
 from wfkit.stores.memory import MemoryStore
@@ -90,3 +93,17 @@ def test_running_runs_are_left_out() -> None:
     assert result.counts["flow_runs"] == {"running": 1}
     assert result.counts["task_runs"] == {"running": 1}
     assert store_contents(target) == {}
+
+
+def test_a_source_run_deleted_during_the_copy_stops_it_with_a_clear_error() -> None:
+    source = MemoryStore()
+    for i in range(3):
+        record_flow(source, finished(i), run_id=f"flow-{i}")
+
+    def prune_after_first_page(kind: str, done: int) -> None:
+        if kind == "flow_runs" and done == 1:  # another process prunes what was just copied
+            source.prune_runs(at(100), batch_size=1)
+
+    with pytest.raises(StoreError, match="'flow-0' was deleted from the source") as info:
+        copy_store(source, MemoryStore(), _resign, page_size=1, progress=prune_after_first_page)
+    assert "Copy again with --merge" in str(info.value)
