@@ -3,10 +3,11 @@
 Everything goes through the store protocols, so any two stores wfkit opens can be copied
 between (SQLite, PostgreSQL, a plugin's): the source is read a page at a time
 (``flow_runs_page``, ``task_runs_page``, ``cache_keys``), and the destination is written
-through its recorder, flushed once per page, so memory stays bounded by a page of runs (with
-their logs), not by the store. Artifacts, events and concurrency-limit definitions, which
-the protocols list only whole, are read whole (stores hold far fewer of them than runs);
-slots taken on limits belong to live processes and are not copied.
+through its recorder, flushed once per page (or more often, if the store flushes its buffer
+on its own), so memory stays bounded by a page of runs with their logs, not by the store.
+Artifacts, events and concurrency-limit definitions, which the protocols list only whole,
+are read whole (stores hold far fewer of them than runs); slots taken on limits belong to
+live processes and are not copied.
 
 A run is copied with its whole history: one ``record_*`` call per state, as its process
 recorded it. What the copy decides:
@@ -46,7 +47,9 @@ Resign = Callable[[CacheRecord, bytes, bytes], "bytes | None"]
 """``resign(record, source_secret, destination_secret)``: the record's value signed with the
 destination's secret, or None if its MAC does not check with the source's."""
 
-_KINDS = ("flow_runs", "task_runs", "states", "logs", "cache_records", "artifacts", "events")
+_KINDS = (
+    "flow_runs", "task_runs", "states", "logs", "cache_records", "artifacts", "events", "limits"
+)  # fmt: skip
 _MAX_CONFLICTS_SHOWN = 20
 
 
@@ -59,9 +62,7 @@ class CopyResult:
     ``conflicts`` (different in the destination: kept as it is there), ``unauthentic`` (a
     cache record whose MAC does not check). ``conflicts`` lists the first conflicting ids."""
 
-    counts: dict[str, dict[str, int]] = field(
-        default_factory=lambda: {kind: {} for kind in (*_KINDS, "limits")}
-    )
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: {kind: {} for kind in _KINDS})
     conflicts: list[str] = field(default_factory=list)
 
     def add(self, kind: str, outcome: str, n: int = 1) -> None:
