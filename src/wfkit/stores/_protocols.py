@@ -6,7 +6,9 @@
 - :class:`LimitStore`: concurrency limits and the slots taken on them;
 - :class:`ArtifactStore`: artifacts created in runs;
 - :class:`EventStore`: events emitted in runs (asset materializations among them);
-- :class:`RunStore`: all six; what :func:`wfkit.stores.open_store` returns.
+- :class:`RunStore`: all six; what :func:`wfkit.stores.open_store` returns;
+- :class:`CacheLockStore` (optional, not part of :class:`RunStore`): SERIALIZABLE cache locks
+  that hold across the processes (and hosts) sharing the store (each a :class:`CacheLock`).
 
 The engine depends only on the recorder and the cache store. A store is any object with these
 members (the protocols are structural, nothing needs subclassing); ``isinstance(obj,
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArtifactStore",
+    "CacheLock",
+    "CacheLockStore",
     "CacheStore",
     "EventStore",
     "LimitStore",
@@ -167,6 +171,23 @@ class RunReader(Protocol):
     def logs(self, run_id: str | None = None) -> list[LogRecord]:
         """Log records in the order they were recorded; ``run_id`` keeps those of one flow
         run (including its task runs' lines) or one task run."""
+        ...
+
+    # Walking every run of a store a page at a time, so that memory stays bounded however
+    # many runs it holds (``wf store copy``).
+    def flow_runs_page(self, after: str | None = None, limit: int = 100) -> list[FlowRun]:
+        """Up to ``limit`` flow runs in creation order: from the first, or (``after``) from
+        the first created after the flow run with that id; ``[]`` past the last, and for
+        an ``after`` the store does not hold. Pass the last id of a page to get the next.
+
+        Raises:
+            ConfigurationError: ``limit`` is negative or not a whole number.
+        """
+        ...
+
+    def task_runs_page(self, after: str | None = None, limit: int = 100) -> list[TaskRun]:
+        """Up to ``limit`` task runs in creation order (of every flow run, and those run
+        outside a flow), as :meth:`flow_runs_page` pages flow runs."""
         ...
 
     # What ``wf`` and the web page read; each is served by an index, never a scan of every
@@ -313,6 +334,11 @@ class CacheStore(Protocol):
         """Every cache record, oldest first (by ``created_at``, then key)."""
         ...
 
+    def cache_keys(self) -> list[str]:
+        """The keys of :meth:`cache_records`, in the same order, without their values
+        (which may be large): read each with :meth:`read_cache`."""
+        ...
+
     def delete_cache(self, key: str) -> bool:
         """Delete the record under ``key``; whether there was one."""
         ...
@@ -323,6 +349,43 @@ class CacheStore(Protocol):
         Raises:
             TypeError: ``now`` is not a datetime.
         """
+        ...
+
+
+class CacheLock(Protocol):
+    """A lock on one cache key that holds across the processes sharing a store; one object
+    per task run that asks for it (see :class:`CacheLockStore`)."""
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock: wait for it (``blocking``), or return False at once if another
+        process holds it. True once it is held.
+
+        Raises:
+            StoreError: the store cannot be reached (the engine then warns and holds only its
+                in-process lock: the task may then run once per process).
+        """
+        ...
+
+    def release(self) -> None:
+        """Give the lock back (nothing if it is not held); never raises."""
+        ...
+
+
+@runtime_checkable
+class CacheLockStore(Protocol):
+    """Optional: a store whose ``isolation_level="SERIALIZABLE"`` cache locks hold across
+    processes and hosts, so that identical misses anywhere compute once.
+
+    Without it, the engine's lock holds within one process. With it, the engine still takes
+    its in-process lock first (threads of one process queue there), then this one. A lock
+    held by a process that dies must be freed without that process (PostgreSQL ends its
+    session, the operating system its file lock), or the key is blocked for good.
+    """
+
+    def cache_lock(self, key: str) -> CacheLock:
+        """A new, unheld lock on ``key``, for one task run (cheap: no I/O before
+        :meth:`CacheLock.acquire`). Two keys may share a lock (a hash of the key): that
+        only serializes their misses."""
         ...
 
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
 from wfkit.stores import _sqlite_artifacts as _artifacts
+from wfkit.stores import _sqlite_cache_locks as _cache_locks
 from wfkit.stores import _sqlite_events as _events
 from wfkit.stores import _sqlite_limits as _limits
 from wfkit.stores._artifact_records import ArtifactRecord
@@ -59,6 +60,7 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._event_records import EventRecord
 from wfkit.stores._sql_limits import LimitsInTables
+from wfkit.stores._sql_pages import RunPages
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_queries import SqliteQueries
 from wfkit.stores._sqlite_rows import (
@@ -95,7 +97,7 @@ _START = "coalesce(start_us, first_us)"
 _HAS_TAG = "EXISTS (SELECT 1 FROM json_each(flow_runs.tags) WHERE value = ?)"
 
 
-class SqliteStore(LimitsInTables, SqliteQueries):
+class SqliteStore(LimitsInTables, RunPages, SqliteQueries):
     """A run store in one SQLite file; see the module docstring for how writes are buffered.
 
     Args:
@@ -119,6 +121,7 @@ class SqliteStore(LimitsInTables, SqliteQueries):
     """
 
     _limit_sql: ClassVar[ModuleType] = _limits  # (see LimitsInTables)
+    _mark: ClassVar[str] = "?"  # (see RunPages)
 
     def __init__(
         self,
@@ -354,6 +357,14 @@ class SqliteStore(LimitsInTables, SqliteQueries):
         if secret is None:
             secret = self._secret = self._load_secret()
         return secret
+
+    if _cache_locks.AVAILABLE:  # (not on Windows: no fcntl)
+
+        def cache_lock(self, key: str) -> _cache_locks.SqliteCacheLock:
+            """A lock on ``key`` for ``isolation_level="SERIALIZABLE"`` that holds across the
+            processes sharing this file: a record lock in ``<path>.locks``, freed by the
+            operating system if its process dies (see :mod:`wfkit.stores._sqlite_cache_locks`)."""
+            return _cache_locks.SqliteCacheLock(self.path, key)
 
     def _load_secret(self) -> bytes:
         with self._w.db_lock:
