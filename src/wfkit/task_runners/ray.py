@@ -114,10 +114,8 @@ class RayTaskRunner(ClusterRunner):
         self._started_ray = False
         self._run_chunk: Any = None
         self._run_after: Any = None
-        self._mailbox: Any = None
+        self._channel: _LiveChannel | None = None
         self._mailbox_name = ""
-        self._stop_polling = threading.Event()
-        self._poller: threading.Thread | None = None
 
     def duplicate(self) -> Self:
         """A fresh, unstarted runner with the same settings (one per flow run)."""
@@ -136,7 +134,9 @@ class RayTaskRunner(ClusterRunner):
             self._started_ray = True
         self._run_chunk = ray.remote(_run_chunk_on_ray)
         self._run_after = ray.remote(_run_after_on_ray)
-        self._listen()
+        self._live_calls = {}
+        self._channel = _LiveChannel.join(self)
+        self._mailbox_name = self._channel.name
         return max(int(ray.cluster_resources().get("CPU", 1)), 1)
 
     def _group(self) -> Any:
@@ -154,31 +154,6 @@ class RayTaskRunner(ClusterRunner):
         ref = remote_fn.remote(remote, self._mailbox_name, after.ids, after.indices, *after.futures)
         self._mark_sent([remote], ref)
         return ray.get(ref)
-
-    def _listen(self) -> None:
-        """Start the mailbox in which workers leave runs' starts, and the thread that
-        collects them every :data:`_POLL_SECONDS` into the store (Ray has no channel from a
-        task to the driver of its own)."""
-        self._live_calls = {}
-        # (named: a task gets the name, and only a run that publishes looks the actor up;
-        # an actor handle as an argument of every task costs ~2 ms a task)
-        self._mailbox_name = f"wfkit-live-{uuid.uuid4().hex}"
-        self._mailbox = _Mailbox.options(name=self._mailbox_name).remote()  # type: ignore[attr-defined]
-        self._stop_polling = threading.Event()
-        self._poller = threading.Thread(
-            target=self._poll, args=(self._mailbox, self._stop_polling), name="wfkit-ray-live"
-        )
-        self._poller.daemon = True
-        self._poller.start()
-
-    def _poll(self, mailbox: Any, stop: threading.Event) -> None:
-        while not stop.wait(_POLL_SECONDS):
-            try:
-                events = ray.get(mailbox.take.remote())
-            except Exception:  # Ray is going away: the outcomes carry the starts
-                return
-            for task_run_id, event in events:
-                self._record_live(task_run_id, event)
 
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
@@ -202,18 +177,103 @@ class RayTaskRunner(ClusterRunner):
 
     def _disconnect(self) -> None:
         self._run_chunk = self._run_after = None
-        self._stop_polling.set()
-        if self._poller is not None:
-            self._poller.join()
-        with contextlib.suppress(Exception):
-            ray.kill(self._mailbox)
+        if self._channel is not None:
+            self._channel.leave(self)
         if self._started_ray:
             self._started_ray = False
+            _LiveChannel.close()
             with contextlib.suppress(Exception):  # (a Ray that is gone is gone)
                 ray.shutdown()
 
     def __repr__(self) -> str:
         return f"RayTaskRunner(address={self.address!r})"
+
+
+class _LiveChannel:
+    """Live progress for the runners of this process on one Ray session: a mailbox actor
+    in which workers leave runs' starts, and a thread that collects them every
+    :data:`_POLL_SECONDS` for the runners listening (Ray has no channel from a task to the
+    driver of its own).
+
+    One per session, not per flow run: an actor is a worker process of its own, whose start
+    (~0.7 s of CPU) a flow run's tasks would otherwise share the machine with. It lives as
+    long as this process's connection to the cluster (an idle actor of no CPU).
+    """
+
+    _current: _LiveChannel | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        # (named: a task gets the name, and only a run that publishes looks the actor up;
+        # an actor handle as an argument of every task costs ~2 ms a task)
+        self.name = f"wfkit-live-{uuid.uuid4().hex}"
+        self.mailbox = _Mailbox.options(name=self.name).remote()  # type: ignore[attr-defined]
+        self.runners: set[RayTaskRunner] = set()
+        self.poller: threading.Thread | None = None
+        self.stop = threading.Event()
+
+    @classmethod
+    def join(cls, runner: RayTaskRunner) -> _LiveChannel:
+        """The channel of the current session (made if need be), listened to for
+        ``runner`` until :meth:`leave`."""
+        session = _session()
+        with cls._lock:
+            channel = cls._current
+            if channel is None or channel.session != session or session is None:
+                channel = cls._current = cls(session)
+            channel.runners.add(runner)
+            if channel.poller is None:
+                channel.stop = threading.Event()
+                channel.poller = threading.Thread(
+                    target=channel._poll, args=(channel.stop,), name="wfkit-ray-live", daemon=True
+                )
+                channel.poller.start()
+        return channel
+
+    def leave(self, runner: RayTaskRunner) -> None:
+        """Stop collecting starts for ``runner``; the last runner to leave stops the
+        collecting thread (so that it never calls Ray after the flow run: Ray's calls start
+        a new Ray when none is running)."""
+        with self._lock:
+            self.runners.discard(runner)
+            if self.runners:
+                return
+            poller, self.poller = self.poller, None
+            self.stop.set()
+        if poller is not None:
+            poller.join()
+        if self.session is None:  # (a channel of its own: it goes with its runner)
+            with contextlib.suppress(Exception):
+                ray.kill(self.mailbox)
+
+    @classmethod
+    def close(cls) -> None:
+        """Forget the current channel (its session is being shut down)."""
+        with cls._lock:
+            cls._current = None
+
+    def _poll(self, stop: threading.Event) -> None:
+        # (an Event's wait, not time.sleep: the test harness makes sleeps virtual)
+        while not stop.wait(_POLL_SECONDS):
+            with self._lock:
+                runners = list(self.runners)
+            try:
+                events = ray.get(self.mailbox.take.remote())
+            except Exception:  # Ray is going away: the outcomes carry the starts
+                return
+            for task_run_id, event in events:
+                for runner in runners:
+                    runner._record_live(task_run_id, event)
+
+
+def _session() -> Any:
+    """What tells this process's Ray sessions apart (None if Ray does not say)."""
+    try:
+        context = ray.get_runtime_context()
+        return (context.get_job_id(), context.get_node_id())
+    except Exception:  # (a Ray client connection, say: a channel per flow run)
+        return None
 
 
 @ray.remote(num_cpus=0)
