@@ -3,6 +3,10 @@ states in the flow's store, remote_options, a lost worker, bad input."""
 
 from __future__ import annotations
 
+import contextvars
+import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -36,8 +40,6 @@ def h(tmp_path: Path, ray_session: Any) -> Any:
 
 
 def test_states_and_logs_come_back_to_the_flows_sqlite_store(h: Harness) -> None:
-    import os
-
     @flow(task_runner=RayTaskRunner())
     def on_ray() -> tuple[int, list[int], int]:
         return _tasks.inc.submit(1).result(), _tasks.inc.map([5, 6]).result(), _tasks.where()
@@ -63,7 +65,7 @@ def test_remote_options_reach_ray(h: Harness) -> None:
     assert resourced() == (2.0, 1.0)
 
 
-def test_a_task_whose_worker_dies_ends_crashed(h: Harness) -> None:
+def test_a_task_whose_worker_dies_at_once_ends_crashed(h: Harness) -> None:
     @flow(task_runner=RayTaskRunner())
     def deadly() -> Any:
         with remote_options(max_retries=0):
@@ -72,7 +74,82 @@ def test_a_task_whose_worker_dies_ends_crashed(h: Harness) -> None:
     deadly()
     run = h.task_run(_tasks.kills_its_worker)
     assert run.state_names == ["Pending", "Crashed"]
-    assert "WorkerCrashedError" in (run.state.message or "")
+    message = run.state.message or ""
+    assert "WorkerDiedError: The worker died unexpectedly" in message
+    assert "Which worker ran the task is not known" in message  # (it never published)
+
+
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_a_worker_killed_mid_task_is_named_or_ray_runs_the_task_again(
+    h: Harness, tmp_path: Path, max_retries: int
+) -> None:
+    """SIGKILL the worker running a task: the run ends Crashed naming the worker, or, with
+    a retry left, Ray runs it again and it completes."""
+    pid_file = tmp_path / "pid"
+
+    @flow(task_runner=RayTaskRunner())
+    def killed() -> Any:
+        with remote_options(max_retries=max_retries):
+            return _ray_tasks.reports_its_pid.submit(str(pid_file)).wait()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(killed,))
+    thread.start()
+    try:
+        for _ in range(6000):  # (up to ~60 s of real time, in 10 ms steps)
+            runs = h.task_runs(_ray_tasks.reports_its_pid)
+            if pid_file.exists() and runs and runs[0].state_names[-1:] == ["Running"]:
+                break
+            threading.Event().wait(0.01)
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        thread.join(60)
+    run = h.task_run(_ray_tasks.reports_its_pid)
+    if max_retries:  # (its first run was killed: this is its second)
+        assert run.state_names == ["Pending", "Running", "Completed"]
+    else:
+        assert run.state_names == ["Pending", "Running", "Crashed"]
+        message = run.state.message or ""
+        assert "WorkerDiedError: The worker died unexpectedly" in message
+        assert re.search(rf"The task ran in Ray worker pid {pid} on node \w+ \([\d.]+\)", message)
+
+
+def test_a_generator_task_cannot_be_submitted(h: Harness) -> None:
+    @flow(task_runner=RayTaskRunner())
+    def streaming() -> Any:
+        return _ray_tasks.streams.submit()
+
+    with pytest.raises(TypeError, match="'streams' is a generator; generator tasks stream"):
+        streaming()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_an_address_nothing_answers_is_named(tmp_path: Path, address: str) -> None:
+    """In a process of its own (no Ray started there): a ConnectionError naming the
+    address, at once (Ray on its own gives up after a minute or two, with SystemExit)."""
+    (tmp_path / "ray_address_tasks.py").write_text(
+        "from wfkit import flow, task\n"
+        "from wfkit.task_runners.ray import RayTaskRunner\n"
+        "@task\ndef one() -> int:\n    return 1\n"
+        f"@flow(task_runner=RayTaskRunner(address={address!r}))\n"
+        "def reaches() -> int:\n    return one.submit().result()\n"
+    )
+    code = (
+        "from ray_address_tasks import reaches\n"
+        "try:\n    reaches()\nexcept ConnectionError as exc:\n    print(exc)\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": os.pathsep.join([src, str(tmp_path)]), "WFKIT_HOME": str(tmp_path)},
+        timeout=120,  # (a guard against the minutes Ray would wait, not a measure)
+    )
+    assert f"RayTaskRunner(address={address!r}): no Ray cluster answered" in out.stdout, (
+        out.stdout + out.stderr
+    )
+    assert "nothing answers at 127.0.0.1:1" in out.stdout
 
 
 def test_an_argument_that_cannot_be_serialized_is_named(h: Harness) -> None:

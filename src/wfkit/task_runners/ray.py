@@ -8,14 +8,19 @@ process. :func:`remote_options` gives the runs submitted in its block Ray resour
 
 A worker that dies while running a task: Ray runs the task again up to ``max_retries``
 (Ray's default, 3; set it with ``remote_options(max_retries=0)``), then the run ends
-``Crashed`` with Ray's error in its message.
+``Crashed`` with a :class:`WorkerDiedError` naming the worker (its pid, node id and IP), if
+the run had been running long enough to publish its start
+(:data:`~wfkit.task_runners._live.DELAY`, 0.2 s). An ``address`` that nothing answers
+fails the flow run's first submission within 10 s, naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import pickle
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +33,7 @@ from wfkit.task_runners._cluster import (
     run_after_on_worker,
     run_chunk_on_worker,
 )
+from wfkit.task_runners._live import DELAY
 from wfkit.task_runners._protocol import RemoteTaskRun
 
 try:
@@ -43,7 +49,7 @@ except ImportError as exc:
 with contextlib.suppress(ImportError):
     import pydantic.v1.fields  # noqa: F401
 
-__all__ = ["RayTaskRunner", "remote_options"]
+__all__ = ["RayTaskRunner", "WorkerDiedError", "remote_options"]
 
 _POLL_SECONDS = 0.25  # how often the flow's process collects the runs' starts
 
@@ -117,6 +123,9 @@ class RayTaskRunner(ClusterRunner):
         self._run_after: Any = None
         self._channel: _LiveChannel | None = None
         self._mailbox_name = ""
+        # The worker each run under way is running on, from its published start (so that a
+        # dead worker's runs can name it: Ray's error does not).
+        self._ran_on: dict[str, str] = {}
 
     def duplicate(self) -> Self:
         """A fresh, unstarted runner with the same settings (one per flow run)."""
@@ -124,14 +133,7 @@ class RayTaskRunner(ClusterRunner):
 
     def _connect(self) -> int:
         if not ray.is_initialized():
-            kwargs = {"address": self.address, **self.init_kwargs}
-            try:
-                ray.init(**kwargs)
-            except ConnectionError as exc:
-                raise ConnectionError(
-                    f"RayTaskRunner(address={self.address!r}): no Ray cluster answered "
-                    f"({exc}). Start one (`ray start --head`), or check the address."
-                ) from exc
+            self._init_ray()
             self._started_ray = True
         self._run_chunk = ray.remote(_run_chunk_on_ray)
         self._run_after = ray.remote(_run_after_on_ray)
@@ -139,6 +141,22 @@ class RayTaskRunner(ClusterRunner):
         self._channel = _LiveChannel.join(self)
         self._mailbox_name = self._channel.name
         return max(int(ray.cluster_resources().get("CPU", 1)), 1)
+
+    def _init_ray(self) -> None:
+        address = self.address
+        problem = _unreachable(address)
+        if problem is None:
+            try:
+                ray.init(**{"address": address, **self.init_kwargs})
+                return
+            # (SystemExit: how this Ray gives up on a cluster address that no cluster
+            # answers, after a minute or two; ValueError: ray:// without the Ray Client)
+            except (ConnectionError, ValueError, SystemExit) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+        raise ConnectionError(
+            f"RayTaskRunner(address={address!r}): no Ray cluster answered ({problem}). "
+            "Start one (`ray start --head`, which prints its address), or check the address."
+        )
 
     def _group(self) -> Any:
         return _options.get()
@@ -156,13 +174,52 @@ class RayTaskRunner(ClusterRunner):
             _dumps(remote), self._mailbox_name, after.ids, after.indices, *after.futures
         )
         self._mark_sent([remote], ref)
-        return pickle.loads(ray.get(ref))
+        return pickle.loads(self._get(ref, [remote]))
 
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
     ) -> None:
         future = self._send_chunk(remotes, group).future()
-        future.add_done_callback(lambda done: deliver(_result_or_error(done)))
+        future.add_done_callback(lambda done: deliver(self._result_or_error(done, remotes)))
+
+    def _result_or_error(self, future: Any, remotes: list[RemoteTaskRun]) -> Any:
+        try:
+            return pickle.loads(future.result())
+        except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
+            return self._named(exc, remotes)
+
+    def _get(self, ref: Any, remotes: list[RemoteTaskRun]) -> Any:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.WorkerCrashedError as exc:
+            raise self._named(exc, remotes) from exc
+
+    def _named(self, exc: Exception, remotes: list[RemoteTaskRun]) -> Exception:
+        """``exc``, naming the worker if it is one that died, as far as it is known: a
+        worker names itself in a run's published start (a run still running
+        :data:`~wfkit.task_runners._live.DELAY` seconds after it started)."""
+        if not isinstance(exc, ray.exceptions.WorkerCrashedError):
+            return exc
+        if self._channel is not None:
+            self._channel.collect()  # (the starts left before it died, not collected yet)
+        ids = [remote.task_run_id for remote in remotes]
+        where = next((self._ran_on[i] for i in ids if i in self._ran_on), None)
+        return WorkerDiedError(
+            f"{exc} The task ran in {where}."
+            if where is not None
+            else f"{exc} Which worker ran the task is not known (a worker names itself "
+            f"when a run has been running {DELAY} s, and none had)."
+        )
+
+    def _heard(self, task_run_id: str, event: Any, worker: str) -> None:
+        """A run's start, published by ``worker``."""
+        if task_run_id in (self._live_calls or {}):
+            self._ran_on[task_run_id] = worker
+            self._record_live(task_run_id, event)
+
+    def _over(self, run_id: str) -> None:
+        super()._over(run_id)
+        self._ran_on.pop(run_id, None)
 
     def _failed(self, native: Any) -> bool:
         ready, _ = ray.wait([native], timeout=0)
@@ -176,7 +233,7 @@ class RayTaskRunner(ClusterRunner):
         return False
 
     def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
-        return pickle.loads(ray.get(self._send_chunk(remotes, group)))
+        return pickle.loads(self._get(self._send_chunk(remotes, group), remotes))
 
     def _disconnect(self) -> None:
         self._run_chunk = self._run_after = None
@@ -259,15 +316,21 @@ class _LiveChannel:
     def _poll(self, stop: threading.Event) -> None:
         # (an Event's wait, not time.sleep: the test harness makes sleeps virtual)
         while not stop.wait(_POLL_SECONDS):
-            with self._lock:
-                runners = list(self.runners)
-            try:
-                events = ray.get(self.mailbox.take.remote())
-            except Exception:  # Ray is going away: the outcomes carry the starts
+            if not self.collect():  # Ray is going away: the outcomes carry the starts
                 return
-            for task_run_id, event in events:
-                for runner in runners:
-                    runner._record_live(task_run_id, event)
+
+    def collect(self) -> bool:
+        """Hand the starts left in the mailbox to the runners; False if Ray is gone."""
+        with self._lock:
+            runners = list(self.runners)
+        try:
+            events = ray.get(self.mailbox.take.remote())
+        except Exception:
+            return False
+        for task_run_id, event, worker in events:
+            for runner in runners:
+                runner._heard(task_run_id, event, worker)
+        return True
 
 
 def _session() -> Any:
@@ -299,9 +362,21 @@ def _publisher(mailbox_name: str) -> Callable[[str, Any], None]:
         mailbox = _mailboxes.get(mailbox_name)
         if mailbox is None:
             mailbox = _mailboxes[mailbox_name] = ray.get_actor(mailbox_name)
-        mailbox.put.remote((task_run_id, event))
+        mailbox.put.remote((task_run_id, event, _this_worker()))
 
     return publish
+
+
+def _this_worker() -> str:
+    """This Ray worker process, as a dead worker's runs name it."""
+    global _worker
+    if _worker is None:
+        node = ray.get_runtime_context().get_node_id()
+        _worker = f"Ray worker pid {os.getpid()} on node {node} ({ray.util.get_node_ip_address()})"
+    return _worker
+
+
+_worker: str | None = None
 
 
 # Runs go to the workers, and their outcomes come back, as bytes pickled here: Ray passes
@@ -335,8 +410,29 @@ def _run_after_on_ray(
 _mailboxes: dict[str, Any] = {}  # (in a worker: the mailbox actors it has looked up)
 
 
-def _result_or_error(future: Any) -> Any:
+def _unreachable(address: str | None) -> str | None:
+    """Why nothing answers at a cluster ``address`` (``host:port`` or ``ray://host:port``),
+    found within :data:`_CONNECT_TIMEOUT` seconds, or None (it answers, or it is not such an
+    address: ``"auto"``, None). Ray itself waits a minute or two before it gives up."""
+    host, _, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
     try:
-        return pickle.loads(future.result())
-    except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
-        return exc
+        socket.create_connection((host.strip("[]"), int(port)), _CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        return f"nothing answers at {host}:{port} within {_CONNECT_TIMEOUT:g} s: {exc}"
+    return None
+
+
+_CONNECT_TIMEOUT = 10.0  # seconds a cluster's address has to answer
+
+
+class WorkerDiedError(ray.exceptions.WorkerCrashedError):
+    """Ray's worker died while running a task run: Ray's ``WorkerCrashedError``, naming
+    the worker where it is known."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
