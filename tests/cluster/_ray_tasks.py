@@ -34,3 +34,9 @@ def reports_its_pid(path: str) -> str:
 def streams() -> Iterator[int]:
     """A generator task (they cannot be submitted)."""
     yield 1
+
+
+@task
+def returns_a_lock() -> threading.Lock:
+    """A result that cannot go back to the flow's process."""
+    return threading.Lock()

@@ -152,15 +152,45 @@ def test_an_address_nothing_answers_is_named(tmp_path: Path, address: str) -> No
     assert "nothing answers at 127.0.0.1:1" in out.stdout
 
 
-def test_an_argument_that_cannot_be_serialized_is_named(h: Harness) -> None:
-    @flow(task_runner=RayTaskRunner())
+@pytest.fixture(params=["ray", "dask"])
+def any_cluster_runner(request: pytest.FixtureRequest) -> Any:
+    """A RayTaskRunner on the session's Ray, or a DaskTaskRunner on its LocalCluster."""
+    if request.param == "ray":
+        return RayTaskRunner()
+    from wfkit.task_runners.dask import DaskTaskRunner
+
+    return DaskTaskRunner(cluster=request.getfixturevalue("dask_cluster"))
+
+
+def test_an_argument_that_cannot_be_serialized_fails_its_run_naming_it(
+    h: Harness, any_cluster_runner: Any
+) -> None:
+    """Failed, not Crashed: the run's own value is at fault, not the cluster."""
+
+    @flow(task_runner=any_cluster_runner)
     def locked() -> Any:
         return _tasks.inc.submit(threading.Lock()).wait()  # type: ignore[arg-type]
 
     locked()
-    assert "argument 'x' (lock) cannot be serialized" in (
-        h.task_run(_tasks.inc).state.message or ""
+    run = h.task_run(_tasks.inc)
+    assert run.state_names == ["Pending", "Failed"]
+    assert (run.state.message or "").startswith(
+        "argument 'x' (lock) cannot be serialized by cloudpickle to go to another process: "
+        "TypeError: cannot pickle '_thread.lock' object."
     )
+
+
+def test_a_result_that_cannot_be_serialized_fails_its_run(
+    h: Harness, any_cluster_runner: Any
+) -> None:
+    @flow(task_runner=any_cluster_runner)
+    def returns() -> Any:
+        return _ray_tasks.returns_a_lock.submit().wait()
+
+    returns()
+    run = h.task_run(_ray_tasks.returns_a_lock)
+    assert run.state_names[0] == "Pending" and run.state_names[-1] == "Failed"
+    assert "cannot be pickled to go back to the flow's process" in (run.state.message or "")
 
 
 @pytest.mark.parametrize(

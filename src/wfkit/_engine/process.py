@@ -26,7 +26,7 @@ from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.concurrency._tags import take_slots_sync
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
-from wfkit.exceptions import StoreError, UpstreamTaskError
+from wfkit.exceptions import SerializationError, StoreError, UpstreamTaskError
 from wfkit.futures import WfFuture
 from wfkit.states import Crashed, Failed, NotReady, State, StateType
 
@@ -357,7 +357,11 @@ def run_remote(
                         return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
                 # (its failure is allowed: the run goes again, with the upstream's outcome)
                 outcome = plain_send(_remote_form(prepared, cache))
-        except Exception as exc:  # a lost worker, arguments that cannot be pickled...
+        except SerializationError as exc:  # its arguments or result: its own fault
+            with live.lock:
+                live.recorded = True
+                return run.set_state(Failed(message=str(exc), exception=exc))  # type: ignore[no-any-return]
+        except Exception as exc:  # a lost worker, a cluster gone...
             message = f"Running it in another process failed: {type(exc).__name__}: {exc}"
             with live.lock:
                 live.recorded = True

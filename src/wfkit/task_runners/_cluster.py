@@ -24,12 +24,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from wfkit.exceptions import UpstreamTaskError
+from wfkit.exceptions import SerializationError, UpstreamTaskError
 from wfkit.states import Crashed
 from wfkit.task_runners._chunks import ChunkSender, run_chunk
 from wfkit.task_runners._jobs import Job
 from wfkit.task_runners._live import LiveStarts
-from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner
+from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner, unserializable
 from wfkit.task_runners._protocol import RemoteTaskRun, TaskRunCall
 
 __all__ = ["ClusterRunner", "UnserializableArgument", "run_after_on_worker", "run_chunk_on_worker"]
@@ -50,8 +50,9 @@ class After(NamedTuple):
     futures: list[Any]
 
 
-class UnserializableArgument(TypeError):
-    """An argument of a task run cannot be serialized to go to the cluster."""
+class UnserializableArgument(SerializationError):
+    """An argument of a task run cannot be serialized to go to the cluster (the run is
+    recorded Failed)."""
 
 
 class ClusterRunner(_PoolRunner):
@@ -171,21 +172,11 @@ class ClusterRunner(_PoolRunner):
         # remote_options, picks the run's group)
         return chunks.send(remote, self._group())
 
-    def _unserializable(self, remote: RemoteTaskRun) -> UnserializableArgument | None:
+    def _unserializable(self, remote: RemoteTaskRun) -> SerializationError | None:
         """Which argument of ``remote`` cannot be serialized (None if all can)."""
         import cloudpickle  # (a dependency of both extras; only a failed send needs it here)
 
-        for name, value in remote.arguments.items():
-            try:
-                cloudpickle.dumps(value)
-            except Exception as exc:
-                return UnserializableArgument(
-                    f"argument {name!r} ({type(value).__name__}) cannot be serialized by "
-                    f"{self.serializer} to go to the cluster's workers: "
-                    f"{type(exc).__name__}: {exc}. Pass a value that pickles (plain data, "
-                    "or a path or key the task opens itself), or use ThreadPoolTaskRunner."
-                )
-        return None
+        return unserializable(remote, cloudpickle.dumps, self.serializer, UnserializableArgument)
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no more work; with ``wait``, return once every submitted run is over. Then
@@ -257,13 +248,13 @@ def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None
     this worker; ``publish`` sends its start ahead); its outcome, for the flow's process.
 
     Raises:
-        TypeError: the outcome (the task's result) cannot be pickled.
+        SerializationError: the outcome (the task's result) cannot be pickled.
     """
     outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish)
     try:
         pickle.dumps(outcome)
     except Exception as exc:
-        raise TypeError(
+        raise SerializationError(
             f"the result of task run {remote.task_run_id} cannot be pickled to go back to the "
             f"flow's process: {type(exc).__name__}: {exc}. Return plain data."
         ) from None
