@@ -223,6 +223,19 @@ def test_a_missing_extra_names_what_to_install(module: str, extra: str) -> None:
     assert f"pip install 'wfkit[{extra}]'" in out.stdout, out.stderr
 
 
+def test_flow_runs_share_one_live_mailbox_actor(h: Harness, ray_session: Any) -> None:
+    """Each flow run's runner listens on the session's one mailbox: an actor per flow run
+    would start a Ray worker process (~0.7 s of CPU) per flow run."""
+
+    @flow(task_runner=RayTaskRunner())
+    def one() -> int:
+        return _tasks.inc.submit(1).result()
+
+    assert one() + one() == 4
+    names = ray_session.util.list_named_actors()
+    assert len([name for name in names if name.startswith("wfkit-live-")]) == 1
+
+
 def test_running_reaches_the_store_while_the_task_runs(ray_session: Any, tmp_path: Path) -> None:
     """The run's start comes back through the runner's mailbox actor, before its outcome."""
     assert_running_shows_while_it_runs(RayTaskRunner(), tmp_path)
