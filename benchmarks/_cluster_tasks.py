@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from wfkit import task
 
 
@@ -11,4 +13,12 @@ def inc(x: int) -> int:
 
 @task(name="inc")
 def inc_task(x: int) -> int:
+    return x + 1
+
+
+def inc_printing(x: int) -> int:
+    """``inc``, writing one line to stderr as a wfkit task run logs one (Ray forwards a
+    worker's lines to the driver: a cost per line that raw baselines otherwise skip)."""
+    sys.stderr.write(f"00:00:00.000 | INFO    | Task run 'inc-000' - got {x}, returns {x + 1}\n")
+    sys.stderr.flush()
     return x + 1
