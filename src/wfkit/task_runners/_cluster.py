@@ -37,7 +37,6 @@ __all__ = ["ClusterRunner", "UnserializableArgument", "run_after_on_worker", "ru
 # Runs under way at once (threads of this process waiting for their upstream or their
 # outcome); their chunks keep the cluster busy.
 _IN_FLIGHT = 256
-_GONE: Any = object()  # (a run this runner is not sending: over, or not its own)
 
 
 class After(NamedTuple):
@@ -48,6 +47,21 @@ class After(NamedTuple):
     ids: list[str]
     indices: list[int]
     futures: list[Any]
+
+
+class _Handle:
+    """A run under way: once it has been sent, the native future of the cluster task that
+    runs it and its index in that task's results. (An event per run: with one condition
+    for all, each run sent woke every thread waiting to send a run downstream of another,
+    a few hundred at the start of a chain of futures.)"""
+
+    __slots__ = ("sent", "over", "future", "index")
+
+    def __init__(self) -> None:
+        self.sent = threading.Event()  # (set once sent, or over)
+        self.over = False
+        self.future: Any = None
+        self.index = 0
 
 
 class UnserializableArgument(SerializationError):
@@ -75,10 +89,8 @@ class ClusterRunner(_PoolRunner):
         # The calls under way by id, for runners whose workers publish runs' starts (a
         # subclass with a live channel sets it to a dict).
         self._live_calls: dict[str, TaskRunCall] | None = None
-        # The runs under way: None until sent, then (the native future of the cluster task
-        # that runs it, its index in that task's results), for the runs that depend on it.
-        self._handles: dict[str, Any] = {}
-        self._sent = threading.Condition()
+        # The runs under way, for the runs that depend on them: where each went once sent.
+        self._handles: dict[str, _Handle] = {}
 
     def _default_workers(self) -> int:
         return _IN_FLIGHT
@@ -101,41 +113,43 @@ class ClusterRunner(_PoolRunner):
         send = functools.partial(self._send, chunks)
         job = Job(call, functools.partial(call.run_remote, send, self._native))
         run_id = call.task_run_id
-        self._handles[run_id] = None
+        self._handles[run_id] = _Handle()
         if self._live_calls is not None:  # its start may come back before its outcome
             self._live_calls[run_id] = call
         job.add_done_callback(lambda _: self._over(run_id))
         return self._queue(job)
 
     def _over(self, run_id: str) -> None:
-        with self._sent:
-            self._handles.pop(run_id, None)
-            self._sent.notify_all()
+        handle = self._handles.pop(run_id, None)
+        if handle is not None:
+            handle.over = True
+            handle.sent.set()
         if self._live_calls is not None:
             self._live_calls.pop(run_id, None)
 
     def _mark_sent(self, remotes: list[RemoteTaskRun], future: Any) -> None:
         """``remotes`` went to the cluster as the task of ``future`` (for subclasses)."""
-        with self._sent:
-            handles = self._handles
-            for index, remote in enumerate(remotes):
-                if remote.task_run_id in handles:
-                    handles[remote.task_run_id] = (future, index)
-            self._sent.notify_all()
+        handles = self._handles
+        for index, remote in enumerate(remotes):
+            handle = handles.get(remote.task_run_id)
+            if handle is not None:
+                handle.future, handle.index = future, index
+                handle.sent.set()
 
     def _native(self, upstream_ids: tuple[str, ...]) -> Callable[[RemoteTaskRun], Any] | None:
         """A send for a run whose upstream runs are ``upstream_ids``: once they have gone
         to the cluster, it goes with their native futures; None if one of them is not this
         runner's to send (or is over: its value is in this process already)."""
         after = After(list(upstream_ids), [], [])
-        with self._sent:
-            for run_id in upstream_ids:
-                while (handle := self._handles.get(run_id, _GONE)) is None:
-                    self._sent.wait()
-                if handle is _GONE:
-                    return None
-                after.futures.append(handle[0])
-                after.indices.append(handle[1])
+        for run_id in upstream_ids:
+            handle = self._handles.get(run_id)
+            if handle is None:
+                return None
+            handle.sent.wait()
+            if handle.over:
+                return None
+            after.futures.append(handle.future)
+            after.indices.append(handle.index)
         return functools.partial(self._send_after, after)
 
     def _send_after(self, after: After, remote: RemoteTaskRun) -> Any:
