@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import ray
 
@@ -40,3 +41,9 @@ def streams() -> Iterator[int]:
 def returns_a_lock() -> threading.Lock:
     """A result that cannot go back to the flow's process."""
     return threading.Lock()
+
+
+@task
+def fetches(ref: list[Any]) -> int:
+    """The value of the Ray ObjectRef in ``ref``."""
+    return int(ray.get(ref[0], timeout=30))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("ray")
+ray = pytest.importorskip("ray")
 
 from wfkit import flow  # noqa: E402
 from wfkit.exceptions import ConfigurationError  # noqa: E402
@@ -221,6 +221,52 @@ def test_a_missing_extra_names_what_to_install(module: str, extra: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}
     )
     assert f"pip install 'wfkit[{extra}]'" in out.stdout, out.stderr
+
+
+def test_an_objectref_in_the_arguments_reaches_the_task(h: Harness) -> None:
+    """Runs go to Ray as bytes pickled by the runner, except those holding what only Ray's
+    serializer hands over right, such as ObjectRefs (which Ray must count)."""
+
+    @flow(task_runner=RayTaskRunner())
+    def handed() -> int:
+        # (in a list: a Ray task's own ObjectRef arguments are resolved by Ray)
+        return _ray_tasks.fetches.submit([ray.put(41)]).result()
+
+    assert handed() == 41
+
+
+def test_a_class_of_the_flows_main_module_reaches_the_worker(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    """A dataclass defined in the script that runs the flow (``__main__``, which a worker
+    cannot import) goes by value, as cloudpickle sends it. In a process of its own,
+    connected to the session's cluster by address."""
+    (tmp_path / "main_tasks.py").write_text(
+        "from wfkit import task\n@task\ndef norm(p: object) -> int:\n"
+        "    return p.x + p.y  # type: ignore[attr-defined]\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    path = os.pathsep.join([src, str(tmp_path)])
+    address = ray_session.get_runtime_context().gcs_address
+    (tmp_path / "script.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from wfkit import flow\nfrom wfkit.task_runners.ray import RayTaskRunner\n"
+        "import main_tasks\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n\n"
+        f"env = {{'env_vars': {{'PYTHONPATH': {path!r}}}}}\n"
+        f"runner = RayTaskRunner(address={address!r}, init_kwargs={{'runtime_env': env, "
+        "'log_to_driver': False})\n"
+        "@flow(task_runner=runner)\ndef measure() -> int:\n"
+        "    return main_tasks.norm.submit(Point(1, 2)).result()\n\n"
+        "print('norm', measure())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "script.py")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path, "WFKIT_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert "norm 3" in out.stdout, out.stdout + out.stderr[-3000:]
 
 
 def test_flow_runs_share_one_live_mailbox_actor(h: Harness, ray_session: Any) -> None:

@@ -267,11 +267,18 @@ def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None
     outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish)
     try:
         pickle.dumps(outcome)
-    except Exception as exc:
-        raise SerializationError(
-            f"the result of task run {remote.task_run_id} cannot be pickled to go back to the "
-            f"flow's process: {type(exc).__name__}: {exc}. Return plain data."
-        ) from None
+    except Exception:
+        # (what pickle refuses, cloudpickle may take, as both clusters would: an instance of
+        # a class of the flow's __main__, sent here by value, in the run's parameters)
+        import cloudpickle  # (a dependency of both extras; only this case needs it)
+
+        try:
+            cloudpickle.dumps(outcome)
+        except Exception as exc:
+            raise SerializationError(
+                f"the result of task run {remote.task_run_id} cannot be pickled to go back to "
+                f"the flow's process: {type(exc).__name__}: {exc}. Return plain data."
+            ) from None
     return outcome
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copyreg
+import io
 import os
 import pickle
 import socket
@@ -163,7 +165,7 @@ class RayTaskRunner(ClusterRunner):
 
     def _send_chunk(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
         remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
-        ref = remote_fn.remote(_dumps(remotes), self._mailbox_name)
+        ref = remote_fn.remote(_packed(remotes), self._mailbox_name)
         self._mark_sent(remotes, ref)
         return ref
 
@@ -171,10 +173,10 @@ class RayTaskRunner(ClusterRunner):
         remote_fn = self._run_after.options(**dict(group)) if group else self._run_after
         # (the ObjectRefs as arguments of their own: Ray resolves only those)
         ref = remote_fn.remote(
-            _dumps(remote), self._mailbox_name, after.ids, after.indices, *after.futures
+            _packed(remote), self._mailbox_name, after.ids, after.indices, *after.futures
         )
         self._mark_sent([remote], ref)
-        return pickle.loads(self._get(ref, [remote]))
+        return _unpacked(self._get(ref, [remote]))
 
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
@@ -184,7 +186,7 @@ class RayTaskRunner(ClusterRunner):
 
     def _result_or_error(self, future: Any, remotes: list[RemoteTaskRun]) -> Any:
         try:
-            return pickle.loads(future.result())
+            return _unpacked(future.result())
         except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
             return self._named(exc, remotes)
 
@@ -233,7 +235,7 @@ class RayTaskRunner(ClusterRunner):
         return False
 
     def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
-        return pickle.loads(self._get(self._send_chunk(remotes, group), remotes))
+        return _unpacked(self._get(self._send_chunk(remotes, group), remotes))
 
     def _disconnect(self) -> None:
         self._run_chunk = self._run_after = None
@@ -379,32 +381,59 @@ def _this_worker() -> str:
 _worker: str | None = None
 
 
-# Runs go to the workers, and their outcomes come back, as bytes pickled here: Ray passes
-# bytes through as they are, where an object costs its serializer ~0.15 ms more per task
-# each way (msgpack around a pickle whose every object goes through a Python hook). The
-# runs are pickled with cloudpickle, as Ray would; outcomes with pickle, which the worker
-# has checked they take (run_on_worker).
-def _dumps(value: Any) -> bytes:
-    return ray.cloudpickle.dumps(value)  # type: ignore[no-any-return]
+# Runs go to the workers, and their outcomes come back, as bytes pickled by the runner: Ray
+# passes bytes through as they are, where an object costs its serializer ~0.15 ms more per
+# task each way (msgpack around cloudpickle, whose every class and function goes through a
+# Python hook). Only what plain pickle takes as cloudpickle would goes so: anything else
+# (a class or function of __main__, which cloudpickle sends by value; what pickle refuses;
+# numpy arrays and other out-of-band buffers, which Ray hands over without copies; Ray's
+# own ObjectRefs and actor handles, which it must count) goes to Ray as the object itself.
+def _packed(value: Any) -> Any:
+    """``value`` as bytes to hand to Ray, or ``value`` itself for Ray's own serializer."""
+    if ray.cloudpickle.list_registry_pickle_by_value():  # (modules cloudpickle sends whole)
+        return value
+    buffers: list[Any] = []
+    file = io.BytesIO()
+    pickler = pickle.Pickler(file, 5, buffer_callback=buffers.append)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **_RAYS_OWN}
+    try:
+        pickler.dump(value)
+    except Exception:  # (Ray's serializer tries, and says what it cannot take)
+        return value
+    data = file.getvalue()
+    return value if buffers or b"__main__" in data else data
 
 
-def _run_chunk_on_ray(remotes: bytes, mailbox_name: str) -> bytes:
-    """A Ray worker's entry: run a chunk (pickled), leaving the starts of long runs in the
-    mailbox actor named ``mailbox_name``; the chunk's result, pickled."""
-    results = run_chunk_on_worker(pickle.loads(remotes), _publisher(mailbox_name))
-    return pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+def _unpacked(value: Any) -> Any:
+    return pickle.loads(value) if isinstance(value, bytes) else value
+
+
+def _for_ray(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__}: for Ray's own serializer")
+
+
+_RAYS_OWN: dict[type, Callable[[Any], Any]] = {
+    ray.ObjectRef: _for_ray,
+    ray.actor.ActorHandle: _for_ray,
+}
+
+
+def _run_chunk_on_ray(remotes: Any, mailbox_name: str) -> Any:
+    """A Ray worker's entry: run a chunk (packed), leaving the starts of long runs in the
+    mailbox actor named ``mailbox_name``; the chunk's result, packed."""
+    return _packed(run_chunk_on_worker(_unpacked(remotes), _publisher(mailbox_name)))
 
 
 def _run_after_on_ray(
-    remote: bytes, mailbox_name: str, ids: list[str], indices: list[int], *results: bytes
-) -> bytes:
+    remote: Any, mailbox_name: str, ids: list[str], indices: list[int], *results: Any
+) -> Any:
     """A Ray worker's entry for a run with upstream ObjectRefs (Ray resolved them to their
-    chunks' pickled results)."""
-    upstream = [pickle.loads(result) for result in results]
+    chunks' packed results)."""
+    upstream = [_unpacked(result) for result in results]
     outcome = run_after_on_worker(
-        pickle.loads(remote), ids, indices, upstream, _publisher(mailbox_name)
+        _unpacked(remote), ids, indices, upstream, _publisher(mailbox_name)
     )
-    return pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+    return _packed(outcome)
 
 
 _mailboxes: dict[str, Any] = {}  # (in a worker: the mailbox actors it has looked up)
