@@ -188,12 +188,16 @@ class RayTaskRunner(ClusterRunner):
         try:
             return _unpacked(future.result())
         except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
+            # (no collecting here: Ray calls this on a thread of its own, which a ray.get
+            # could block)
             return self._named(exc, remotes)
 
     def _get(self, ref: Any, remotes: list[RemoteTaskRun]) -> Any:
         try:
             return ray.get(ref)
         except ray.exceptions.WorkerCrashedError as exc:
+            if self._channel is not None:  # (starts it left before it died, not collected)
+                self._channel.collect()
             raise self._named(exc, remotes) from exc
 
     def _named(self, exc: Exception, remotes: list[RemoteTaskRun]) -> Exception:
@@ -202,8 +206,6 @@ class RayTaskRunner(ClusterRunner):
         :data:`~wfkit.task_runners._live.DELAY` seconds after it started)."""
         if not isinstance(exc, ray.exceptions.WorkerCrashedError):
             return exc
-        if self._channel is not None:
-            self._channel.collect()  # (the starts left before it died, not collected yet)
         ids = [remote.task_run_id for remote in remotes]
         where = next((self._ran_on[i] for i in ids if i in self._ran_on), None)
         return WorkerDiedError(
