@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from wfkit import task
 from wfkit.cache_policies import INPUTS
 
@@ -20,4 +22,12 @@ def cached_inc_task(x: int, salt: str) -> int:
     """A link of a chain that takes the cluster runners' old path (a cache policy: the flow's
     process waits for the upstream value, looks the key up, then sends); ``salt`` makes
     each repeat's keys new (misses, as the first run of a pipeline)."""
+    return x + 1
+
+
+def inc_printing(x: int) -> int:
+    """``inc``, writing one line to stderr as a wfkit task run logs one (Ray forwards a
+    worker's lines to the driver: a cost per line that raw baselines otherwise skip)."""
+    sys.stderr.write(f"00:00:00.000 | INFO    | Task run 'inc-000' - got {x}, returns {x + 1}\n")
+    sys.stderr.flush()
     return x + 1

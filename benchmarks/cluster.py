@@ -12,7 +12,8 @@ for a chain of M ``submit(...).result()`` calls (vs raw ``client.submit(...).res
 future, one result at the end (vs raw ``client.submit(inc, future)`` / ``f.remote(ref)``:
 dependencies that the cluster resolves), and for the same futures chain of a task with a
 cache policy (the old path: each link waits for its upstream value in the flow's process;
-vs the raw ``submit(...).result()`` chain), medians of R repeats, with the ratios.
+vs the raw ``submit(...).result()`` chain), medians of R repeats, with the ratios. Ray's
+chains are also compared with raw tasks that write one line each (``*_vs_printing``).
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Ray's figures. Besides the raw baselines, the chains are also timed with a task that
+    writes one line to stderr per link, like for like with wfkit's one log line per task
+    run (which a Ray worker's console sends through Ray's log monitor to the driver)."""
     import ray
 
     from wfkit.task_runners.ray import RayTaskRunner
@@ -165,21 +169,22 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         remote_inc = ray.remote(tasks.inc)
+        remote_printing = ray.remote(tasks.inc_printing)
 
         def raw_map() -> None:
             refs = [remote_inc.remote(x) for x in range(args.map)]
             assert ray.get(refs) == list(range(1, args.map + 1))
 
-        def raw_chain() -> None:
+        def raw_chain(remote: Any = remote_inc) -> None:
             value = 0
             for _ in range(args.chain):
-                value = ray.get(remote_inc.remote(value))
+                value = ray.get(remote.remote(value))
             assert value == args.chain
 
-        def raw_futures_chain() -> None:
-            ref = remote_inc.remote(0)
+        def raw_futures_chain(remote: Any = remote_inc) -> None:
+            ref = remote.remote(0)
             for _ in range(args.chain - 1):
-                ref = remote_inc.remote(ref)
+                ref = remote.remote(ref)
             assert ray.get(ref) == args.chain
 
         raw_map()
@@ -188,8 +193,14 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
             "chain": _per_task_ms(raw_chain, args.chain, args.repeat),
             "futures_chain": _per_task_ms(raw_futures_chain, args.chain, args.repeat),
         }
+        printing = {
+            "chain": _per_task_ms(lambda: raw_chain(remote_printing), args.chain, args.repeat),
+            "futures_chain": _per_task_ms(
+                lambda: raw_futures_chain(remote_printing), args.chain, args.repeat
+            ),
+        }
         ours = dict(_wfkit_figures(RayTaskRunner(), "ray", args))
-        return [
+        figures = [
             _figure(
                 f"ray_{kind}",
                 ours[kind],
@@ -198,6 +209,11 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             for kind in _KINDS
         ]
+        figures += [
+            _figure(f"ray_{kind}_vs_printing", ours[kind], printing[kind], args.chain)
+            for kind in printing
+        ]
+        return figures
     finally:
         ray.shutdown()
 

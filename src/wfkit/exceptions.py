@@ -16,6 +16,7 @@ to do about it.
      ├── ConfigurationError        (also ValueError)  bad option, setting or URL
      ├── StoreError                                   the run store cannot be used
      ├── MissingExtraError         (also ImportError) an optional extra is not installed
+     ├── SerializationError        (also TypeError)   a task run's value cannot go to another process
      ├── MappingLengthMismatch     (also ValueError)  task.map over unequal iterables
      ├── MappingMissingIterable    (also ValueError)  task.map with nothing to map over
      ├── FailedRun                                    result() of a failed run with no exception
@@ -35,6 +36,7 @@ __all__ = [
     "ParameterBindError",
     "ParameterTypeError",
     "ReservedArgumentError",
+    "SerializationError",
     "StoreError",
     "TaskRunTimeoutError",
     "UnfinishedRun",
@@ -85,6 +87,12 @@ class StoreError(WfkitError):
 
 class MissingExtraError(WfkitError, ImportError):
     """A feature needs an optional extra that is not installed."""
+
+
+class SerializationError(WfkitError, TypeError):
+    """An argument or result of a task run cannot be serialized to go to, or come back
+    from, another process (a process pool's, a cluster's worker); the run is recorded
+    Failed (its values are at fault, not the infrastructure)."""
 
 
 class MappingLengthMismatch(WfkitError, ValueError):

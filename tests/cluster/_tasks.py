@@ -110,3 +110,9 @@ def total(values: list[int], offset: int = 0) -> int:
 def returns_a_lock() -> object:
     """Returns what no serializer can send back to the flow's process."""
     return threading.Lock()
+
+
+@task
+def returns_a_lambda(x: int) -> object:
+    """A value that pickle refuses and cloudpickle takes."""
+    return lambda: x + 1

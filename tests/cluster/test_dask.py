@@ -83,7 +83,7 @@ def test_a_task_whose_worker_dies_ends_crashed_naming_the_worker(
         ),
         (
             _tasks.returns_a_lock.submit,
-            "cannot be serialized by pickle to go back to the flow's process: TypeError: "
+            "cannot be serialized by cloudpickle to go back to the flow's process: TypeError: "
             "cannot pickle '_thread.lock' object",
         ),
     ],
@@ -98,8 +98,20 @@ def test_an_argument_or_result_that_cannot_be_serialized_is_named_with_the_seria
 
     unserializable()
     [run] = h.task_runs()
-    assert run.state_names == ["Pending", "Crashed"]
+    assert run.state_names == ["Pending", "Failed"]  # (its value is at fault, not the cluster)
     assert expected in (run.state.message or "")
+
+
+def test_a_result_only_cloudpickle_takes_comes_back(dask_cluster: Any, h: Harness) -> None:
+    """A lambda: pickle refuses it, the cluster's cloudpickle takes it. It used to be
+    dropped on the worker, and the run completed with None for its result."""
+
+    @flow(task_runner=DaskTaskRunner(cluster=dask_cluster))
+    def lambdas() -> Any:
+        return _tasks.returns_a_lambda.submit(41).result()
+
+    assert lambdas()() == 42
+    assert h.task_run(_tasks.returns_a_lambda).state_names[-1] == "Completed"
 
 
 def test_a_closure_task_is_refused_when_submitted(dask_cluster: Any, h: Harness) -> None:

@@ -3,6 +3,10 @@ states in the flow's store, remote_options, a lost worker, bad input."""
 
 from __future__ import annotations
 
+import contextvars
+import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -11,7 +15,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("ray")
+ray = pytest.importorskip("ray")
 
 from wfkit import flow  # noqa: E402
 from wfkit.exceptions import ConfigurationError  # noqa: E402
@@ -36,8 +40,6 @@ def h(tmp_path: Path, ray_session: Any) -> Any:
 
 
 def test_states_and_logs_come_back_to_the_flows_sqlite_store(h: Harness) -> None:
-    import os
-
     @flow(task_runner=RayTaskRunner())
     def on_ray() -> tuple[int, list[int], int]:
         return _tasks.inc.submit(1).result(), _tasks.inc.map([5, 6]).result(), _tasks.where()
@@ -63,7 +65,7 @@ def test_remote_options_reach_ray(h: Harness) -> None:
     assert resourced() == (2.0, 1.0)
 
 
-def test_a_task_whose_worker_dies_ends_crashed(h: Harness) -> None:
+def test_a_task_whose_worker_dies_at_once_ends_crashed(h: Harness) -> None:
     @flow(task_runner=RayTaskRunner())
     def deadly() -> Any:
         with remote_options(max_retries=0):
@@ -72,18 +74,123 @@ def test_a_task_whose_worker_dies_ends_crashed(h: Harness) -> None:
     deadly()
     run = h.task_run(_tasks.kills_its_worker)
     assert run.state_names == ["Pending", "Crashed"]
-    assert "WorkerCrashedError" in (run.state.message or "")
+    message = run.state.message or ""
+    assert "WorkerDiedError: The worker died unexpectedly" in message
+    assert "Which worker ran the task is not known" in message  # (it never published)
 
 
-def test_an_argument_that_cannot_be_serialized_is_named(h: Harness) -> None:
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_a_worker_killed_mid_task_is_named_or_ray_runs_the_task_again(
+    h: Harness, tmp_path: Path, max_retries: int
+) -> None:
+    """SIGKILL the worker running a task: the run ends Crashed naming the worker, or, with
+    a retry left, Ray runs it again and it completes."""
+    pid_file = tmp_path / "pid"
+
     @flow(task_runner=RayTaskRunner())
+    def killed() -> Any:
+        with remote_options(max_retries=max_retries):
+            return _ray_tasks.reports_its_pid.submit(str(pid_file)).wait()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(killed,))
+    thread.start()
+    try:
+        for _ in range(6000):  # (up to ~60 s of real time, in 10 ms steps)
+            runs = h.task_runs(_ray_tasks.reports_its_pid)
+            if pid_file.exists() and runs and runs[0].state_names[-1:] == ["Running"]:
+                break
+            threading.Event().wait(0.01)
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        thread.join(60)
+    run = h.task_run(_ray_tasks.reports_its_pid)
+    if max_retries:  # (its first run was killed: this is its second)
+        assert run.state_names == ["Pending", "Running", "Completed"]
+    else:
+        assert run.state_names == ["Pending", "Running", "Crashed"]
+        message = run.state.message or ""
+        assert "WorkerDiedError: The worker died unexpectedly" in message
+        assert re.search(rf"The task ran in Ray worker pid {pid} on node \w+ \([\d.]+\)", message)
+
+
+def test_a_generator_task_cannot_be_submitted(h: Harness) -> None:
+    @flow(task_runner=RayTaskRunner())
+    def streaming() -> Any:
+        return _ray_tasks.streams.submit()
+
+    with pytest.raises(TypeError, match="'streams' is a generator; generator tasks stream"):
+        streaming()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_an_address_nothing_answers_is_named(tmp_path: Path, address: str) -> None:
+    """In a process of its own (no Ray started there): a ConnectionError naming the
+    address, at once (Ray on its own gives up after a minute or two, with SystemExit)."""
+    (tmp_path / "ray_address_tasks.py").write_text(
+        "from wfkit import flow, task\n"
+        "from wfkit.task_runners.ray import RayTaskRunner\n"
+        "@task\ndef one() -> int:\n    return 1\n"
+        f"@flow(task_runner=RayTaskRunner(address={address!r}))\n"
+        "def reaches() -> int:\n    return one.submit().result()\n"
+    )
+    code = (
+        "from ray_address_tasks import reaches\n"
+        "try:\n    reaches()\nexcept ConnectionError as exc:\n    print(exc)\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": os.pathsep.join([src, str(tmp_path)]), "WFKIT_HOME": str(tmp_path)},
+        timeout=120,  # (a guard against the minutes Ray would wait, not a measure)
+    )
+    assert f"RayTaskRunner(address={address!r}): no Ray cluster answered" in out.stdout, (
+        out.stdout + out.stderr
+    )
+    assert "nothing answers at 127.0.0.1:1" in out.stdout
+
+
+@pytest.fixture(params=["ray", "dask"])
+def any_cluster_runner(request: pytest.FixtureRequest) -> Any:
+    """A RayTaskRunner on the session's Ray, or a DaskTaskRunner on its LocalCluster."""
+    if request.param == "ray":
+        return RayTaskRunner()
+    from wfkit.task_runners.dask import DaskTaskRunner
+
+    return DaskTaskRunner(cluster=request.getfixturevalue("dask_cluster"))
+
+
+def test_an_argument_that_cannot_be_serialized_fails_its_run_naming_it(
+    h: Harness, any_cluster_runner: Any
+) -> None:
+    """Failed, not Crashed: the run's own value is at fault, not the cluster."""
+
+    @flow(task_runner=any_cluster_runner)
     def locked() -> Any:
         return _tasks.inc.submit(threading.Lock()).wait()  # type: ignore[arg-type]
 
     locked()
-    assert "argument 'x' (lock) cannot be serialized" in (
-        h.task_run(_tasks.inc).state.message or ""
+    run = h.task_run(_tasks.inc)
+    assert run.state_names == ["Pending", "Failed"]
+    assert (run.state.message or "").startswith(
+        "argument 'x' (lock) cannot be serialized by cloudpickle to go to another process: "
+        "TypeError: cannot pickle '_thread.lock' object."
     )
+
+
+def test_a_result_that_cannot_be_serialized_fails_its_run(
+    h: Harness, any_cluster_runner: Any
+) -> None:
+    @flow(task_runner=any_cluster_runner)
+    def returns() -> Any:
+        return _ray_tasks.returns_a_lock.submit().wait()
+
+    returns()
+    run = h.task_run(_ray_tasks.returns_a_lock)
+    assert run.state_names[0] == "Pending" and run.state_names[-1] == "Failed"
+    assert "cannot be pickled to go back to the flow's process" in (run.state.message or "")
 
 
 @pytest.mark.parametrize(
@@ -114,6 +221,65 @@ def test_a_missing_extra_names_what_to_install(module: str, extra: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}
     )
     assert f"pip install 'wfkit[{extra}]'" in out.stdout, out.stderr
+
+
+def test_an_objectref_in_the_arguments_reaches_the_task(h: Harness) -> None:
+    """Runs go to Ray as bytes pickled by the runner, except those holding what only Ray's
+    serializer hands over right, such as ObjectRefs (which Ray must count)."""
+
+    @flow(task_runner=RayTaskRunner())
+    def handed() -> int:
+        # (in a list: a Ray task's own ObjectRef arguments are resolved by Ray)
+        return _ray_tasks.fetches.submit([ray.put(41)]).result()
+
+    assert handed() == 41
+
+
+def test_a_class_of_the_flows_main_module_reaches_the_worker(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    """A dataclass defined in the script that runs the flow (``__main__``, which a worker
+    cannot import) goes by value, as cloudpickle sends it. In a process of its own,
+    connected to the session's cluster by address."""
+    (tmp_path / "main_tasks.py").write_text(
+        "from wfkit import task\n@task\ndef norm(p: object) -> int:\n"
+        "    return p.x + p.y  # type: ignore[attr-defined]\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    path = os.pathsep.join([src, str(tmp_path)])
+    address = ray_session.get_runtime_context().gcs_address
+    (tmp_path / "script.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from wfkit import flow\nfrom wfkit.task_runners.ray import RayTaskRunner\n"
+        "import main_tasks\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n\n"
+        f"env = {{'env_vars': {{'PYTHONPATH': {path!r}}}}}\n"
+        f"runner = RayTaskRunner(address={address!r}, init_kwargs={{'runtime_env': env, "
+        "'log_to_driver': False})\n"
+        "@flow(task_runner=runner)\ndef measure() -> int:\n"
+        "    return main_tasks.norm.submit(Point(1, 2)).result()\n\n"
+        "print('norm', measure())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "script.py")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path, "WFKIT_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert "norm 3" in out.stdout, out.stdout + out.stderr[-3000:]
+
+
+def test_flow_runs_share_one_live_mailbox_actor(h: Harness, ray_session: Any) -> None:
+    """Each flow run's runner listens on the session's one mailbox: an actor per flow run
+    would start a Ray worker process (~0.7 s of CPU) per flow run."""
+
+    @flow(task_runner=RayTaskRunner())
+    def one() -> int:
+        return _tasks.inc.submit(1).result()
+
+    assert one() + one() == 4
+    names = ray_session.util.list_named_actors()
+    assert len([name for name in names if name.startswith("wfkit-live-")]) == 1
 
 
 def test_running_reaches_the_store_while_the_task_runs(ray_session: Any, tmp_path: Path) -> None:

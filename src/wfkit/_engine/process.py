@@ -26,7 +26,7 @@ from wfkit._plugins import notify
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.concurrency._tags import take_slots_sync
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
-from wfkit.exceptions import StoreError, UpstreamTaskError
+from wfkit.exceptions import SerializationError, StoreError, UpstreamTaskError
 from wfkit.futures import WfFuture
 from wfkit.states import Crashed, Failed, NotReady, State, StateType
 
@@ -263,10 +263,25 @@ def _flow_run_fields(run: Any) -> dict[str, Any] | None:
 
 
 def _picklable(state: State) -> State:
+    """``state``, or (when neither pickle nor cloudpickle takes it) a copy without its value
+    and with its exception as text, so that the outcome can go back to the flow's process.
+
+    A value that only cloudpickle takes (a lambda, an instance of a class of the flow's
+    ``__main__``) is kept: the clusters send outcomes with cloudpickle. Dropping it made such
+    a run on Dask complete with ``None`` for its result.
+    """
     try:
         pickle.dumps(state)
         return state
     except Exception:
+        try:
+            # (cloudpickle comes with the dask and ray extras; only this rare case needs it)
+            import cloudpickle
+
+            cloudpickle.dumps(state)
+            return state
+        except Exception:
+            pass
         exc = state.exception
         replacement = RuntimeError(f"{type(exc).__name__}: {exc}") if exc is not None else None
         return state.copy(data=None, exception=replacement)
@@ -357,7 +372,11 @@ def run_remote(
                         return run.set_state(NotReady(exception=problem, message=str(problem)))  # type: ignore[no-any-return]
                 # (its failure is allowed: the run goes again, with the upstream's outcome)
                 outcome = plain_send(_remote_form(prepared, cache))
-        except Exception as exc:  # a lost worker, arguments that cannot be pickled...
+        except SerializationError as exc:  # its arguments or result: its own fault
+            with live.lock:
+                live.recorded = True
+                return run.set_state(Failed(message=str(exc), exception=exc))  # type: ignore[no-any-return]
+        except Exception as exc:  # a lost worker, a cluster gone...
             message = f"Running it in another process failed: {type(exc).__name__}: {exc}"
             with live.lock:
                 live.recorded = True

@@ -24,12 +24,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from wfkit.exceptions import UpstreamTaskError
+from wfkit.exceptions import SerializationError, UpstreamTaskError
 from wfkit.states import Crashed
 from wfkit.task_runners._chunks import ChunkSender, run_chunk
 from wfkit.task_runners._jobs import Job
 from wfkit.task_runners._live import LiveStarts
-from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner
+from wfkit.task_runners._pools import ThreadPoolTaskRunner, _PoolRunner, unserializable
 from wfkit.task_runners._protocol import RemoteTaskRun, TaskRunCall
 
 __all__ = ["ClusterRunner", "UnserializableArgument", "run_after_on_worker", "run_chunk_on_worker"]
@@ -37,7 +37,6 @@ __all__ = ["ClusterRunner", "UnserializableArgument", "run_after_on_worker", "ru
 # Runs under way at once (threads of this process waiting for their upstream or their
 # outcome); their chunks keep the cluster busy.
 _IN_FLIGHT = 256
-_GONE: Any = object()  # (a run this runner is not sending: over, or not its own)
 
 
 class After(NamedTuple):
@@ -50,8 +49,24 @@ class After(NamedTuple):
     futures: list[Any]
 
 
-class UnserializableArgument(TypeError):
-    """An argument of a task run cannot be serialized to go to the cluster."""
+class _Handle:
+    """A run under way: once it has been sent, the native future of the cluster task that
+    runs it and its index in that task's results. (An event per run: with one condition
+    for all, each run sent woke every thread waiting to send a run downstream of another,
+    a few hundred at the start of a chain of futures.)"""
+
+    __slots__ = ("sent", "over", "future", "index")
+
+    def __init__(self) -> None:
+        self.sent = threading.Event()  # (set once sent, or over)
+        self.over = False
+        self.future: Any = None
+        self.index = 0
+
+
+class UnserializableArgument(SerializationError):
+    """An argument of a task run cannot be serialized to go to the cluster (the run is
+    recorded Failed)."""
 
 
 class ClusterRunner(_PoolRunner):
@@ -74,10 +89,8 @@ class ClusterRunner(_PoolRunner):
         # The calls under way by id, for runners whose workers publish runs' starts (a
         # subclass with a live channel sets it to a dict).
         self._live_calls: dict[str, TaskRunCall] | None = None
-        # The runs under way: None until sent, then (the native future of the cluster task
-        # that runs it, its index in that task's results), for the runs that depend on it.
-        self._handles: dict[str, Any] = {}
-        self._sent = threading.Condition()
+        # The runs under way, for the runs that depend on them: where each went once sent.
+        self._handles: dict[str, _Handle] = {}
 
     def _default_workers(self) -> int:
         return _IN_FLIGHT
@@ -100,41 +113,43 @@ class ClusterRunner(_PoolRunner):
         send = functools.partial(self._send, chunks)
         job = Job(call, functools.partial(call.run_remote, send, self._native))
         run_id = call.task_run_id
-        self._handles[run_id] = None
+        self._handles[run_id] = _Handle()
         if self._live_calls is not None:  # its start may come back before its outcome
             self._live_calls[run_id] = call
         job.add_done_callback(lambda _: self._over(run_id))
         return self._queue(job)
 
     def _over(self, run_id: str) -> None:
-        with self._sent:
-            self._handles.pop(run_id, None)
-            self._sent.notify_all()
+        handle = self._handles.pop(run_id, None)
+        if handle is not None:
+            handle.over = True
+            handle.sent.set()
         if self._live_calls is not None:
             self._live_calls.pop(run_id, None)
 
     def _mark_sent(self, remotes: list[RemoteTaskRun], future: Any) -> None:
         """``remotes`` went to the cluster as the task of ``future`` (for subclasses)."""
-        with self._sent:
-            handles = self._handles
-            for index, remote in enumerate(remotes):
-                if remote.task_run_id in handles:
-                    handles[remote.task_run_id] = (future, index)
-            self._sent.notify_all()
+        handles = self._handles
+        for index, remote in enumerate(remotes):
+            handle = handles.get(remote.task_run_id)
+            if handle is not None:
+                handle.future, handle.index = future, index
+                handle.sent.set()
 
     def _native(self, upstream_ids: tuple[str, ...]) -> Callable[[RemoteTaskRun], Any] | None:
         """A send for a run whose upstream runs are ``upstream_ids``: once they have gone
         to the cluster, it goes with their native futures; None if one of them is not this
         runner's to send (or is over: its value is in this process already)."""
         after = After(list(upstream_ids), [], [])
-        with self._sent:
-            for run_id in upstream_ids:
-                while (handle := self._handles.get(run_id, _GONE)) is None:
-                    self._sent.wait()
-                if handle is _GONE:
-                    return None
-                after.futures.append(handle[0])
-                after.indices.append(handle[1])
+        for run_id in upstream_ids:
+            handle = self._handles.get(run_id)
+            if handle is None:
+                return None
+            handle.sent.wait()
+            if handle.over:
+                return None
+            after.futures.append(handle.future)
+            after.indices.append(handle.index)
         return functools.partial(self._send_after, after)
 
     def _send_after(self, after: After, remote: RemoteTaskRun) -> Any:
@@ -171,21 +186,11 @@ class ClusterRunner(_PoolRunner):
         # remote_options, picks the run's group)
         return chunks.send(remote, self._group())
 
-    def _unserializable(self, remote: RemoteTaskRun) -> UnserializableArgument | None:
+    def _unserializable(self, remote: RemoteTaskRun) -> SerializationError | None:
         """Which argument of ``remote`` cannot be serialized (None if all can)."""
         import cloudpickle  # (a dependency of both extras; only a failed send needs it here)
 
-        for name, value in remote.arguments.items():
-            try:
-                cloudpickle.dumps(value)
-            except Exception as exc:
-                return UnserializableArgument(
-                    f"argument {name!r} ({type(value).__name__}) cannot be serialized by "
-                    f"{self.serializer} to go to the cluster's workers: "
-                    f"{type(exc).__name__}: {exc}. Pass a value that pickles (plain data, "
-                    "or a path or key the task opens itself), or use ThreadPoolTaskRunner."
-                )
-        return None
+        return unserializable(remote, cloudpickle.dumps, self.serializer, UnserializableArgument)
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no more work; with ``wait``, return once every submitted run is over. Then
@@ -257,20 +262,24 @@ def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None
     this worker; ``publish`` sends its start ahead); its outcome, for the flow's process.
 
     Raises:
-        TypeError: the outcome (the task's result) cannot be pickled (the message names
-            pickle, and the type it refused).
+        SerializationError: the outcome (the task's result) cannot be pickled.
     """
     outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish)
     try:
-        # (plain pickle, not the cluster's cloudpickle: execute() drops a final value that
-        # only cloudpickle takes, and such a run would complete with None for a result)
-        pickle.dumps(outcome)
-    except Exception as exc:
-        raise TypeError(
-            f"the result of task run {remote.task_run_id} cannot be serialized by pickle to "
-            f"go back to the flow's process: {type(exc).__name__}: {exc}. Return plain data "
-            "(or save the object and return its path or key)."
-        ) from None
+        pickle.dumps(outcome)  # (the quick check: nearly every outcome is plain data)
+    except Exception:
+        # (what pickle refuses, cloudpickle may take, as both clusters would: a lambda, an
+        # instance of a class of the flow's __main__, sent here by value)
+        import cloudpickle  # (a dependency of both extras; only this case needs it)
+
+        try:
+            cloudpickle.dumps(outcome)
+        except Exception as exc:
+            raise SerializationError(
+                f"the result of task run {remote.task_run_id} cannot be serialized by cloudpickle "
+                f"to go back to the flow's process: {type(exc).__name__}: {exc}. Return plain "
+                "data (or save the object and return its path or key)."
+            ) from None
     return outcome
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Self
 
-from wfkit.exceptions import ConfigurationError
+from wfkit.exceptions import ConfigurationError, SerializationError
 from wfkit.task_runners._jobs import Job, LoopJob
 from wfkit.task_runners._protocol import RemoteTaskRun, TaskRunCall
 from wfkit.task_runners._workers import LoopThread, WorkerPool
@@ -214,7 +214,15 @@ class ProcessPoolTaskRunner(_PoolRunner):
         return self._queue(Job(call, functools.partial(call.run_remote, self._send)))
 
     def _send(self, remote: RemoteTaskRun) -> Any:
-        return self._process_pool().submit(_execute, remote).result()
+        try:
+            return self._process_pool().submit(_execute, remote).result()
+        except Exception as exc:
+            import pickle  # (only a failed send needs it; `import wfkit` does without)
+
+            problem = unserializable(remote, pickle.dumps, "pickle")
+            if problem is None:
+                raise
+            raise problem from exc
 
     def _default_workers(self) -> int:
         return os.cpu_count() or 1
@@ -246,6 +254,27 @@ class ProcessPoolTaskRunner(_PoolRunner):
     def __repr__(self) -> str:
         extra = f", initializer={self.initializer!r}" if self.initializer is not None else ""
         return f"{type(self).__name__}(max_workers={self.max_workers!r}{extra})"
+
+
+def unserializable(
+    remote: RemoteTaskRun,
+    dumps: Callable[[Any], object],
+    serializer: str,
+    error: type[SerializationError] = SerializationError,
+) -> SerializationError | None:
+    """The error for the first argument of ``remote`` that ``dumps`` (the ``serializer``
+    that takes it to another process) cannot serialize; None if it takes them all."""
+    for name, value in remote.arguments.items():
+        try:
+            dumps(value)
+        except Exception as exc:
+            return error(
+                f"argument {name!r} ({type(value).__name__}) cannot be serialized by "
+                f"{serializer} to go to another process: {type(exc).__name__}: {exc}. Pass a "
+                "value that pickles (plain data, or a path or key the task opens itself), "
+                "or use ThreadPoolTaskRunner."
+            )
+    return None
 
 
 def _execute(remote: RemoteTaskRun) -> Any:

@@ -135,7 +135,9 @@ class TaskRunCall(Protocol):
         """Run it in another process: wait for the upstream runs here, call ``send`` with
         the :class:`RemoteTaskRun` (``send`` executes it in a worker and returns what its
         ``execute()`` returned), and record what came back as if it had run here. If
-        ``send`` raises, the run ends Crashed. Returns the final state.
+        ``send`` raises, the run ends Crashed, or Failed if it raises
+        :class:`~wfkit.exceptions.SerializationError` (an argument or result that cannot
+        be serialized: say which, and by what). Returns the final state.
 
         ``native``, for runners that can hand a cluster the native futures of runs they
         sent: called with the upstream run ids (of a run without a cache policy or tag

@@ -8,13 +8,21 @@ process. :func:`remote_options` gives the runs submitted in its block Ray resour
 
 A worker that dies while running a task: Ray runs the task again up to ``max_retries``
 (Ray's default, 3; set it with ``remote_options(max_retries=0)``), then the run ends
-``Crashed`` with Ray's error in its message.
+``Crashed`` with a :class:`WorkerDiedError` naming the worker (its pid, node id and IP), if
+the run had been running long enough to publish its start
+(:data:`~wfkit.task_runners._live.DELAY`, 0.2 s). An ``address`` that nothing answers
+fails the flow run's first submission within 10 s, naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import copyreg
+import io
+import os
+import pickle
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +35,7 @@ from wfkit.task_runners._cluster import (
     run_after_on_worker,
     run_chunk_on_worker,
 )
+from wfkit.task_runners._live import DELAY
 from wfkit.task_runners._protocol import RemoteTaskRun
 
 try:
@@ -42,7 +51,7 @@ except ImportError as exc:
 with contextlib.suppress(ImportError):
     import pydantic.v1.fields  # noqa: F401
 
-__all__ = ["RayTaskRunner", "remote_options"]
+__all__ = ["RayTaskRunner", "WorkerDiedError", "remote_options"]
 
 _POLL_SECONDS = 0.25  # how often the flow's process collects the runs' starts
 
@@ -114,10 +123,11 @@ class RayTaskRunner(ClusterRunner):
         self._started_ray = False
         self._run_chunk: Any = None
         self._run_after: Any = None
-        self._mailbox: Any = None
+        self._channel: _LiveChannel | None = None
         self._mailbox_name = ""
-        self._stop_polling = threading.Event()
-        self._poller: threading.Thread | None = None
+        # The worker each run under way is running on, from its published start (so that a
+        # dead worker's runs can name it: Ray's error does not).
+        self._ran_on: dict[str, str] = {}
 
     def duplicate(self) -> Self:
         """A fresh, unstarted runner with the same settings (one per flow run)."""
@@ -125,66 +135,95 @@ class RayTaskRunner(ClusterRunner):
 
     def _connect(self) -> int:
         if not ray.is_initialized():
-            kwargs = {"address": self.address, **self.init_kwargs}
-            try:
-                ray.init(**kwargs)
-            except ConnectionError as exc:
-                raise ConnectionError(
-                    f"RayTaskRunner(address={self.address!r}): no Ray cluster answered "
-                    f"({exc}). Start one (`ray start --head`), or check the address."
-                ) from exc
+            self._init_ray()
             self._started_ray = True
         self._run_chunk = ray.remote(_run_chunk_on_ray)
         self._run_after = ray.remote(_run_after_on_ray)
-        self._listen()
+        self._live_calls = {}
+        self._channel = _LiveChannel.join(self)
+        self._mailbox_name = self._channel.name
         return max(int(ray.cluster_resources().get("CPU", 1)), 1)
+
+    def _init_ray(self) -> None:
+        address = self.address
+        problem = _unreachable(address)
+        if problem is None:
+            try:
+                ray.init(**{"address": address, **self.init_kwargs})
+                return
+            # (SystemExit: how this Ray gives up on a cluster address that no cluster
+            # answers, after a minute or two; ValueError: ray:// without the Ray Client)
+            except (ConnectionError, ValueError, SystemExit) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+        raise ConnectionError(
+            f"RayTaskRunner(address={address!r}): no Ray cluster answered ({problem}). "
+            "Start one (`ray start --head`, which prints its address), or check the address."
+        )
 
     def _group(self) -> Any:
         return _options.get()
 
     def _send_chunk(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
         remote_fn = self._run_chunk.options(**dict(group)) if group else self._run_chunk
-        ref = remote_fn.remote(remotes, self._mailbox_name)
+        ref = remote_fn.remote(_packed(remotes), self._mailbox_name)
         self._mark_sent(remotes, ref)
         return ref
 
     def _submit_after(self, remote: RemoteTaskRun, after: After, group: Any) -> Any:
         remote_fn = self._run_after.options(**dict(group)) if group else self._run_after
         # (the ObjectRefs as arguments of their own: Ray resolves only those)
-        ref = remote_fn.remote(remote, self._mailbox_name, after.ids, after.indices, *after.futures)
-        self._mark_sent([remote], ref)
-        return ray.get(ref)
-
-    def _listen(self) -> None:
-        """Start the mailbox in which workers leave runs' starts, and the thread that
-        collects them every :data:`_POLL_SECONDS` into the store (Ray has no channel from a
-        task to the driver of its own)."""
-        self._live_calls = {}
-        # (named: a task gets the name, and only a run that publishes looks the actor up;
-        # an actor handle as an argument of every task costs ~2 ms a task)
-        self._mailbox_name = f"wfkit-live-{uuid.uuid4().hex}"
-        self._mailbox = _Mailbox.options(name=self._mailbox_name).remote()  # type: ignore[attr-defined]
-        self._stop_polling = threading.Event()
-        self._poller = threading.Thread(
-            target=self._poll, args=(self._mailbox, self._stop_polling), name="wfkit-ray-live"
+        ref = remote_fn.remote(
+            _packed(remote), self._mailbox_name, after.ids, after.indices, *after.futures
         )
-        self._poller.daemon = True
-        self._poller.start()
-
-    def _poll(self, mailbox: Any, stop: threading.Event) -> None:
-        while not stop.wait(_POLL_SECONDS):
-            try:
-                events = ray.get(mailbox.take.remote())
-            except Exception:  # Ray is going away: the outcomes carry the starts
-                return
-            for task_run_id, event in events:
-                self._record_live(task_run_id, event)
+        self._mark_sent([remote], ref)
+        return _unpacked(self._get(ref, [remote]))
 
     def _submit_chunk(
         self, remotes: list[RemoteTaskRun], group: Any, deliver: Callable[[Any], None]
     ) -> None:
         future = self._send_chunk(remotes, group).future()
-        future.add_done_callback(lambda done: deliver(_result_or_error(done)))
+        future.add_done_callback(lambda done: deliver(self._result_or_error(done, remotes)))
+
+    def _result_or_error(self, future: Any, remotes: list[RemoteTaskRun]) -> Any:
+        try:
+            return _unpacked(future.result())
+        except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
+            # (no collecting here: Ray calls this on a thread of its own, which a ray.get
+            # could block)
+            return self._named(exc, remotes)
+
+    def _get(self, ref: Any, remotes: list[RemoteTaskRun]) -> Any:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.WorkerCrashedError as exc:
+            if self._channel is not None:  # (starts it left before it died, not collected)
+                self._channel.collect()
+            raise self._named(exc, remotes) from exc
+
+    def _named(self, exc: Exception, remotes: list[RemoteTaskRun]) -> Exception:
+        """``exc``, naming the worker if it is one that died, as far as it is known: a
+        worker names itself in a run's published start (a run still running
+        :data:`~wfkit.task_runners._live.DELAY` seconds after it started)."""
+        if not isinstance(exc, ray.exceptions.WorkerCrashedError):
+            return exc
+        ids = [remote.task_run_id for remote in remotes]
+        where = next((self._ran_on[i] for i in ids if i in self._ran_on), None)
+        return WorkerDiedError(
+            f"{exc} The task ran in {where}."
+            if where is not None
+            else f"{exc} Which worker ran the task is not known (a worker names itself "
+            f"when a run has been running {DELAY} s, and none had)."
+        )
+
+    def _heard(self, task_run_id: str, event: Any, worker: str) -> None:
+        """A run's start, published by ``worker``."""
+        if task_run_id in (self._live_calls or {}):
+            self._ran_on[task_run_id] = worker
+            self._record_live(task_run_id, event)
+
+    def _over(self, run_id: str) -> None:
+        super()._over(run_id)
+        self._ran_on.pop(run_id, None)
 
     def _failed(self, native: Any) -> bool:
         ready, _ = ray.wait([native], timeout=0)
@@ -198,22 +237,113 @@ class RayTaskRunner(ClusterRunner):
         return False
 
     def _run_chunk_now(self, remotes: list[RemoteTaskRun], group: Any) -> Any:
-        return ray.get(self._send_chunk(remotes, group))
+        return _unpacked(self._get(self._send_chunk(remotes, group), remotes))
 
     def _disconnect(self) -> None:
         self._run_chunk = self._run_after = None
-        self._stop_polling.set()
-        if self._poller is not None:
-            self._poller.join()
-        with contextlib.suppress(Exception):
-            ray.kill(self._mailbox)
+        if self._channel is not None:
+            self._channel.leave(self)
         if self._started_ray:
             self._started_ray = False
+            _LiveChannel.close()
             with contextlib.suppress(Exception):  # (a Ray that is gone is gone)
                 ray.shutdown()
 
     def __repr__(self) -> str:
         return f"RayTaskRunner(address={self.address!r})"
+
+
+class _LiveChannel:
+    """Live progress for the runners of this process on one Ray session: a mailbox actor
+    in which workers leave runs' starts, and a thread that collects them every
+    :data:`_POLL_SECONDS` for the runners listening (Ray has no channel from a task to the
+    driver of its own).
+
+    One per session, not per flow run: an actor is a worker process of its own, whose start
+    (~0.7 s of CPU) a flow run's tasks would otherwise share the machine with. It lives as
+    long as this process's connection to the cluster (an idle actor of no CPU).
+    """
+
+    _current: _LiveChannel | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        # (named: a task gets the name, and only a run that publishes looks the actor up;
+        # an actor handle as an argument of every task costs ~2 ms a task)
+        self.name = f"wfkit-live-{uuid.uuid4().hex}"
+        self.mailbox = _Mailbox.options(name=self.name).remote()  # type: ignore[attr-defined]
+        self.runners: set[RayTaskRunner] = set()
+        self.poller: threading.Thread | None = None
+        self.stop = threading.Event()
+
+    @classmethod
+    def join(cls, runner: RayTaskRunner) -> _LiveChannel:
+        """The channel of the current session (made if need be), listened to for
+        ``runner`` until :meth:`leave`."""
+        session = _session()
+        with cls._lock:
+            channel = cls._current
+            if channel is None or channel.session != session or session is None:
+                channel = cls._current = cls(session)
+            channel.runners.add(runner)
+            if channel.poller is None:
+                channel.stop = threading.Event()
+                channel.poller = threading.Thread(
+                    target=channel._poll, args=(channel.stop,), name="wfkit-ray-live", daemon=True
+                )
+                channel.poller.start()
+        return channel
+
+    def leave(self, runner: RayTaskRunner) -> None:
+        """Stop collecting starts for ``runner``; the last runner to leave stops the
+        collecting thread (so that it never calls Ray after the flow run: Ray's calls start
+        a new Ray when none is running)."""
+        with self._lock:
+            self.runners.discard(runner)
+            if self.runners:
+                return
+            poller, self.poller = self.poller, None
+            self.stop.set()
+        if poller is not None:
+            poller.join()
+        if self.session is None:  # (a channel of its own: it goes with its runner)
+            with contextlib.suppress(Exception):
+                ray.kill(self.mailbox)
+
+    @classmethod
+    def close(cls) -> None:
+        """Forget the current channel (its session is being shut down)."""
+        with cls._lock:
+            cls._current = None
+
+    def _poll(self, stop: threading.Event) -> None:
+        # (an Event's wait, not time.sleep: the test harness makes sleeps virtual)
+        while not stop.wait(_POLL_SECONDS):
+            if not self.collect():  # Ray is going away: the outcomes carry the starts
+                return
+
+    def collect(self) -> bool:
+        """Hand the starts left in the mailbox to the runners; False if Ray is gone."""
+        with self._lock:
+            runners = list(self.runners)
+        try:
+            events = ray.get(self.mailbox.take.remote())
+        except Exception:
+            return False
+        for task_run_id, event, worker in events:
+            for runner in runners:
+                runner._heard(task_run_id, event, worker)
+        return True
+
+
+def _session() -> Any:
+    """What tells this process's Ray sessions apart (None if Ray does not say)."""
+    try:
+        context = ray.get_runtime_context()
+        return (context.get_job_id(), context.get_node_id())
+    except Exception:  # (a Ray client connection, say: a channel per flow run)
+        return None
 
 
 @ray.remote(num_cpus=0)
@@ -236,29 +366,104 @@ def _publisher(mailbox_name: str) -> Callable[[str, Any], None]:
         mailbox = _mailboxes.get(mailbox_name)
         if mailbox is None:
             mailbox = _mailboxes[mailbox_name] = ray.get_actor(mailbox_name)
-        mailbox.put.remote((task_run_id, event))
+        mailbox.put.remote((task_run_id, event, _this_worker()))
 
     return publish
 
 
-def _run_chunk_on_ray(remotes: list[RemoteTaskRun], mailbox_name: str) -> Any:
-    """A Ray worker's entry: run a chunk, leaving the starts of long runs in the mailbox
-    actor named ``mailbox_name``."""
-    return run_chunk_on_worker(remotes, _publisher(mailbox_name))
+def _this_worker() -> str:
+    """This Ray worker process, as a dead worker's runs name it."""
+    global _worker
+    if _worker is None:
+        node = ray.get_runtime_context().get_node_id()
+        _worker = f"Ray worker pid {os.getpid()} on node {node} ({ray.util.get_node_ip_address()})"
+    return _worker
+
+
+_worker: str | None = None
+
+
+# Runs go to the workers, and their outcomes come back, as bytes pickled by the runner: Ray
+# passes bytes through as they are, where an object costs its serializer ~0.15 ms more per
+# task each way (msgpack around cloudpickle, whose every class and function goes through a
+# Python hook). Only what plain pickle takes as cloudpickle would goes so: anything else
+# (a class or function of __main__, which cloudpickle sends by value; what pickle refuses;
+# numpy arrays and other out-of-band buffers, which Ray hands over without copies; Ray's
+# own ObjectRefs and actor handles, which it must count) goes to Ray as the object itself.
+def _packed(value: Any) -> Any:
+    """``value`` as bytes to hand to Ray, or ``value`` itself for Ray's own serializer."""
+    if ray.cloudpickle.list_registry_pickle_by_value():  # (modules cloudpickle sends whole)
+        return value
+    buffers: list[Any] = []
+    file = io.BytesIO()
+    pickler = pickle.Pickler(file, 5, buffer_callback=buffers.append)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **_RAYS_OWN}
+    try:
+        pickler.dump(value)
+    except Exception:  # (Ray's serializer tries, and says what it cannot take)
+        return value
+    data = file.getvalue()
+    return value if buffers or b"__main__" in data else data
+
+
+def _unpacked(value: Any) -> Any:
+    return pickle.loads(value) if isinstance(value, bytes) else value
+
+
+def _for_ray(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__}: for Ray's own serializer")
+
+
+_RAYS_OWN: dict[type, Callable[[Any], Any]] = {
+    ray.ObjectRef: _for_ray,
+    ray.actor.ActorHandle: _for_ray,
+}
+
+
+def _run_chunk_on_ray(remotes: Any, mailbox_name: str) -> Any:
+    """A Ray worker's entry: run a chunk (packed), leaving the starts of long runs in the
+    mailbox actor named ``mailbox_name``; the chunk's result, packed."""
+    return _packed(run_chunk_on_worker(_unpacked(remotes), _publisher(mailbox_name)))
 
 
 def _run_after_on_ray(
-    remote: RemoteTaskRun, mailbox_name: str, ids: list[str], indices: list[int], *results: Any
+    remote: Any, mailbox_name: str, ids: list[str], indices: list[int], *results: Any
 ) -> Any:
-    """A Ray worker's entry for a run with upstream ObjectRefs (Ray resolved them)."""
-    return run_after_on_worker(remote, ids, indices, results, _publisher(mailbox_name))
+    """A Ray worker's entry for a run with upstream ObjectRefs (Ray resolved them to their
+    chunks' packed results)."""
+    upstream = [_unpacked(result) for result in results]
+    outcome = run_after_on_worker(
+        _unpacked(remote), ids, indices, upstream, _publisher(mailbox_name)
+    )
+    return _packed(outcome)
 
 
 _mailboxes: dict[str, Any] = {}  # (in a worker: the mailbox actors it has looked up)
 
 
-def _result_or_error(future: Any) -> Any:
+def _unreachable(address: str | None) -> str | None:
+    """Why nothing answers at a cluster ``address`` (``host:port`` or ``ray://host:port``),
+    found within :data:`_CONNECT_TIMEOUT` seconds, or None (it answers, or it is not such an
+    address: ``"auto"``, None). Ray itself waits a minute or two before it gives up."""
+    host, _, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
     try:
-        return future.result()
-    except Exception as exc:  # the chunk was lost: a dead worker, Ray shut down...
-        return exc
+        socket.create_connection((host.strip("[]"), int(port)), _CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        return f"nothing answers at {host}:{port} within {_CONNECT_TIMEOUT:g} s: {exc}"
+    return None
+
+
+_CONNECT_TIMEOUT = 10.0  # seconds a cluster's address has to answer
+
+
+class WorkerDiedError(ray.exceptions.WorkerCrashedError):
+    """Ray's worker died while running a task run: Ray's ``WorkerCrashedError``, naming
+    the worker where it is known."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
