@@ -28,6 +28,7 @@ import functools
 import logging
 import math
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -71,13 +72,16 @@ _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # then every 4 s until the retry tim
 _AUTO_BACKOFF_MAX = 5.0  # seconds between automatic flush attempts while the server is lost
 _DATA_ERRORS = (UnicodeError, ValueError, TypeError, OverflowError)  # a value psycopg cannot send
 _abandoned: list[Any] = []  # pools inherited through fork: never use, never close
+# Rows each pooled connection staged since its staging tables were last vacuumed.
+_staged: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _store(kind: str, columns: Sequence[str]) -> str:
-    """One statement that upserts the staged runs of ``kind`` and inserts their staged states
-    under the seqs the upsert gives (``RETURNING``): the server joins them, so no seq comes
-    back to Python. A run stored Crashed is left as it is (and not returned, so its states
-    are dropped too) unless the new row is Crashed too."""
+    """One statement that upserts the staged runs of ``kind``, inserts their staged states
+    under the seqs the upsert gives (``RETURNING``: the server joins them, no seq comes back
+    to Python) and empties the staging tables (every part sees the rows as they were when
+    the statement began). A run stored Crashed is left as it is (and not returned, so its
+    states are dropped too) unless the new row is Crashed too."""
     table, names = f"{kind}s", ", ".join(columns)
     updates = ", ".join(
         f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
@@ -86,7 +90,9 @@ def _store(kind: str, columns: Sequence[str]) -> str:
     return (
         f"WITH written AS (INSERT INTO {table} ({names}) SELECT {names} FROM wfkit_stage_{table} "
         f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {table}.state_type != '{_CRASHED}' "
-        f"OR excluded.state_type = '{_CRASHED}' RETURNING id, seq) "
+        f"OR excluded.state_type = '{_CRASHED}' RETURNING id, seq), "
+        f"runs_done AS (DELETE FROM wfkit_stage_{table}), "
+        f"states_done AS (DELETE FROM wfkit_stage_{kind}_states) "
         f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message) "
         f"SELECT written.seq, s.type, s.name, s.at_us, s.message FROM wfkit_stage_{kind}_states s "
         "JOIN written ON written.id = s.run_id ORDER BY s.n"
@@ -94,20 +100,29 @@ def _store(kind: str, columns: Sequence[str]) -> str:
 
 
 def _staging(kind: str, columns: Sequence[str]) -> tuple[str, str]:
-    """This session's staging tables of ``kind`` (emptied by every commit): the runs, and
-    their states numbered in the order they happened."""
+    """This session's staging tables of ``kind``: the runs, and their states numbered in the
+    order they happened. Emptied by the statement that reads them (``_store``), not by
+    ``ON COMMIT DELETE ROWS``: that truncates every such table at each commit, which cost
+    0.25 ms a table on a quiet machine and 2-4 ms under disk load (file operations); the
+    dead rows are vacuumed now and then instead (``_VACUUM_ROWS``), without giving the
+    space back to the file system (the next flush reuses it)."""
     names = ", ".join(columns)
     return (
-        f"CREATE TEMP TABLE wfkit_stage_{kind}s ON COMMIT DELETE ROWS AS "
+        f"CREATE TEMP TABLE wfkit_stage_{kind}s WITH (vacuum_truncate = false) AS "
         f"SELECT {names} FROM {kind}s WITH NO DATA",
         f"CREATE TEMP TABLE wfkit_stage_{kind}_states (n BIGINT GENERATED ALWAYS AS IDENTITY, "
-        "run_id TEXT, type TEXT, name TEXT, at_us BIGINT, message TEXT) ON COMMIT DELETE ROWS",
+        "run_id TEXT, type TEXT, name TEXT, at_us BIGINT, message TEXT) "
+        "WITH (vacuum_truncate = false)",
     )
 
 
 _KINDS = {"flow_run": _FLOW_COLUMNS, "task_run": _TASK_COLUMNS}
 _STORES = {kind: _store(kind, columns) for kind, columns in _KINDS.items()}
 _STAGING = [sql for kind, columns in _KINDS.items() for sql in _staging(kind, columns)]
+_VACUUM = "VACUUM " + ", ".join(
+    f"wfkit_stage_{kind}s, wfkit_stage_{kind}_states" for kind in _KINDS
+)
+_VACUUM_ROWS = 20_000  # rows a connection stages between two vacuums of its staging tables
 _STAGE_COPIES = {
     kind: f"COPY wfkit_stage_{kind}s ({', '.join(columns)}) FROM STDIN"
     for kind, columns in _KINDS.items()
@@ -454,6 +469,10 @@ def _writing(rows: list[list[Any]], owner: int) -> Callable[[Any], None]:
 
 def _write(conn: Any, rows: list[list[Any]], owner: int) -> None:
     flows, tasks, flow_states, task_states, logs = rows
+    staged = _staged.get(conn, 0)  # dead rows in its staging tables
+    if staged > _VACUUM_ROWS:
+        conn.execute(_VACUUM)  # (outside the transaction, as VACUUM must be)
+        staged = 0
     with conn.transaction():
         conn.execute(HEARTBEAT, (now_us(), owner))
         with conn.cursor() as cursor:
@@ -468,6 +487,7 @@ def _write(conn: Any, rows: list[list[Any]], owner: int) -> None:
                     cursor.execute(_STORES[kind])
             if logs:
                 _copy(cursor, _COPY_LOGS, logs)
+    _staged[conn] = staged + len(flows) + len(tasks) + len(flow_states) + len(task_states)
 
 
 def _copy(cursor: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
