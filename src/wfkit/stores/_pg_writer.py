@@ -245,12 +245,18 @@ class PgWriter(_sw.Writer):
             _sw._committer.wake()
 
     def commit_if_due(self) -> float | None:
-        """For the committer: flush a buffer handed over by :meth:`flush_due`, else as the
-        SQLite writer does (its oldest row is due)."""
-        if self.handed_over:
-            self.handed_over = False
-            self.auto_flush(blocking=False)
-        return super().commit_if_due()
+        """For the committer: flush a buffer handed over by :meth:`flush_due` (soon again if
+        another thread holds the connection), else as the SQLite writer does."""
+        if self.handed_over and self.db_lock.acquire(blocking=False):
+            try:
+                self.handed_over = False
+                self.auto_flush(blocking=False)
+            finally:
+                self.db_lock.release()
+        due = super().commit_if_due()
+        if self.handed_over and due is not None:
+            return min(due, _real_monotonic() + _sw._RETRY_SECONDS)
+        return due
 
     def auto_flush(self, blocking: bool) -> None:
         """One attempt, unless another thread holds the connection and ``blocking`` is
