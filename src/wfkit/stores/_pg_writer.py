@@ -247,14 +247,19 @@ class PgWriter(_sw.Writer):
     def commit_if_due(self) -> float | None:
         """For the committer: flush a buffer handed over by :meth:`flush_due` (soon again if
         another thread holds the connection), else as the SQLite writer does."""
-        if self.handed_over and self.db_lock.acquire(blocking=False):
-            try:
-                self.handed_over = False
-                self.auto_flush(blocking=False)
-            finally:
-                self.db_lock.release()
+        busy = False
+        # (Not while a failed attempt's backoff runs: it moved ``oldest`` ahead.)
+        if self.handed_over and _real_monotonic() >= self.oldest:
+            if self.db_lock.acquire(blocking=False):
+                try:
+                    self.handed_over = False
+                    self.auto_flush(blocking=False)
+                finally:
+                    self.db_lock.release()
+            else:
+                busy = True
         due = super().commit_if_due()
-        if self.handed_over and due is not None:
+        if busy and due is not None:
             return min(due, _real_monotonic() + _sw._RETRY_SECONDS)
         return due
 
