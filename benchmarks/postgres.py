@@ -241,6 +241,9 @@ def _measure(url: str, options: argparse.Namespace, server: Any) -> dict[str, An
         sequential["prefect"] = _prefect(
             options.prefect_python, database, why, min(options.tasks, 500), options.repeat
         )
+    else:
+        reason = f"no Prefect interpreter ({options.prefect_python or 'none given'})"
+        sequential["prefect"] = {"status": "skipped", "reason": reason}
     load.append(os.getloadavg())
     result["load_average_1_5_15_min"] = {"start": load[0], "end": load[1]}
     return result
