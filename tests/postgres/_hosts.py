@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 import os
+import textwrap
 import threading
 from collections.abc import Callable
+
+#: A script: a flow of argv[1] trivial tasks, printing the sum of their results.
+MANY_TASKS = textwrap.dedent(
+    """
+    import sys
+    from wfkit import flow, task
+
+    @task
+    def square(x):
+        return x * x
+
+    @flow
+    def many(n):
+        return sum(square(i) for i in range(n))
+
+    print(many(int(sys.argv[1])))
+    """
+)
 
 
 def host_env(url: str, host: str, **more: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.postgres._hosts import host_env, poll
+from tests.postgres._hosts import MANY_TASKS, host_env, poll
 
 from wfkit.stores import open_store
 
@@ -30,23 +30,6 @@ _LONG_FLOW = textwrap.dedent(
         hangs()
 
     waits()
-    """
-)
-
-_MANY_TASKS = textwrap.dedent(
-    """
-    import sys
-    from wfkit import flow, task
-
-    @task
-    def square(x):
-        return x * x
-
-    @flow
-    def many(n):
-        return sum(square(i) for i in range(n))
-
-    print(many(int(sys.argv[1])))
     """
 )
 
@@ -79,6 +62,9 @@ def test_a_host_whose_heartbeat_stops_has_its_runs_crashed(fresh_url: str, tmp_p
         assert reader.task_run_counts([run_id]) == {run_id: {"Crashed": 1}}
         ((task_name, states),) = [(g.task_name, g.states) for g in reader.task_run_groups(run_id)]
         assert (task_name, states) == ("hangs", {"Crashed": 1})
+        summary = reader.summary()  # ...and the summary, with host-b no longer a live owner
+        assert (summary.flow_runs, summary.task_runs) == ({"Crashed": 1}, {"Crashed": 1})
+        assert summary.owners == ()
     assert "'host-b'" in message and "no heartbeat" in message
     with open_store(fresh_url) as writer:  # a writer records it
         assert poll(lambda: writer.flow_runs()[0].state.name == "Crashed")
@@ -93,7 +79,7 @@ def test_processes_on_many_hosts_write_at_once_and_lose_nothing(
     tasks = 250
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _MANY_TASKS, str(tasks)],
+            [sys.executable, "-c", MANY_TASKS, str(tasks)],
             env=host_env(fresh_url, f"host-{i}", WFKIT_STORE_COMMIT_INTERVAL="0.01"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

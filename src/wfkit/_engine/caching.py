@@ -28,10 +28,11 @@ import threading
 from datetime import timedelta
 from typing import Any, Self
 
+from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
 from wfkit.logging import logger_for
 
-__all__ = ["MAC_SIZE", "SERIALIZERS", "TaskCache", "sign"]
+__all__ = ["MAC_SIZE", "SERIALIZERS", "KeyLock", "TaskCache", "sign"]
 
 SERIALIZERS = ("pickle", "json")
 _locks_guard = threading.Lock()
@@ -117,7 +118,7 @@ class TaskCache:
     _context: Any  # the run context, whose logger is made on first use
     flow_parameters: dict[str, Any] | None
     bound: Any
-    _lock: list[Any] | None  # [key, lock, acquired]
+    _lock: list[Any] | None  # [key, KeyLock]
 
     @classmethod
     def for_run(cls, task: Any, policy: CachePolicy, ctx: Any, flow_ctx: Any, bound: Any) -> Self:
@@ -164,29 +165,35 @@ class TaskCache:
             return None
         return key
 
-    def lock_for(self, key: str) -> threading.Lock | None:
+    def lock_for(self, key: str) -> KeyLock | None:
         """Under SERIALIZABLE, the key's lock (registered for this run; the run must then
         :meth:`release`): concurrent identical misses compute once, the others then find the
-        record. None under READ_COMMITTED."""
+        record. None under READ_COMMITTED.
+
+        The lock is this process's for the key, then, if the store is a
+        :class:`~wfkit.stores.CacheLockStore`, the store's, which holds across processes and
+        hosts."""
         if not self.serializable:
             return None
         with _locks_guard:
             entry = _key_locks.setdefault(key, [threading.Lock(), 0])
             entry[1] += 1
-        self._lock = [key, entry[0], False]  # type: ignore[assignment]
-        return entry[0]  # type: ignore[no-any-return]
+        lock = KeyLock(entry[0], self.runtime.store, key, self)
+        self._lock = [key, lock]
+        return lock
 
     def mark_held(self) -> None:
-        """The lock from :meth:`lock_for` was acquired (release it in :meth:`release`)."""
-        self._lock[2] = True  # type: ignore[index]
+        """The lock from :meth:`lock_for` was acquired (:meth:`release` gives it back, held
+        or not)."""
 
     def release(self) -> None:
+        """Give back what the run took of the key's lock, and forget the key's entry if no
+        other run uses it."""
         held, self._lock = self._lock, None
         if held is None:
             return
-        key, lock, acquired = held  # type: ignore[misc]
-        if acquired:
-            lock.release()
+        key, lock = held
+        lock.release()
         with _locks_guard:
             entry = _key_locks.get(key)
             if entry is not None:
@@ -271,3 +278,62 @@ class TaskCache:
             store.write_cache(key, data, self.serializer, expires, self.task.name, now)
         except Exception as exc:
             self.logger.warning("Writing the cache record %r failed (%s); not cached.", key, exc)
+
+
+class KeyLock:
+    """One run's lock on a SERIALIZABLE cache key: this process's lock first (the threads of
+    a process queue there, none holding a store connection while it waits), then the store's
+    (:class:`~wfkit.stores.CacheLockStore`) if it has one. ``acquire`` and ``release`` as a
+    ``threading.Lock``'s; ``release`` gives back what is held, all or part."""
+
+    __slots__ = (
+        "_local", "_shared", "_has_local", "_has_shared", "_key", "_cache", "_next_try", "_pause"
+    )  # fmt: skip
+
+    def __init__(self, local: threading.Lock, store: Any, key: str, cache: TaskCache) -> None:
+        self._local, self._key, self._cache = local, key, cache
+        make = getattr(store, "cache_lock", None)
+        self._shared: Any = make(key) if make is not None else None
+        self._has_local = self._has_shared = False
+        self._next_try, self._pause = 0.0, 0.0
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take both locks (waiting, or not: then False if either is taken). Once this
+        process's is held it stays held across calls, so that a caller polling with
+        ``blocking=False`` (the async driver) waits its turn in the store's only; and polls the
+        store with growing pauses (5 ms to 0.2 s), as each poll is a round trip."""
+        if not self._has_local:
+            if not self._local.acquire(blocking):
+                return False
+            self._has_local = True
+        shared = self._shared
+        if shared is None or self._has_shared:
+            return True
+        if not blocking and _real_monotonic() < self._next_try:
+            return False
+        try:
+            self._has_shared = shared.acquire(blocking)
+        except Exception as exc:  # (the store's lock is lost; this process's still holds)
+            self._shared = None
+            self._cache.logger.warning(
+                "Taking the store's lock on the cache key %r failed (%s); only this process "
+                "waits for it, so another process may compute the same result.",
+                self._key,
+                exc,
+            )
+            return True
+        if not self._has_shared:
+            self._pause = min(max(2 * self._pause, 0.005), 0.2)
+            self._next_try = _real_monotonic() + self._pause
+        return self._has_shared
+
+    def release(self) -> None:
+        """Give back what is held: the store's lock, then this process's."""
+        try:
+            if self._has_shared:
+                self._has_shared = False
+                self._shared.release()
+        finally:
+            if self._has_local:
+                self._has_local = False
+                self._local.release()

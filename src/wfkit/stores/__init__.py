@@ -31,6 +31,8 @@ from wfkit.stores._event_records import EventRecord
 from wfkit.stores._limits import ConcurrencyLimit, SlotGrant
 from wfkit.stores._protocols import (
     ArtifactStore,
+    CacheLock,
+    CacheLockStore,
     CacheStore,
     EventStore,
     LimitStore,
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactRecord",
     "ArtifactStore",
+    "CacheLock",
+    "CacheLockStore",
     "CacheRecord",
     "CacheStore",
     "ConcurrencyLimit",

@@ -3,13 +3,14 @@
 Mixed into :class:`~wfkit.stores.postgres.PostgresStore`, as
 :mod:`wfkit.stores._sqlite_queries` is into the SQLite store, with the same indexes behind
 the same queries (``_pg_schema``). Read-only, a dead owner's live runs are shown ``Crashed``
-in the run records and in the counts by state (each count query also groups by the owner of
-the runs that are not final: :data:`LIVE_OWNER`); the summary shows their stored state until
-a writer records the crash.
+in the run records, in the counts by state and in the summary (each count query also groups
+by the owner of the runs that are not final: :data:`LIVE_OWNER`), and the summary leaves the
+dead owners out of its live ones.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,13 +39,21 @@ if TYPE_CHECKING:
         TaskRunGroup,
     )
 
-__all__ = ["LIVE_OWNER", "PgQueries", "records"]
+__all__ = ["LIVE_OWNER", "PgQueries", "records", "summed"]
 
 #: The owner of a run that is not final (else NULL): a count grouped by it can show the runs
 #: of a dead owner Crashed (see :meth:`PgQueries._shown_states`).
 LIVE_OWNER = f"CASE WHEN {NOT_FINAL} THEN owner END"
 
 _START = "coalesce(start_us, first_us)"
+
+#: The horizon of a read: the oldest transaction still running when its snapshot was taken
+#: (the next one to start if none runs). Every transaction below it has ended, so the set of
+#: log lines written below it is final; a line of a later transaction, committed or not, is
+#: left for a later read, whatever its seq. A long write transaction of another application
+#: on the same server holds the horizon back, and so delays (never loses) a follower's lines.
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+_HELD_BACK_PAUSES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.3)  # seconds; ~1 s in all
 
 
 class PgQueries:
@@ -119,21 +128,34 @@ class PgQueries:
         task_name: str | None = None,
         last: int | None = None,
     ) -> LogPage:
-        """Log records recorded after the cursor ``after`` (a log row's seq), filtered."""
+        """Log records recorded after the cursor ``after``, filtered (see
+        :meth:`wfkit.stores.RunReader.logs_after`).
+
+        Only settled lines, in a window of transactions: those written from the last read's
+        horizon (``after``) up to this read's (:data:`_HORIZON`), which is the cursor. A
+        line's seq cannot be the cursor: two processes take seqs, then commit in either
+        order, and a follower past the higher seq would never see the lower one. A committed
+        matching line held back (an older transaction still runs) makes the read wait for
+        it a little, up to about a second, so that a follower's last read after the run
+        ended finds it.
+        """
         last = check_limit(last, "last")
-        queries = log_queries("%s", run_id, int(after), min_level, task_name, last)
-        # The cursor: the highest seq committed. (Known gap: another process may commit a
-        # lower seq after this read, since sequences are not transactional; a follower then
-        # misses those lines.)
-        *parts, ((cursor,),) = self._w.read([*queries, ("SELECT max(seq) FROM logs", ())])
+        after = int(after)
+        selects = log_queries("%s", run_id, 0, min_level, task_name, last)
+        self._w.flush()
+        for pause in (*_HELD_BACK_PAUSES, None):
+            parts, cursor, held_back = self._w.call(_log_window(selects, after), "read logs")
+            if pause is None or not held_back:
+                break
+            threading.Event().wait(pause)
         return log_page(parts, cursor, after, last)
 
     def summary(self) -> StoreSummary:
         """What the store holds, with the database's name, host and schema version."""
-        self._w.record_crashed()
-        by_state = "SELECT state_name, count(*) FROM {} GROUP BY state_name"
+        self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
+        by_state = f"SELECT state_name, count(*), {LIVE_OWNER} FROM {{}} GROUP BY 1, 3"
         owners = (
-            "SELECT o.host, o.pid, o.heartbeat_us, count(*) FROM flow_runs f JOIN owners o "
+            "SELECT o.host, o.pid, o.heartbeat_us, count(*), o.id FROM flow_runs f JOIN owners o "
             f"ON o.id = f.owner WHERE f.{NOT_FINAL} GROUP BY o.id ORDER BY o.host, o.pid"
         )
         flows, tasks, ((logs,),), ((cache,),), live = self._w.read(
@@ -146,15 +168,17 @@ class PgQueries:
             ]
         )
         rec = records()
+        gone = self._w.dead_among({row[-1] for row in live})  # (read-only; else none)
         return rec.StoreSummary(
             url=self.url,
-            flow_runs=dict(flows),
-            task_runs=dict(tasks),
+            flow_runs=summed(self._shown_states(flows, 0)),
+            task_runs=summed(self._shown_states(tasks, 0)),
             logs=logs,
             cache_records=cache,
             owners=tuple(
                 rec.LiveOwner(host=h, pid=p, heartbeat=_from_us(at), live_runs=n)
-                for h, p, at, n in live
+                for h, p, at, n, owner in live
+                if owner not in gone
             ),
             details={
                 "host": self._pg.host,
@@ -230,6 +254,48 @@ class PgQueries:
         return records().PruneResult(
             flow_runs=flow_runs, task_runs=task_runs, states=states_, logs=logs
         )
+
+
+def _log_window(
+    selects: list[tuple[str, list[Any]]], after: int
+) -> Callable[[Any], tuple[list[list[Any]], int, bool]]:
+    """In one snapshot: the lines ``selects`` (from :func:`log_queries`) find among those
+    written from the horizon ``after`` to this snapshot's, that horizon, and whether a
+    matching line is committed above it (held back).
+
+    The horizon is read first and passed as a value, not a subquery: the planner then knows
+    how few lines lie above it, and reads them through the BRIN index on ``xact`` rather than
+    the whole table."""
+
+    def read(conn: Any) -> tuple[list[list[Any]], int, bool]:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            (horizon,) = conn.execute(_HORIZON).fetchone()
+            window = "coalesce(xact, 0) < %s" + (" AND xact >= %s" if after else "")
+            bounds = [horizon, *([after] if after else [])]
+            parts, held_back = [], False
+            for sql, args in selects:
+                parts.append(conn.execute(_within(sql, window), [*bounds, *args]).fetchall())
+                held = f"SELECT EXISTS ({_within(sql, 'xact >= %s')})"
+                held_back = held_back or conn.execute(held, [horizon, *args]).fetchone()[0]
+            return parts, horizon, held_back
+
+    return read
+
+
+def _within(sql: str, condition: str) -> str:
+    """``sql`` (a select of the logs with a WHERE clause) with ``condition`` added first."""
+    head, found, tail = sql.partition(" FROM logs WHERE ")
+    assert found, sql  # (log_queries always filters on seq)
+    return f"{head}{found}{condition} AND {tail}"
+
+
+def summed(rows: list[tuple[Any, ...]]) -> dict[str, int]:
+    """{state name: count} of (state name, count) rows, a name possibly in several."""
+    counts: dict[str, int] = {}
+    for state_name, n in rows:
+        counts[state_name] = counts.get(state_name, 0) + n
+    return counts
 
 
 def _pruning(

@@ -22,7 +22,9 @@ from wfkit.stores._sqlite_schema import FINISHED_ROOT, NOT_FINAL
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SESSION_SETTINGS",
     "PgUrl",
+    "canceled_hint",
     "connect",
     "ensure_schema",
     "parse_url",
@@ -40,6 +42,11 @@ _LIBPQ_OPTIONS = frozenset(
     }
 )  # fmt: skip
 _CONNECT_TIMEOUT = "10"  # seconds, unless the URL says otherwise: a lost server fails fast
+#: Session settings of wfkit's connections, sent at login (they override the role's and the
+#: database's own, which a DBA may have set for interactive use: ``statement_timeout = 1ms``
+#: fails every migration and flush). A statement is still bounded, far above what any of
+#: wfkit's takes; a lock wait is bounded by it too. A setting the URL's ``options`` give wins.
+SESSION_SETTINGS = {"statement_timeout": "300s", "lock_timeout": "0"}
 
 #: Held (transaction-scoped) while the schema is created or migrated: any constant that no
 #: other application is likely to use, the same in every wfkit process.
@@ -147,6 +154,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_flow_run ON events (flow_run_id)",
         "CREATE INDEX events_task_run ON events (task_run_id)",
     ),
+    # 3: the transaction that wrote each log line, for a cursor in commit order (see
+    # wfkit.stores._pg_queries: `logs_after`). Lines written before have none (NULL: settled).
+    # A BRIN index: lines go in in transaction order, and a summary per range of pages is
+    # nearly free to keep up to date on every flush, unlike a B-tree.
+    (
+        "ALTER TABLE logs ADD COLUMN xact BIGINT",
+        "ALTER TABLE logs ALTER COLUMN xact SET DEFAULT (pg_current_xact_id()::text::bigint)",
+        "CREATE INDEX logs_xact ON logs USING brin (xact)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -187,16 +203,29 @@ class PgUrl:
                 f"store url={redacted(url)!r} names no database. Put it after the host, for "
                 f"example {_EXAMPLE}."
             )
-        kept = [(k, v) for k, v in options if k != "mode"]
+        kept = [(k, v) for k, v in options if k not in ("mode", "options")]
         if "connect_timeout" not in given:
             kept.append(("connect_timeout", _CONNECT_TIMEOUT))
-        self.conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(kept)))
+        kept.append(("options", _session_options(given.get("options", ""), self.read_only)))
+        # (spaces as %20: libpq decodes percent escapes only, not urlencode's "+")
+        query = urlencode(kept, quote_via=quote)
+        self.conninfo = urlunsplit(parts._replace(scheme="postgresql", query=query))
         self.shown = redacted(url)
 
     def where(self) -> str:
         """The server and database, for messages (never the password)."""
         user = f" as user {self.user!r}" if self.user else ""
         return f"database {self.database!r} on host {self.host!r}{user}"
+
+
+def _session_options(given: str, read_only: bool) -> str:
+    """libpq's ``options`` for wfkit's sessions: ``given`` (the URL's) and, after it,
+    :data:`SESSION_SETTINGS` it does not set; read-only, ``default_transaction_read_only``."""
+    settings = dict(SESSION_SETTINGS)
+    if read_only:
+        settings["default_transaction_read_only"] = "on"
+    added = [f"-c {name}={value}" for name, value in settings.items() if name not in given]
+    return " ".join([given, *added]).strip()
 
 
 def parse_url(url: str) -> PgUrl:
@@ -251,6 +280,20 @@ def _reason(exc: BaseException, url: PgUrl) -> str:
     if password:
         text = text.replace(password, "***")
     return text if text.endswith(".") else f"{text}."
+
+
+def canceled_hint(exc: BaseException) -> str:
+    """For a statement the server canceled on a timeout, what to do (else "")."""
+    errors = _psycopg().errors
+    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+    if not isinstance(cause, errors.QueryCanceled | errors.LockNotAvailable):
+        return ""
+    wfkits = ", ".join(f"{name}={value}" for name, value in SESSION_SETTINGS.items())
+    return (
+        " The server canceled the statement on a timeout: wfkit's sessions use "
+        f"{wfkits} unless the URL's options set them (as '?options=-c%20statement_timeout%3D"
+        "600s'); raise the one the URL sets, or leave it to wfkit."
+    )
 
 
 def ensure_schema(conn: Any, url: PgUrl) -> None:

@@ -45,7 +45,7 @@ from wfkit.stores._pg_owners import (
     record_crashed,
     register_owner,
 )
-from wfkit.stores._pg_schema import PgUrl, connect, ensure_schema
+from wfkit.stores._pg_schema import PgUrl, canceled_hint, connect, ensure_schema
 from wfkit.stores._sqlite_batch import _batch_rows, _storable
 from wfkit.stores._sqlite_owners import now_us
 from wfkit.stores._sqlite_rows import (
@@ -176,13 +176,12 @@ class PgWriter(_sw.Writer):
             raise self._error(exc, "open the store") from exc
         finally:
             conn.close()
-        options = "-c default_transaction_read_only=on" if self.read_only else None
         return psycopg_pool.ConnectionPool(
-            self.pg.conninfo,
+            self.pg.conninfo,  # (its options make a read-only store's sessions read-only)
             min_size=1,
             max_size=4,
             open=False,
-            kwargs={"autocommit": True, **({"options": options} if options else {})},
+            kwargs={"autocommit": True},
             configure=None if self.read_only else _stage,
             check=psycopg_pool.ConnectionPool.check_connection,
             name=f"wfkit {self.pg.shown}",
@@ -212,6 +211,7 @@ class PgWriter(_sw.Writer):
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return StoreError(
             f"Could not {doing} in the PostgreSQL run store ({self.pg.where()}): {reason}"
+            + canceled_hint(exc)
         )
 
     def call(self, action: Callable[[Any], _T], doing: str, timeout: float = 5.0) -> _T:

@@ -6,7 +6,9 @@
 - :class:`LimitStore`: concurrency limits and the slots taken on them;
 - :class:`ArtifactStore`: artifacts created in runs;
 - :class:`EventStore`: events emitted in runs (asset materializations among them);
-- :class:`RunStore`: all six; what :func:`wfkit.stores.open_store` returns.
+- :class:`RunStore`: all six; what :func:`wfkit.stores.open_store` returns;
+- :class:`CacheLockStore` (optional, not part of :class:`RunStore`): SERIALIZABLE cache locks
+  that hold across the processes (and hosts) sharing the store (each a :class:`CacheLock`).
 
 The engine depends only on the recorder and the cache store. A store is any object with these
 members (the protocols are structural, nothing needs subclassing); ``isinstance(obj,
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArtifactStore",
+    "CacheLock",
+    "CacheLockStore",
     "CacheStore",
     "EventStore",
     "LimitStore",
@@ -323,6 +327,43 @@ class CacheStore(Protocol):
         Raises:
             TypeError: ``now`` is not a datetime.
         """
+        ...
+
+
+class CacheLock(Protocol):
+    """A lock on one cache key that holds across the processes sharing a store; one object
+    per task run that asks for it (see :class:`CacheLockStore`)."""
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock: wait for it (``blocking``), or return False at once if another
+        process holds it. True once it is held.
+
+        Raises:
+            StoreError: the store cannot be reached (the engine then warns and holds only its
+                in-process lock: the task may then run once per process).
+        """
+        ...
+
+    def release(self) -> None:
+        """Give the lock back (nothing if it is not held); never raises."""
+        ...
+
+
+@runtime_checkable
+class CacheLockStore(Protocol):
+    """Optional: a store whose ``isolation_level="SERIALIZABLE"`` cache locks hold across
+    processes and hosts, so that identical misses anywhere compute once.
+
+    Without it, the engine's lock holds within one process. With it, the engine still takes
+    its in-process lock first (threads of one process queue there), then this one. A lock
+    held by a process that dies must be freed without that process (PostgreSQL ends its
+    session, the operating system its file lock), or the key is blocked for good.
+    """
+
+    def cache_lock(self, key: str) -> CacheLock:
+        """A new, unheld lock on ``key``, for one task run (cheap: no I/O before
+        :meth:`CacheLock.acquire`). Two keys may share a lock (a hash of the key): that
+        only serializes their misses."""
         ...
 
 

@@ -45,7 +45,8 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._event_records import EVENT_COLUMNS, EventRecord, event_from_row, event_row
 from wfkit.stores._limits import SlotGrant
-from wfkit.stores._pg_queries import LIVE_OWNER, PgQueries, records
+from wfkit.stores._pg_cache_locks import PgCacheLock, PgCacheLocks
+from wfkit.stores._pg_queries import LIVE_OWNER, PgQueries, records, summed
 from wfkit.stores._pg_schema import SCHEMA_VERSION, parse_url
 from wfkit.stores._pg_writer import PgWriter
 from wfkit.stores._sql_limits import LimitsInTables
@@ -141,7 +142,8 @@ class PostgresStore(LimitsInTables, PgQueries):
             store_retry_timeout(retry_timeout),
         )
         self._secret: bytes | None = None
-        self._finalizer = weakref.finalize(self, self._w.close, quiet=True)
+        self._locks = PgCacheLocks(self._pg)
+        self._finalizer = weakref.finalize(self, _close, self._w, self._locks)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -217,10 +219,7 @@ class PostgresStore(LimitsInTables, PgQueries):
         where, args = _run_filter(flow_name, None, tags, since, until)
         self._w.record_crashed()  # (read-only: nothing is recorded, _shown_states shows it)
         sql = f"SELECT state_name, count(*), {LIVE_OWNER} FROM flow_runs {where} GROUP BY 1, 3"
-        counts: dict[str, int] = {}
-        for state_name, n in self._shown_states(self._w.read([(sql, args)])[0], 0):
-            counts[state_name] = counts.get(state_name, 0) + n
-        return counts
+        return summed(self._shown_states(self._w.read([(sql, args)])[0], 0))
 
     def flow_run(self, run_id: str) -> FlowRun:
         """One flow run by id.
@@ -316,6 +315,12 @@ class PostgresStore(LimitsInTables, PgQueries):
             self._secret = bytes.fromhex(rows[0][0] if rows else made)
         return self._secret
 
+    def cache_lock(self, key: str) -> PgCacheLock:
+        """A lock on ``key`` for ``isolation_level="SERIALIZABLE"`` that holds across every
+        host using the database: a session-level advisory lock (see
+        :mod:`wfkit.stores._pg_cache_locks`), freed by the server if its process dies."""
+        return self._locks.lock(key)
+
     # concurrency limits: see wfkit.stores._sql_limits and _pg_limits ---------------------
     def acquire_slots(
         self, names: Sequence[str], occupy: int, now: float, holder: str, lease: bool
@@ -387,6 +392,15 @@ class PostgresStore(LimitsInTables, PgQueries):
     def _check_writable(self, doing: str) -> None:
         if self.read_only:
             raise self._w.read_only_error(doing)
+
+
+def _close(writer: PgWriter, locks: PgCacheLocks) -> None:
+    """Close the store's connections: its writer's (flushing first), then the idle lock
+    connections."""
+    try:
+        writer.close(quiet=True)
+    finally:
+        locks.close()
 
 
 def _run_filter(

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from wfkit.exceptions import ConfigurationError, StoreError
 from wfkit.settings import store_commit_interval, store_heartbeat_interval
 from wfkit.stores import _sqlite_artifacts as _artifacts
+from wfkit.stores import _sqlite_cache_locks as _cache_locks
 from wfkit.stores import _sqlite_events as _events
 from wfkit.stores import _sqlite_limits as _limits
 from wfkit.stores._artifact_records import ArtifactRecord
@@ -354,6 +355,14 @@ class SqliteStore(LimitsInTables, SqliteQueries):
         if secret is None:
             secret = self._secret = self._load_secret()
         return secret
+
+    if _cache_locks.AVAILABLE:  # (not on Windows: no fcntl)
+
+        def cache_lock(self, key: str) -> _cache_locks.SqliteCacheLock:
+            """A lock on ``key`` for ``isolation_level="SERIALIZABLE"`` that holds across the
+            processes sharing this file: a record lock in ``<path>.locks``, freed by the
+            operating system if its process dies (see :mod:`wfkit.stores._sqlite_cache_locks`)."""
+            return _cache_locks.SqliteCacheLock(self.path, key)
 
     def _load_secret(self) -> bytes:
         with self._w.db_lock:
