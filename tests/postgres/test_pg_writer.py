@@ -43,6 +43,16 @@ def test_a_buffer_far_ahead_is_written_on_the_recording_thread(fresh_url: str) -
         assert _stored_task_runs(fresh_url) == ["t1"]
 
 
+def test_a_commit_interval_of_0_commits_each_record_before_recording_goes_on(
+    fresh_url: str,
+) -> None:
+    with _store(fresh_url, commit_interval=0.0) as store:
+        with store._w.db_lock:  # (the committer cannot write meanwhile: this thread must)
+            record_task(store, finished(), "t1")
+            assert store._w.pending == 0
+            assert _stored_task_runs(fresh_url) == ["t1"]  # (a SIGKILL now would lose none)
+
+
 def test_flushes_in_a_row_store_each_state_once_across_vacuums(
     fresh_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -236,9 +236,10 @@ class PgWriter(_sw.Writer):
     # writing ----------------------------------------------------------------------------
     def flush_due(self, blocking: bool) -> None:
         """Hand the due buffer to the committer thread, which writes it while this thread
-        goes on recording (the server's work overlaps the caller's); flush here only when
-        the buffer runs far ahead (``blocking``: the committer falls behind)."""
-        if blocking:
+        goes on recording (the server's work overlaps the caller's); flush here when the
+        buffer runs far ahead (``blocking``: the committer falls behind) or when every row
+        must be committed before recording goes on (a commit interval of 0)."""
+        if blocking or not self.interval:
             self.auto_flush(blocking)
         elif not self.handed_over:
             self.handed_over = True
