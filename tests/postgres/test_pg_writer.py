@@ -61,7 +61,7 @@ def test_flushes_in_a_row_store_each_state_once_across_vacuums(
     # Vacuum the staging tables before nearly every flush: the rows a flush staged must be
     # gone from them (else the next flush writes them again), and VACUUM must run outside
     # the flush's transaction.
-    monkeypatch.setattr(pg_writer, "_VACUUM_ROWS", 4)
+    monkeypatch.setattr(pg_writer, "_VACUUM_ROWS", 1)
     with _store(fresh_url) as store:
         for i in range(6):
             record_task(store, finished(10 * i), f"t{i}")

@@ -4,11 +4,10 @@
 the fork handling of :class:`~wfkit.stores._sqlite_writer.Writer` (they are not about SQLite)
 and replaces what touches the database:
 
-- a flush is one transaction: the runs and their states are copied (``COPY``) into this
-  session's staging tables, then one statement per kind upserts the runs and inserts their
-  states under the seqs its ``RETURNING`` gives (which leaves out the runs that stay
-  ``Crashed``, and so their states); the log lines go in by ``COPY``, and this owner's
-  heartbeat is refreshed;
+- a flush is one transaction: the runs are copied (``COPY``) into this session's staging
+  tables, one statement per kind upserts them and gives back their seqs (leaving out the
+  runs that stay ``Crashed``), their states and the log lines go in by ``COPY``, and this
+  owner's heartbeat is refreshed;
 - a buffer that comes due while a flow records is handed to the process's committer thread
   (:meth:`PgWriter.flush_due`): the server works while the flow goes on, where SQLite's
   writes are done on the recording thread;
@@ -77,11 +76,14 @@ _staged: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _store(kind: str, columns: Sequence[str]) -> str:
-    """One statement that upserts the staged runs of ``kind``, inserts their staged states
-    under the seqs the upsert gives (``RETURNING``: the server joins them, no seq comes back
-    to Python) and empties the staging tables (every part sees the rows as they were when
-    the statement began). A run stored Crashed is left as it is (and not returned, so its
-    states are dropped too) unless the new row is Crashed too."""
+    """One statement that upserts the staged runs of ``kind``, empties their staging table
+    (both parts see the rows as they were when the statement began) and returns the (id,
+    seq) of each run it wrote. A run stored Crashed is left as it is (and not returned: its
+    states are dropped too) unless the new row is Crashed too.
+
+    (The states are not staged and joined to the runs by the server: after the staging
+    tables are vacuumed their statistics say "empty", and the planner then joins a flush's
+    thousands of states to its runs by a nested loop, at ~160 µs a task.)"""
     table, names = f"{kind}s", ", ".join(columns)
     updates = ", ".join(
         f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
@@ -91,45 +93,34 @@ def _store(kind: str, columns: Sequence[str]) -> str:
         f"WITH written AS (INSERT INTO {table} ({names}) SELECT {names} FROM wfkit_stage_{table} "
         f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {table}.state_type != '{_CRASHED}' "
         f"OR excluded.state_type = '{_CRASHED}' RETURNING id, seq), "
-        f"runs_done AS (DELETE FROM wfkit_stage_{table}), "
-        f"states_done AS (DELETE FROM wfkit_stage_{kind}_states) "
-        f"INSERT INTO {kind}_states (run_seq, type, name, at_us, message) "
-        f"SELECT written.seq, s.type, s.name, s.at_us, s.message FROM wfkit_stage_{kind}_states s "
-        "JOIN written ON written.id = s.run_id ORDER BY s.n"
+        f"emptied AS (DELETE FROM wfkit_stage_{table}) SELECT id, seq FROM written"
     )
 
 
-def _staging(kind: str, columns: Sequence[str]) -> tuple[str, str]:
-    """This session's staging tables of ``kind``: the runs, and their states numbered in the
-    order they happened. Emptied by the statement that reads them (``_store``), not by
-    ``ON COMMIT DELETE ROWS``: that truncates every such table at each commit, which cost
-    0.25 ms a table on a quiet machine and 2-4 ms under disk load (file operations); the
-    dead rows are vacuumed now and then instead (``_VACUUM_ROWS``), without giving the
-    space back to the file system (the next flush reuses it)."""
-    names = ", ".join(columns)
+def _staging(kind: str, columns: Sequence[str]) -> str:
+    """This session's staging table of the runs of ``kind``. It is emptied by the statement
+    that reads it (``_store``), not by ``ON COMMIT DELETE ROWS``: that truncates every such
+    table at each commit, which cost 0.25 ms a table on a quiet machine and 2-4 ms under
+    disk load (file operations). Its dead rows are vacuumed now and then instead
+    (``_VACUUM_ROWS``), without giving the space back to the file system (the next flush
+    reuses it)."""
     return (
         f"CREATE TEMP TABLE wfkit_stage_{kind}s WITH (vacuum_truncate = false) AS "
-        f"SELECT {names} FROM {kind}s WITH NO DATA",
-        f"CREATE TEMP TABLE wfkit_stage_{kind}_states (n BIGINT GENERATED ALWAYS AS IDENTITY, "
-        "run_id TEXT, type TEXT, name TEXT, at_us BIGINT, message TEXT) "
-        "WITH (vacuum_truncate = false)",
+        f"SELECT {', '.join(columns)} FROM {kind}s WITH NO DATA"
     )
 
 
 _KINDS = {"flow_run": _FLOW_COLUMNS, "task_run": _TASK_COLUMNS}
 _STORES = {kind: _store(kind, columns) for kind, columns in _KINDS.items()}
-_STAGING = [sql for kind, columns in _KINDS.items() for sql in _staging(kind, columns)]
-_VACUUM = "VACUUM " + ", ".join(
-    f"wfkit_stage_{kind}s, wfkit_stage_{kind}_states" for kind in _KINDS
-)
-_VACUUM_ROWS = 20_000  # rows a connection stages between two vacuums of its staging tables
+_STAGING = [_staging(kind, columns) for kind, columns in _KINDS.items()]
+_VACUUM = "VACUUM " + ", ".join(f"wfkit_stage_{kind}s" for kind in _KINDS)
+_VACUUM_ROWS = 20_000  # runs a connection stages between two vacuums of its staging tables
 _STAGE_COPIES = {
     kind: f"COPY wfkit_stage_{kind}s ({', '.join(columns)}) FROM STDIN"
     for kind, columns in _KINDS.items()
 }
-_STAGE_STATE_COPIES = {
-    kind: f"COPY wfkit_stage_{kind}_states (run_id, type, name, at_us, message) FROM STDIN"
-    for kind in _KINDS
+_COPY_STATES = {
+    kind: f"COPY {kind}_states (run_seq, type, name, at_us, message) FROM STDIN" for kind in _KINDS
 }
 _COPY_LOGS = "COPY logs (flow_run_id, task_run_id, level, logger, message, at_us) FROM STDIN"
 
@@ -495,11 +486,17 @@ def _write(conn: Any, rows: list[list[Any]], owner: int) -> None:
             ):
                 if runs:
                     _copy(cursor, _STAGE_COPIES[kind], runs)
-                    _copy(cursor, _STAGE_STATE_COPIES[kind], states)
-                    cursor.execute(_STORES[kind])
+                    seqs = dict(cursor.execute(_STORES[kind]).fetchall())
+                    with cursor.copy(_COPY_STATES[kind]) as copy:
+                        write, seq_of = copy.write_row, seqs.get
+                        # (Named, not starred: a starred target builds a list a state.)
+                        for run_id, type_, name, at_us, message in states:
+                            seq = seq_of(run_id)
+                            if seq is not None:  # else: the run stays Crashed
+                                write((seq, type_, name, at_us, message))
             if logs:
                 _copy(cursor, _COPY_LOGS, logs)
-    _staged[conn] = staged + len(flows) + len(tasks) + len(flow_states) + len(task_states)
+    _staged[conn] = staged + len(flows) + len(tasks)
 
 
 def _copy(cursor: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
