@@ -10,7 +10,9 @@ their results (vs ``client.map`` + ``client.gather`` / ``[f.remote(x) ...]`` + `
 for a chain of M ``submit(...).result()`` calls (vs raw ``client.submit(...).result()`` /
 ``ray.get(f.remote(x))``), and for a chain of M submissions each passed the previous one's
 future, one result at the end (vs raw ``client.submit(inc, future)`` / ``f.remote(ref)``:
-dependencies that the cluster resolves), medians of R repeats, with the ratios.
+dependencies that the cluster resolves), and for the same futures chain of a task with a
+cache policy (the old path: each link waits for its upstream value in the flow's process;
+vs the raw ``submit(...).result()`` chain), medians of R repeats, with the ratios.
 """
 
 from __future__ import annotations
@@ -78,6 +80,15 @@ def _wfkit_figures(runner: Any, label: str, args: argparse.Namespace) -> list[di
             future = tasks.inc_task.submit(future)  # type: ignore[call-overload]
         return future.result()  # type: ignore[no-any-return]
 
+    @flow(task_runner=runner)
+    def cached_chained(m: int, salt: str) -> int:
+        future = tasks.cached_inc_task.submit(0, salt)
+        for _ in range(m - 1):
+            future = tasks.cached_inc_task.submit(future, salt)  # type: ignore[call-overload]
+        return future.result()  # type: ignore[no-any-return]
+
+    salts = iter(range(1_000_000))
+
     def check_map() -> None:
         assert mapped(args.map) == list(range(1, args.map + 1))
 
@@ -87,14 +98,21 @@ def _wfkit_figures(runner: Any, label: str, args: argparse.Namespace) -> list[di
     def check_futures_chain() -> None:
         assert futures_chained(args.chain) == args.chain
 
+    def check_cached_chain() -> None:
+        assert cached_chained(args.chain, f"{label}-{next(salts)}") == args.chain
+
     return [
         ("map", _per_task_ms(check_map, args.map, args.repeat)),
+        ("cached_chain", _per_task_ms(check_cached_chain, args.chain, args.repeat)),
         ("chain", _per_task_ms(check_chain, args.chain, args.repeat)),
         ("futures_chain", _per_task_ms(check_futures_chain, args.chain, args.repeat)),
     ]  # type: ignore[return-value]
 
 
-_KINDS = ("map", "chain", "futures_chain")
+_KINDS = ("map", "chain", "futures_chain", "cached_chain")
+# The raw baseline of each kind: a cached futures chain (the old path: each link waits in
+# the flow's process for its upstream value) against raw submit().result() links.
+_RAW = {"map": "map", "chain": "chain", "futures_chain": "futures_chain", "cached_chain": "chain"}
 
 
 def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -135,7 +153,7 @@ def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
         ours = dict(_wfkit_figures(DaskTaskRunner(cluster=cluster), "dask", args))
         for kind in _KINDS:
             n = args.map if kind == "map" else args.chain
-            figures.append(_figure(f"dask_{kind}", ours[kind], raw[kind], n))
+            figures.append(_figure(f"dask_{kind}", ours[kind], raw[_RAW[kind]], n))
     return figures
 
 
@@ -172,7 +190,12 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
         }
         ours = dict(_wfkit_figures(RayTaskRunner(), "ray", args))
         return [
-            _figure(f"ray_{kind}", ours[kind], raw[kind], args.map if kind == "map" else args.chain)
+            _figure(
+                f"ray_{kind}",
+                ours[kind],
+                raw[_RAW[kind]],
+                args.map if kind == "map" else args.chain,
+            )
             for kind in _KINDS
         ]
     finally:

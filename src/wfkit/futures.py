@@ -73,6 +73,13 @@ class WfFuture(Generic[R]):
                 pass
         return self._call.state  # type: ignore[no-any-return]
 
+    @property
+    def wrapped_future(self) -> Any:
+        """The future the task runner returned for the run (as Prefect's
+        ``PrefectWrappedFuture.wrapped_future``): a runner finds its own futures of a
+        run's ``upstream`` runs here."""
+        return self._future
+
     def done(self) -> bool:
         """Whether the run is over (in real time; see the module's note on fake clocks)."""
         return self._future.done()  # type: ignore[no-any-return]

@@ -104,3 +104,9 @@ def fails() -> int:
 @task
 def total(values: list[int], offset: int = 0) -> int:
     return sum(values) + offset
+
+
+@task
+def returns_a_lock() -> object:
+    """Returns what no serializer can send back to the flow's process."""
+    return threading.Lock()

@@ -74,14 +74,32 @@ def test_a_task_whose_worker_dies_ends_crashed_naming_the_worker(
         client.wait_for_workers(2, timeout=30)  # (its nanny restarts the worker)
 
 
-def test_an_argument_that_cannot_be_serialized_is_named(dask_cluster: Any, h: Harness) -> None:
+@pytest.mark.parametrize(
+    ("submit", "expected"),
+    [
+        (
+            lambda: _tasks.inc.submit(threading.Lock()),  # type: ignore[arg-type]
+            "argument 'x' (lock) cannot be serialized by cloudpickle",
+        ),
+        (
+            _tasks.returns_a_lock.submit,
+            "cannot be serialized by pickle to go back to the flow's process: TypeError: "
+            "cannot pickle '_thread.lock' object",
+        ),
+    ],
+    ids=["argument", "result"],
+)
+def test_an_argument_or_result_that_cannot_be_serialized_is_named_with_the_serializer(
+    dask_cluster: Any, h: Harness, submit: Any, expected: str
+) -> None:
     @flow(task_runner=DaskTaskRunner(cluster=dask_cluster))
-    def locked() -> Any:
-        return _tasks.inc.submit(threading.Lock()).wait()  # type: ignore[arg-type]
+    def unserializable() -> Any:
+        return submit().wait()
 
-    locked()
-    message = h.task_run(_tasks.inc).state.message or ""
-    assert "argument 'x' (lock) cannot be serialized by cloudpickle" in message
+    unserializable()
+    [run] = h.task_runs()
+    assert run.state_names == ["Pending", "Crashed"]
+    assert expected in (run.state.message or "")
 
 
 def test_a_closure_task_is_refused_when_submitted(dask_cluster: Any, h: Harness) -> None:

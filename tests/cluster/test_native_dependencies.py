@@ -1,6 +1,8 @@
 """Dependencies resolve on the cluster: a run whose upstream runs went to the same cluster
 runner is sent at once with their native futures (Dask futures, Ray ObjectRefs); the worker
-gets their outcomes and applies wfkit's rules (NotReady, allow_failure, wait_for)."""
+gets their outcomes and applies wfkit's rules (NotReady, allow_failure, wait_for). Other
+runs (a cache policy, tag limits, futures inside a dataclass) take the old path: they wait
+for their upstream values in the flow's process, then go."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from runners._chains import SHAPES, run_chain
 from wfkit import allow_failure, flow, unmapped
+from wfkit.task_runners._cluster import _IN_FLIGHT
 from wfkit.testing.harness import Harness, harness
 
 from . import _tasks
@@ -117,3 +121,15 @@ def test_an_upstream_the_cluster_lost_makes_its_downstream_not_ready(
     assert h.task_run(_tasks.kills_its_worker).state.name == "Crashed"
     with distributed.Client(dask_cluster) as client:
         client.wait_for_workers(2, timeout=30)  # (its nanny restarts the worker)
+
+
+def test_a_chain_longer_than_the_runners_threads_completes_on_the_old_path(
+    runner: Any, h: Harness, tmp_path: Path
+) -> None:
+    # The runner's threads take the first links (each waits for its upstream value here);
+    # the flow's thread, waiting on the last link, runs the rest of the queue itself. Run
+    # one inside another, ~100 links past the threads hit Python's recursion limit and the
+    # flow run hung (see tests/runners/test_long_chains.py).
+    links = _IN_FLIGHT + 150
+    assert run_chain(runner, SHAPES["cache policy"], links, tmp_path / "gate") == links
+    assert [r.state.name for r in h.task_runs()] == ["Completed"] * (links + 1)

@@ -57,12 +57,12 @@ def test_a_plugin_store_that_lacks_members_is_refused_at_open(plugin: _Stores) -
     message = str(info.value)
     assert "test_protocols._RecorderOnly" in message and "url='half://x'" in message
     assert (
-        "lacks acquire_slots, artifact, artifacts, cache_records, cache_secret, check, "
-        "concurrency_limits, create_limit, delete_cache, delete_limit, events, "
-        "find_flow_runs, flow_run, flow_run_counts, flow_runs, flow_runs_in_tree, flush, "
-        "logs, logs_after, prune_cache, prune_runs, read_cache, read_limit, "
-        "record_artifact, record_event, release_slots, summary, task_run_counts, "
-        "task_run_groups, task_runs, write_cache." in message
+        "lacks acquire_slots, artifact, artifacts, cache_keys, cache_records, cache_secret, "
+        "check, concurrency_limits, create_limit, delete_cache, delete_limit, events, "
+        "find_flow_runs, flow_run, flow_run_counts, flow_runs, flow_runs_in_tree, "
+        "flow_runs_page, flush, logs, logs_after, prune_cache, prune_runs, read_cache, "
+        "read_limit, record_artifact, record_event, release_slots, summary, task_run_counts, "
+        "task_run_groups, task_runs, task_runs_page, write_cache." in message
     )
     assert "wfkit.testing.store_conformance" in message
 

@@ -1,4 +1,5 @@
-"""``wf store``: what a store holds, whether it is sound, and pruning old runs."""
+"""``wf store``: what a store holds, whether it is sound, pruning old runs, and copying a
+store into another (:mod:`._copy`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 import click
 
 from wfkit.cli._common import Age, json_option, open_for_cli, store_option
+from wfkit.cli._copy import copy
 from wfkit.cli._output import Output, ago, echo_error, task_counts
 
 __all__ = ["store"]
@@ -16,6 +18,9 @@ __all__ = ["store"]
 @click.group()
 def store() -> None:
     """Look after a run store."""
+
+
+store.add_command(copy)
 
 
 @store.command("info")

@@ -173,6 +173,23 @@ class RunReader(Protocol):
         run (including its task runs' lines) or one task run."""
         ...
 
+    # Walking every run of a store a page at a time, so that memory stays bounded however
+    # many runs it holds (``wf store copy``).
+    def flow_runs_page(self, after: str | None = None, limit: int = 100) -> list[FlowRun]:
+        """Up to ``limit`` flow runs in creation order: from the first, or (``after``) from
+        the first created after the flow run with that id; ``[]`` past the last, and for
+        an ``after`` the store does not hold. Pass the last id of a page to get the next.
+
+        Raises:
+            ConfigurationError: ``limit`` is negative or not a whole number.
+        """
+        ...
+
+    def task_runs_page(self, after: str | None = None, limit: int = 100) -> list[TaskRun]:
+        """Up to ``limit`` task runs in creation order (of every flow run, and those run
+        outside a flow), as :meth:`flow_runs_page` pages flow runs."""
+        ...
+
     # What ``wf`` and the web page read; each is served by an index, never a scan of every
     # run (the SQLite figures are in benchmarks/cli.py).
     def find_flow_runs(self, ref: str, limit: int = 10) -> list[FlowRun]:
@@ -315,6 +332,11 @@ class CacheStore(Protocol):
 
     def cache_records(self) -> list[CacheRecord]:
         """Every cache record, oldest first (by ``created_at``, then key)."""
+        ...
+
+    def cache_keys(self) -> list[str]:
+        """The keys of :meth:`cache_records`, in the same order, without their values
+        (which may be large): read each with :meth:`read_cache`."""
         ...
 
     def delete_cache(self, key: str) -> bool:

@@ -212,6 +212,22 @@ class MemoryStore(MemoryLimits, MemoryArtifacts, MemoryEvents):
             if run_id is None or run_id in (entry.flow_run_id, entry.task_run_id)
         ]
 
+    def flow_runs_page(self, after: str | None = None, limit: int = 100) -> list[FlowRun]:
+        """Up to ``limit`` flow runs in creation order, after the one with id ``after``."""
+        return list(map(_flow_record, self._page(self._flow_runs, _freeze_flow_run, after, limit)))
+
+    def task_runs_page(self, after: str | None = None, limit: int = 100) -> list[TaskRun]:
+        """Up to ``limit`` task runs in creation order, after the one with id ``after``."""
+        return list(map(_task_record, self._page(self._task_runs, _freeze_task_run, after, limit)))
+
+    def _page(self, runs: dict[str, Any], freeze: Any, after: str | None, limit: int) -> list[Any]:
+        most = check_limit(limit)
+        with self._lock:
+            ids = list(runs)
+            start = 0 if after is None else ids.index(after) + 1 if after in runs else len(ids)
+            chosen = ids[start:] if most is None else ids[start : start + most]
+            return [_frozen(runs[run_id], freeze) for run_id in chosen]
+
     # what ``wf`` reads (see the RunReader protocol) ------------------------------------
     def find_flow_runs(self, ref: str, limit: int = 10) -> list[FlowRun]:
         """Flow runs with id ``ref``, an id starting with ``ref`` or the name ``ref``; the
@@ -391,6 +407,10 @@ class MemoryStore(MemoryLimits, MemoryArtifacts, MemoryEvents):
         with self._lock:
             records = list(self._cache.values())
         return sorted(records, key=lambda r: (r.created_at, r.key))
+
+    def cache_keys(self) -> list[str]:
+        """The key of every cache record, oldest record first (by ``created_at``, then key)."""
+        return [record.key for record in self.cache_records()]
 
     def cache_secret(self) -> bytes:
         """This store's own random key for authenticating cache records (made with the

@@ -50,6 +50,7 @@ from wfkit.stores._pg_queries import LIVE_OWNER, PgQueries, records, summed
 from wfkit.stores._pg_schema import SCHEMA_VERSION, parse_url
 from wfkit.stores._pg_writer import PgWriter
 from wfkit.stores._sql_limits import LimitsInTables
+from wfkit.stores._sql_pages import RunPages
 from wfkit.stores._sqlite_rows import _EPOCH, _cache_record, _cache_row, _from_us, _to_us
 from wfkit.stores._trust import KEY_SIZE
 
@@ -101,7 +102,7 @@ def store_retry_timeout(value: float | None = None) -> float:
     return seconds
 
 
-class PostgresStore(LimitsInTables, PgQueries):
+class PostgresStore(LimitsInTables, RunPages, PgQueries):
     """A run store in a PostgreSQL database; see the module docstring.
 
     Args:
@@ -123,6 +124,7 @@ class PostgresStore(LimitsInTables, PgQueries):
     """
 
     _limit_sql: ClassVar[ModuleType] = _limits  # (see LimitsInTables)
+    _mark: ClassVar[str] = "%s"  # (see RunPages)
 
     def __init__(
         self,

@@ -60,6 +60,7 @@ from wfkit.stores._base import (
 )
 from wfkit.stores._event_records import EventRecord
 from wfkit.stores._sql_limits import LimitsInTables
+from wfkit.stores._sql_pages import RunPages
 from wfkit.stores._sqlite_cache import KeptCacheRecords
 from wfkit.stores._sqlite_queries import SqliteQueries
 from wfkit.stores._sqlite_rows import (
@@ -96,7 +97,7 @@ _START = "coalesce(start_us, first_us)"
 _HAS_TAG = "EXISTS (SELECT 1 FROM json_each(flow_runs.tags) WHERE value = ?)"
 
 
-class SqliteStore(LimitsInTables, SqliteQueries):
+class SqliteStore(LimitsInTables, RunPages, SqliteQueries):
     """A run store in one SQLite file; see the module docstring for how writes are buffered.
 
     Args:
@@ -120,6 +121,7 @@ class SqliteStore(LimitsInTables, SqliteQueries):
     """
 
     _limit_sql: ClassVar[ModuleType] = _limits  # (see LimitsInTables)
+    _mark: ClassVar[str] = "?"  # (see RunPages)
 
     def __init__(
         self,

@@ -257,15 +257,19 @@ def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None
     this worker; ``publish`` sends its start ahead); its outcome, for the flow's process.
 
     Raises:
-        TypeError: the outcome (the task's result) cannot be pickled.
+        TypeError: the outcome (the task's result) cannot be pickled (the message names
+            pickle, and the type it refused).
     """
     outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish)
     try:
+        # (plain pickle, not the cluster's cloudpickle: execute() drops a final value that
+        # only cloudpickle takes, and such a run would complete with None for a result)
         pickle.dumps(outcome)
     except Exception as exc:
         raise TypeError(
-            f"the result of task run {remote.task_run_id} cannot be pickled to go back to the "
-            f"flow's process: {type(exc).__name__}: {exc}. Return plain data."
+            f"the result of task run {remote.task_run_id} cannot be serialized by pickle to "
+            f"go back to the flow's process: {type(exc).__name__}: {exc}. Return plain data "
+            "(or save the object and return its path or key)."
         ) from None
     return outcome
 

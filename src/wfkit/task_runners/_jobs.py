@@ -1,9 +1,10 @@
 """The pool runners' futures: one :class:`Job` per submitted task run.
 
 A job is queued, then started by exactly one thread, then finished. A thread that waits on
-a job nobody has started runs it itself instead of blocking: that makes nested submissions
-safe with a bounded pool (a task that submits another task and waits on it never waits for
-a worker that is busy waiting on it).
+a job nobody has started runs it itself instead of blocking (after the queued jobs that one
+waits for, upstream first, one after another): that makes nested submissions safe with a
+bounded pool (a task that submits another task and waits on it never waits for a worker
+that is busy waiting on it), and a long chain of queued runs never deepens the stack.
 
 A ``task.map`` makes one job per item, so a job is kept to one small object: its status
 changes under one lock shared by all jobs (held for a few bytecodes, never while work or
@@ -79,8 +80,13 @@ class Job:
         """
         if self._status is _FINISHED and self._error is None:
             return self._state
-        if timeout is None:
-            self.run_if_queued()
+        if timeout is None and self._status is _QUEUED:
+            upstream = self._queued_upstream()
+            if upstream:
+                for job in _in_running_order(self, upstream):
+                    job.run_if_queued()
+            else:
+                self.run_if_queued()
         if not self._wait(timeout):
             raise TimeoutError(f"the task run did not finish within {timeout:g} second(s)")
         if self._error is not None:
@@ -97,6 +103,19 @@ class Job:
                     self._callbacks.append(fn)
                 return
         self._call_back(fn)
+
+    def _queued_upstream(self) -> list[Job]:
+        """The jobs of this one's upstream runs that nobody has started (its call's
+        ``upstream`` futures wrap them)."""
+        call = self._call
+        if call is None:  # (finished meanwhile)
+            return []
+        return [
+            job
+            for future in call.upstream
+            if isinstance(job := getattr(future, "wrapped_future", None), Job)
+            and job._status is _QUEUED
+        ]
 
     # the pool's side ----------------------------------------------------------------------
     def run_if_queued(self) -> None:
@@ -162,6 +181,33 @@ class Job:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._status}>"
+
+
+def _in_running_order(job: Job, upstream: list[Job]) -> list[Job]:
+    """``job`` and the queued jobs it waits for, directly or not, each after the ones it
+    waits for (``upstream``: its own).
+
+    A waiter runs them in this order, one after another: none of them then finds a queued
+    job to wait for, so the waiter's stack holds one run at a time. Run one inside another
+    (a waiter running the job it waits for, whose run waits for the next queued link...),
+    a chain of a few hundred submissions passed as futures ran out of stack. Wherever
+    Python's recursion limit struck, a link's run was left Pending and the rest ended
+    NotReady, or a run's end went uncounted and its flow run waited for it forever.
+    """
+    order: list[Job] = []
+    entered = {job}
+    stack = [(job, iter(upstream))]
+    while stack:  # (depth first, without recursion: a chain may be thousands long)
+        current, pending = stack[-1]
+        for up in pending:
+            if up not in entered and up._status is _QUEUED:
+                entered.add(up)
+                stack.append((up, iter(up._queued_upstream())))
+                break
+        else:  # all it waits for come before it
+            stack.pop()
+            order.append(current)
+    return order
 
 
 class LoopJob(Job):

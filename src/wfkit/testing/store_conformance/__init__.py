@@ -44,6 +44,7 @@ from wfkit.testing.store_conformance._cache import CacheCases
 from wfkit.testing.store_conformance._events import EventCases, event
 from wfkit.testing.store_conformance._filters import FlowRunQueryCases
 from wfkit.testing.store_conformance._limits import LimitCases
+from wfkit.testing.store_conformance._pages import PageCases
 from wfkit.testing.store_conformance._queries import QueryCases
 from wfkit.testing.store_conformance._runs import RunCases
 from wfkit.testing.store_conformance._support import (
@@ -77,7 +78,14 @@ __all__ = [
 
 
 class StoreConformance(
-    RunCases, FlowRunQueryCases, QueryCases, CacheCases, LimitCases, ArtifactCases, EventCases
+    RunCases,
+    FlowRunQueryCases,
+    QueryCases,
+    CacheCases,
+    LimitCases,
+    ArtifactCases,
+    EventCases,
+    PageCases,
 ):
     """Every conformance case of the store protocols; subclass it and define ``store``.
 
