@@ -4,9 +4,13 @@
 the fork handling of :class:`~wfkit.stores._sqlite_writer.Writer` (they are not about SQLite)
 and replaces what touches the database:
 
-- a flush is one transaction: the runs' upserts as one multi-row statement per table (its
-  ``RETURNING`` gives the run seqs, and leaves out the runs that stay ``Crashed``), their
-  states and the log lines by ``COPY``, and this owner's heartbeat;
+- a flush is one transaction: the runs are copied (``COPY``) into this session's staging
+  tables, one statement per kind upserts them and gives back their seqs (leaving out the
+  runs that stay ``Crashed``), their states and the log lines go in by ``COPY``, and this
+  owner's heartbeat is refreshed;
+- a buffer that comes due while a flow records is handed to the process's committer thread
+  (:meth:`PgWriter.flush_due`): the server works while the flow goes on, where SQLite's
+  writes are done on the recording thread;
 - connections come from a ``psycopg_pool`` pool, made when the store is opened and opened on
   first use (the first connection, which checks the schema and registers the owner, is a
   plain one: its error says why the server refused);
@@ -19,9 +23,11 @@ and replaces what touches the database:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,7 +51,6 @@ from wfkit.stores._sqlite_rows import (
     _FLOW_COLUMNS,
     _FLOW_FIELDS,
     _KEEP_FIRST,
-    _NULL,
     _TASK_COLUMNS,
     _TASK_FIELDS,
     _from_us,
@@ -66,28 +71,57 @@ _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # then every 4 s until the retry tim
 _AUTO_BACKOFF_MAX = 5.0  # seconds between automatic flush attempts while the server is lost
 _DATA_ERRORS = (UnicodeError, ValueError, TypeError, OverflowError)  # a value psycopg cannot send
 _abandoned: list[Any] = []  # pools inherited through fork: never use, never close
+# Rows each pooled connection staged since its staging tables were last vacuumed.
+_staged: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
-def _upsert(table: str, columns: Sequence[str]) -> tuple[str, str]:
-    """The head and tail of a multi-row upsert of ``table`` that returns (id, seq) of each
-    run it wrote; a run stored Crashed is left as it is (and not returned) unless the new
-    row is Crashed too."""
+def _store(kind: str, columns: Sequence[str]) -> str:
+    """One statement that upserts the staged runs of ``kind``, empties their staging table
+    (both parts see the rows as they were when the statement began) and returns the (id,
+    seq) of each run it wrote. A run stored Crashed is left as it is (and not returned: its
+    states are dropped too) unless the new row is Crashed too.
+
+    (The states are not staged and joined to the runs by the server: after the staging
+    tables are vacuumed their statistics say "empty", and the planner then joins a flush's
+    thousands of states to its runs by a nested loop, at ~160 µs a task.)"""
+    table, names = f"{kind}s", ", ".join(columns)
     updates = ", ".join(
         f"{c} = coalesce({table}.{c}, excluded.{c})" if c in _KEEP_FIRST else f"{c} = excluded.{c}"
         for c in columns[1:]
     )
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ",
-        f" ON CONFLICT (id) DO UPDATE SET {updates} WHERE {table}.state_type != '{_CRASHED}' "
-        f"OR excluded.state_type = '{_CRASHED}' RETURNING id, seq",
+        f"WITH written AS (INSERT INTO {table} ({names}) SELECT {names} FROM wfkit_stage_{table} "
+        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {table}.state_type != '{_CRASHED}' "
+        f"OR excluded.state_type = '{_CRASHED}' RETURNING id, seq), "
+        f"emptied AS (DELETE FROM wfkit_stage_{table}) SELECT id, seq FROM written"
     )
 
 
-_UPSERTS = {
-    "flow_run": _upsert("flow_runs", _FLOW_COLUMNS),
-    "task_run": _upsert("task_runs", _TASK_COLUMNS),
+def _staging(kind: str, columns: Sequence[str]) -> str:
+    """This session's staging table of the runs of ``kind``. It is emptied by the statement
+    that reads it (``_store``), not by ``ON COMMIT DELETE ROWS``: that truncates every such
+    table at each commit, which cost 0.25 ms a table on a quiet machine and 2-4 ms under
+    disk load (file operations). Its dead rows are vacuumed now and then instead
+    (``_VACUUM_ROWS``), without giving the space back to the file system (the next flush
+    reuses it)."""
+    return (
+        f"CREATE TEMP TABLE wfkit_stage_{kind}s WITH (vacuum_truncate = false) AS "
+        f"SELECT {', '.join(columns)} FROM {kind}s WITH NO DATA"
+    )
+
+
+_KINDS = {"flow_run": _FLOW_COLUMNS, "task_run": _TASK_COLUMNS}
+_STORES = {kind: _store(kind, columns) for kind, columns in _KINDS.items()}
+_STAGING = [_staging(kind, columns) for kind, columns in _KINDS.items()]
+_VACUUM = "VACUUM " + ", ".join(f"wfkit_stage_{kind}s" for kind in _KINDS)
+_VACUUM_ROWS = 20_000  # runs a connection stages between two vacuums of its staging tables
+_STAGE_COPIES = {
+    kind: f"COPY wfkit_stage_{kind}s ({', '.join(columns)}) FROM STDIN"
+    for kind, columns in _KINDS.items()
 }
-_COPY_STATES = "COPY {}_states (run_seq, type, name, at_us, message) FROM STDIN"
+_COPY_STATES = {
+    kind: f"COPY {kind}_states (run_seq, type, name, at_us, message) FROM STDIN" for kind in _KINDS
+}
 _COPY_LOGS = "COPY logs (flow_run_id, task_run_id, level, logger, message, at_us) FROM STDIN"
 
 
@@ -111,6 +145,7 @@ class PgWriter(_sw.Writer):
         self.seen_dead: dict[int, int] = {}  # read-only: owner id -> when first seen dead
         self.retry_timeout = retry_timeout
         self._auto_backoff = 0.0
+        self.handed_over = False  # the recording thread asked the committer to flush
         super().__init__(Path(url.shown), 0.0, commit_interval, heartbeat_interval, url.read_only)
 
     # connections ------------------------------------------------------------------------
@@ -138,6 +173,7 @@ class PgWriter(_sw.Writer):
             max_size=4,
             open=False,
             kwargs={"autocommit": True},
+            configure=None if self.read_only else _stage,
             check=psycopg_pool.ConnectionPool.check_connection,
             name=f"wfkit {self.pg.shown}",
         )
@@ -189,6 +225,36 @@ class PgWriter(_sw.Writer):
         raise AssertionError("unreachable")  # pragma: no cover
 
     # writing ----------------------------------------------------------------------------
+    def flush_due(self, blocking: bool) -> None:
+        """Hand the due buffer to the committer thread, which writes it while this thread
+        goes on recording (the server's work overlaps the caller's); flush here when the
+        buffer runs far ahead (``blocking``: the committer falls behind) or when every row
+        must be committed before recording goes on (a commit interval of 0)."""
+        if blocking or not self.interval:
+            self.auto_flush(blocking)
+        elif not self.handed_over:
+            self.handed_over = True
+            _sw._committer.wake()
+
+    def commit_if_due(self) -> float | None:
+        """For the committer: flush a buffer handed over by :meth:`flush_due` (soon again if
+        another thread holds the connection), else as the SQLite writer does."""
+        busy = False
+        # (Not while a failed attempt's backoff runs: it moved ``oldest`` ahead.)
+        if self.handed_over and _real_monotonic() >= self.oldest:
+            if self.db_lock.acquire(blocking=False):
+                try:
+                    self.handed_over = False
+                    self.auto_flush(blocking=False)
+                finally:
+                    self.db_lock.release()
+            else:
+                busy = True
+        due = super().commit_if_due()
+        if busy and due is not None:
+            return min(due, _real_monotonic() + _sw._RETRY_SECONDS)
+        return due
+
     def auto_flush(self, blocking: bool) -> None:
         """One attempt, unless another thread holds the connection and ``blocking`` is
         false; a failure is logged and the next attempt waits longer (up to 5 s)."""
@@ -224,7 +290,7 @@ class PgWriter(_sw.Writer):
                 self._connection()  # (after a fork: registers the child as an owner)
                 assert self.owner is not None  # registered when the store was opened
                 owner = self.owner
-                rows = [[_sql_row(r) for r in part] for part in _batch_rows(owner, *batch)]
+                rows = list(_batch_rows(owner, *batch))  # (NaN NULLs: see _nan_as_null)
                 self._write_patiently(rows, owner, patient)
                 _sw._heart.poke(self.heartbeat_interval)  # the batch may hold live runs
             except _Dropped:
@@ -356,16 +422,12 @@ class PgWriter(_sw.Writer):
     def after_fork(self) -> None:
         """In a forked child: the parent's pool (its sockets, its threads) is not ours."""
         self._new_locks_and_buffer()
+        self.handed_over = False  # (to the parent's committer)
         if self.conn is not None:
             _abandoned.append(self.conn)
             self.conn = None
         if self.owner is not None:
             self.owner = None  # registered again with the new connection
-
-
-def _sql_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A row of :func:`_batch_rows` with its fast SQLite NULLs (``_NULL``) as None."""
-    return tuple(None if value is _NULL else value for value in row)
 
 
 def _cleaned(value: Any) -> Any:
@@ -385,47 +447,60 @@ def _pool_timeout() -> type[Exception]:
     return psycopg_pool.PoolTimeout  # type: ignore[no-any-return]
 
 
+def _stage(conn: Any) -> None:
+    """Create a new pooled connection's staging tables (once: they live as long as it)."""
+    for sql in _STAGING:
+        conn.execute(sql)
+
+
+@functools.cache
+def _nan_as_null() -> type:
+    """A dumper that writes a NaN as NULL: the rows of ``_batch_rows`` hold NaN for NULL
+    (SQLite binds it faster than None), and dumping it so spares rebuilding every row."""
+    from psycopg.adapt import Dumper  # (optional extra)
+
+    class NanAsNull(Dumper):
+        def dump(self, obj: float) -> bytes | None:
+            return None if obj != obj else repr(obj).encode()
+
+    return NanAsNull
+
+
 def _writing(rows: list[list[Any]], owner: int) -> Callable[[Any], None]:
     return lambda conn: _write(conn, rows, owner)
 
 
 def _write(conn: Any, rows: list[list[Any]], owner: int) -> None:
     flows, tasks, flow_states, task_states, logs = rows
+    staged = _staged.get(conn, 0)  # dead rows in its staging tables
+    if staged > _VACUUM_ROWS:
+        conn.execute(_VACUUM)  # (outside the transaction, as VACUUM must be)
+        staged = 0
     with conn.transaction():
         conn.execute(HEARTBEAT, (now_us(), owner))
         with conn.cursor() as cursor:
+            cursor.adapters.register_dumper(float, _nan_as_null())
             for kind, runs, states in (
                 ("flow_run", flows, flow_states),
                 ("task_run", tasks, task_states),
             ):
-                seqs = _upsert_runs(cursor, kind, runs)
-                if states:
-                    with cursor.copy(_COPY_STATES.format(kind)) as copy:
-                        for run_id, *state in states:
-                            seq = seqs.get(run_id)
+                if runs:
+                    _copy(cursor, _STAGE_COPIES[kind], runs)
+                    seqs = dict(cursor.execute(_STORES[kind]).fetchall())
+                    with cursor.copy(_COPY_STATES[kind]) as copy:
+                        write, seq_of = copy.write_row, seqs.get
+                        # (Named, not starred: a starred target builds a list a state.)
+                        for run_id, type_, name, at_us, message in states:
+                            seq = seq_of(run_id)
                             if seq is not None:  # else: the run stays Crashed
-                                copy.write_row((seq, *state))
+                                write((seq, type_, name, at_us, message))
             if logs:
-                with cursor.copy(_COPY_LOGS) as copy:
-                    for log in logs:
-                        copy.write_row(log)
+                _copy(cursor, _COPY_LOGS, logs)
+    _staged[conn] = staged + len(flows) + len(tasks)
 
 
-def _upsert_runs(cursor: Any, kind: str, runs: list[tuple[Any, ...]]) -> dict[str, int]:
-    """Upsert ``runs``: ``COPY`` into a temporary table of this session, then one
-    ``INSERT ... SELECT ... ON CONFLICT`` (a multi-row VALUES of thousands of parameters
-    cost the server ~250 ms a flush to parse); the seq of each run written."""
-    if not runs:
-        return {}
-    head, tail = _UPSERTS[kind]
-    stage = f"wfkit_stage_{kind}s"
-    columns = ", ".join(_FLOW_COLUMNS if kind == "flow_run" else _TASK_COLUMNS)
-    cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-        f"SELECT {columns} FROM {kind}s WITH NO DATA"
-    )
-    with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-        for run in runs:
-            copy.write_row(run)
-    cursor.execute(f"{head.removesuffix(' VALUES ')} SELECT {columns} FROM {stage}{tail}")
-    return dict(cursor.fetchall())
+def _copy(cursor: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    with cursor.copy(statement) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)

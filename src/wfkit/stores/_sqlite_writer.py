@@ -146,7 +146,12 @@ class Writer:
             due = self.pending > _MAX_PENDING or now - self.oldest >= self.interval
         if due:
             # If another thread is flushing, let it: block only when the buffer runs far ahead.
-            self.auto_flush(blocking=self.pending > 10 * _MAX_PENDING)
+            self.flush_due(blocking=self.pending > 10 * _MAX_PENDING)
+
+    def flush_due(self, blocking: bool) -> None:
+        """The recording thread found the buffer due: flush it there (a store whose server
+        does the work may hand it to the committer instead)."""
+        self.auto_flush(blocking)
 
     def auto_flush(self, blocking: bool) -> None:
         """Flush unless ``blocking`` is false and another thread holds the connection; a
