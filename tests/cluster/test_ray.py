@@ -190,7 +190,9 @@ def test_a_result_that_cannot_be_serialized_fails_its_run(
     returns()
     run = h.task_run(_ray_tasks.returns_a_lock)
     assert run.state_names[0] == "Pending" and run.state_names[-1] == "Failed"
-    assert "cannot be serialized by cloudpickle to go back to the flow's process" in (run.state.message or "")
+    assert "cannot be serialized by cloudpickle to go back to the flow's process" in (
+        run.state.message or ""
+    )
 
 
 @pytest.mark.parametrize(
