@@ -81,18 +81,26 @@ _WORKLOAD = textwrap.dedent(
 )
 
 
-def _run(url: str, *args: str, host: str | None = None) -> subprocess.Popen[str]:
+def _run(
+    url: str, *args: str, host: str | None = None, level: str = "WARNING"
+) -> subprocess.Popen[str]:
+    """The workload in a fresh process; at WARNING (the default) a task run writes no
+    console line and stores no log line, at INFO both (the console to /dev/null)."""
     env = {**os.environ, "WFKIT_STORE": url, "PYTHONPATH": str(ROOT / "src")}
-    env["WFKIT_LOGGING_LEVEL"] = "WARNING"  # (no console line, no stored line per task)
+    env["WFKIT_LOGGING_LEVEL"] = level
     if host:
         env["WFKIT_TEST_HOST"] = host
     return subprocess.Popen(
-        [sys.executable, "-c", _WORKLOAD, *args], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _WORKLOAD, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if level == "INFO" else None,
+        text=True,
     )
 
 
-def _figure(url: str, *args: str) -> float:
-    out, _ = _run(url, *args).communicate()
+def _figure(url: str, *args: str, level: str = "WARNING") -> float:
+    out, _ = _run(url, *args, level=level).communicate()
     return float(json.loads(out))
 
 
@@ -204,6 +212,9 @@ def _sequential(
     return {
         "wfkit_postgres": lambda: _figure(url, "sequential", str(tasks)),
         "wfkit_sqlite": lambda: _figure(sqlite, "sequential", str(tasks)),
+        # (the default level: each task run also stores its "Finished in state" line)
+        "wfkit_postgres_info": lambda: _figure(url, "sequential", str(tasks), level="INFO"),
+        "wfkit_sqlite_info": lambda: _figure(sqlite, "sequential", str(tasks), level="INFO"),
         "plain_psycopg_copy_every_100ms": lambda: _plain(url, "copy", tasks, engine),
         # (hundreds of µs a task: fewer tasks)
         "plain_psycopg_transaction_per_task": lambda: _plain(
