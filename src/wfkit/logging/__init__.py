@@ -36,9 +36,12 @@ __all__ = [
     "base_logger",
     "disable_run_logger",
     "get_run_logger",
+    "lines_are_shown_elsewhere",
+    "lines_shown_elsewhere",
     "log_for_run",
     "logger_for",
     "run_logger",
+    "show_recorded_line",
 ]
 
 _FLOW_LOGGER = "wfkit.flow_runs"
@@ -159,14 +162,25 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
         name, ids, label = _TASK_LOGGER, (run.flow_run_id, run.id), "Task run"
     publish_log(_LogEntry(*ids, level, name, text, current_clock().now()))
     console = _own_console
-    if console is None or level < console.level or console.filters:
+    if console is None or level < console.level or console.filters or _shown_elsewhere.get():
         return
-    created = time.time()  # what a LogRecord's time is (frozen under the test harness)
+    # (time.time(): what a LogRecord's time is, frozen under the test harness)
+    _write_line(console, level, f"{label} {run.name!r}", text, time.time())
+
+
+def _write_line(
+    console: logging.StreamHandler,  # type: ignore[type-arg]
+    level: int,
+    label: str,
+    text: str,
+    created: float,
+) -> None:
+    """Write a run's line to wfkit's console handler as its formatter would show it."""
     formatter = console.formatter
     assert isinstance(formatter, _ConsoleFormatter)
     line = (
         f"{formatter.time_of_day(created)}.{int((created - int(created)) * 1000):03d} | "
-        f"{logging.getLevelName(level):<7} | {label} {run.name!r} - {text}{console.terminator}"
+        f"{logging.getLevelName(level):<7} | {label} - {text}{console.terminator}"
     )
     console.acquire()
     try:
@@ -177,6 +191,55 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
         console.handleError(logging.makeLogRecord({"msg": text, "levelno": level}))
     finally:
         console.release()
+
+
+# Runs executed for a flow's process that shows their lines itself (Ray workers, whose
+# console output Ray's log monitor would otherwise ship to the flow's process, line by
+# line, at a cost comparable to the run's): their lines are recorded, not printed here.
+_shown_elsewhere: ContextVar[bool] = ContextVar("wfkit_logs_shown_elsewhere", default=False)
+
+
+@contextmanager
+def lines_shown_elsewhere() -> Iterator[None]:
+    """Within the block, run log lines are recorded (for the flow's process, which shows
+    them with :func:`show_recorded_line`) but not written to wfkit's console handler."""
+    token = _shown_elsewhere.set(True)
+    try:
+        yield
+    finally:
+        _shown_elsewhere.reset(token)
+
+
+def lines_are_shown_elsewhere() -> bool:
+    """Whether run log lines here are left to the flow's process to show."""
+    return _shown_elsewhere.get()
+
+
+def show_recorded_line(entry: Any, label: str) -> None:
+    """Show ``entry`` (a stored log line that a run recorded in another process, which did
+    not show it) as this process shows its own runs' lines: through the run loggers'
+    handlers, at their levels, under ``label`` (``"Task run 'name'"``); not stored again."""
+    logger = logging.getLogger(entry.logger)
+    level = entry.level
+    if not logger.isEnabledFor(level):
+        return
+    created = entry.timestamp.timestamp()
+    if _only_own_handlers(logger, level):
+        console = _own_console
+        if console is not None and level >= console.level and not console.filters:
+            _write_line(console, level, label, entry.message, created)
+        return
+    extra = {
+        "wf_flow_run_id": entry.flow_run_id,
+        "wf_task_run_id": entry.task_run_id,
+        "wf_label": label,
+        "wf_recorded": True,  # (the store handler leaves it: it is stored already)
+    }
+    record = logger.makeRecord(
+        logger.name, level, "(wfkit engine)", 0, entry.message, (), None, extra=extra
+    )
+    record.created, record.msecs = created, (created - int(created)) * 1000
+    logger.handle(record)
 
 
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
@@ -217,7 +280,7 @@ class StoreLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "wf_flow_run_id", None)
         task_run_id = getattr(record, "wf_task_run_id", None)
-        if flow_run_id is None and task_run_id is None:
+        if flow_run_id is None and task_run_id is None or hasattr(record, "wf_recorded"):
             return
         try:
             global _LogEntry
@@ -238,6 +301,18 @@ class StoreLogHandler(logging.Handler):
             publish_log(entry)
         except Exception:
             self.handleError(record)
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """wfkit's console handler: ``sys.stderr``, without the run lines that the flow's
+    process shows (see :func:`lines_shown_elsewhere`)."""
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        if _shown_elsewhere.get() and (
+            getattr(record, "wf_task_run_id", None) or getattr(record, "wf_flow_run_id", None)
+        ):
+            return False
+        return super().handle(record)
 
 
 class _ConsoleFormatter(logging.Formatter):
@@ -281,7 +356,7 @@ def setup_logging() -> None:
         root.addHandler(store_handler)
         _own_handlers.append(store_handler)
         if not logging.getLogger().handlers:
-            console = logging.StreamHandler(sys.stderr)
+            console = _ConsoleHandler(sys.stderr)
             console.setFormatter(
                 _ConsoleFormatter(
                     "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(wf_label)s - %(message)s",

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Self
 
 from wfkit.exceptions import ConfigurationError, MissingExtraError
+from wfkit.logging import lines_shown_elsewhere
 from wfkit.task_runners._cluster import (
     After,
     ClusterRunner,
@@ -422,8 +423,10 @@ _RAYS_OWN: dict[type, Callable[[Any], Any]] = {
 
 def _run_chunk_on_ray(remotes: Any, mailbox_name: str) -> Any:
     """A Ray worker's entry: run a chunk (packed), leaving the starts of long runs in the
-    mailbox actor named ``mailbox_name``; the chunk's result, packed."""
-    return _packed(run_chunk_on_worker(_unpacked(remotes), _publisher(mailbox_name)))
+    mailbox actor named ``mailbox_name``; the chunk's result, packed. The runs' log lines
+    are shown by the flow's process, not sent to it by Ray's log monitor."""
+    with lines_shown_elsewhere():
+        return _packed(run_chunk_on_worker(_unpacked(remotes), _publisher(mailbox_name)))
 
 
 def _run_after_on_ray(
@@ -432,9 +435,10 @@ def _run_after_on_ray(
     """A Ray worker's entry for a run with upstream ObjectRefs (Ray resolved them to their
     chunks' packed results)."""
     upstream = [_unpacked(result) for result in results]
-    outcome = run_after_on_worker(
-        _unpacked(remote), ids, indices, upstream, _publisher(mailbox_name)
-    )
+    with lines_shown_elsewhere():
+        outcome = run_after_on_worker(
+            _unpacked(remote), ids, indices, upstream, _publisher(mailbox_name)
+        )
     return _packed(outcome)
 
 
