@@ -545,19 +545,19 @@ def _replay(
     """Publish what the worker recorded, in order, as if it had happened here; with
     ``show_lines``, also show its log lines here, as a local run's (the worker did not)."""
     previous = run.state
-    labels = {run.id: f"Task run {run.name!r}"} if show_lines else None
+    labels = {run.id: ("Task run", run.name)} if show_lines else None
     for kind, payload in events:
         if kind == "log":
             notify("wfkit_log", record=payload)
             if labels is not None:
-                label = labels.get(payload.task_run_id or payload.flow_run_id, payload.logger)
-                show_recorded_line(payload, label)
+                label = labels.get(payload.task_run_id or payload.flow_run_id)
+                show_recorded_line(payload, *(label or (payload.logger, "")))
         elif kind == "cache":
             runtime.store.write_cache(*payload)
         else:
             kind = kind.removesuffix("-live")
             if labels is not None:  # (a run started inside the task: a flow, its tasks)
-                labels[payload.id] = f"{kind.capitalize()} run {payload.name!r}"
+                labels[payload.id] = (f"{kind.capitalize()} run", payload.name)
             hook = f"wfkit_{kind}_run_state_changed"
             notify(
                 hook, **{f"{kind}_run": payload, "old_state": previous, "new_state": payload.state}

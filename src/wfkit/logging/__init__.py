@@ -51,6 +51,7 @@ _setup_lock = threading.Lock()
 _is_set_up = False
 _base_loggers: dict[str, logging.Logger] = {}
 _LogEntry: Any = None  # wfkit.stores._base.LogEntry, imported on the first run log record
+_ENGINE = "(wfkit engine)"  # the path name of the engine's own records
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -116,7 +117,7 @@ def log_for_run(
     logger = adapter.logger
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
     record = logger.makeRecord(
-        logger.name, level, "(wfkit engine)", 0, message, args, exc_info, extra=adapter.extra
+        logger.name, level, _ENGINE, 0, message, args, exc_info, extra=adapter.extra
     )
     logger.handle(record)
 
@@ -162,25 +163,32 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
         name, ids, label = _TASK_LOGGER, (run.flow_run_id, run.id), "Task run"
     publish_log(_LogEntry(*ids, level, name, text, current_clock().now()))
     console = _own_console
-    if console is None or level < console.level or console.filters or _shown_elsewhere.get():
+    if console is None or level < console.level:
+        return
+    if console.filters:  # (a record for them to judge: a Ray worker's console has one)
+        logger = base_logger(kind)
+        extra = run_logger(run, kind).extra
+        console.handle(logger.makeRecord(name, level, _ENGINE, 0, text, (), None, extra=extra))
         return
     # (time.time(): what a LogRecord's time is, frozen under the test harness)
-    _write_line(console, level, f"{label} {run.name!r}", text, time.time())
+    _write_line(console, level, label, run.name, text, time.time())
 
 
 def _write_line(
     console: logging.StreamHandler,  # type: ignore[type-arg]
     level: int,
     label: str,
+    name: str,
     text: str,
     created: float,
 ) -> None:
-    """Write a run's line to wfkit's console handler as its formatter would show it."""
+    """Write a line of run ``name`` to wfkit's console handler as its formatter would show
+    it (``label``: "Task run" or "Flow run")."""
     formatter = console.formatter
     assert isinstance(formatter, _ConsoleFormatter)
     line = (
         f"{formatter.time_of_day(created)}.{int((created - int(created)) * 1000):03d} | "
-        f"{logging.getLevelName(level):<7} | {label} - {text}{console.terminator}"
+        f"{logging.getLevelName(level):<7} | {label} {name!r} - {text}{console.terminator}"
     )
     console.acquire()
     try:
@@ -203,6 +211,11 @@ _shown_elsewhere: ContextVar[bool] = ContextVar("wfkit_logs_shown_elsewhere", de
 def lines_shown_elsewhere() -> Iterator[None]:
     """Within the block, run log lines are recorded (for the flow's process, which shows
     them with :func:`show_recorded_line`) but not written to wfkit's console handler."""
+    setup_logging()  # (the console is made now, to take the filter: no run has set it up)
+    console = _own_console
+    if console is not None and _not_shown_elsewhere not in console.filters:
+        with _setup_lock:
+            console.addFilter(_not_shown_elsewhere)  # (it adds a filter only once)
     token = _shown_elsewhere.set(True)
     try:
         yield
@@ -215,10 +228,11 @@ def lines_are_shown_elsewhere() -> bool:
     return _shown_elsewhere.get()
 
 
-def show_recorded_line(entry: Any, label: str) -> None:
-    """Show ``entry`` (a stored log line that a run recorded in another process, which did
-    not show it) as this process shows its own runs' lines: through the run loggers'
-    handlers, at their levels, under ``label`` (``"Task run 'name'"``); not stored again."""
+def show_recorded_line(entry: Any, label: str, name: str) -> None:
+    """Show ``entry`` (a stored log line that run ``name`` recorded in another process,
+    which did not show it) as this process shows its own runs' lines: through the run
+    loggers' handlers, at their levels, under ``label`` ("Task run" or "Flow run") and
+    the run's name; not stored again."""
     logger = logging.getLogger(entry.logger)
     level = entry.level
     if not logger.isEnabledFor(level):
@@ -227,17 +241,15 @@ def show_recorded_line(entry: Any, label: str) -> None:
     if _only_own_handlers(logger, level):
         console = _own_console
         if console is not None and level >= console.level and not console.filters:
-            _write_line(console, level, label, entry.message, created)
+            _write_line(console, level, label, name, entry.message, created)
         return
     extra = {
         "wf_flow_run_id": entry.flow_run_id,
         "wf_task_run_id": entry.task_run_id,
-        "wf_label": label,
+        "wf_label": f"{label} {name!r}",
         "wf_recorded": True,  # (the store handler leaves it: it is stored already)
     }
-    record = logger.makeRecord(
-        logger.name, level, "(wfkit engine)", 0, entry.message, (), None, extra=extra
-    )
+    record = logger.makeRecord(logger.name, level, _ENGINE, 0, entry.message, (), None, extra=extra)
     record.created, record.msecs = created, (created - int(created)) * 1000
     logger.handle(record)
 
@@ -303,16 +315,13 @@ class StoreLogHandler(logging.Handler):
             self.handleError(record)
 
 
-class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """wfkit's console handler: ``sys.stderr``, without the run lines that the flow's
-    process shows (see :func:`lines_shown_elsewhere`)."""
-
-    def handle(self, record: logging.LogRecord) -> Any:
-        if _shown_elsewhere.get() and (
-            getattr(record, "wf_task_run_id", None) or getattr(record, "wf_flow_run_id", None)
-        ):
-            return False
-        return super().handle(record)
+def _not_shown_elsewhere(record: logging.LogRecord) -> bool:
+    """The console's filter in a process that leaves run lines to the flow's process (see
+    :func:`lines_shown_elsewhere`): whether ``record`` is shown here. Only such processes
+    have it: it sends the engine's lines through a LogRecord."""
+    if not _shown_elsewhere.get():
+        return True
+    return not (getattr(record, "wf_task_run_id", None) or getattr(record, "wf_flow_run_id", None))
 
 
 class _ConsoleFormatter(logging.Formatter):
@@ -356,7 +365,7 @@ def setup_logging() -> None:
         root.addHandler(store_handler)
         _own_handlers.append(store_handler)
         if not logging.getLogger().handlers:
-            console = _ConsoleHandler(sys.stderr)
+            console = logging.StreamHandler(sys.stderr)
             console.setFormatter(
                 _ConsoleFormatter(
                     "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(wf_label)s - %(message)s",
