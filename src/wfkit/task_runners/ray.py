@@ -6,6 +6,11 @@ with its result to be recorded by the flow's process; cache reads go through the
 process. :func:`remote_options` gives the runs submitted in its block Ray resources
 (``num_cpus``, ``num_gpus``, ``resources``, ``memory``...), as in Prefect.
 
+A run's log lines are printed by the flow's process as it records them (when the run's
+outcome comes back), not by the worker: Ray would ship each line of the worker's console to
+the driver through its log monitor, which cost a sequential chain ~0.4 ms per link on 2
+cores. What the task ``print()``s still goes through Ray's forwarding (``log_to_driver``).
+
 A worker that dies while running a task: Ray runs the task again up to ``max_retries``
 (Ray's default, 3; set it with ``remote_options(max_retries=0)``), then the run ends
 ``Crashed`` with a :class:`WorkerDiedError` naming the worker (its pid, node id and IP), if
