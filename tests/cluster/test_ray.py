@@ -349,3 +349,25 @@ def test_the_flows_process_prints_the_runs_lines_once(ray_session: Any, tmp_path
     finally:
         store.close()
     assert stored == ["logged by says(1)", "Finished in state Completed()"]
+
+
+def test_a_remote_runs_lines_reach_the_flow_process_handlers_stored_once(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a handler of the user's (pytest's here), a Ray run's lines reach it in the
+    flow's process as a local run's do, under the run's name, and are stored once."""
+
+    @flow(task_runner=RayTaskRunner())
+    def speaks() -> int:
+        return _ray_tasks.says.submit(2).result()
+
+    with caplog.at_level("INFO", logger="wfkit"):
+        assert speaks() == 3
+    run = h.task_run(_ray_tasks.says)
+    for text in ("logged by says(2)", "Finished in state Completed()"):
+        records = [
+            r for r in caplog.records
+            if r.getMessage() == text and getattr(r, "wf_task_run_id", None) == run.id
+        ]  # fmt: skip
+        assert [r.wf_label for r in records] == [f"Task run {run.name!r}"]  # type: ignore[attr-defined]
+        assert [r.message for r in h.logs(run.id)].count(text) == 1

@@ -550,8 +550,12 @@ def _replay(
         if kind == "log":
             notify("wfkit_log", record=payload)
             if labels is not None:
-                label = labels.get(payload.task_run_id or payload.flow_run_id)
-                show_recorded_line(payload, *(label or (payload.logger, "")))
+                run_id = payload.task_run_id or payload.flow_run_id
+                kind_and_name = labels.get(run_id) or (
+                    "Task run" if payload.task_run_id else "Flow run",
+                    run_id,
+                )
+                show_recorded_line(payload, *kind_and_name)
         elif kind == "cache":
             runtime.store.write_cache(*payload)
         else:

@@ -15,7 +15,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -238,11 +238,15 @@ def show_recorded_line(entry: Any, label: str, name: str) -> None:
     if not logger.isEnabledFor(level):
         return
     created = entry.timestamp.timestamp()
-    if _only_own_handlers(logger, level):
+    handle: Callable[[logging.LogRecord], object] = logger.handle
+    if _only_own_handlers(logger, level):  # (the store handler has it: only the console)
         console = _own_console
-        if console is not None and level >= console.level and not console.filters:
+        if console is None or level < console.level:
+            return
+        if not console.filters:
             _write_line(console, level, label, name, entry.message, created)
-        return
+            return
+        handle = console.handle
     extra = {
         "wf_flow_run_id": entry.flow_run_id,
         "wf_task_run_id": entry.task_run_id,
@@ -251,7 +255,7 @@ def show_recorded_line(entry: Any, label: str, name: str) -> None:
     }
     record = logger.makeRecord(logger.name, level, _ENGINE, 0, entry.message, (), None, extra=extra)
     record.created, record.msecs = created, (created - int(created)) * 1000
-    logger.handle(record)
+    handle(record)
 
 
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
