@@ -9,7 +9,7 @@ from typing import Any
 
 import ray
 
-from wfkit import task
+from wfkit import get_run_logger, task
 
 
 @task
@@ -47,3 +47,11 @@ def returns_a_lock() -> threading.Lock:
 def fetches(ref: list[Any]) -> int:
     """The value of the Ray ObjectRef in ``ref``."""
     return int(ray.get(ref[0], timeout=30))
+
+
+@task
+def says(x: int) -> int:
+    """Prints a line and logs one on its run logger."""
+    print(f"printed by says({x})", flush=True)
+    get_run_logger().info("logged by says(%d)", x)
+    return x + 1

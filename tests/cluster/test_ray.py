@@ -19,6 +19,7 @@ ray = pytest.importorskip("ray")
 
 from wfkit import flow  # noqa: E402
 from wfkit.exceptions import ConfigurationError  # noqa: E402
+from wfkit.stores import open_store  # noqa: E402
 from wfkit.task_runners.ray import RayTaskRunner, remote_options  # noqa: E402
 from wfkit.testing.harness import Harness, harness  # noqa: E402
 from wfkit.testing.runner_conformance import RunnerConformance  # noqa: E402
@@ -287,3 +288,86 @@ def test_flow_runs_share_one_live_mailbox_actor(h: Harness, ray_session: Any) ->
 def test_running_reaches_the_store_while_the_task_runs(ray_session: Any, tmp_path: Path) -> None:
     """The run's start comes back through the runner's mailbox actor, before its outcome."""
     assert_running_shows_while_it_runs(RayTaskRunner(), tmp_path)
+
+
+def test_the_flows_process_prints_the_runs_lines_once(ray_session: Any, tmp_path: Path) -> None:
+    """A run's log lines are printed by the flow's process (not by the worker, whose
+    console output Ray ships to the flow's process), once each, under the run's name, and
+    stored; the task's own print() still comes through Ray's forwarding. In a process of
+    its own with Ray's log forwarding on, connected to the session's cluster by address."""
+    module = _ray_tasks.__name__  # (as this session named it: the workers import it so)
+    root = Path(_ray_tasks.__file__).resolve().parents[module.count(".")]
+    path = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), str(root)])
+    address = ray_session.get_runtime_context().gcs_address
+    (tmp_path / "script.py").write_text(
+        "import sys\nimport ray\nfrom wfkit import flow\n"
+        "from wfkit.task_runners.ray import RayTaskRunner\n"
+        f"import {module} as tasks\n"
+        # (Ray started here, not by the runner: it outlives the flow run, so that what the
+        # workers printed keeps coming until the test has seen it)
+        f"ray.init(address={address!r}, runtime_env={{'env_vars': {{'PYTHONPATH': {path!r}}}}})\n"
+        "@flow(task_runner=RayTaskRunner())\ndef speaks() -> int:\n"
+        "    return tasks.says.submit(1).result()\n\n"
+        "print('result', speaks(), flush=True)\nsys.stdin.readline()\n"
+    )
+    script = subprocess.Popen(
+        [sys.executable, str(tmp_path / "script.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path, "WFKIT_HOME": str(tmp_path)},
+    )
+    assert script.stdin is not None and script.stdout is not None
+    lines: list[str] = []
+    timer = threading.Timer(120, script.kill)  # (a guard against a hang, not a measure)
+    timer.start()
+    try:
+        # Until Ray has forwarded the task's print (the worker wrote its own lines of the
+        # run right after it, to the same output)
+        for line in script.stdout:
+            lines.append(line)
+            if "printed by says(1)" in line:
+                break
+        script.stdin.write("\n")
+        script.stdin.close()
+        lines.extend(script.stdout)
+        script.wait()
+    finally:
+        timer.cancel()
+    output = "".join(lines)
+    assert "result 2" in output, output
+    printed = [line for line in lines if "printed by says(1)" in line]
+    assert len(printed) == 1 and "pid=" in printed[0], output  # (Ray's forwarding)
+    for text in ("logged by says(1)", "Finished in state Completed()"):
+        shown = [line for line in lines if text in line and "Task run" in line]
+        assert len(shown) == 1, output
+        assert re.search(rf"^\S+ \| INFO    \| Task run 'says-\w+' - {re.escape(text)}$", shown[0])
+    store = open_store(f"sqlite:///{tmp_path / 'wfkit.db'}", read_only=True)
+    try:
+        stored = [entry.message for entry in store.logs() if entry.task_run_id is not None]
+    finally:
+        store.close()
+    assert stored == ["logged by says(1)", "Finished in state Completed()"]
+
+
+def test_a_remote_runs_lines_reach_the_flow_process_handlers_stored_once(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a handler of the user's (pytest's here), a Ray run's lines reach it in the
+    flow's process as a local run's do, under the run's name, and are stored once."""
+
+    @flow(task_runner=RayTaskRunner())
+    def speaks() -> int:
+        return _ray_tasks.says.submit(2).result()
+
+    with caplog.at_level("INFO", logger="wfkit"):
+        assert speaks() == 3
+    run = h.task_run(_ray_tasks.says)
+    for text in ("logged by says(2)", "Finished in state Completed()"):
+        records = [
+            r for r in caplog.records
+            if r.getMessage() == text and getattr(r, "wf_task_run_id", None) == run.id
+        ]  # fmt: skip
+        assert [r.wf_label for r in records] == [f"Task run {run.name!r}"]  # type: ignore[attr-defined]
+        assert [r.message for r in h.logs(run.id)].count(text) == 1

@@ -28,6 +28,7 @@ from wfkit.concurrency._tags import take_slots_sync
 from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
 from wfkit.exceptions import SerializationError, StoreError, UpstreamTaskError
 from wfkit.futures import WfFuture
+from wfkit.logging import lines_are_shown_elsewhere, show_recorded_line
 from wfkit.states import Crashed, Failed, NotReady, State, StateType
 
 __all__ = [
@@ -41,12 +42,14 @@ NativeSend = Callable[[tuple[str, ...]], Callable[["ProcessTaskRun"], Any] | Non
 
 
 class RemoteOutcome(NamedTuple):
-    """What a worker sends back: the final state, what the run recorded (in order), and
-    the virtual seconds it took (fake clocks; else 0)."""
+    """What a worker sends back: the final state, what the run recorded (in order), the
+    virtual seconds it took (fake clocks; else 0), and whether the worker left its log
+    lines for the flow's process to show (see :func:`wfkit.logging.lines_shown_elsewhere`)."""
 
     state: State
     events: list[tuple[str, Any]]
     elapsed: float
+    show_lines: bool = False
 
 
 class _RecordingStore:
@@ -230,7 +233,8 @@ class ProcessTaskRun:
 
                 state = asyncio.run(state)
         elapsed = clock.elapsed if isinstance(clock, FakeClock) else 0.0
-        return RemoteOutcome(_picklable(state), store.events, elapsed)
+        show = lines_are_shown_elsewhere()
+        return RemoteOutcome(_picklable(state), store.events, elapsed, show)
 
     def __repr__(self) -> str:
         return f"ProcessTaskRun({'.'.join(self.reference)}, task_run_id={self.task_run_id!r})"
@@ -388,7 +392,7 @@ def run_remote(
             if live.recorded:  # its start came live: the rest follows it
                 events = [event for event in events if event[0] != "task-live"]
             live.recorded = True
-            _replay(events, run, runtime)
+            _replay(events, run, runtime, outcome.show_lines)
         timelines.catch_up(clock, started + outcome.elapsed)
         return outcome.state
     finally:
@@ -535,16 +539,29 @@ def _worker_setup(harness: HarnessLike | None) -> Callable[[], AbstractContextMa
     return harness.worker_setup if harness is not None else None
 
 
-def _replay(events: list[tuple[str, Any]], run: Any, runtime: Runtime) -> None:
-    """Publish what the worker recorded, in order, as if it had happened here."""
+def _replay(
+    events: list[tuple[str, Any]], run: Any, runtime: Runtime, show_lines: bool = False
+) -> None:
+    """Publish what the worker recorded, in order, as if it had happened here; with
+    ``show_lines``, also show its log lines here, as a local run's (the worker did not)."""
     previous = run.state
+    labels = {run.id: ("Task run", run.name)} if show_lines else None
     for kind, payload in events:
         if kind == "log":
             notify("wfkit_log", record=payload)
+            if labels is not None:
+                run_id = payload.task_run_id or payload.flow_run_id
+                kind_and_name = labels.get(run_id) or (
+                    "Task run" if payload.task_run_id else "Flow run",
+                    run_id,
+                )
+                show_recorded_line(payload, *kind_and_name)
         elif kind == "cache":
             runtime.store.write_cache(*payload)
         else:
             kind = kind.removesuffix("-live")
+            if labels is not None:  # (a run started inside the task: a flow, its tasks)
+                labels[payload.id] = (f"{kind.capitalize()} run", payload.name)
             hook = f"wfkit_{kind}_run_state_changed"
             notify(
                 hook, **{f"{kind}_run": payload, "old_state": previous, "new_state": payload.state}

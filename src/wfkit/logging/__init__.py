@@ -15,7 +15,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -36,9 +36,12 @@ __all__ = [
     "base_logger",
     "disable_run_logger",
     "get_run_logger",
+    "lines_are_shown_elsewhere",
+    "lines_shown_elsewhere",
     "log_for_run",
     "logger_for",
     "run_logger",
+    "show_recorded_line",
 ]
 
 _FLOW_LOGGER = "wfkit.flow_runs"
@@ -48,6 +51,7 @@ _setup_lock = threading.Lock()
 _is_set_up = False
 _base_loggers: dict[str, logging.Logger] = {}
 _LogEntry: Any = None  # wfkit.stores._base.LogEntry, imported on the first run log record
+_ENGINE = "(wfkit engine)"  # the path name of the engine's own records
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -113,7 +117,7 @@ def log_for_run(
     logger = adapter.logger
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
     record = logger.makeRecord(
-        logger.name, level, "(wfkit engine)", 0, message, args, exc_info, extra=adapter.extra
+        logger.name, level, _ENGINE, 0, message, args, exc_info, extra=adapter.extra
     )
     logger.handle(record)
 
@@ -159,14 +163,32 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
         name, ids, label = _TASK_LOGGER, (run.flow_run_id, run.id), "Task run"
     publish_log(_LogEntry(*ids, level, name, text, current_clock().now()))
     console = _own_console
-    if console is None or level < console.level or console.filters:
+    if console is None or level < console.level:
         return
-    created = time.time()  # what a LogRecord's time is (frozen under the test harness)
+    if console.filters:  # (a record for them to judge: a Ray worker's console has one)
+        logger = base_logger(kind)
+        extra = run_logger(run, kind).extra
+        console.handle(logger.makeRecord(name, level, _ENGINE, 0, text, (), None, extra=extra))
+        return
+    # (time.time(): what a LogRecord's time is, frozen under the test harness)
+    _write_line(console, level, label, run.name, text, time.time())
+
+
+def _write_line(
+    console: logging.StreamHandler,  # type: ignore[type-arg]
+    level: int,
+    label: str,
+    name: str,
+    text: str,
+    created: float,
+) -> None:
+    """Write a line of run ``name`` to wfkit's console handler as its formatter would show
+    it (``label``: "Task run" or "Flow run")."""
     formatter = console.formatter
     assert isinstance(formatter, _ConsoleFormatter)
     line = (
         f"{formatter.time_of_day(created)}.{int((created - int(created)) * 1000):03d} | "
-        f"{logging.getLevelName(level):<7} | {label} {run.name!r} - {text}{console.terminator}"
+        f"{logging.getLevelName(level):<7} | {label} {name!r} - {text}{console.terminator}"
     )
     console.acquire()
     try:
@@ -177,6 +199,63 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
         console.handleError(logging.makeLogRecord({"msg": text, "levelno": level}))
     finally:
         console.release()
+
+
+# Runs executed for a flow's process that shows their lines itself (Ray workers, whose
+# console output Ray's log monitor would otherwise ship to the flow's process, line by
+# line, at a cost comparable to the run's): their lines are recorded, not printed here.
+_shown_elsewhere: ContextVar[bool] = ContextVar("wfkit_logs_shown_elsewhere", default=False)
+
+
+@contextmanager
+def lines_shown_elsewhere() -> Iterator[None]:
+    """Within the block, run log lines are recorded (for the flow's process, which shows
+    them with :func:`show_recorded_line`) but not written to wfkit's console handler."""
+    setup_logging()  # (the console is made now, to take the filter: no run has set it up)
+    console = _own_console
+    if console is not None and _not_shown_elsewhere not in console.filters:
+        with _setup_lock:
+            console.addFilter(_not_shown_elsewhere)  # (it adds a filter only once)
+    token = _shown_elsewhere.set(True)
+    try:
+        yield
+    finally:
+        _shown_elsewhere.reset(token)
+
+
+def lines_are_shown_elsewhere() -> bool:
+    """Whether run log lines here are left to the flow's process to show."""
+    return _shown_elsewhere.get()
+
+
+def show_recorded_line(entry: Any, label: str, name: str) -> None:
+    """Show ``entry`` (a stored log line that run ``name`` recorded in another process,
+    which did not show it) as this process shows its own runs' lines: through the run
+    loggers' handlers, at their levels, under ``label`` ("Task run" or "Flow run") and
+    the run's name; not stored again."""
+    logger = logging.getLogger(entry.logger)
+    level = entry.level
+    if not logger.isEnabledFor(level):
+        return
+    created = entry.timestamp.timestamp()
+    handle: Callable[[logging.LogRecord], object] = logger.handle
+    if _only_own_handlers(logger, level):  # (the store handler has it: only the console)
+        console = _own_console
+        if console is None or level < console.level:
+            return
+        if not console.filters:
+            _write_line(console, level, label, name, entry.message, created)
+            return
+        handle = console.handle
+    extra = {
+        "wf_flow_run_id": entry.flow_run_id,
+        "wf_task_run_id": entry.task_run_id,
+        "wf_label": f"{label} {name!r}",
+        "wf_recorded": True,  # (the store handler leaves it: it is stored already)
+    }
+    record = logger.makeRecord(logger.name, level, _ENGINE, 0, entry.message, (), None, extra=extra)
+    record.created, record.msecs = created, (created - int(created)) * 1000
+    handle(record)
 
 
 def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
@@ -217,7 +296,7 @@ class StoreLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "wf_flow_run_id", None)
         task_run_id = getattr(record, "wf_task_run_id", None)
-        if flow_run_id is None and task_run_id is None:
+        if flow_run_id is None and task_run_id is None or hasattr(record, "wf_recorded"):
             return
         try:
             global _LogEntry
@@ -238,6 +317,15 @@ class StoreLogHandler(logging.Handler):
             publish_log(entry)
         except Exception:
             self.handleError(record)
+
+
+def _not_shown_elsewhere(record: logging.LogRecord) -> bool:
+    """The console's filter in a process that leaves run lines to the flow's process (see
+    :func:`lines_shown_elsewhere`): whether ``record`` is shown here. Only such processes
+    have it: it sends the engine's lines through a LogRecord."""
+    if not _shown_elsewhere.get():
+        return True
+    return not (getattr(record, "wf_task_run_id", None) or getattr(record, "wf_flow_run_id", None))
 
 
 class _ConsoleFormatter(logging.Formatter):

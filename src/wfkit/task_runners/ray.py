@@ -6,6 +6,11 @@ with its result to be recorded by the flow's process; cache reads go through the
 process. :func:`remote_options` gives the runs submitted in its block Ray resources
 (``num_cpus``, ``num_gpus``, ``resources``, ``memory``...), as in Prefect.
 
+A run's log lines are printed by the flow's process as it records them (when the run's
+outcome comes back), not by the worker: Ray would ship each line of the worker's console to
+the driver through its log monitor, which cost a sequential chain ~0.4 ms per link on 2
+cores. What the task ``print()``s still goes through Ray's forwarding (``log_to_driver``).
+
 A worker that dies while running a task: Ray runs the task again up to ``max_retries``
 (Ray's default, 3; set it with ``remote_options(max_retries=0)``), then the run ends
 ``Crashed`` with a :class:`WorkerDiedError` naming the worker (its pid, node id and IP), if
@@ -29,6 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Self
 
 from wfkit.exceptions import ConfigurationError, MissingExtraError
+from wfkit.logging import lines_shown_elsewhere
 from wfkit.task_runners._cluster import (
     After,
     ClusterRunner,
@@ -422,8 +428,10 @@ _RAYS_OWN: dict[type, Callable[[Any], Any]] = {
 
 def _run_chunk_on_ray(remotes: Any, mailbox_name: str) -> Any:
     """A Ray worker's entry: run a chunk (packed), leaving the starts of long runs in the
-    mailbox actor named ``mailbox_name``; the chunk's result, packed."""
-    return _packed(run_chunk_on_worker(_unpacked(remotes), _publisher(mailbox_name)))
+    mailbox actor named ``mailbox_name``; the chunk's result, packed. The runs' log lines
+    are shown by the flow's process, not sent to it by Ray's log monitor."""
+    with lines_shown_elsewhere():
+        return _packed(run_chunk_on_worker(_unpacked(remotes), _publisher(mailbox_name)))
 
 
 def _run_after_on_ray(
@@ -432,9 +440,10 @@ def _run_after_on_ray(
     """A Ray worker's entry for a run with upstream ObjectRefs (Ray resolved them to their
     chunks' packed results)."""
     upstream = [_unpacked(result) for result in results]
-    outcome = run_after_on_worker(
-        _unpacked(remote), ids, indices, upstream, _publisher(mailbox_name)
-    )
+    with lines_shown_elsewhere():
+        outcome = run_after_on_worker(
+            _unpacked(remote), ids, indices, upstream, _publisher(mailbox_name)
+        )
     return _packed(outcome)
 
 
