@@ -110,3 +110,38 @@ def test_lines_from_before_schema_3_are_read_and_followed(
         writer.flush()
         later = writer.logs_after("flow-1", after=page.cursor)
         assert [r.message for r in later.records] == ["after the upgrade"]
+
+
+def test_a_long_transaction_on_another_database_holds_nothing_back(
+    pg_server: PgServer, fresh_url: str, reader: RunStore
+) -> None:
+    """Transaction ids are numbered across the server, but another database's transaction
+    cannot write these logs: a line committed after it began is read at once. (It was held
+    back until that transaction ended: a plain read missed it, a follow waited.)"""
+    other = fresh_url.rpartition("/")[0] + "/postgres"
+    with _session(pg_server, other) as elsewhere:
+        elsewhere.execute("SELECT pg_current_xact_id()")  # an xid, kept until it ends
+        with open_store(fresh_url) as writer:
+            writer.record_log(log_entry("written during it"))
+            writer.flush()
+        page = reader.logs_after("flow-1")
+        assert [r.message for r in page.records] == ["written during it"]
+        assert reader.logs_after("flow-1", after=page.cursor).records == ()
+        elsewhere.rollback()
+
+
+def test_a_transaction_on_the_same_database_still_holds_later_lines_back(
+    pg_server: PgServer, fresh_url: str, reader: RunStore
+) -> None:
+    """The filter is by database only: an open transaction of this database may still
+    write lines, so those committed after it began wait for it (then none is skipped)."""
+    with _session(pg_server, fresh_url) as slow:
+        slow.execute(_INSERT, ("the slow one",))
+        with open_store(fresh_url) as writer:
+            writer.record_log(log_entry("the quick one"))
+            writer.flush()
+        held = reader.logs_after("flow-1")
+        assert held.records == ()  # (both wait for the slow transaction)
+        slow.commit()
+    page = reader.logs_after("flow-1", after=held.cursor)
+    assert sorted(r.message for r in page.records) == ["the quick one", "the slow one"]

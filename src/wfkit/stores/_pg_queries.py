@@ -52,7 +52,22 @@ _START = "coalesce(start_us, first_us)"
 #: log lines written below it is final; a line of a later transaction, committed or not, is
 #: left for a later read, whatever its seq. A long write transaction of another application
 #: on the same server holds the horizon back, and so delays (never loses) a follower's lines.
-_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# The oldest transaction still running that may write this database's logs: the snapshot's
+# running transactions (xids are numbered across the whole server), less those of sessions
+# on other databases, which cannot write these tables; with none, the snapshot's xmax.
+# Without that filter, any long transaction of another application on the same server held
+# back every line written after it began (a follow waited, a plain read missed them).
+# (backend_xid is the 32-bit form of the snapshot's 64-bit xids; a session whose xid is not
+# shown, another role's, stays counted: lines wait for it rather than being skipped.)
+_HORIZON = """
+SELECT coalesce(
+    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x WHERE NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity AS a
+        WHERE a.datname IS DISTINCT FROM current_database() AND a.backend_xid IS NOT NULL
+        AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)),
+    pg_snapshot_xmax(snap.s)::text::bigint)
+FROM (SELECT pg_current_snapshot() AS s) AS snap
+"""
 _HELD_BACK_PAUSES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.3)  # seconds; ~1 s in all
 
 
