@@ -36,6 +36,7 @@ class LiveStarts:
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
+        self._idle = False  # the thread waits for a start with no time limit
 
     def hold(self, send: Callable[[Any], object], event: Any) -> _Start:
         """Publish ``event`` with ``send`` in :data:`DELAY` seconds unless
@@ -49,10 +50,12 @@ class LiveStarts:
                     target=self._publish_forever, name="wfkit-live", daemon=True
                 )
                 self._thread.start()
-            # (only an empty queue's thread needs waking: otherwise it sleeps until the due
-            # time of an older start, which comes first; a wake-up per run costs the run's
-            # thread a GIL hand-over, ~0.3 ms a run on a Ray worker)
-            if len(waiting) == 1:
+            # (only an idle thread needs waking: otherwise it sleeps until the due time of an
+            # older start, which comes first, or for at most DELAY, then looks again; a
+            # wake-up per run costs the run's thread a GIL hand-over, ~0.3 ms a run on a Ray
+            # worker)
+            if self._idle:
+                self._idle = False
                 self._wakeup.notify()
         return start
 
@@ -64,7 +67,13 @@ class LiveStarts:
     def _publish_forever(self) -> None:
         while True:
             with self._lock:
+                if not self._waiting:
+                    # (a timed wait first: in a chain of quick runs, each run's start is
+                    # cancelled before this thread gets to it, and an untimed wait here would
+                    # need a wake-up for every next run)
+                    self._wakeup.wait(DELAY)
                 while not self._waiting:
+                    self._idle = True
                     self._wakeup.wait()
                 start = self._waiting[0]
                 delay = start.due - monotonic()
