@@ -182,10 +182,6 @@ class TaskCache:
         self._lock = [key, lock]
         return lock
 
-    def mark_held(self) -> None:
-        """The lock from :meth:`lock_for` was acquired (:meth:`release` gives it back, held
-        or not)."""
-
     def release(self) -> None:
         """Give back what the run took of the key's lock, and forget the key's entry if no
         other run uses it."""

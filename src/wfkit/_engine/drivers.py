@@ -89,7 +89,6 @@ def _carry_out(effect: Any, plan: RunPlan, clock: Clock) -> Reply:
             return clock.now(), None
         elif kind is Acquire:
             plan.cache.lock_for(effect.key).acquire()
-            plan.cache.mark_held()
         elif kind is TakeSlots:
             return take_slots_sync(plan.slots, effect.wait), None
         else:  # pragma: no cover - the lifecycle yields only the effects above
@@ -113,7 +112,6 @@ async def _carry_out_async(effect: Any, plan: RunPlan, clock: Clock) -> Reply:
             return await effect.upstream.wait_async(), None
         elif kind is Acquire:
             await _acquire_async(plan.cache.lock_for(effect.key))
-            plan.cache.mark_held()
         elif kind is TakeSlots:
             return await take_slots_async(plan.slots, effect.wait), None
         elif kind in (CacheKey, CacheLookup, CacheWrite):  # store I/O: in a worker thread

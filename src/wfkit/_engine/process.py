@@ -421,7 +421,6 @@ def _cache_lookup(cache: Any, runtime: Runtime) -> tuple[str | None, Any, bytes 
     lock = cache.lock_for(key)
     if lock is not None:
         lock.acquire()
-        cache.mark_held()
     try:
         return key, runtime.store.read_cache(key), secret
     except Exception:
