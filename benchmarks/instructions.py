@@ -6,7 +6,7 @@ This runs a workload twice under ``valgrind --tool=cachegrind`` (with N and 4N t
 and divides the difference of the two instruction counts by 3N, so that interpreter start,
 imports and warm-up cancel out. It prints one JSON document.
 
-    python benchmarks/instructions.py [--workload memory|sqlite|cache_hit] [--n 1000]
+    python benchmarks/instructions.py [--workload memory|sqlite|cache_hit|remote] [--n 1000]
         [--src PATH]    # measure the wfkit in PATH/wfkit (e.g. a worktree of another commit)
 
 Needs valgrind (Debian: ``apt-get install valgrind``); a run takes about ten seconds. These
@@ -45,7 +45,50 @@ with STORE:
     seq(300)
     assert seq(n) == n * (n + 1) // 2
 """
+# A cluster runner's own work, without the cluster: each run of a submit().result() chain
+# goes through the cluster runners' machinery (ChunkSender, the outcome's replay) and, in
+# this process, through what a worker does (unpickle the chunk, run_chunk_on_worker with
+# its lines left to the flow's process, pickle the result), as on a Ray worker.
+_REMOTE = """\
+import pickle
+import sys
+from wfkit import flow, task
+from wfkit.logging import lines_shown_elsewhere
+from wfkit.task_runners._cluster import ClusterRunner, run_chunk_on_worker
+
+@task(name="bench-inc")
+def inc(x):
+    return x + 1
+
+def on_worker(data):
+    with lines_shown_elsewhere():
+        return pickle.dumps(run_chunk_on_worker(pickle.loads(data), lambda run_id, event: None))
+
+class InProcess(ClusterRunner):
+    def duplicate(self):
+        return InProcess()
+    def _connect(self):
+        return 1
+    def _run_chunk_now(self, remotes, group):
+        return pickle.loads(on_worker(pickle.dumps(remotes)))
+    def _submit_chunk(self, remotes, group, deliver):
+        deliver(self._run_chunk_now(remotes, group))
+    def _disconnect(self):
+        pass
+
+@flow(name="bench-remote", task_runner=InProcess())
+def chain(n):
+    value = 0
+    for _ in range(n):
+        value = inc.submit(value).result()
+    return value
+
+n = int(sys.argv[1])
+chain(300)
+assert chain(n) == n
+"""
 WORKLOADS = {
+    "remote": _REMOTE,
     "memory": _SEQUENTIAL.replace("STORE", 'use_runtime(store="memory://")'),
     "sqlite": _SEQUENTIAL.replace("STORE", "nullcontext()"),  # the configured store: SQLite
     "cache_hit": """\

@@ -51,6 +51,11 @@ class RemoteOutcome(NamedTuple):
     elapsed: float
     show_lines: bool = False
 
+    def made_picklable(self) -> RemoteOutcome:
+        """This outcome, its final state made picklable where it is not (see
+        :func:`_picklable`)."""
+        return self._replace(state=_picklable(self.state))
+
 
 class _RecordingStore:
     """A store that keeps what the worker's run records, in order, to send back.
@@ -68,6 +73,7 @@ class _RecordingStore:
         live: tuple[str, Callable[[Any], object]] | None = None,
     ) -> None:
         self.events: list[tuple[str, Any]] = []
+        self._parameters: dict[int, tuple[Any, dict[str, Any]]] = {}  # (see _plain)
         self._cache_key, self._cache_record, self._secret = cache
         # (the run's id, and the runner's publish function): its start goes out at once
         self._live = live
@@ -83,8 +89,17 @@ class _RecordingStore:
     def write_cache(self, *args: Any) -> None:
         self.events.append(("cache", args))
 
+    def _plain(self, run: Any) -> Any:
+        """``run`` with its parameters as a dict (a run's are a read-only view, which does
+        not pickle): one dict per run, however many states it records (~2 µs a copy)."""
+        proxy = run.parameters
+        plain = self._parameters.get(id(proxy))
+        if plain is None or plain[0] is not proxy:
+            plain = self._parameters[id(proxy)] = (proxy, dict(proxy))
+        return run._replace(parameters=plain[1])
+
     def record_task_run(self, run: Any) -> None:
-        snapshot = run._replace(parameters=dict(run.parameters))
+        snapshot = self._plain(run)
         live = self._live
         if live is not None and run.id == live[0] and run.state.is_running():
             self._live = None  # (its first start only: enough for live progress)
@@ -98,7 +113,7 @@ class _RecordingStore:
         self.events.append(("task", snapshot))
 
     def record_flow_run(self, run: Any) -> None:  # a flow called inside a process task
-        self.events.append(("flow", run._replace(parameters=dict(run.parameters))))
+        self.events.append(("flow", self._plain(run)))
 
     def record_log(self, entry: Any) -> None:
         self.events.append(("log", entry))
@@ -193,11 +208,17 @@ class ProcessTaskRun:
             self.identity["upstream_end"] = max(ends, default=None)
 
     def execute(
-        self, task_runner: Any = None, publish: Callable[[Any], object] | None = None
+        self,
+        task_runner: Any = None,
+        publish: Callable[[Any], object] | None = None,
+        *,
+        picklable: bool = True,
     ) -> RemoteOutcome:
         """Run the task here (a worker process) under the run's identity; what it records
         is kept for the flow's process. ``task_runner`` runs what the task submits;
-        ``publish`` (if given) is called with the run's start as it happens."""
+        ``publish`` (if given) is called with the run's start as it happens. Without
+        ``picklable``, the final state is left as it is (see
+        :meth:`RemoteOutcome.made_picklable`)."""
         module, qualname = self.reference
         task: Any = importlib.import_module(module)
         for part in qualname.split("."):
@@ -234,7 +255,8 @@ class ProcessTaskRun:
                 state = asyncio.run(state)
         elapsed = clock.elapsed if isinstance(clock, FakeClock) else 0.0
         show = lines_are_shown_elsewhere()
-        return RemoteOutcome(_picklable(state), store.events, elapsed, show)
+        outcome = RemoteOutcome(state, store.events, elapsed, show)
+        return outcome.made_picklable() if picklable else outcome
 
     def __repr__(self) -> str:
         return f"ProcessTaskRun({'.'.join(self.reference)}, task_run_id={self.task_run_id!r})"

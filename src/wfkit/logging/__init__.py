@@ -163,9 +163,9 @@ def _emit_directly(run: Any, kind: str, level: int, text: str) -> None:
         name, ids, label = _TASK_LOGGER, (run.flow_run_id, run.id), "Task run"
     publish_log(_LogEntry(*ids, level, name, text, current_clock().now()))
     console = _own_console
-    if console is None or level < console.level:
-        return
-    if console.filters:  # (a record for them to judge: a Ray worker's console has one)
+    if console is None or level < console.level or _shown_elsewhere.get():
+        return  # (shown elsewhere: what the console's filter would decide, without a record)
+    if _judged(console):  # (a record for its filters to judge)
         logger = base_logger(kind)
         extra = run_logger(run, kind).extra
         console.handle(logger.makeRecord(name, level, _ENGINE, 0, text, (), None, extra=extra))
@@ -243,7 +243,7 @@ def show_recorded_line(entry: Any, label: str, name: str) -> None:
         console = _own_console
         if console is None or level < console.level:
             return
-        if not console.filters:
+        if not _judged(console):
             _write_line(console, level, label, name, entry.message, created)
             return
         handle = console.handle
@@ -317,6 +317,15 @@ class StoreLogHandler(logging.Handler):
             publish_log(entry)
         except Exception:
             self.handleError(record)
+
+
+def _judged(console: logging.Handler) -> bool:
+    """Whether a line for ``console`` needs a LogRecord, for filters that would judge it:
+    not :func:`_not_shown_elsewhere` alone outside a :func:`lines_shown_elsewhere` block,
+    where it passes every line (a Ray worker's, or a flow's process that ran Ray tasks
+    in-process)."""
+    filters = console.filters
+    return bool(filters) and (filters != [_not_shown_elsewhere] or _shown_elsewhere.get())
 
 
 def _not_shown_elsewhere(record: logging.LogRecord) -> bool:

@@ -266,12 +266,13 @@ def run_on_worker(remote: RemoteTaskRun, publish: Callable[[Any], object] | None
     Raises:
         SerializationError: the outcome (the task's result) cannot be pickled.
     """
-    outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish)
+    outcome = remote.execute(task_runner=ThreadPoolTaskRunner(), publish=publish, picklable=False)
     buffers: list[Any] = []
     try:
         data = pickle.dumps(outcome, 5, buffer_callback=buffers.append)
     except Exception:
         data = None
+        outcome = outcome.made_picklable()  # (its value or exception, if they are the cause)
     # (out-of-band buffers, such as numpy arrays', the cluster carries without copies; a
     # reference to __main__ would not unpickle in the flow's process: both go as objects)
     if data is not None and not buffers and b"__main__" not in data:

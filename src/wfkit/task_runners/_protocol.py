@@ -68,10 +68,17 @@ class RemoteTaskRun(Protocol):
     arguments: dict[str, Any]
 
     def execute(
-        self, task_runner: TaskRunner | None = None, publish: Callable[[Any], object] | None = None
+        self,
+        task_runner: TaskRunner | None = None,
+        publish: Callable[[Any], object] | None = None,
+        *,
+        picklable: bool = True,
     ) -> Any:
         """Run the task here (in the worker) under the run's identity; returns a picklable
-        outcome (states, log lines, cache writes) to hand back to ``run_remote``.
+        outcome (states, log lines, cache writes) to hand back to ``run_remote``. (A
+        caller that pickles the outcome itself may pass ``picklable=False``, which skips
+        the check that its final state pickles, and call the outcome's
+        ``made_picklable()`` when pickling it fails.)
         ``task_runner`` runs what the task itself submits. ``publish``, for runners with a
         channel back to the flow's process, is called here with a picklable event as the
         run starts (its ``Running`` state); hand that event to
