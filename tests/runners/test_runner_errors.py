@@ -174,9 +174,7 @@ def flow_with_downstream(runner: Any, is_async: bool = False) -> Any:
     return pipeline
 
 
-def assert_crashed_by_the_runner(
-    h: Harness, target: Any, error: str, raised: bool = True
-) -> None:
+def assert_crashed_by_the_runner(h: Harness, target: Any, error: str, raised: bool = True) -> None:
     """``target``'s run went Pending -> Crashed with the internal-error message naming
     ``error``, logged with the run (with the traceback, for an error that was ``raised``)."""
     run = h.task_run(target)
@@ -267,4 +265,3 @@ def test_runs_the_runner_ran_are_untouched(h: Harness) -> None:
 
     assert run_bounded(fine).result() == 3
     assert [r.state_names for r in h.task_runs()] == [["Pending", "Running", "Completed"]] * 2
-
