@@ -12,7 +12,8 @@ for a chain of M ``submit(...).result()`` calls (vs raw ``client.submit(...).res
 future, one result at the end (vs raw ``client.submit(inc, future)`` / ``f.remote(ref)``:
 dependencies that the cluster resolves), and for the same futures chain of a task with a
 cache policy (the old path: each link waits for its upstream value in the flow's process;
-vs the raw ``submit(...).result()`` chain), medians of R repeats, with the ratios. Ray's
+vs the raw ``submit(...).result()`` chain), medians of R rounds (each round times every workload, wfkit's and raw, once: a load
+coming and going weighs on both alike), with the ratios. Ray's
 chains are also compared with raw tasks that write one line each (``*_vs_printing``).
 """
 
@@ -42,13 +43,26 @@ from wfkit import flow  # noqa: E402
 from wfkit.context import use_runtime  # noqa: E402
 
 
-def _per_task_ms(run: Callable[[], Any], n: int, repeat: int) -> dict[str, Any]:
-    samples = []
+def _timed(run: Callable[[], Any], n: int) -> float:
+    started = time.perf_counter()
+    run()
+    return (time.perf_counter() - started) * 1000 / n
+
+
+def _interleaved(
+    runs: dict[str, Callable[[], Any]], sizes: dict[str, int], repeat: int
+) -> dict[str, dict[str, Any]]:
+    """Per-task milliseconds of each of ``runs`` (``sizes[name]`` tasks each): ``repeat``
+    rounds, each timing every run once, so that a load coming and going on the machine
+    weighs on wfkit and on its raw baseline alike; medians and samples."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000 / n)
-    return {"median": statistics.median(samples), "samples": samples}
+        for name, run in runs.items():
+            samples[name].append(_timed(run, sizes[name]))
+    return {
+        name: {"median": statistics.median(values), "samples": values}
+        for name, values in samples.items()
+    }
 
 
 def _figure(name: str, wfkit: dict[str, Any], raw: dict[str, Any], n: int) -> dict[str, Any]:
@@ -62,7 +76,9 @@ def _figure(name: str, wfkit: dict[str, Any], raw: dict[str, Any], n: int) -> di
     }
 
 
-def _wfkit_figures(runner: Any, label: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def _wfkit_runs(runner: Any, label: str, args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
+    """The four wfkit workloads on ``runner``, each checking its result."""
+
     @flow(task_runner=runner)
     def mapped(n: int) -> list[int]:
         return tasks.inc_task.map(range(n)).result()
@@ -102,12 +118,14 @@ def _wfkit_figures(runner: Any, label: str, args: argparse.Namespace) -> list[di
     def check_cached_chain() -> None:
         assert cached_chained(args.chain, f"{label}-{next(salts)}") == args.chain
 
-    return [
-        ("map", _per_task_ms(check_map, args.map, args.repeat)),
-        ("cached_chain", _per_task_ms(check_cached_chain, args.chain, args.repeat)),
-        ("chain", _per_task_ms(check_chain, args.chain, args.repeat)),
-        ("futures_chain", _per_task_ms(check_futures_chain, args.chain, args.repeat)),
-    ]  # type: ignore[return-value]
+    # (warm: the workers import wfkit and the tasks, the runner connects)
+    mapped(50), chained(5), futures_chained(5)
+    return {
+        "map": check_map,
+        "cached_chain": check_cached_chain,
+        "chain": check_chain,
+        "futures_chain": check_futures_chain,
+    }
 
 
 _KINDS = ("map", "chain", "futures_chain", "cached_chain")
@@ -116,12 +134,36 @@ _KINDS = ("map", "chain", "futures_chain", "cached_chain")
 _RAW = {"map": "map", "chain": "chain", "futures_chain": "futures_chain", "cached_chain": "chain"}
 
 
+def _compared(
+    prefix: str,
+    ours: dict[str, Callable[[], Any]],
+    raw: dict[str, Callable[[], Any]],
+    printing: dict[str, Callable[[], Any]],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """Time wfkit's runs beside the raw ones, interleaved; a figure per kind (and per kind
+    of ``printing``, the raw runs whose tasks write a line each)."""
+    runs = {f"raw_{kind}": run for kind, run in raw.items()}
+    runs |= {f"printing_{kind}": run for kind, run in printing.items()}
+    runs |= {kind: ours[kind] for kind in _KINDS}
+    sizes = {name: args.map if name.endswith("map") else args.chain for name in runs}
+    timed = _interleaved(runs, sizes, args.repeat)
+    figures = [
+        _figure(f"{prefix}_{kind}", timed[kind], timed[f"raw_{_RAW[kind]}"], sizes[kind])
+        for kind in _KINDS
+    ]
+    figures += [
+        _figure(f"{prefix}_{kind}_vs_printing", timed[kind], timed[f"printing_{kind}"], args.chain)
+        for kind in printing
+    ]
+    return figures
+
+
 def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
     import distributed
 
     from wfkit.task_runners.dask import DaskTaskRunner
 
-    figures = []
     with (
         distributed.LocalCluster(
             processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
@@ -146,16 +188,9 @@ def dask_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
             assert future.result() == args.chain
 
         raw_map()  # (warm the workers: imports)
-        raw = {
-            "map": _per_task_ms(raw_map, args.map, args.repeat),
-            "chain": _per_task_ms(raw_chain, args.chain, args.repeat),
-            "futures_chain": _per_task_ms(raw_futures_chain, args.chain, args.repeat),
-        }
-        ours = dict(_wfkit_figures(DaskTaskRunner(cluster=cluster), "dask", args))
-        for kind in _KINDS:
-            n = args.map if kind == "map" else args.chain
-            figures.append(_figure(f"dask_{kind}", ours[kind], raw[_RAW[kind]], n))
-    return figures
+        raw = {"map": raw_map, "chain": raw_chain, "futures_chain": raw_futures_chain}
+        ours = _wfkit_runs(DaskTaskRunner(cluster=cluster), "dask", args)
+        return _compared("dask", ours, raw, {}, args)
 
 
 def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -166,7 +201,7 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     from wfkit.task_runners.ray import RayTaskRunner
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False)  # (log_to_driver as users have it: on)
     try:
         remote_inc = ray.remote(tasks.inc)
         remote_printing = ray.remote(tasks.inc_printing)
@@ -188,32 +223,13 @@ def ray_figures(args: argparse.Namespace) -> list[dict[str, Any]]:
             assert ray.get(ref) == args.chain
 
         raw_map()
-        raw = {
-            "map": _per_task_ms(raw_map, args.map, args.repeat),
-            "chain": _per_task_ms(raw_chain, args.chain, args.repeat),
-            "futures_chain": _per_task_ms(raw_futures_chain, args.chain, args.repeat),
-        }
+        raw = {"map": raw_map, "chain": raw_chain, "futures_chain": raw_futures_chain}
         printing = {
-            "chain": _per_task_ms(lambda: raw_chain(remote_printing), args.chain, args.repeat),
-            "futures_chain": _per_task_ms(
-                lambda: raw_futures_chain(remote_printing), args.chain, args.repeat
-            ),
+            "chain": lambda: raw_chain(remote_printing),
+            "futures_chain": lambda: raw_futures_chain(remote_printing),
         }
-        ours = dict(_wfkit_figures(RayTaskRunner(), "ray", args))
-        figures = [
-            _figure(
-                f"ray_{kind}",
-                ours[kind],
-                raw[_RAW[kind]],
-                args.map if kind == "map" else args.chain,
-            )
-            for kind in _KINDS
-        ]
-        figures += [
-            _figure(f"ray_{kind}_vs_printing", ours[kind], printing[kind], args.chain)
-            for kind in printing
-        ]
-        return figures
+        ours = _wfkit_runs(RayTaskRunner(), "ray", args)
+        return _compared("ray", ours, raw, printing, args)
     finally:
         ray.shutdown()
 

@@ -226,6 +226,30 @@ class State(Generic[R]):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # (its fields as a tuple: the default for a class with __slots__ goes through
+        # copyreg's Python code and takes ~4x longer, and each remote task run's outcome
+        # carries several states)
+        return (
+            _unpickle_state,
+            (
+                self.type._value_, self.name, self.timestamp, self.message, self.data,
+                self.exception, self.scheduled_time, getattr(self, "_id", None),
+            ),
+        )  # fmt: skip
+
+
+def _unpickle_state(type_value: str, *fields: Any) -> State:
+    state: State = State.__new__(State)
+    state.type = _TYPES[type_value]
+    state.name, state.timestamp, state.message, state.data, state.exception = fields[:5]
+    state.scheduled_time, state_id = fields[5:]
+    if state_id is not None:
+        state._id = state_id
+    return state
+
+
+_TYPES = {member.value: member for member in StateType}
 
 # What a state is made of (its id aside: equal states may have different ids, and a copy
 # gets one of its own).

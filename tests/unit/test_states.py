@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copyreg
+import io
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -185,3 +188,42 @@ def test_repr_names_the_state_and_message() -> None:
 
     assert text.startswith("Failed(")
     assert "it broke" in text
+
+
+@pytest.mark.parametrize(("name", "state_type"), CONSTRUCTORS)
+def test_a_pickled_state_comes_back_equal_with_its_id(name: str, state_type: StateType) -> None:
+    when = datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=UTC)
+    state = getattr(states, name)(
+        message="m", data={"x": [1]}, exception=ValueError("v"), timestamp=when
+    )
+    state.scheduled_time = when
+
+    for asked_for_an_id in (False, True):
+        if asked_for_an_id:
+            _ = state.id
+        copy = pickle.loads(pickle.dumps(state))
+
+        assert copy.copy(exception=None) == state.copy(exception=None)  # (exceptions: by id)
+        assert copy.type is state_type  # (the member itself: states compare types with `is`)
+        assert (copy.name, copy.timestamp.tzinfo) == (state.name, UTC)
+        assert repr(copy.exception) == "ValueError('v')"
+        assert hasattr(copy, "_id") is asked_for_an_id
+        if asked_for_an_id:
+            assert copy.id == state.id
+
+
+def test_a_state_pickled_the_default_way_still_loads() -> None:
+    # (how a state pickled before State had __reduce__ looks: its slots as BUILD state)
+    state = states.Completed(data=3, message="m")
+    slots = {slot: getattr(state, slot) for slot in states._FIELDS}
+
+    class OldWay(pickle.Pickler):
+        def reducer_override(self, obj: object) -> object:
+            if type(obj) is State:
+                return (copyreg.__newobj__, (State,), (None, slots))
+            return NotImplemented
+
+    buffer = io.BytesIO()
+    OldWay(buffer).dump(state)
+
+    assert pickle.loads(buffer.getvalue()) == state
