@@ -265,3 +265,23 @@ def test_runs_the_runner_ran_are_untouched(h: Harness) -> None:
 
     assert run_bounded(fine).result() == 3
     assert [r.state_names for r in h.task_runs()] == [["Pending", "Running", "Completed"]] * 2
+
+
+def setup_fails() -> None:
+    """A worker process's initializer that raises (run in the worker, by name)."""
+    raise RuntimeError("the worker's setup failed")
+
+
+def test_a_process_pool_whose_initializer_raises_crashes_its_runs_naming_it(h: Harness) -> None:
+    # The pool's own error says only that a process ended; the initializer's traceback is on
+    # the worker's stderr. The run's message now points there.
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1, initializer=setup_fails))
+    def pipeline() -> Any:
+        return add_one.submit(breaks_the_runner.submit())
+
+    state = run_bounded(pipeline)
+    run = h.task_run(breaks_the_runner)
+    assert run.state_names == ["Pending", "Crashed"]
+    assert run.state.message.startswith("Running it in another process failed: BrokenProcessPool")
+    assert "initializer=<function setup_fails" in run.state.message
+    assert_downstream_not_ready(h, state)
