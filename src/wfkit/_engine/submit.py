@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -25,11 +26,14 @@ from wfkit._engine.signals import is_interrupt
 from wfkit.context import SubmittedRuns, flow_run_context
 from wfkit.exceptions import MappingLengthMismatch, MappingMissingIterable, MissingContextError
 from wfkit.futures import WfFuture, WfFutureList
-from wfkit.states import Cancelled, Failed, State, StateType
+from wfkit.logging import base_logger, log_for_run
+from wfkit.states import Cancelled, Crashed, Failed, State, StateType
 
 __all__ = ["SubmittedRun", "map_task", "submit_runs", "submit_task"]
 
 _CRASHED = StateType.CRASHED  # (a global: read once per run)
+_FINISHED = "Finished in state Crashed(%r)"  # (the line the lifecycle logs for a final state)
+_task_logger = base_logger("task")
 
 # Taking a run to start or cancel it: held for a few bytecodes, shared by all runs (a map
 # makes many; one lock each would cost more than the rare contention).
@@ -144,9 +148,12 @@ class SubmittedRun:
         import asyncio
 
         context = self._context.copy()  # type: ignore[union-attr]
-        task = asyncio.get_running_loop().create_task(self._drive_async(prepared), context=context)
         try:
-            state: State = await task
+            loop = asyncio.get_running_loop()
+            state: State = await loop.create_task(self._drive_async(prepared), context=context)
+        except Exception as exc:
+            context.run(self._crash, prepared, exc)
+            raise
         finally:
             self._over(prepared)
         return state
@@ -175,10 +182,15 @@ class SubmittedRun:
         """``work(prepared, *args)`` in a copy of the submitter's context, on the run's own
         timeline (fake clocks)."""
         context = self._context.copy()  # type: ignore[union-attr]
+        # Counted as started when it was submitted: whatever happens, it is counted as ended
+        # here, or its flow run would wait for it forever.
         try:
             if self._submitted_at is None:
                 return context.run(work, prepared, *args)
             return context.run(self._on_timeline, work, prepared, *args)
+        except Exception as exc:  # it raised outside the run's lifecycle: a bug, not the task's
+            context.run(self._crash, prepared, exc)
+            raise
         finally:
             self._over(prepared)
 
@@ -198,6 +210,24 @@ class SubmittedRun:
         if self._flow_runs_submitted is not None:
             self._flow_runs_submitted.ended(self.finished_at)
 
+    def _crash(self, prepared: PreparedTaskRun, error: BaseException) -> None:
+        """``error`` escaped the run outside its lifecycle (in the runner's code, or the
+        engine's around the lifecycle): record it Crashed, saying whose error it is, and log
+        the traceback with the run; unless it reached a final state already (the lifecycle's
+        own driver records Crashed what escapes it). The caller re-raises ``error``."""
+        run = prepared.run
+        if run.state is not None and run.state.is_final():
+            return
+        message = _internal_error(error)
+        crashed = Crashed(message=message, exception=error)
+        try:
+            run.set_state(crashed)
+        except Exception:  # the store failed too: the error to report is the first one, and
+            # the run's own state (what its future and downstream runs see) is Crashed
+            run.state = crashed
+        if _task_logger.isEnabledFor(logging.ERROR):
+            log_for_run(prepared.context, logging.ERROR, _FINISHED, (message,), error)
+
     # not starting ---------------------------------------------------------------------------
     def cancel(self) -> bool:
         """Keep it from starting: it is recorded Cancelled. False if it has started."""
@@ -214,25 +244,74 @@ class SubmittedRun:
         """The runner refused it (its submit raised ``error``): it is recorded Failed; or
         Cancelled, when an interrupt (Ctrl-C) came while it was being handed over: it never
         started, as the rest of the queue the interrupt cancels."""
+        prepared = self._take_unstarted(error)
+        if prepared is not None:
+            message = f"The task runner did not take it: {type(error).__name__}: {error}"
+            self._end_unstarted(prepared, Failed(message=message, exception=error))
+
+    def crash(self, error: BaseException) -> None:
+        """The runner failed it before it started: its future ended with ``error`` (a bug of
+        the runner, which never called run(), run_async() or run_remote()). It is recorded
+        Crashed, the traceback logged with it; or Cancelled for an interrupt, as by
+        :meth:`reject`. Nothing changes if it started (whoever started it ends it)."""
+        if self._prepared is None:  # (started or ended; checked again under the lock)
+            return
+        prepared = self._take_unstarted(error)
+        if prepared is not None:
+            try:
+                self._context.copy().run(self._crash, prepared, error)  # type: ignore[union-attr]
+            finally:
+                self._over(prepared)
+
+    def _take_unstarted(self, error: BaseException) -> PreparedTaskRun | None:
+        """Take it to end it unstarted because of ``error``; None if it has started or
+        ended. An interrupt ends it Cancelled here (it never started, as the rest of the
+        queue the interrupt cancels), and None is returned."""
         with _claim_lock:
             prepared, self._prepared = self._prepared, None
-        if prepared is None:
-            return
-        if is_interrupt(error):
-            state: State = Cancelled(
-                message=f"Cancelled before it started: {type(error).__name__}.", exception=error
-            )
-        else:
-            message = f"The task runner did not take it: {type(error).__name__}: {error}"
-            state = Failed(message=message, exception=error)
-        self._end_unstarted(prepared, state)
+        if prepared is None or not is_interrupt(error):
+            return prepared
+        message = f"Cancelled before it started: {type(error).__name__}."
+        self._end_unstarted(prepared, Cancelled(message=message, exception=error))
+        return None
 
     def _end_unstarted(self, prepared: PreparedTaskRun, state: State) -> None:
-        self._context.copy().run(prepared.run.set_state, state)  # type: ignore[union-attr]
-        self._over(prepared)
+        try:
+            self._context.copy().run(prepared.run.set_state, state)  # type: ignore[union-attr]
+        finally:  # (counted as ended even if the store failed: its flow run must not wait)
+            self._over(prepared)
+
+    def _runner_done(self, future: Any) -> None:
+        """A done callback on a third-party runner's future: if the future ended before
+        the run started (the runner's own error), the run ends Crashed rather than staying
+        Pending with its flow run waiting for it."""
+        if self._prepared is None or future.cancelled():  # (the usual case: it ran)
+            return
+        try:
+            future.result()
+        except BaseException as exc:  # the runner's error, for the run's record
+            self.crash(exc)
+            return
+        self.crash(
+            RuntimeError(
+                "the task runner's future finished without the runner having called run(), "
+                "run_async() or run_remote()"
+            )
+        )
 
     def __repr__(self) -> str:
         return f"SubmittedRun({self.task_run_name!r}, state={self.state.name})"
+
+
+def _internal_error(error: BaseException) -> str:
+    """The message of a run Crashed by ``error``, an error of its task runner (or of the
+    engine around the run), not of its task."""
+    return (
+        f"Task run crashed by an internal error of its task runner, not of the task: "
+        f"{type(error).__name__}: {error}. This is a bug: please report it to the task "
+        "runner's authors (wfkit's, for a built-in runner), with the traceback logged for "
+        "this run."
+    )
 
 
 def _runner_for(task: Any, verb: str) -> Any:
@@ -282,6 +361,8 @@ def submit_runs(
         except BaseException as exc:
             call.reject(exc)
             raise
+        if not getattr(future, "ends_its_call", False):  # (wfkit's own jobs do it themselves)
+            future.add_done_callback(call._runner_done)
         futures.append(WfFuture(call, future))
     return futures
 

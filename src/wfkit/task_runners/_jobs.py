@@ -41,6 +41,10 @@ class Job:
         "_call", "_work", "_status", "_latch", "_callbacks", "_state", "_error", "_cancelled"
     )  # fmt: skip
 
+    # A job whose work raises ends its call Crashed itself (see _crash): the engine need not
+    # watch its future, as it does third-party runners' (a done callback per run).
+    ends_its_call = True
+
     def __init__(self, call: Any, work: Callable[[], Any] | None) -> None:
         self._call = call
         self._work = work
@@ -136,6 +140,7 @@ class Job:
             state, error = work(), None  # type: ignore[misc]
         except BaseException as exc:  # handed to whoever waits on the job
             state, error = None, exc
+            _crash(self._call, exc)
         self._finish(state, error)
         if error is not None and isinstance(error, INTERRUPTS):
             raise error
@@ -183,6 +188,17 @@ class Job:
         return f"<{type(self).__name__} {self._status}>"
 
 
+def _crash(call: Any, error: BaseException) -> None:
+    """A job's work raised ``error`` instead of returning the run's final state: the run
+    ends Crashed (an error outside its lifecycle is the runner's, or the engine's) unless
+    it has ended already (the engine records what escapes a started run), before waiters
+    wake, so that they and the runs downstream never see it Pending."""
+    try:
+        call.crash(error)
+    except Exception:  # (recording failed too: the job still finishes, with ``error``)
+        _logger.exception("recording task run %s Crashed failed", call.task_run_id)
+
+
 def _in_running_order(job: Job, upstream: list[Job]) -> list[Job]:
     """``job`` and the queued jobs it waits for, directly or not, each after the ones it
     waits for (``upstream``: its own).
@@ -227,4 +243,5 @@ class LoopJob(Job):
             state, error = await call.run_async(), None
         except BaseException as exc:  # handed to whoever waits on the job
             state, error = None, exc
+            _crash(call, exc)
         self._finish(state, error)

@@ -220,9 +220,19 @@ class ProcessPoolTaskRunner(_PoolRunner):
             import pickle  # (only a failed send needs it; `import wfkit` does without)
 
             problem = unserializable(remote, pickle.dumps, "pickle")
-            if problem is None:
-                raise
-            raise problem from exc
+            if problem is not None:
+                raise problem from exc
+            # (loaded already, by the pool that broke; `import wfkit` does without it)
+            from concurrent.futures.process import BrokenProcessPool
+
+            if self.initializer is not None and isinstance(exc, BrokenProcessPool):
+                # (a worker whose initializer raised only prints it, on its stderr, and ends:
+                # the pool's error says no more than that a process ended)
+                raise BrokenProcessPool(
+                    f"{exc} Its worker processes run initializer={self.initializer!r} as they "
+                    "start: if it raised, its traceback is on the worker's stderr (above)."
+                ) from exc
+            raise
 
     def _default_workers(self) -> int:
         return os.cpu_count() or 1
