@@ -132,7 +132,7 @@ def test_the_instruction_count_workloads_run(
     assert spec is not None and spec.loader is not None
     instructions = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(instructions)
-    assert set(instructions.WORKLOADS) == {"memory", "sqlite", "cache_hit"}
+    assert set(instructions.WORKLOADS) == {"memory", "sqlite", "cache_hit", "remote"}
     for name, text in instructions.WORKLOADS.items():
         script = tmp_path / f"{name}.py"
         script.write_text(text)
