@@ -368,12 +368,12 @@ class RunInfo:
 
 def _run_fields(run: Any, names: tuple[str, ...]) -> dict[str, Any]:
     fields = {name: getattr(run, name, None) for name in names}
-    fields["parameters"] = _picklable_parameters(dict(run.parameters))
+    fields["parameters"] = picklable_parameters(dict(run.parameters))
     fields["tags"] = tuple(run.tags)
     return fields
 
 
-def _picklable_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+def picklable_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     """The parameters, with those that cannot be pickled replaced by their repr."""
     import pickle  # (lazy: ~1 ms; only carrying a context to another process needs it)
 

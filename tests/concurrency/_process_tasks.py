@@ -35,6 +35,12 @@ def identity():
     }
 
 
+@task
+def flow_run_seen():
+    run = wfkit.runtime.flow_run
+    return {"id": run.id, "name": run.name, "parameters": dict(run.parameters)}
+
+
 @task(tags=["proc"])
 def tagged():
     return sorted(wfkit.runtime.task_run.tags)

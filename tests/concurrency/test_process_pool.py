@@ -106,6 +106,24 @@ def test_run_context_in_the_worker_process(store):
     assert info["flow_run_id"] == flow_run.id
 
 
+def test_a_flow_parameter_that_cannot_be_pickled_does_not_keep_tasks_from_workers(store):
+    """The worker shows its task the flow run's parameters: one that cannot go there (a
+    lock, a client, a connection) shows as its repr, as in with_context. It used to fail
+    every submission of the flow with "cannot pickle '_thread.lock' object"."""
+    lock = threading.Lock()
+
+    @flow(task_runner=RUNNER)
+    def main(guard, n):
+        return pt.flow_run_seen.submit().result()
+
+    seen = main(lock, 3)
+    (flow_run,) = store.flow_runs()
+    assert (seen["id"], seen["name"]) == (flow_run.id, flow_run.name)
+    assert seen["parameters"] == {"guard": repr(lock), "n": 3}
+    (run,) = store.task_runs(task_name="flow_run_seen")
+    assert run.state_names == ["Pending", "Running", "Completed"]
+
+
 def test_tags_reach_process_task_runs(store):
     @flow(task_runner=RUNNER)
     def main():

@@ -22,10 +22,17 @@ from wfkit._annotations import BaseAnnotation, allow_failure, quote
 from wfkit._engine import timelines
 from wfkit._engine.calls import PreparedTaskRun, execute_task_run, prepare_task_run
 from wfkit._engine.signals import task_ended, task_started
-from wfkit._plugins import notify
+from wfkit._plugins import publish_log, publish_state_change
 from wfkit.clock import FakeClock, SystemClock
 from wfkit.concurrency._tags import take_slots_sync
-from wfkit.context import FlowRunContext, HarnessLike, Runtime, flow_run_context, use_runtime
+from wfkit.context import (
+    FlowRunContext,
+    HarnessLike,
+    Runtime,
+    flow_run_context,
+    picklable_parameters,
+    use_runtime,
+)
 from wfkit.exceptions import SerializationError, StoreError, UpstreamTaskError
 from wfkit.futures import WfFuture
 from wfkit.logging import lines_are_shown_elsewhere, show_recorded_line
@@ -156,10 +163,18 @@ class _HarnessInWorker:
 
 class _FlowRunInfo:
     """What a worker process knows of the flow run its task belongs to (for
-    ``wfkit.runtime.flow_run`` inside the task)."""
+    ``wfkit.runtime.flow_run`` inside the task): its id, and the rest of its fields,
+    unpickled when first read (the engine itself reads only the id)."""
 
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.__dict__.update(fields)
+    def __init__(self, run_id: str, fields: bytes) -> None:
+        self.id = run_id
+        self._fields = fields
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "_fields" not in self.__dict__:
+            raise AttributeError(name)
+        self.__dict__.update(pickle.loads(self.__dict__.pop("_fields")))
+        return getattr(self, name)
 
 
 class ProcessTaskRun:
@@ -244,7 +259,8 @@ class ProcessTaskRun:
             if setup is not None:
                 stack.enter_context(setup())
             if identity["flow_run"] is not None:
-                stack.enter_context(_in_flow_run(identity["flow_run"], rt, task_runner))
+                info = _FlowRunInfo(identity["flow_run_id"], identity["flow_run"])
+                stack.enter_context(_in_flow_run(info, rt, task_runner))
             prepared = prepare_task_run(
                 task, (), {}, wait_for=self.wait_for, identity=identity, arguments=self.arguments
             )
@@ -263,9 +279,9 @@ class ProcessTaskRun:
 
 
 @contextmanager
-def _in_flow_run(fields: dict[str, Any], rt: Runtime, task_runner: Any) -> Iterator[None]:
+def _in_flow_run(info: _FlowRunInfo, rt: Runtime, task_runner: Any) -> Iterator[None]:
     """The flow run the task belongs to, as far as the worker knows it."""
-    ctx = FlowRunContext(None, _FlowRunInfo(fields), False, rt)
+    ctx = FlowRunContext(None, info, False, rt)
     ctx.task_runner = task_runner
     token = flow_run_context.set(ctx)
     try:
@@ -276,16 +292,28 @@ def _in_flow_run(fields: dict[str, Any], rt: Runtime, task_runner: Any) -> Itera
             task_runner.shutdown()
 
 
-def _flow_run_fields(run: Any) -> dict[str, Any] | None:
+def _flow_run_fields(run: Any) -> bytes | None:
+    """The fields of flow run ``run`` that a worker shows its tasks, pickled (parameters
+    that do not pickle as their repr); once per flow run attempt, not once per task run:
+    pickling them took two thirds of a run's sending."""
+    global _flow_fields
     if run is None:
         return None
+    known = _flow_fields
+    if known is not None and known[0] is run and known[1] == run.run_count:
+        return known[2]
     names = (
         "id", "name", "flow_name", "flow_version", "tags", "run_count",
         "parent_flow_run_id", "root_flow_run_id", "scheduled_start_time",
     )  # fmt: skip
     fields = {name: getattr(run, name) for name in names}
-    fields["parameters"] = dict(run.parameters)
-    return fields
+    fields["parameters"] = picklable_parameters(dict(run.parameters))
+    pickled = pickle.dumps(fields)
+    _flow_fields = (run, run.run_count, pickled)
+    return pickled
+
+
+_flow_fields: tuple[Any, int, bytes] | None = None  # (run, its run_count, its fields pickled)
 
 
 def _picklable(state: State) -> State:
@@ -560,6 +588,9 @@ def _worker_setup(harness: HarnessLike | None) -> Callable[[], AbstractContextMa
     return harness.worker_setup if harness is not None else None
 
 
+_STATE_HOOKS = {"task": "wfkit_task_run_state_changed", "flow": "wfkit_flow_run_state_changed"}
+
+
 def _replay(
     events: list[tuple[str, Any]], run: Any, runtime: Runtime, show_lines: bool = False
 ) -> None:
@@ -569,7 +600,7 @@ def _replay(
     labels = {run.id: ("Task run", run.name)} if show_lines else None
     for kind, payload in events:
         if kind == "log":
-            notify("wfkit_log", record=payload)
+            publish_log(payload)
             if labels is not None:
                 run_id = payload.task_run_id or payload.flow_run_id
                 kind_and_name = labels.get(run_id) or (
@@ -583,10 +614,8 @@ def _replay(
             kind = kind.removesuffix("-live")
             if labels is not None:  # (a run started inside the task: a flow, its tasks)
                 labels[payload.id] = (f"{kind.capitalize()} run", payload.name)
-            hook = f"wfkit_{kind}_run_state_changed"
-            notify(
-                hook, **{f"{kind}_run": payload, "old_state": previous, "new_state": payload.state}
-            )
+            hook = _STATE_HOOKS[kind]
+            publish_state_change(hook, payload, previous, payload.state)
             if kind == "task" and payload.id == run.id:
                 previous = payload.state
                 run.state, run.run_count = payload.state, payload.run_count
