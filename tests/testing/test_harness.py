@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sys
+import threading
 import time
 import types
 import uuid
@@ -79,6 +80,21 @@ def test_frozen_wall_time_moves_with_the_clock_in_user_code():
     assert second[1] == dt.datetime(2026, 3, 4, 5, 7, 37)
     assert second[2] - first[2] == 90
     assert second[3] == dt.date(2026, 3, 4)
+
+
+def test_wfkits_own_real_time_stays_real_under_frozen_time():
+    """What wfkit times about the machine (wfkit._realtime: how long a run has been under
+    way on a cluster, a buffer has waited...) follows real time, not the frozen clock:
+    freezegun replaced the module's functions too, so a Ray runner under the harness never
+    saw a run under way long enough to collect its live start."""
+    from wfkit import _realtime
+
+    with harness(start=START):
+        monotonic, wall_ns = _realtime.monotonic(), _realtime.time_ns()
+        threading.Event().wait(0.05)  # (a real wait: the harness leaves Event waits alone)
+        assert _realtime.monotonic() - monotonic >= 0.04
+        assert _realtime.time_ns() - wall_ns >= 40_000_000
+        assert time.time() == dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.UTC).timestamp()
 
 
 def test_freeze_false_leaves_wall_time_real():

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 import pickle
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from wfkit import _realtime
 from wfkit.exceptions import SerializationError, UpstreamTaskError
 from wfkit.states import Crashed
 from wfkit.task_runners._chunks import ChunkSender, run_chunk
@@ -55,13 +57,16 @@ class _Handle:
     for all, each run sent woke every thread waiting to send a run downstream of another,
     a few hundred at the start of a chain of futures.)"""
 
-    __slots__ = ("sent", "over", "future", "index")
+    __slots__ = ("sent", "over", "future", "index", "since")
 
     def __init__(self) -> None:
         self.sent = threading.Event()  # (set once sent, or over)
         self.over = False
         self.future: Any = None
         self.index = 0
+        # (when it was submitted, in real time: read through the module, which the test
+        # harness's frozen time leaves alone, unlike a function bound here by name)
+        self.since = _realtime.monotonic()
 
 
 class UnserializableArgument(SerializationError):
@@ -126,6 +131,17 @@ class ClusterRunner(_PoolRunner):
             handle.sent.set()
         if self._live_calls is not None:
             self._live_calls.pop(run_id, None)
+
+    def longest_under_way(self) -> float:
+        """Seconds since the oldest run still under way was submitted (0.0: none is)."""
+        try:
+            # (the first handle is the oldest: they are kept in submission order)
+            oldest = next(iter(self._handles.values()))
+        except StopIteration:
+            return 0.0
+        except RuntimeError:  # (changed by another thread as we looked: look again later)
+            return math.inf
+        return _realtime.monotonic() - oldest.since
 
     def _mark_sent(self, remotes: list[RemoteTaskRun], future: Any) -> None:
         """``remotes`` went to the cluster as the task of ``future`` (for subclasses)."""

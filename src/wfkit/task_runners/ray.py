@@ -326,8 +326,19 @@ class _LiveChannel:
     def _poll(self, stop: threading.Event) -> None:
         # (an Event's wait, not time.sleep: the test harness makes sleeps virtual)
         while not stop.wait(_POLL_SECONDS):
+            if not self._any_start_to_hear():
+                continue
             if not self.collect():  # Ray is going away: the outcomes carry the starts
                 return
+
+    def _any_start_to_hear(self) -> bool:
+        """Whether a run under way may have published its start: a run publishes once it
+        has run DELAY seconds, so none has while every run under way was submitted less
+        than that ago (each link of a chain of quick runs). Each collection is an actor
+        call, whose CPU a chain of quick runs on a small machine felt (3-5% of a core)."""
+        with self._lock:
+            runners = list(self.runners)
+        return any(runner.longest_under_way() >= DELAY for runner in runners)
 
     def collect(self) -> bool:
         """Hand the starts left in the mailbox to the runners; False if Ray is gone."""

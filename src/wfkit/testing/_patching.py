@@ -82,7 +82,9 @@ def virtual_sleeps() -> Iterator[None]:
 # Code whose timing must stay real under a frozen wall clock: pytest's own test durations,
 # and the cluster clients of the Dask and Ray runners (their event loops, heartbeats and
 # connection timeouts run in threads of the flow's process and stall on a frozen clock).
-_REAL_TIME_MODULES = ["_pytest.timing", "distributed", "tornado", "dask", "ray"]
+# (wfkit._realtime: its functions stay real where they are called through the module;
+# freezegun replaces them wherever another module bound them by name)
+_REAL_TIME_MODULES = ["_pytest.timing", "distributed", "tornado", "dask", "ray", "wfkit._realtime"]
 
 _modules_primed = 0  # len(sys.modules) when freezegun's cache was last primed
 
