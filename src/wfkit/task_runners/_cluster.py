@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from wfkit import _realtime
+import wfkit._realtime as _realtime
 from wfkit.exceptions import SerializationError, UpstreamTaskError
 from wfkit.states import Crashed
 from wfkit.task_runners._chunks import ChunkSender, run_chunk
