@@ -6,6 +6,11 @@ pool yields the GIL, real interruption of a body that overruns its timeout. They
 functions here, captured when wfkit is imported, so that the test harness's patches of
 ``time.sleep`` / ``asyncio.sleep`` (which make user code sleep on the fake clock) never
 reach them.
+
+Call them through this module (``import wfkit._realtime as _realtime``, then
+``_realtime.monotonic()``), not bound by name: freezegun, which the harness uses to freeze
+wall time, replaces ``time.monotonic``, ``time.time_ns``... wherever a loaded module bound
+them, and this module is on its ignore list (``wfkit.testing._patching``).
 """
 
 from __future__ import annotations

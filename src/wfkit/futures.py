@@ -19,8 +19,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple
 
+import wfkit._realtime as _realtime
 from wfkit._engine import timelines
-from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.context import current_clock
 from wfkit.states import State
 
@@ -233,10 +233,10 @@ def _wait_until(futures: list[WfFuture[R]], timeout: float) -> set[WfFuture[R]]:
     clock = current_clock()
     virtual = timelines.is_virtual(clock)
     deadline = clock.monotonic() + timeout
-    real_deadline = _real_monotonic() + timeout
+    real_deadline = _realtime.monotonic() + timeout
     for future in futures:
         try:
-            future._future.result(timeout=max(real_deadline - _real_monotonic(), 0))
+            future._future.result(timeout=max(real_deadline - _realtime.monotonic(), 0))
         except TimeoutError:
             pass
         except BaseException:
@@ -271,14 +271,14 @@ def as_completed(
     clock = current_clock()
     virtual = timelines.is_virtual(clock)
     deadline = None if timeout is None else clock.monotonic() + timeout
-    real_deadline = None if timeout is None else _real_monotonic() + timeout
+    real_deadline = None if timeout is None else _realtime.monotonic() + timeout
     unstarted = list(reversed(futures))
     pending = len(futures)
     late = 0
     while pending:
         if finished.empty() and _run_one_here(unstarted):
             continue
-        remaining = None if real_deadline is None else max(real_deadline - _real_monotonic(), 0)
+        remaining = None if real_deadline is None else max(real_deadline - _realtime.monotonic(), 0)
         try:
             batch = [finished.get(timeout=remaining)]
         except queue.Empty:

@@ -97,6 +97,28 @@ def test_wfkits_own_real_time_stays_real_under_frozen_time():
         assert time.time() == dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.UTC).timestamp()
 
 
+def test_no_wfkit_module_holds_a_frozen_time_function_under_the_harness():
+    """freezegun replaces time.monotonic, time.time_ns... wherever a loaded module bound
+    them by name: a wfkit module that took ``monotonic`` from wfkit._realtime by name had
+    frozen "real" time under the harness (a wait(timeout=) on n futures could wait n times
+    the timeout; the limit-name cache never expired). They call through the module."""
+    import wfkit.futures  # noqa: F401 - loaded, as the modules below, to be scanned
+    import wfkit.stores.sqlite  # noqa: F401
+    import wfkit.task_runners._cluster  # noqa: F401
+    import wfkit.task_runners._live  # noqa: F401
+
+    with harness(start=START):
+        frozen = [
+            f"{name}.{attr}"
+            for name, module in list(sys.modules.items())
+            if name.startswith("wfkit") and module is not None
+            for attr, value in list(vars(module).items())
+            if getattr(value, "__module__", None) == "freezegun.api"
+            and not isinstance(value, type)  # (datetime/date: wall time, frozen on purpose)
+        ]
+    assert frozen == []
+
+
 def test_freeze_false_leaves_wall_time_real():
     with harness(start="2000-01-01T00:00:00Z", freeze=False):
         assert dt.date.today().year > 2000

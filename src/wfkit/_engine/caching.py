@@ -28,7 +28,7 @@ import threading
 from datetime import timedelta
 from typing import Any, Self
 
-from wfkit._realtime import monotonic as _real_monotonic
+import wfkit._realtime as _realtime
 from wfkit.cache_policies import CacheKeyContext, CacheKeyError, CachePolicy
 from wfkit.logging import logger_for
 
@@ -305,7 +305,7 @@ class KeyLock:
         shared = self._shared
         if shared is None or self._has_shared:
             return True
-        if not blocking and _real_monotonic() < self._next_try:
+        if not blocking and _realtime.monotonic() < self._next_try:
             return False
         try:
             self._has_shared = shared.acquire(blocking)
@@ -320,7 +320,7 @@ class KeyLock:
             return True
         if not self._has_shared:
             self._pause = min(max(2 * self._pause, 0.005), 0.2)
-            self._next_try = _real_monotonic() + self._pause
+            self._next_try = _realtime.monotonic() + self._pause
         return self._has_shared
 
     def release(self) -> None:

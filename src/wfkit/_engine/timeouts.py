@@ -28,7 +28,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from wfkit._realtime import monotonic as _real_monotonic
+import wfkit._realtime as _realtime
 from wfkit.clock import Clock, FakeClock
 
 __all__ = ["DeadlineExceeded", "call_async_with_timeout", "call_with_timeout"]
@@ -105,7 +105,7 @@ def _alarm_usable() -> bool:
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
-    now = _real_monotonic()
+    now = _realtime.monotonic()
     for scope in _alarm_scopes:  # outermost first: the outermost expired scope wins
         if scope.in_body and not scope.fired and now >= scope.at - 0.0005:
             scope.fired = True
@@ -116,7 +116,7 @@ def _on_alarm(signum: int, frame: Any) -> None:
 def _arm() -> None:
     pending = [s.at for s in _alarm_scopes if not s.fired]
     if pending:
-        signal.setitimer(signal.ITIMER_REAL, max(min(pending) - _real_monotonic(), 0.0001))
+        signal.setitimer(signal.ITIMER_REAL, max(min(pending) - _realtime.monotonic(), 0.0001))
     else:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -125,7 +125,7 @@ def _call_with_alarm(
     fn: Callable[[], Any], timeout: float, make_error: Callable[[], BaseException]
 ) -> Any:
     global _previous_handler
-    scope = _AlarmScope(_real_monotonic() + timeout)
+    scope = _AlarmScope(_realtime.monotonic() + timeout)
     if not _alarm_scopes:
         _previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
     _alarm_scopes.append(scope)

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Generator
 from typing import Any
 
-from wfkit._realtime import monotonic as _real_monotonic
+import wfkit._realtime as _realtime
 from wfkit.concurrency import asyncio as _aio
 from wfkit.concurrency import sync as _sync
 from wfkit.concurrency._core import Slots, Wait, acquiring, holder_name
@@ -58,11 +58,11 @@ class TagSlots:
 def tag_slots(store: Any, tags: tuple[str, ...]) -> TagSlots | None:
     """The tag limits a task run with ``tags`` must take a slot on; None if there are none."""
     kept = _known.get(store)
-    if kept is None or _real_monotonic() > kept[0]:
+    if kept is None or _realtime.monotonic() > kept[0]:
         names = frozenset(
             lim.name for lim in store.concurrency_limits() if lim.name.startswith(TAG_PREFIX)
         )
-        kept = _known[store] = (_real_monotonic() + _KEEP_FOR, names)
+        kept = _known[store] = (_realtime.monotonic() + _KEEP_FOR, names)
     if not kept[1]:
         return None
     limited = tuple(f"{TAG_PREFIX}{t}" for t in tags if f"{TAG_PREFIX}{t}" in kept[1])

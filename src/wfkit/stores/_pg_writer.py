@@ -32,8 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import wfkit._realtime as _realtime
 import wfkit.stores._sqlite_writer as _sw
-from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import StoreError
 from wfkit.states import State, StateType
 from wfkit.stores._base import STATE_TYPE_VALUES
@@ -241,7 +241,7 @@ class PgWriter(_sw.Writer):
         another thread holds the connection), else as the SQLite writer does."""
         busy = False
         # (Not while a failed attempt's backoff runs: it moved ``oldest`` ahead.)
-        if self.handed_over and _real_monotonic() >= self.oldest:
+        if self.handed_over and _realtime.monotonic() >= self.oldest:
             if self.db_lock.acquire(blocking=False):
                 try:
                     self.handed_over = False
@@ -252,7 +252,7 @@ class PgWriter(_sw.Writer):
                 busy = True
         due = super().commit_if_due()
         if busy and due is not None:
-            return min(due, _real_monotonic() + _sw._RETRY_SECONDS)
+            return min(due, _realtime.monotonic() + _sw._RETRY_SECONDS)
         return due
 
     def auto_flush(self, blocking: bool) -> None:
@@ -265,7 +265,7 @@ class PgWriter(_sw.Writer):
             except StoreError as exc:
                 self._auto_backoff = min(max(2 * self._auto_backoff, 0.2), _AUTO_BACKOFF_MAX)
                 with self.lock:
-                    self.oldest = _real_monotonic() + self._auto_backoff
+                    self.oldest = _realtime.monotonic() + self._auto_backoff
                 _log.warning("wfkit: automatic flush of the run store failed: %s", exc)
             finally:
                 self.db_lock.release()
@@ -302,7 +302,7 @@ class PgWriter(_sw.Writer):
     def _write_patiently(self, rows: list[list[Any]], owner: int, patient: bool) -> None:
         import psycopg  # (optional extra)
 
-        deadline = _real_monotonic() + (self.retry_timeout if patient else 0.0)
+        deadline = _realtime.monotonic() + (self.retry_timeout if patient else 0.0)
         delays = iter(_BACKOFF)
         count = sum(len(part) for part in rows[2:])
         cleaned = False
@@ -322,7 +322,7 @@ class PgWriter(_sw.Writer):
                     rows = [[tuple(map(_cleaned, r)) for r in part] for part in rows]
                     cleaned = True
                     continue
-                left = deadline - _real_monotonic()
+                left = deadline - _realtime.monotonic()
                 lost = isinstance(cause, psycopg.OperationalError | _pool_timeout())
                 if left <= 0 or self.closed or not lost:
                     waited = f" for {self.retry_timeout:g} s" if patient else ""

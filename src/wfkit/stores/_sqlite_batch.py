@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from wfkit._realtime import monotonic as _real_monotonic
+import wfkit._realtime as _realtime
 from wfkit.states import StateType
 from wfkit.stores._base import STATE_TYPE_VALUES, FlowRunSnapshot, LogEntry, TaskRunSnapshot
 from wfkit.stores._sqlite_owners import HEARTBEAT, now_us
@@ -274,7 +274,7 @@ class IdleCommitter:
                 if deadlines:
                     lingered = False
                     self.wait_until = min(deadlines)
-                    self._cond.wait(max(0.0, self.wait_until - _real_monotonic()))
+                    self._cond.wait(max(0.0, self.wait_until - _realtime.monotonic()))
                 elif not lingered and buffers:
                     # Every buffer was just flushed by its caller. In a loop of short
                     # top-level calls (each flushes at its end) a new one starts at once:
@@ -282,7 +282,7 @@ class IdleCommitter:
                     # saves each call a thread switch (~15% of an empty flow call).
                     lingered = True
                     linger = min(b.interval for b in buffers)
-                    self.wait_until = _real_monotonic() + linger
+                    self.wait_until = _realtime.monotonic() + linger
                     self._cond.wait(linger)
                 else:
                     self._cond.wait()
@@ -296,4 +296,4 @@ def _commit_if_due(buffer: Buffered) -> float | None:
         return buffer.commit_if_due()
     except Exception:
         _log.exception("wfkit: the run store committer failed on a buffer; it will retry")
-        return _real_monotonic() + 1.0
+        return _realtime.monotonic() + 1.0

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import wfkit._realtime as _realtime
-from wfkit._realtime import monotonic as _real_monotonic
 from wfkit.exceptions import StoreError
 from wfkit.states import StateType
 from wfkit.stores._base import STATE_TYPE_VALUES, owner_gone_message
@@ -289,7 +288,7 @@ def _silent(
     and a heartbeat "from the future" must not prove life forever) this process has seen
     its beat count stand still for three intervals of its own monotonic clock."""
     limit_us = 3 * interval_us
-    now = _real_monotonic()
+    now = _realtime.monotonic()
     seen = progress.get(owner_id)
     if seen is None or seen[0] != beats:
         seen = progress[owner_id] = (beats, now)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wfkit._realtime import monotonic as _real_monotonic
+import wfkit._realtime as _realtime
 from wfkit.exceptions import StoreError
 from wfkit.states import State, StateType
 from wfkit.stores._base import FlowRunSnapshot, LogEntry, TaskRunSnapshot
@@ -134,7 +134,7 @@ class Writer:
             if runs is not None:
                 getattr(self, runs)[item.id] = item  # a known key keeps its creation position
             getattr(self, rows).append(item)
-            now = _real_monotonic()
+            now = _realtime.monotonic()
             started = not self.pending
             if started:
                 self.oldest = now
@@ -163,7 +163,7 @@ class Writer:
                 # The rows stay buffered; the next explicit flush (end of the top-level run,
                 # a read, close) retries and raises. Recording itself never fails for this.
                 with self.lock:
-                    self.oldest = _real_monotonic()
+                    self.oldest = _realtime.monotonic()
                 _log.warning("wfkit: automatic flush of the run store failed: %s", exc)
             finally:
                 self.db_lock.release()
@@ -174,7 +174,7 @@ class Writer:
         if self.closed or not self.pending:
             return None
         due = self.oldest + self.interval
-        now = _real_monotonic()
+        now = _realtime.monotonic()
         if now < due:
             return due
         self.auto_flush(blocking=False)

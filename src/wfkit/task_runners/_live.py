@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from wfkit._realtime import monotonic
+import wfkit._realtime as _realtime
 
 __all__ = ["DELAY", "LiveStarts"]
 
@@ -41,7 +41,7 @@ class LiveStarts:
     def hold(self, send: Callable[[Any], object], event: Any) -> _Start:
         """Publish ``event`` with ``send`` in :data:`DELAY` seconds unless
         :meth:`cancel` is called with what this returns first."""
-        start = _Start(monotonic() + DELAY, send, event)
+        start = _Start(_realtime.monotonic() + DELAY, send, event)
         with self._lock:
             waiting = self._waiting
             waiting.append(start)
@@ -76,7 +76,7 @@ class LiveStarts:
                     self._idle = True
                     self._wakeup.wait()
                 start = self._waiting[0]
-                delay = start.due - monotonic()
+                delay = start.due - _realtime.monotonic()
                 if delay > 0 and start.active:
                     self._wakeup.wait(delay)
                     continue
