@@ -171,10 +171,17 @@ class _FlowRunInfo:
         self._fields = fields
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or "_fields" not in self.__dict__:
+        known = self.__dict__
+        fields = known.get("_fields")
+        if fields is None or name.startswith("__"):
             raise AttributeError(name)
-        self.__dict__.update(pickle.loads(self.__dict__.pop("_fields")))
-        return getattr(self, name)
+        # (two threads of a task may both unpickle them: the same values, set twice)
+        known.update(pickle.loads(fields))
+        known.pop("_fields", None)
+        try:
+            return known[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class ProcessTaskRun:
