@@ -6,12 +6,14 @@ pickles chunks both ways, as Ray and Dask do."""
 from __future__ import annotations
 
 import pickle
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from wfkit import flow, task
+from wfkit._engine.process import _FlowRunInfo
 from wfkit.task_runners._cluster import ClusterRunner, Pickled, run_chunk_on_worker
 from wfkit.testing.harness import Harness, harness
 
@@ -99,3 +101,47 @@ def test_an_outcome_with_out_of_band_buffers_goes_as_objects_for_the_clusters_se
     assert not isinstance(outcome, Pickled)
     assert isinstance(outcome.state.result(), Blob)
     assert h.task_run(blob).state_names == ["Pending", "Running", "Completed"]
+
+
+_unpickling = threading.Event()
+_release = threading.Event()
+
+
+def _gated() -> str:
+    """Unpickles as "gate", once the test releases it (so that a thread stays inside the
+    unpickling of a worker's flow-run fields)."""
+    _unpickling.set()
+    assert _release.wait(10)
+    return "gate"
+
+
+class _Gate:
+    def __reduce__(self) -> Any:
+        return _gated, ()
+
+
+def test_two_threads_of_a_task_read_the_flow_run_fields_at_once() -> None:
+    """A worker unpickles the flow run's fields when a task first reads them; a second
+    thread reading meanwhile found them half-taken and got AttributeError."""
+    _unpickling.clear()
+    _release.clear()
+    info = _FlowRunInfo("f1", pickle.dumps({"id": "f1", "name": "night", "gate": _Gate()}))
+    seen: list[Any] = []
+
+    def read() -> None:
+        try:
+            seen.append(info.name)
+        except AttributeError as exc:
+            seen.append(exc)
+
+    first = threading.Thread(target=read)
+    first.start()
+    assert _unpickling.wait(10)  # the first thread is inside the unpickling
+    second = threading.Thread(target=read)
+    second.start()
+    second.join(0.2)  # (it either waits on the same gate or has failed by now)
+    _release.set()
+    first.join(10)
+    second.join(10)
+    assert seen == ["night", "night"]
+    assert (info.id, info.gate) == ("f1", "gate")
