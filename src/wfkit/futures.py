@@ -152,6 +152,16 @@ class WfFuture(Generic[R]):
         except CancelledError:  # a concurrent.futures future: the run will not start
             call.cancel()
             return call.state  # type: ignore[no-any-return]
+        if not isinstance(state, State):
+            # A runner's future that finished without its call having run (a third-party
+            # runner's bug): the run ends Crashed, if its done callback has not done so yet.
+            call.crash(
+                RuntimeError(
+                    "the task runner's future finished without the runner having called "
+                    f"run(), run_async() or run_remote(); its result was {state!r}"
+                )
+            )
+            return call.state  # type: ignore[no-any-return]
         finished_at = call.finished_at  # (_catch_up inlined: every result() comes here)
         if finished_at is not None:
             timelines.catch_up(current_clock(), finished_at)

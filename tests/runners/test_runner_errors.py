@@ -257,6 +257,19 @@ def test_a_third_party_future_that_finishes_without_running_the_call(h: Harness)
     )
 
 
+def test_a_future_that_finishes_without_running_the_call_reads_crashed_downstream(
+    h: Harness,
+) -> None:
+    # A run waiting on it (and the flow, through its future) sees the run Crashed. Before:
+    # the runner's junk result (None) was taken for the run's state, and the run downstream
+    # failed with "'NoneType' object has no attribute 'is_completed'".
+    state = run_bounded(flow_with_downstream(ExecutorRunner("skips")))
+    assert_crashed_by_the_runner(
+        h, breaks_the_runner, "RuntimeError: the task runner's future finished without", False
+    )
+    assert_downstream_not_ready(h, state)
+
+
 def test_runs_the_runner_ran_are_untouched(h: Harness) -> None:
     # The watch on third-party futures changes nothing for runs that ran, failed or not.
     @flow(task_runner=ExecutorRunner("raises"))
