@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from wfkit import flow, task
-from wfkit._engine.process import _FlowRunInfo
+from wfkit._engine.worker import _FlowRunInfo
 from wfkit.task_runners._cluster import ClusterRunner, Pickled, run_chunk_on_worker
 from wfkit.testing.harness import Harness, harness
 
